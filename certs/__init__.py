@@ -1,0 +1,1 @@
+"""TLS tooling: dev CA and certificate checks."""

@@ -1,0 +1,11 @@
+"""Storage backends: one Protocol, an embedded (SQLite) and a Redis implementation.
+
+The primitives are deliberately small (versioned values with compare-and-set,
+append-only lists, sets, set-if-absent) so that both backends can be proven
+equivalent by one contract-test suite, and every repository above them is
+backend-agnostic.
+"""
+
+from rooms.stores.base import Store, StoreError, StoreUnavailable, Versioned
+
+__all__ = ["Store", "StoreError", "StoreUnavailable", "Versioned"]

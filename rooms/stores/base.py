@@ -1,0 +1,84 @@
+"""The store Protocol shared by the embedded and Redis backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+class StoreError(Exception):
+    """Base class for storage failures."""
+
+
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached; callers fail closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """A stored value with its version; versions start at 1 and only grow."""
+
+    value: bytes
+    version: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Async key-value primitives. Keys are opaque strings chosen by repositories.
+
+    ``ttl`` is in seconds; ``None`` means the entry never expires.
+    """
+
+    async def get(self, key: str) -> Versioned | None:
+        """Return the value and version, or None when absent or expired."""
+        ...
+
+    async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
+        """Write unconditionally; return the new version."""
+        ...
+
+    async def cas(
+        self, key: str, value: bytes, *, expected_version: int, ttl: float | None = None
+    ) -> int | None:
+        """Write only if the current version equals ``expected_version``.
+
+        ``expected_version=0`` means "only if absent". Returns the new version,
+        or None on a conflict (nothing written).
+        """
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove a value, list or set under ``key``; absent keys are fine."""
+        ...
+
+    async def add_once(self, key: str, value: bytes = b"", *, ttl: float | None = None) -> bool:
+        """Set ``key`` only if absent. True if this call created it (one-time use)."""
+        ...
+
+    async def append(self, key: str, value: bytes) -> int:
+        """Append to the list at ``key``; return its new length."""
+        ...
+
+    async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
+        """List items from ``start`` to ``stop`` inclusive (negative counts from the end)."""
+        ...
+
+    async def set_add(self, key: str, member: str) -> None:
+        """Add a member to the set at ``key``."""
+        ...
+
+    async def set_remove(self, key: str, member: str) -> None:
+        """Remove a member from the set at ``key``."""
+        ...
+
+    async def set_members(self, key: str) -> set[str]:
+        """All members of the set at ``key``."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable if the backend cannot serve requests."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files."""
+        ...

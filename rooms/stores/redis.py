@@ -1,0 +1,119 @@
+"""Redis store: shared state for several processes and nodes.
+
+Versioned values are hashes ``{v: value, n: version}`` written by one Lua
+script, so compare-and-set is atomic on the server. Connection failures become
+StoreUnavailable so that callers fail closed with a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from rooms.stores.base import StoreError, StoreUnavailable, Versioned
+
+# KEYS[1]=key; ARGV: value, expected version (-1 = unconditional), ttl in ms (0 = none).
+_WRITE = """
+local raw = redis.call('HGET', KEYS[1], 'n')
+local cur = 0
+if raw then cur = tonumber(raw) end
+local expected = tonumber(ARGV[2])
+if expected >= 0 and cur ~= expected then return -1 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'n', cur + 1)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return cur + 1
+"""
+
+
+class RedisStore:
+    """The shared backend, chosen when ``HEARTH_REDIS_URL`` is set."""
+
+    def __init__(self, url: str, *, prefix: str = "hearth:", timeout: float = 2.0) -> None:
+        self._prefix = prefix
+        self._client: Any = aioredis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._write_script = self._client.register_script(_WRITE)
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {type(exc).__name__}") from exc
+        except RedisError as exc:
+            raise StoreError(f"redis error: {type(exc).__name__}") from exc
+
+    async def get(self, key: str) -> Versioned | None:
+        async with self._guard():
+            value, version = await self._client.hmget(self._k(key), ["v", "n"])
+        if version is None:
+            return None
+        return Versioned(bytes(value), int(version))
+
+    async def _write(
+        self, key: str, value: bytes, expected: int, ttl: float | None
+    ) -> int | None:
+        ttl_ms = 0 if ttl is None else max(1, int(ttl * 1000))
+        async with self._guard():
+            result = int(
+                await self._write_script(keys=[self._k(key)], args=[value, expected, ttl_ms])
+            )
+        return None if result < 0 else result
+
+    async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
+        version = await self._write(key, value, -1, ttl)
+        assert version is not None
+        return version
+
+    async def cas(
+        self, key: str, value: bytes, *, expected_version: int, ttl: float | None = None
+    ) -> int | None:
+        return await self._write(key, value, expected_version, ttl)
+
+    async def add_once(self, key: str, value: bytes = b"", *, ttl: float | None = None) -> bool:
+        return await self._write(key, value, 0, ttl) is not None
+
+    async def delete(self, key: str) -> None:
+        async with self._guard():
+            await self._client.delete(self._k(key))
+
+    async def append(self, key: str, value: bytes) -> int:
+        async with self._guard():
+            return int(await self._client.rpush(self._k(key), value))
+
+    async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
+        async with self._guard():
+            return [bytes(v) for v in await self._client.lrange(self._k(key), start, stop)]
+
+    async def set_add(self, key: str, member: str) -> None:
+        async with self._guard():
+            await self._client.sadd(self._k(key), member)
+
+    async def set_remove(self, key: str, member: str) -> None:
+        async with self._guard():
+            await self._client.srem(self._k(key), member)
+
+    async def set_members(self, key: str) -> set[str]:
+        async with self._guard():
+            return {m.decode() for m in await self._client.smembers(self._k(key))}
+
+    async def ping(self) -> None:
+        async with self._guard():
+            await self._client.ping()
+
+    async def close(self) -> None:
+        await self._client.aclose()

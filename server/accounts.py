@@ -1,0 +1,117 @@
+"""Therapist accounts: argon2 password hashes and the one-time first-run setup link."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from rooms.stores import Store
+
+MIN_PASSWORD = 12
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{2,63}$")
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps timing similar.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-" + "x" * 16)
+
+
+class AccountError(ValueError):
+    """A username or password is not acceptable; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    username: str
+    password_hash: str
+    created: float
+
+
+def normalize_username(username: str) -> str:
+    name = username.strip().lower()
+    if not USERNAME_RE.match(name):
+        raise AccountError("username: 3-64 characters of a-z, 0-9, . _ @ -")
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise AccountError("password: at most 1024 characters")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    """Repository of therapist accounts over any Store backend."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def create(self, username: str, password: str) -> Account:
+        name = normalize_username(username)
+        check_password(password)
+        account = Account(uuid.uuid4().hex, name, _hasher.hash(password), time.time())
+        created = await self._store.cas(
+            f"account:{name}", json.dumps(asdict(account)).encode(), expected_version=0
+        )
+        if created is None:
+            raise AccountError("username: already taken")
+        await self._store.set_add("accounts", name)
+        await self._store.put(f"account-id:{account.id}", name.encode())
+        return account
+
+    async def get(self, username: str) -> Account | None:
+        try:
+            name = normalize_username(username)
+        except AccountError:
+            return None
+        found = await self._store.get(f"account:{name}")
+        return None if found is None else Account(**json.loads(found.value))
+
+    async def get_by_id(self, account_id: str) -> Account | None:
+        found = await self._store.get(f"account-id:{account_id}")
+        return None if found is None else await self.get(found.value.decode())
+
+    async def verify(self, username: str, password: str) -> Account | None:
+        """The account if the password matches; the same work is done either way."""
+        account = await self.get(username)
+        try:
+            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return account
+
+    async def count(self) -> int:
+        return len(await self._store.set_members("accounts"))
+
+    async def issue_setup_token(self, ttl_seconds: float) -> str:
+        """A one-time token for creating the first therapist; only its hash is stored."""
+        token = secrets.token_urlsafe(32)
+        await self._store.put(f"setup:{_digest(token)}", b"1", ttl=ttl_seconds)
+        return token
+
+    async def setup_token_valid(self, token: str) -> bool:
+        return await self._store.get(f"setup:{_digest(token)}") is not None
+
+    async def create_with_setup_token(self, token: str, username: str, password: str) -> Account:
+        """Create the first therapist; the token works once, even under a race."""
+        normalize_username(username)
+        check_password(password)
+        key = f"setup:{_digest(token)}"
+        if await self._store.get(key) is None:
+            raise AccountError("setup link: expired or already used")
+        if not await self._store.add_once(f"setup-used:{_digest(token)}", ttl=86400):
+            raise AccountError("setup link: expired or already used")
+        await self._store.delete(key)
+        return await self.create(username, password)

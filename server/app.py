@@ -1,0 +1,192 @@
+"""aiohttp application factory: typed state, resources in cleanup_ctx, base routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rooms.stores import Store, StoreError
+from server.accounts import AccountError, Accounts
+from server.config import Settings
+from server.keys import Keys, load_keys
+from server.wiring import create_store
+
+log = logging.getLogger("hearth.server")
+M = TypeVar("M", bound=BaseModel)
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+MAX_BODY = 64 * 1024
+
+# Strict CSP: no inline script, nothing from other origins, no plugins, no framing.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass
+class Runtime:
+    """Mutable process state that handlers read: readiness and draining."""
+
+    draining: bool = False
+    store_error: str | None = None
+    setup_url: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+KEYS = web.AppKey("keys", Keys)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+RUNTIME = web.AppKey("runtime", Runtime)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+    if request.app[SETTINGS].tls:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def error_json(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API routes answer JSON errors with a code; a store outage fails closed with 503."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        return error_json(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except StoreError:
+        log.warning("store unavailable during request", extra={"route": request.path})
+        return error_json(503, "unavailable", "storage is unavailable, try again shortly")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if runtime.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    try:
+        await request.app[STORE].ping()
+    except StoreError as exc:
+        return web.json_response({"status": "store_unavailable", "detail": str(exc)}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+class SetupBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=10, max_length=200)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Validate a JSON body against a schema class, or answer 400/413 with a code."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        raise web.HTTPBadRequest(
+            text=f'{{"error":{{"code":"invalid","message":"{where}: {err["type"]}"}}}}',
+            content_type="application/json",
+        ) from exc
+
+
+async def setup_account(request: web.Request) -> web.Response:
+    body = await parse_body(request, SetupBody)
+    try:
+        account = await request.app[ACCOUNTS].create_with_setup_token(
+            body.token, body.username, body.password
+        )
+    except AccountError as exc:
+        return error_json(400, "invalid", str(exc))
+    request.app[RUNTIME].setup_url = None
+    log.info("first therapist created", extra={"account": account.id})
+    return web.json_response({"ok": {"account_id": account.id}}, status=201)
+
+
+async def static_page(request: web.Request) -> web.FileResponse:
+    name = request.match_info.get("page", "index")
+    return web.FileResponse(WEB_DIR / f"{name}.html")
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the store; if it is unreachable, keep serving so /readyz can say why."""
+    store = create_store(app[SETTINGS])
+    app[STORE] = store
+    app[ACCOUNTS] = Accounts(store)
+    try:
+        await store.ping()
+    except StoreError as exc:
+        app[RUNTIME].store_error = str(exc)
+        log.error("store unreachable at startup; /readyz will fail", extra={"reason": str(exc)})
+    yield
+    await store.close()
+
+
+async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With no therapist account yet, print a one-time setup link."""
+    settings = app[SETTINGS]
+    try:
+        if await app[ACCOUNTS].count() == 0:
+            token = await app[ACCOUNTS].issue_setup_token(settings.setup_link_minutes * 60)
+            url = f"{settings.public_url}/setup#{token}"
+            app[RUNTIME].setup_url = url
+            # Printed to the operator's terminal, never logged: it grants an account.
+            print(  # noqa: T201
+                f"\nNo therapist account yet. Create the first one within "
+                f"{settings.setup_link_minutes} minutes (works once):\n  {url}\n",
+                flush=True,
+            )
+    except StoreError:
+        log.error("cannot check accounts: store unavailable")
+    yield
+
+
+async def on_shutdown(app: web.Application) -> None:
+    app[RUNTIME].draining = True
+    log.info("shutting down: draining")
+
+
+def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Application:
+    """Build the application; nothing is opened until it starts (cleanup_ctx)."""
+    app = web.Application(
+        client_max_size=MAX_BODY, middlewares=[security_headers, api_errors]
+    )
+    app[SETTINGS] = settings
+    app[KEYS] = keys or load_keys(settings)
+    app[RUNTIME] = Runtime()
+    app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(first_run_ctx)
+    app.on_shutdown.append(on_shutdown)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_post("/api/setup", setup_account)
+    app.router.add_get("/", static_page)
+    app.router.add_get("/{page:setup}", static_page)
+    app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)
+    return app

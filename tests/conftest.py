@@ -1,0 +1,93 @@
+"""Shared fixtures: a real redis-server on a free port, and stores on both backends."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from rooms.stores import Store
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A throwaway redis-server bound to loopback, with a password."""
+
+    password = "test-redis-password"  # noqa: S105 - test-only, loopback-only
+
+    def __init__(self, tmp: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: run `apt-get install -y redis-server`")
+        self.port = free_port()
+        self.proc = subprocess.Popen(  # noqa: S603
+            [
+                binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(tmp),
+                "--requirepass", self.password,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        pytest.fail("redis-server did not start within 10 s")
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+_db_counter = iter(range(1, 10_000))
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def any_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Store]:
+    """The same test runs against the embedded store and a real Redis."""
+    store: Store
+    if request.param == "sqlite":
+        from rooms.stores.sqlite import SqliteStore
+
+        store = SqliteStore(tmp_path / "hearth.db")
+    else:
+        from rooms.stores.redis import RedisStore
+
+        server: RedisServer = request.getfixturevalue("redis_server")
+        # Each test gets its own key prefix so tests never see each other's data.
+        store = RedisStore(server.url, prefix=f"t{next(_db_counter)}:")
+    await store.ping()
+    yield store
+    await store.close()
