@@ -149,7 +149,8 @@ def check_cert(cert_path: Path, key_path: Path, *, now: dt.datetime | None = Non
     if not_after <= moment:
         raise CertError(f"TLS certificate {cert_path} expired on {not_after:%Y-%m-%d}: {hint}")
     if cert.not_valid_before_utc > moment:
-        raise CertError(f"TLS certificate {cert_path} is not valid before {cert.not_valid_before_utc}")
+        start = cert.not_valid_before_utc
+        raise CertError(f"TLS certificate {cert_path} is not valid before {start:%Y-%m-%d %H:%M}")
     return CertStatus(not_after, (not_after - moment).total_seconds() / 86400)
 
 

@@ -55,7 +55,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+    response.headers.setdefault(
+        "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
+    )
     if request.app[SETTINGS].tls:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
@@ -157,7 +159,7 @@ async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
             url = f"{settings.public_url}/setup#{token}"
             app[RUNTIME].setup_url = url
             # Printed to the operator's terminal, never logged: it grants an account.
-            print(  # noqa: T201
+            print(
                 f"\nNo therapist account yet. Create the first one within "
                 f"{settings.setup_link_minutes} minutes (works once):\n  {url}\n",
                 flush=True,

@@ -67,7 +67,9 @@ class Settings(BaseModel):
     data_key: SecretStr | None = Field(
         None, description="Base64 32-byte AES-GCM key for chat/notes at rest; dev generates one."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
     trusted_proxies: tuple[str, ...] = Field(
         (), description="Proxy addresses whose `X-Forwarded-*` headers are trusted."
     )
@@ -208,3 +210,28 @@ def load_settings(
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
         raise ConfigError(f"{where}: {msg}") from exc
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields themselves."""
+    rows = [
+        "| Variable | Default | Meaning |",
+        "|---|---|---|",
+    ]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if isinstance(default, tuple):
+            shown = ",".join(default) or "(empty)"
+        elif default is None or default == "":
+            shown = "(unset)"
+        else:
+            shown = str(default)
+        secret = f" Secret: also `HEARTH_{name.upper()}_FILE`." if name in SECRET_FIELDS else ""
+        rows.append(
+            f"| `{ENV_PREFIX}{name.upper()}` | `{shown}` | {info.description}{secret} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -24,14 +24,14 @@ def free_port() -> int:
 class RedisServer:
     """A throwaway redis-server bound to loopback, with a password."""
 
-    password = "test-redis-password"  # noqa: S105 - test-only, loopback-only
+    password = "test-redis-password"
 
     def __init__(self, tmp: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: run `apt-get install -y redis-server`")
         self.port = free_port()
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [
                 binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", str(tmp),

@@ -141,7 +141,7 @@ class SqliteStore:
                 "SELECT value FROM lists WHERE key = ? ORDER BY idx", (key,)
             ).fetchall()
             items = [bytes(r[0]) for r in rows]
-            end = None if stop == -1 else (stop + 1 if stop >= 0 else stop + 1)
+            end = None if stop == -1 else stop + 1
             return items[start:end]
 
         return await self._run(op)

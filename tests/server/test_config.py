@@ -1,0 +1,100 @@
+"""Configuration: defaults, env and TOML layering, secrets from files, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, load_settings, settings_table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_need_no_configuration() -> None:
+    s = load_settings({})
+    assert (s.host, s.port, s.public_url, s.redis_url, s.mode) == (
+        "127.0.0.1", 8443, "https://localhost:8443", None, "development"
+    )
+    assert s.data_dir == Path("data")
+
+
+def test_env_overrides_and_lists() -> None:
+    s = load_settings({
+        "HEARTH_PORT": "9443", "HEARTH_PUBLIC_URL": "https://clinic.example/",
+        "HEARTH_MEDIA_HOSTS": "127.0.0.1, 10.0.0.5", "HEARTH_TLS": "false",
+    })
+    assert s.port == 9443
+    assert s.public_url == "https://clinic.example"
+    assert s.public_origin == "https://clinic.example"
+    assert s.media_hosts == ("127.0.0.1", "10.0.0.5")
+    assert s.tls is False
+
+
+def test_toml_file_then_env_wins(tmp_path: Path) -> None:
+    cfg = tmp_path / "hearth.toml"
+    cfg.write_text('port = 7000\nhost = "0.0.0.0"\n')
+    s = load_settings({"HEARTH_CONFIG": str(cfg), "HEARTH_PORT": "7001"})
+    assert (s.host, s.port) == ("0.0.0.0", 7001)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HEARTH_PORT": "abc"}, "HEARTH_PORT: Input should be a valid integer"),
+        ({"HEARTH_PORT": "70000"}, "HEARTH_PORT: Input should be less than or equal to 65535"),
+        ({"HEARTH_COLOUR": "blue"}, "HEARTH_COLOUR: unknown setting"),
+        ({"HEARTH_PUBLIC_URL": "clinic"}, "HEARTH_PUBLIC_URL: must be an absolute http(s) URL"),
+        ({"HEARTH_REDIS_URL": "http://x"}, "HEARTH_REDIS_URL: must start with redis://"),
+        ({"HEARTH_LOG_LEVEL": "LOUD"}, "HEARTH_LOG_LEVEL: Input should be"),
+        ({"HEARTH_CONFIG": "/nonexistent.toml"}, "HEARTH_CONFIG: cannot read"),
+    ],
+)
+def test_bad_settings_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_key_in_toml_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "hearth.toml"
+    cfg.write_text("prot = 1\n")
+    with pytest.raises(ConfigError, match="HEARTH_PROT: unknown setting"):
+        load_settings({"HEARTH_CONFIG": str(cfg)})
+
+
+def test_secret_from_file_and_never_in_repr(tmp_path: Path) -> None:
+    secret = tmp_path / "redis"
+    secret.write_text("redis://:s3cret-pw@127.0.0.1:6379/0\n")
+    s = load_settings({"HEARTH_REDIS_URL_FILE": str(secret)})
+    assert s.secret("redis_url") == "redis://:s3cret-pw@127.0.0.1:6379/0"
+    assert "s3cret" not in repr(s)
+    assert "s3cret" not in str(s.model_dump())
+
+
+def test_secret_file_missing_is_named() -> None:
+    with pytest.raises(ConfigError, match="HEARTH_DATA_KEY_FILE: cannot read"):
+        load_settings({"HEARTH_DATA_KEY_FILE": "/nope/key"})
+
+
+def test_production_refuses_redis_without_password() -> None:
+    base = {"HEARTH_MODE": "production", "HEARTH_JWT_KEYS": "k:" + "x" * 40,
+            "HEARTH_DATA_KEY": "A" * 44}
+    with pytest.raises(ConfigError, match="HEARTH_REDIS_URL: production refuses"):
+        load_settings({**base, "HEARTH_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    ok = load_settings({**base, "HEARTH_REDIS_URL": "redis://:pw@127.0.0.1:6379/0"})
+    assert ok.redis_url is not None
+    # Development tolerates a password-less local Redis.
+    assert load_settings({"HEARTH_REDIS_URL": "redis://127.0.0.1:6379/0"}).redis_url
+
+
+def test_production_requires_keys() -> None:
+    with pytest.raises(ConfigError, match="HEARTH_JWT_KEYS"):
+        load_settings({"HEARTH_MODE": "production"})
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert settings_table() in readme, "README's configuration table is stale: " \
+        "paste the output of `.venv/bin/python -m server.config`"

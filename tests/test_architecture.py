@@ -1,0 +1,43 @@
+"""Imports flow one way: rooms knows nothing of the project; media knows only aiortc."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = {"server", "signaling", "rooms", "media", "certs", "web", "bench", "tests"}
+FORBIDDEN = {
+    "rooms": PROJECT - {"rooms"},
+    "media": PROJECT - {"media"},
+    "certs": PROJECT - {"certs"},
+    "signaling": {"server", "tests", "bench"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_import_direction(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"{package}/ has no modules"
+    offenders = {
+        str(f.relative_to(ROOT)): sorted(imported_roots(f) & FORBIDDEN[package]) for f in files
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_media_relay_never_uses_media_relay_class() -> None:
+    """aiortc's MediaRelay decodes and re-encodes per subscriber: never in the media path."""
+    for f in (ROOT / "media").rglob("*.py"):
+        assert "MediaRelay" not in f.read_text(), f

@@ -1,0 +1,27 @@
+// First-run setup: the one-time token travels in the URL fragment, so it never
+// reaches server logs or Referer headers; we post it in the body.
+const form = document.getElementById("setup-form");
+const status = document.getElementById("status");
+const token = decodeURIComponent(location.hash.slice(1));
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = {
+    token,
+    username: form.username.value.trim(),
+    password: form.password.value,
+  };
+  const res = await fetch("/api/setup", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (res.ok) {
+    status.textContent = "Account created. You can now sign in.";
+    history.replaceState(null, "", "/");
+    form.hidden = true;
+  } else {
+    status.textContent = (data.error && data.error.message) || "Setup failed.";
+  }
+});
