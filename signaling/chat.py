@@ -1,0 +1,78 @@
+"""Chat history, encrypted at rest with AES-GCM, one list per (session, scope).
+
+Each message is sealed with a fresh 96-bit nonce and the session and scope as
+associated data, so a ciphertext moved to another session or scope fails to
+open. History is purged when the session ends (plus the configured retention).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rooms.stores import Store
+
+MAX_TEXT = 2000
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    id: str
+    scope: str
+    sender: str
+    sender_name: str
+    sender_role: str
+    text: str
+    ts: float
+
+
+class ChatLog:
+    def __init__(self, store: Store, aead: AESGCM) -> None:
+        self._store = store
+        self._aead = aead
+
+    @staticmethod
+    def _key(session_id: str, scope: str) -> str:
+        return f"chat:{session_id}:{scope}"
+
+    async def append(
+        self, session_id: str, scope: str, *, sender: str, sender_name: str, sender_role: str,
+        text: str,
+    ) -> ChatMessage:
+        message = ChatMessage(
+            uuid.uuid4().hex, scope, sender, sender_name, sender_role, text, time.time()
+        )
+        nonce = os.urandom(12)
+        sealed = nonce + self._aead.encrypt(
+            nonce, json.dumps(asdict(message)).encode(), f"{session_id}|{scope}".encode()
+        )
+        await self._store.set_add(f"chat-scopes:{session_id}", scope)
+        await self._store.append(self._key(session_id, scope), sealed)
+        return message
+
+    async def history(
+        self, session_id: str, scope: str, limit: int = HISTORY_LIMIT
+    ) -> list[ChatMessage]:
+        out: list[ChatMessage] = []
+        for sealed in await self._store.range(self._key(session_id, scope), -limit):
+            try:
+                plain = self._aead.decrypt(
+                    sealed[:12], sealed[12:], f"{session_id}|{scope}".encode()
+                )
+            except InvalidTag:
+                continue  # tampered or from another key: never shown
+            out.append(ChatMessage(**json.loads(plain)))
+        return out
+
+    async def purge(self, session_id: str) -> None:
+        key = f"chat-scopes:{session_id}"
+        for scope in await self._store.set_members(key):
+            await self._store.delete(self._key(session_id, scope))
+        await self._store.delete(key)
