@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from rooms.stores import Store, StoreError
+from rooms.stores import StoreError
+from server import api_auth
 from server.accounts import AccountError, Accounts
+from server.auth import LoginSessions
 from server.config import Settings
+from server.http import MAX_BODY, ApiError, error_json, parse_body
 from server.keys import Keys, load_keys
+from server.state import ACCOUNTS, KEYS, LOGINS, RUNTIME, SETTINGS, STORE, Runtime
 from server.wiring import create_store
 
 log = logging.getLogger("hearth.server")
-M = TypeVar("M", bound=BaseModel)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-MAX_BODY = 64 * 1024
 
 # Strict CSP: no inline script, nothing from other origins, no plugins, no framing.
 CSP = (
@@ -29,22 +29,6 @@ CSP = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
-
-@dataclass
-class Runtime:
-    """Mutable process state that handlers read: readiness and draining."""
-
-    draining: bool = False
-    store_error: str | None = None
-    setup_url: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-KEYS = web.AppKey("keys", Keys)
-ACCOUNTS = web.AppKey("accounts", Accounts)
-RUNTIME = web.AppKey("runtime", Runtime)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,8 +47,18 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def error_json(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+@web.middleware
+async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse cross-site state changes: a browser's Origin must be our public origin."""
+    origin = request.headers.get("Origin")
+    if (
+        request.method not in ("GET", "HEAD", "OPTIONS")
+        and request.path.startswith("/api/")
+        and origin is not None
+        and origin != request.app[SETTINGS].public_origin
+    ):
+        return error_json(403, "forbidden_origin", "cross-site request refused")
+    return await handler(request)
 
 
 @web.middleware
@@ -72,6 +66,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     """API routes answer JSON errors with a code; a store outage fails closed with 503."""
     try:
         return await handler(request)
+    except ApiError as exc:
+        return error_json(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -103,21 +99,6 @@ class SetupBody(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    """Validate a JSON body against a schema class, or answer 400/413 with a code."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    try:
-        return model.model_validate_json(await request.read())
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        raise web.HTTPBadRequest(
-            text=f'{{"error":{{"code":"invalid","message":"{where}: {err["type"]}"}}}}',
-            content_type="application/json",
-        ) from exc
-
-
 async def setup_account(request: web.Request) -> web.Response:
     body = await parse_body(request, SetupBody)
     try:
@@ -141,6 +122,13 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = create_store(app[SETTINGS])
     app[STORE] = store
     app[ACCOUNTS] = Accounts(store)
+    settings = app[SETTINGS]
+    app[LOGINS] = LoginSessions(
+        store,
+        app[ACCOUNTS],
+        idle_seconds=settings.login_idle_minutes * 60,
+        secure=settings.public_url.startswith("https://"),
+    )
     try:
         await store.ping()
     except StoreError as exc:
@@ -177,7 +165,7 @@ async def on_shutdown(app: web.Application) -> None:
 def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Application:
     """Build the application; nothing is opened until it starts (cleanup_ctx)."""
     app = web.Application(
-        client_max_size=MAX_BODY, middlewares=[security_headers, api_errors]
+        client_max_size=MAX_BODY, middlewares=[security_headers, api_errors, same_origin]
     )
     app[SETTINGS] = settings
     app[KEYS] = keys or load_keys(settings)
@@ -188,6 +176,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/api/setup", setup_account)
+    api_auth.setup_routes(app)
     app.router.add_get("/", static_page)
     app.router.add_get("/{page:setup}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)

@@ -43,7 +43,7 @@ class AttemptLimiter:
         q = self._failures.get(key)
         while q and q[0] <= now - self.window:
             q.popleft()
-        return bool(q) and len(q) >= self.limit
+        return q is not None and len(q) >= self.limit
 
     def fail(self, key: str, now: float) -> None:
         self._failures.setdefault(key, deque()).append(now)
