@@ -20,7 +20,10 @@ from server.state import ACCOUNTS, KEYS, LOGINS, RUNTIME, SETTINGS, STORE, Runti
 from server.wiring import create_store
 
 log = logging.getLogger("hearth.server")
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+ROOT_DIR = Path(__file__).resolve().parent.parent
+WEB_DIR = ROOT_DIR / "web"
+# Only the socket.io client's dist folder is served from node_modules (pinned by npm ci).
+VENDOR_DIR = ROOT_DIR / "node_modules" / "socket.io-client" / "dist"
 
 # Strict CSP: no inline script, nothing from other origins, no plugins, no framing.
 CSP = (
@@ -178,6 +181,8 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app.router.add_post("/api/setup", setup_account)
     api_auth.setup_routes(app)
     app.router.add_get("/", static_page)
-    app.router.add_get("/{page:setup}", static_page)
+    app.router.add_get("/{page:setup|console|join}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)
+    if VENDOR_DIR.is_dir():
+        app.router.add_static("/vendor/", VENDOR_DIR, follow_symlinks=False)
     return app
