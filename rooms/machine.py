@@ -1,0 +1,657 @@
+"""The pure session state machine: ``handle(state, command, now) -> (state, events)``.
+
+Three small machines, each an explicit transition table in the style of h11:
+the session phase, each participant's status, and the breakout phase. A
+(state, command) pair missing from its table raises InvalidTransition and the
+caller keeps the old state (states are immutable, so nothing half-changes).
+Timers are data: ``next_deadline`` says when to wake, and ``Tick`` applies
+every deadline that has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from rooms import commands as c
+from rooms.errors import InvalidTransition, Limit, NotFound
+from rooms.events import CLINICIANS as TO_CLINICIANS
+from rooms.events import EVERYONE, Event, to
+from rooms.model import (
+    RELATIVES,
+    BreakoutPhase,
+    BreakoutRoom,
+    Limits,
+    Participant,
+    Role,
+    Session,
+    SessionPhase,
+)
+from rooms.model import ParticipantStatus as PS
+from rooms.policy import authorize
+from rooms.visibility import all_visibility
+
+SP = SessionPhase
+BP = BreakoutPhase
+LIVE_PHASES = (SP.SCHEDULED, SP.OPEN, SP.LIVE)
+
+# --- transition tables --------------------------------------------------------
+SESSION_TABLE: dict[tuple[SP, type[c.Command]], SP] = {
+    (SP.SCHEDULED, c.OpenSession): SP.OPEN,
+    **{(p, c.EndSession): SP.ENDED for p in LIVE_PHASES},
+    **{(p, c.Admit): SP.LIVE for p in LIVE_PHASES},
+    **{(p, c.AdmitAll): SP.LIVE for p in LIVE_PHASES},
+}
+# Commands whose session phase is not in SESSION_TABLE are allowed in any live phase.
+PHASE_GATED = frozenset(cmd for (_, cmd) in SESSION_TABLE)
+
+_PRESENT = (PS.ADMITTED, PS.CONNECTED, PS.RECONNECTING)
+_ACTIVE = (PS.ADMITTED, PS.CONNECTED)
+PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
+    (PS.INVITED, c.Knock): PS.WAITING,
+    (PS.LEFT, c.Knock): PS.WAITING,  # rejoining after leaving goes through the lobby again
+    (PS.WAITING, c.Knock): PS.WAITING,  # a reload while waiting keeps the place
+    (PS.WAITING, c.Admit): PS.ADMITTED,
+    (PS.WAITING, c.Deny): PS.DENIED,
+    (PS.WAITING, c.LobbyMessage): PS.WAITING,
+    **{(s, c.SendBackToLobby): PS.WAITING for s in _PRESENT},
+    (PS.ADMITTED, c.Connect): PS.CONNECTED,
+    (PS.CONNECTED, c.Connect): PS.CONNECTED,  # a second tab takes over
+    (PS.RECONNECTING, c.Connect): PS.CONNECTED,
+    (PS.ADMITTED, c.Disconnect): PS.RECONNECTING,
+    (PS.CONNECTED, c.Disconnect): PS.RECONNECTING,
+    (PS.RECONNECTING, c.Disconnect): PS.RECONNECTING,
+    (PS.WAITING, c.Disconnect): PS.LEFT,
+    **{(s, c.Leave): PS.LEFT for s in (PS.WAITING, *_PRESENT)},
+    **{(s, c.RemoveParticipant): PS.REMOVED
+       for s in (PS.INVITED, PS.WAITING, PS.DENIED, PS.LEFT, *_PRESENT)},
+    **{(s, cmd): s for s in _ACTIVE
+       for cmd in (c.SetMedia, c.RaiseHand, c.LowerHand, c.MuteRequest, c.CameraOffRequest,
+                   c.AskForHelp)},
+    **{(s, c.SetMedia): s for s in (PS.INVITED, PS.WAITING, PS.RECONNECTING)},
+}
+
+_EDITABLE = (BP.NONE, BP.DRAFT, BP.CLOSED)
+BREAKOUT_TABLE: dict[tuple[BP, type[c.Command]], BP] = {
+    **{(p, c.CreateBreakouts): BP.DRAFT for p in _EDITABLE},
+    **{(p, cmd): BP.DRAFT for p in (BP.DRAFT, BP.CLOSED)
+       for cmd in (c.RenameBreakout, c.DeleteBreakout, c.Assign, c.AssignAuto)},
+    **{(p, c.AssignByRole): BP.DRAFT for p in _EDITABLE},
+    **{(p, c.SetRequireClinician): p for p in BP},
+    (BP.DRAFT, c.OpenBreakouts): BP.OPEN,
+    (BP.CLOSED, c.OpenBreakouts): BP.OPEN,
+    (BP.OPEN, c.MoveParticipant): BP.OPEN,
+    (BP.OPEN, c.Visit): BP.OPEN,
+    (BP.CLOSING, c.Visit): BP.CLOSING,
+    (BP.OPEN, c.ExtendBreakouts): BP.OPEN,
+    (BP.CLOSING, c.ExtendBreakouts): BP.OPEN,  # extending cancels the countdown
+    (BP.OPEN, c.Broadcast): BP.OPEN,
+    (BP.CLOSING, c.Broadcast): BP.CLOSING,
+    (BP.OPEN, c.AskForHelp): BP.OPEN,
+    (BP.CLOSING, c.AskForHelp): BP.CLOSING,
+    (BP.OPEN, c.CloseAll): BP.CLOSING,
+}
+BREAKOUT_GATED = frozenset(cmd for (_, cmd) in BREAKOUT_TABLE)
+
+Result = tuple[Session, list[Event]]
+
+
+def new_session(
+    session_id: str,
+    *,
+    owner_id: str,
+    owner_name: str,
+    title: str,
+    now: float,
+    max_participants: int = 50,
+    max_breakouts: int = 20,
+    reconnect_grace: float = 60.0,
+    close_grace: float = 60.0,
+) -> Session:
+    """A scheduled session whose only participant is its therapist."""
+    owner = Participant(owner_id, Role.THERAPIST, owner_name)
+    return Session(
+        id=session_id, owner=owner_id, title=title, phase=SP.SCHEDULED,
+        participants={owner_id: owner}, created=now,
+        limits=Limits(max_participants, max_breakouts, reconnect_grace, close_grace),
+    )
+
+
+# --- helpers --------------------------------------------------------------------
+def _get(s: Session, pid: str) -> Participant:
+    p = s.participants.get(pid)
+    if p is None:
+        raise NotFound("no such participant")
+    return p
+
+
+def _move(s: Session, p: Participant, cmd: c.Command, **changes: Any) -> Session:
+    """Apply the participant table to ``p`` for ``cmd``."""
+    new_status = PARTICIPANT_TABLE.get((p.status, type(cmd)))
+    if new_status is None:
+        raise InvalidTransition(f"cannot {type(cmd).__name__} while {p.status.value}")
+    return s.with_participant(replace(p, status=new_status, **changes))
+
+
+def _breakouts(s: Session, phase: BP | None = None, **changes: Any) -> Session:
+    b = s.breakouts
+    return replace(s, breakouts=replace(b, phase=phase or b.phase, **changes))
+
+
+def _room(s: Session, room_id: str | None) -> str | None:
+    if room_id is not None and s.breakouts.room(room_id) is None:
+        raise NotFound("no such breakout room")
+    return room_id
+
+
+def _guardians(s: Session, child_id: str) -> set[str]:
+    return {q for q, p in s.participants.items() if child_id in p.guardian_of}
+
+
+def _lonely_children(s: Session) -> list[str]:
+    """Present children in a breakout with no present clinician or guardian of theirs."""
+    lonely = []
+    for pid, p in s.participants.items():
+        room = s.room_of(pid)
+        if p.role is not Role.CHILD or not p.present or room is None:
+            continue
+        guardians = _guardians(s, pid)
+        company = [
+            q for q, other in s.participants.items()
+            if q != pid and other.present and s.room_of(q) == room
+            and (other.clinician or q in guardians)
+        ]
+        if not company:
+            lonely.append(pid)
+    return lonely
+
+
+def _check_child_rule(s: Session) -> None:
+    if s.breakouts.active and _lonely_children(s):
+        raise InvalidTransition("a child would be in a breakout without a clinician or guardian")
+
+
+def _check_clinician_rule(s: Session) -> None:
+    if not (s.breakouts.require_clinician and s.breakouts.active):
+        return
+    for room in s.breakouts.rooms:
+        present = [q for q, p in s.participants.items() if p.present and s.room_of(q) == room.id]
+        if present and not any(s.participants[q].clinician for q in present):
+            raise InvalidTransition(f"{room.name} has no clinician")
+
+
+def _return_all(s: Session) -> Session:
+    """Everyone back to the main room; visits end."""
+    parts = {pid: replace(p, visiting=None) if p.visiting else p
+             for pid, p in s.participants.items()}
+    return replace(s, participants=parts, breakouts=replace(
+        s.breakouts, phase=BP.CLOSED, deadline=None, closing_deadline=None))
+
+
+# --- command handlers ----------------------------------------------------------------
+Handler = Callable[[Session, Any, Participant | None, float], Result]
+HANDLERS: dict[type[c.Command], Handler] = {}
+
+
+def on(cmd_type: type[c.Command]) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[cmd_type] = fn
+        return fn
+
+    return register
+
+
+@on(c.OpenSession)
+def _open(s: Session, cmd: c.OpenSession, actor: Participant | None, now: float) -> Result:
+    return s, []
+
+
+@on(c.Lock)
+def _lock(s: Session, cmd: c.Lock, actor: Participant | None, now: float) -> Result:
+    return replace(s, locked=True), []
+
+
+@on(c.Unlock)
+def _unlock(s: Session, cmd: c.Unlock, actor: Participant | None, now: float) -> Result:
+    return replace(s, locked=False), []
+
+
+@on(c.EndSession)
+def _end(s: Session, cmd: c.EndSession, actor: Participant | None, now: float) -> Result:
+    gone = (PS.DENIED, PS.REMOVED)
+    parts = {pid: p if p.status in gone else replace(p, status=PS.LEFT, visiting=None)
+             for pid, p in s.participants.items()}
+    ended = replace(s, participants=parts, breakouts=replace(
+        s.breakouts, phase=BP.CLOSED if s.breakouts.phase is not BP.NONE else BP.NONE,
+        deadline=None, closing_deadline=None))
+    return ended, [Event("session_ended", EVERYONE)]
+
+
+@on(c.SetAutoAdmit)
+def _auto(s: Session, cmd: c.SetAutoAdmit, actor: Participant | None, now: float) -> Result:
+    return replace(s, auto_admit=frozenset(cmd.roles) - {Role.CHILD, Role.OBSERVER}), []
+
+
+@on(c.AllowScreenShare)
+def _share(s: Session, cmd: c.AllowScreenShare, actor: Participant | None, now: float) -> Result:
+    return replace(s, screen_share_relatives=cmd.allowed), []
+
+
+@on(c.AddParticipant)
+def _add(s: Session, cmd: c.AddParticipant, actor: Participant | None, now: float) -> Result:
+    if cmd.participant_id in s.participants:
+        raise InvalidTransition("participant already exists")
+    if len(s.participants) >= s.limits.max_participants:
+        raise Limit(f"at most {s.limits.max_participants} participants")
+    linked = []
+    for other_id in cmd.guardian_of:
+        other = _get(s, other_id)
+        if cmd.role is Role.CHILD:
+            if other.role not in RELATIVES:
+                raise InvalidTransition("a child's guardian must be a relative")
+            linked.append(replace(other, guardian_of=(*other.guardian_of, cmd.participant_id)))
+        elif other.role is not Role.CHILD:
+            raise InvalidTransition("guardian_of lists children")
+    own = () if cmd.role is Role.CHILD else tuple(cmd.guardian_of)
+    if own and cmd.role not in RELATIVES:
+        raise InvalidTransition("only relatives can be guardians")
+    new = s.with_participant(Participant(cmd.participant_id, cmd.role, cmd.display_name,
+                                         guardian_of=own))
+    for g in linked:
+        new = new.with_participant(g)
+    return new, []
+
+
+@on(c.RemoveParticipant)
+def _remove(s: Session, cmd: c.RemoveParticipant, actor: Participant | None, now: float) -> Result:
+    p = _get(s, cmd.target)
+    new = _move(s, p, cmd, visiting=None, hand_raised=False)
+    return new, [Event("removed", to(p.id))]
+
+
+@on(c.Knock)
+def _knock(s: Session, cmd: c.Knock, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    if s.locked and not actor.clinician:
+        raise InvalidTransition("the session is locked")
+    new = _move(s, actor, cmd, consent_version=cmd.consent_version, mic_on=cmd.mic_on,
+                camera_on=cmd.camera_on, knocked_at=now, hand_raised=False)
+    if actor.id == s.owner or actor.role in s.auto_admit:
+        waiting = _get(new, actor.id)
+        new = _move(new, waiting, c.Admit(actor=actor.id, target=actor.id))
+        return new, [Event("admitted", to(actor.id))]
+    if actor.status is PS.WAITING:
+        return new, []
+    return new, [Event("knock", TO_CLINICIANS, {"participant_id": actor.id,
+                                                 "name": actor.display_name})]
+
+
+@on(c.Admit)
+def _admit(s: Session, cmd: c.Admit, actor: Participant | None, now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd), [Event("admitted", to(p.id))]
+
+
+@on(c.AdmitAll)
+def _admit_all(s: Session, cmd: c.AdmitAll, actor: Participant | None, now: float) -> Result:
+    events = []
+    for p in list(s.participants.values()):
+        if p.status is PS.WAITING:
+            s = _move(s, p, c.Admit(actor=cmd.actor, target=p.id))
+            events.append(Event("admitted", to(p.id)))
+    return s, events
+
+
+@on(c.Deny)
+def _deny(s: Session, cmd: c.Deny, actor: Participant | None, now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd), [Event("denied", to(p.id), {"text": cmd.message or ""})]
+
+
+@on(c.LobbyMessage)
+def _lobby_message(s: Session, cmd: c.LobbyMessage, actor: Participant | None,
+                   now: float) -> Result:
+    p = _get(s, cmd.target)
+    _move(s, p, cmd)  # validates that the target is waiting
+    return s, [Event("lobby_message", to(p.id), {"text": cmd.text})]
+
+
+@on(c.SendBackToLobby)
+def _send_back(s: Session, cmd: c.SendBackToLobby, actor: Participant | None,
+               now: float) -> Result:
+    p = _get(s, cmd.target)
+    new = _move(s, p, cmd, visiting=None, hand_raised=False, disconnected_at=None)
+    return new, [Event("sent_back", to(p.id))]
+
+
+@on(c.Connect)
+def _connect(s: Session, cmd: c.Connect, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    return _move(s, actor, cmd, disconnected_at=None), []
+
+
+@on(c.Disconnect)
+def _disconnect(s: Session, cmd: c.Disconnect, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    since = actor.disconnected_at if actor.status is PS.RECONNECTING else now
+    return _move(s, actor, cmd, disconnected_at=since), []
+
+
+@on(c.Leave)
+def _leave(s: Session, cmd: c.Leave, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    return _move(s, actor, cmd, visiting=None, hand_raised=False), []
+
+
+@on(c.SetMedia)
+def _set_media(s: Session, cmd: c.SetMedia, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    return _move(s, actor, cmd, mic_on=cmd.mic_on, camera_on=cmd.camera_on), []
+
+
+@on(c.RaiseHand)
+def _raise(s: Session, cmd: c.RaiseHand, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    return _move(s, actor, cmd, hand_raised=True), []
+
+
+@on(c.LowerHand)
+def _lower(s: Session, cmd: c.LowerHand, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    p = _get(s, cmd.target) if cmd.target else actor
+    return _move(s, p, cmd, hand_raised=False), []
+
+
+@on(c.MuteRequest)
+def _mute(s: Session, cmd: c.MuteRequest, actor: Participant | None, now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd, mic_on=False), [Event("mute_requested", to(p.id))]
+
+
+@on(c.CameraOffRequest)
+def _camera_off(s: Session, cmd: c.CameraOffRequest, actor: Participant | None,
+                now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd, camera_on=False), [Event("camera_off_requested", to(p.id))]
+
+
+@on(c.CreateBreakouts)
+def _create(s: Session, cmd: c.CreateBreakouts, actor: Participant | None, now: float) -> Result:
+    b = s.breakouts
+    if len(b.rooms) + len(cmd.names) > s.limits.max_breakouts:
+        raise Limit(f"at most {s.limits.max_breakouts} breakout rooms")
+    rooms = list(b.rooms)
+    n = b.next_room
+    for name in cmd.names:
+        rooms.append(BreakoutRoom(f"b{n}", name.strip() or f"Room {n}"))
+        n += 1
+    return _breakouts(s, BP.DRAFT, rooms=tuple(rooms), next_room=n), []
+
+
+@on(c.RenameBreakout)
+def _rename(s: Session, cmd: c.RenameBreakout, actor: Participant | None, now: float) -> Result:
+    _room(s, cmd.room_id)
+    rooms = tuple(replace(r, name=cmd.name) if r.id == cmd.room_id else r
+                  for r in s.breakouts.rooms)
+    return _breakouts(s, BP.DRAFT, rooms=rooms), []
+
+
+@on(c.DeleteBreakout)
+def _delete(s: Session, cmd: c.DeleteBreakout, actor: Participant | None, now: float) -> Result:
+    _room(s, cmd.room_id)
+    rooms = tuple(r for r in s.breakouts.rooms if r.id != cmd.room_id)
+    assignment = {k: v for k, v in s.breakouts.assignment.items() if v != cmd.room_id}
+    return _breakouts(s, BP.DRAFT, rooms=rooms, assignment=assignment), []
+
+
+def _assignable(s: Session, pid: str) -> Participant:
+    p = _get(s, pid)
+    if p.status in (PS.LEFT, PS.REMOVED, PS.DENIED):
+        raise InvalidTransition(f"cannot assign someone who is {p.status.value}")
+    return p
+
+
+@on(c.Assign)
+def _assign(s: Session, cmd: c.Assign, actor: Participant | None, now: float) -> Result:
+    _assignable(s, cmd.target)
+    room = _room(s, cmd.room_id)
+    assignment = dict(s.breakouts.assignment)
+    if room is None:
+        assignment.pop(cmd.target, None)
+    else:
+        assignment[cmd.target] = room
+    return _breakouts(s, BP.DRAFT, assignment=assignment), []
+
+
+def _relatives_in_order(s: Session) -> list[Participant]:
+    return [p for p in s.participants.values()
+            if p.role in RELATIVES and p.status not in (PS.LEFT, PS.REMOVED, PS.DENIED)]
+
+
+def _place_children(s: Session, assignment: dict[str, str]) -> None:
+    """Each child goes where one of their guardians is (or stays in the main room)."""
+    for pid, p in s.participants.items():
+        if p.role is not Role.CHILD:
+            continue
+        guardian_rooms = [assignment[g] for g in sorted(_guardians(s, pid)) if g in assignment]
+        if guardian_rooms:
+            assignment[pid] = guardian_rooms[0]
+        else:
+            assignment.pop(pid, None)
+
+
+@on(c.AssignAuto)
+def _assign_auto(s: Session, cmd: c.AssignAuto, actor: Participant | None, now: float) -> Result:
+    rooms = s.breakouts.rooms
+    if not rooms:
+        raise InvalidTransition("create rooms first")
+    assignment = {k: v for k, v in s.breakouts.assignment.items()
+                  if s.participants[k].clinician}
+    for i, p in enumerate(_relatives_in_order(s)):
+        assignment[p.id] = rooms[i % len(rooms)].id
+    _place_children(s, assignment)
+    return _breakouts(s, BP.DRAFT, assignment=assignment), []
+
+
+@on(c.AssignByRole)
+def _assign_by_role(s: Session, cmd: c.AssignByRole, actor: Participant | None,
+                    now: float) -> Result:
+    if cmd.plan != "each_client_with_clinician":
+        raise InvalidTransition(f"unknown plan {cmd.plan!r}")
+    relatives = _relatives_in_order(s)
+    if not relatives:
+        raise InvalidTransition("nobody to assign")
+    b = s.breakouts
+    rooms = list(b.rooms)
+    n = b.next_room
+    while len(rooms) < len(relatives):
+        if len(rooms) >= s.limits.max_breakouts:
+            raise Limit(f"at most {s.limits.max_breakouts} breakout rooms")
+        rooms.append(BreakoutRoom(f"b{n}", f"Room {n}"))
+        n += 1
+    assignment: dict[str, str] = {p.id: rooms[i].id for i, p in enumerate(relatives)}
+    clinicians = sorted((p for p in s.participants.values() if p.clinician
+                         and p.status not in (PS.LEFT, PS.REMOVED)),
+                        key=lambda p: (p.id != s.owner, p.id))
+    for i, p in enumerate(clinicians[: len(relatives)]):
+        assignment[p.id] = rooms[i].id
+    _place_children(s, assignment)
+    return _breakouts(s, BP.DRAFT, rooms=tuple(rooms), assignment=assignment, next_room=n), []
+
+
+@on(c.SetRequireClinician)
+def _require(s: Session, cmd: c.SetRequireClinician, actor: Participant | None,
+             now: float) -> Result:
+    new = _breakouts(s, require_clinician=cmd.required)
+    _check_clinician_rule(new)
+    return new, []
+
+
+@on(c.OpenBreakouts)
+def _open_breakouts(s: Session, cmd: c.OpenBreakouts, actor: Participant | None,
+                    now: float) -> Result:
+    if not s.breakouts.rooms:
+        raise InvalidTransition("create rooms first")
+    deadline = now + cmd.duration if cmd.duration else None
+    new = _breakouts(s, BP.OPEN, deadline=deadline, closing_deadline=None)
+    _check_child_rule(new)
+    _check_clinician_rule(new)
+    return new, [Event("breakouts_opened", EVERYONE, {"deadline": deadline})]
+
+
+@on(c.MoveParticipant)
+def _move_participant(s: Session, cmd: c.MoveParticipant, actor: Participant | None,
+                      now: float) -> Result:
+    p = _assignable(s, cmd.target)
+    room = _room(s, cmd.room_id)
+    assignment = dict(s.breakouts.assignment)
+    if room is None:
+        assignment.pop(p.id, None)
+    else:
+        assignment[p.id] = room
+    new = _breakouts(s, assignment=assignment)
+    if p.visiting:
+        new = new.with_participant(replace(p, visiting=None))
+    _check_child_rule(new)
+    _check_clinician_rule(new)
+    return new, []
+
+
+@on(c.Visit)
+def _visit(s: Session, cmd: c.Visit, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    if not actor.present:
+        raise InvalidTransition("join the session first")
+    room = _room(s, cmd.room_id)
+    new = s.with_participant(replace(actor, visiting=room))
+    _check_child_rule(new)
+    return new, []
+
+
+@on(c.ExtendBreakouts)
+def _extend(s: Session, cmd: c.ExtendBreakouts, actor: Participant | None, now: float) -> Result:
+    b = s.breakouts
+    if cmd.seconds <= 0:
+        raise InvalidTransition("extend by a positive time")
+    base = b.deadline if b.deadline is not None and b.deadline > now else now
+    return _breakouts(s, BP.OPEN, deadline=base + cmd.seconds, closing_deadline=None), []
+
+
+@on(c.Broadcast)
+def _broadcast(s: Session, cmd: c.Broadcast, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    return s, [Event("broadcast", EVERYONE, {"text": cmd.text, "from": actor.id})]
+
+
+@on(c.AskForHelp)
+def _help(s: Session, cmd: c.AskForHelp, actor: Participant | None, now: float) -> Result:
+    assert actor is not None
+    room = s.room_of(actor.id)
+    if room is None:
+        raise InvalidTransition("ask for help from a breakout room")
+    _move(s, actor, cmd)
+    return s, [Event("help_requested", TO_CLINICIANS,
+                     {"participant_id": actor.id, "name": actor.display_name, "room": room})]
+
+
+@on(c.CloseAll)
+def _close_all(s: Session, cmd: c.CloseAll, actor: Participant | None, now: float) -> Result:
+    grace = s.limits.close_grace if cmd.grace is None else max(0.0, cmd.grace)
+    new = _breakouts(s, BP.CLOSING, closing_deadline=now + grace)
+    return new, [Event("close_all_started", EVERYONE, {"seconds": grace,
+                                                       "deadline": now + grace})]
+
+
+@on(c.Tick)
+def _tick(s: Session, cmd: c.Tick, actor: Participant | None, now: float) -> Result:
+    events: list[Event] = []
+    b = s.breakouts
+    if b.phase is BP.OPEN and b.deadline is not None and b.deadline <= now:
+        s = _breakouts(s, BP.CLOSING, deadline=None, closing_deadline=now + s.limits.close_grace)
+        events.append(Event("close_all_started", EVERYONE, {
+            "seconds": s.limits.close_grace, "deadline": now + s.limits.close_grace}))
+    b = s.breakouts
+    if b.phase is BP.CLOSING and b.closing_deadline is not None and b.closing_deadline <= now:
+        s = _return_all(s)
+        events.append(Event("breakouts_closed", EVERYONE))
+    for p in list(s.participants.values()):
+        if (p.status is PS.RECONNECTING and p.disconnected_at is not None
+                and p.disconnected_at + s.limits.reconnect_grace <= now):
+            s = s.with_participant(replace(p, status=PS.LEFT, visiting=None, hand_raised=False))
+    return s, events
+
+
+def next_deadline(s: Session) -> float | None:
+    """The earliest moment a Tick would change something; None if nothing is pending."""
+    if s.phase is SP.ENDED:
+        return None
+    times: list[float] = []
+    b = s.breakouts
+    if b.phase is BP.OPEN and b.deadline is not None:
+        times.append(b.deadline)
+    if b.phase is BP.CLOSING and b.closing_deadline is not None:
+        times.append(b.closing_deadline)
+    times.extend(p.disconnected_at + s.limits.reconnect_grace
+                 for p in s.participants.values()
+                 if p.status is PS.RECONNECTING and p.disconnected_at is not None)
+    return min(times) if times else None
+
+
+# --- the entry point -------------------------------------------------------------
+def _return_lonely_children(s: Session) -> tuple[Session, list[Event]]:
+    """After someone leaves, a child left without company goes back to the main room."""
+    events = []
+    for child in _lonely_children(s):
+        assignment = {k: v for k, v in s.breakouts.assignment.items() if k != child}
+        s = _breakouts(s, assignment=assignment)
+        events.append(Event("child_returned", TO_CLINICIANS, {"participant_id": child}))
+    return s, events
+
+
+def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
+    """Apply one command. Raises a DomainError and changes nothing when refused.
+
+    Returns the same object (and no events) when nothing changed, so callers can
+    skip the write.
+    """
+    authorize(state, cmd)
+    kind = type(cmd)
+    if state.phase is SP.ENDED:
+        if kind is c.Tick:
+            return state, []
+        raise InvalidTransition("the session has ended")
+    new_phase: SP = state.phase
+    if kind in PHASE_GATED:
+        found = SESSION_TABLE.get((state.phase, kind))
+        if found is None:
+            raise InvalidTransition(f"cannot {kind.__name__} while {state.phase.value}")
+        new_phase = found
+    new_breakout_phase = None
+    if kind in BREAKOUT_GATED:
+        new_breakout_phase = BREAKOUT_TABLE.get((state.breakouts.phase, kind))
+        if new_breakout_phase is None:
+            raise InvalidTransition(
+                f"cannot {kind.__name__} while breakouts are {state.breakouts.phase.value}")
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        raise InvalidTransition(f"unknown command {kind.__name__}")
+    actor = state.participants.get(cmd.actor)
+    now = cmd.now if isinstance(cmd, c.Tick) else now
+    new, events = handler(state, cmd, actor, now)
+    if new_breakout_phase is not None and new.breakouts.phase is not new_breakout_phase:
+        new = _breakouts(new, new_breakout_phase)
+    if new.phase is not new_phase:
+        new = replace(new, phase=new_phase)
+    new, returned = _return_lonely_children(new)
+    events += returned
+    if new == state and not events:
+        return state, []
+    new = replace(new, version=state.version + 1)
+    if all_visibility(new) != all_visibility(state):
+        events.append(Event("visibility_changed", EVERYONE))
+    events.append(Event("state_changed", EVERYONE))
+    return new, [replace(e, session_id=new.id, version=new.version) for e in events]
+
+
+__all__ = ["handle", "new_session", "next_deadline"]

@@ -1,0 +1,67 @@
+"""Who sees and hears whom, and which chat threads reach whom: one pure function each.
+
+The media relay and the chat fan-out both use exactly these, so "what you see"
+and "what you read" can never disagree.
+"""
+
+from __future__ import annotations
+
+from rooms.model import Role, Session
+
+
+def location(session: Session, pid: str) -> str | None:
+    """``main`` for the main room, a breakout id, or None when not present."""
+    p = session.participants.get(pid)
+    if p is None or not p.present:
+        return None
+    return session.room_of(pid) or "main"
+
+
+def members(session: Session, where: str) -> frozenset[str]:
+    """Everyone present in a room (``main`` or a breakout id)."""
+    return frozenset(pid for pid in session.participants if location(session, pid) == where)
+
+
+def visible_publishers(session: Session, pid: str) -> frozenset[str]:
+    """Whose media ``pid`` receives: present people in the same room, never observers,
+    never themselves. Nobody in the lobby sees or is seen."""
+    where = location(session, pid)
+    if where is None:
+        return frozenset()
+    return frozenset(
+        q for q in members(session, where)
+        if q != pid and session.participants[q].role is not Role.OBSERVER
+    )
+
+
+def all_visibility(session: Session) -> dict[str, frozenset[str]]:
+    """Visibility for every participant, for the relay to reconcile at once."""
+    return {pid: visible_publishers(session, pid) for pid in session.participants}
+
+
+def room_chat_scope(session: Session, pid: str) -> str | None:
+    """The chat thread of the room ``pid`` is in: ``main`` or ``breakout:<id>``."""
+    where = location(session, pid)
+    if where is None:
+        return None
+    return "main" if where == "main" else f"breakout:{where}"
+
+
+def readers(session: Session, scope: str) -> frozenset[str]:
+    """Who receives messages of a chat thread.
+
+    ``main`` / ``breakout:<id>``: present people in that room.
+    ``private:<pid>``: that person and every present clinician.
+    """
+    if scope == "main":
+        return members(session, "main")
+    if scope.startswith("breakout:"):
+        return members(session, scope.removeprefix("breakout:"))
+    if scope.startswith("private:"):
+        owner = scope.removeprefix("private:")
+        clinicians = {
+            q for q, p in session.participants.items() if p.clinician and p.present
+        }
+        p = session.participants.get(owner)
+        return frozenset(clinicians | ({owner} if p is not None and p.present else set()))
+    return frozenset()

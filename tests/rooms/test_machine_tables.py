@@ -1,0 +1,141 @@
+"""Every (state, command) pair of each machine, legal and illegal."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from rooms import commands as c
+from rooms.errors import DomainError, InvalidTransition
+from rooms.machine import BREAKOUT_TABLE, PARTICIPANT_TABLE, SESSION_TABLE, handle
+from rooms.model import BreakoutPhase, BreakoutRoom, ParticipantStatus, SessionPhase
+from tests.rooms.builders import CO, NOW, A, B, T, family, live_family, status
+
+PS = ParticipantStatus
+
+# Commands a subject (actor or target) undergoes, built for subject `pid`.
+SUBJECT_COMMANDS = {
+    c.Knock: lambda pid: c.Knock(actor=pid, consent_version="v1"),
+    c.Admit: lambda pid: c.Admit(actor=T, target=pid),
+    c.Deny: lambda pid: c.Deny(actor=T, target=pid),
+    c.LobbyMessage: lambda pid: c.LobbyMessage(actor=T, target=pid, text="hi"),
+    c.SendBackToLobby: lambda pid: c.SendBackToLobby(actor=T, target=pid),
+    c.Connect: lambda pid: c.Connect(actor=pid),
+    c.Disconnect: lambda pid: c.Disconnect(actor=pid),
+    c.Leave: lambda pid: c.Leave(actor=pid),
+    c.RemoveParticipant: lambda pid: c.RemoveParticipant(actor=T, target=pid),
+    c.SetMedia: lambda pid: c.SetMedia(actor=pid, mic_on=True, camera_on=False),
+    c.RaiseHand: lambda pid: c.RaiseHand(actor=pid),
+    c.LowerHand: lambda pid: c.LowerHand(actor=pid),
+    c.MuteRequest: lambda pid: c.MuteRequest(actor=T, target=pid),
+    c.CameraOffRequest: lambda pid: c.CameraOffRequest(actor=T, target=pid),
+}
+
+
+@pytest.mark.parametrize("st", list(PS), ids=str)
+@pytest.mark.parametrize("kind", list(SUBJECT_COMMANDS), ids=lambda k: k.__name__)
+def test_participant_table(st: ParticipantStatus, kind: type[c.Command]) -> None:
+    s = status(family(), A, st)
+    s = replace(s, phase=SessionPhase.LIVE)
+    cmd = SUBJECT_COMMANDS[kind](A)
+    expected = PARTICIPANT_TABLE.get((st, kind))
+    if expected is None:
+        with pytest.raises(InvalidTransition):
+            handle(s, cmd, now=NOW)
+        return
+    new, _ = handle(s, cmd, now=NOW)
+    assert new.participants[A].status is expected
+
+
+def test_participant_table_refusal_leaves_state_unchanged() -> None:
+    s = status(family(), A, PS.REMOVED)
+    before = s
+    with pytest.raises(InvalidTransition):
+        handle(s, c.Knock(actor=A, consent_version="v1"), now=NOW)
+    assert s == before
+
+
+SESSION_COMMANDS = {
+    c.OpenSession: c.OpenSession(actor=T),
+    c.EndSession: c.EndSession(actor=T),
+    c.Admit: c.Admit(actor=T, target=A),
+    c.AdmitAll: c.AdmitAll(actor=T),
+    c.Lock: c.Lock(actor=T),
+}
+
+
+@pytest.mark.parametrize("phase", list(SessionPhase), ids=str)
+@pytest.mark.parametrize("kind", list(SESSION_COMMANDS), ids=lambda k: k.__name__)
+def test_session_table(phase: SessionPhase, kind: type[c.Command]) -> None:
+    s = replace(status(family(), A, PS.WAITING), phase=phase)
+    cmd = SESSION_COMMANDS[kind]
+    if phase is SessionPhase.ENDED:
+        with pytest.raises(InvalidTransition, match="ended"):
+            handle(s, cmd, now=NOW)
+        return
+    expected = SESSION_TABLE.get((phase, kind), phase)
+    if (phase, kind) not in SESSION_TABLE and kind in {k for (_, k) in SESSION_TABLE}:
+        with pytest.raises(InvalidTransition):
+            handle(s, cmd, now=NOW)
+        return
+    new, _ = handle(s, cmd, now=NOW)
+    assert new.phase is expected
+
+
+def breakout_cmd(kind: type[c.Command]) -> c.Command:
+    return {
+        c.CreateBreakouts: c.CreateBreakouts(actor=T, names=("X",)),
+        c.RenameBreakout: c.RenameBreakout(actor=T, room_id="b1", name="Y"),
+        c.DeleteBreakout: c.DeleteBreakout(actor=T, room_id="b2"),
+        c.Assign: c.Assign(actor=T, target=A, room_id="b1"),
+        c.AssignAuto: c.AssignAuto(actor=T),
+        c.AssignByRole: c.AssignByRole(actor=T),
+        c.SetRequireClinician: c.SetRequireClinician(actor=T, required=False),
+        c.OpenBreakouts: c.OpenBreakouts(actor=T, duration=600),
+        c.MoveParticipant: c.MoveParticipant(actor=T, target=A, room_id="b2"),
+        c.Visit: c.Visit(actor=T, room_id="b2"),
+        c.ExtendBreakouts: c.ExtendBreakouts(actor=T, seconds=60),
+        c.Broadcast: c.Broadcast(actor=T, text="two minutes"),
+        c.AskForHelp: c.AskForHelp(actor=A),
+        c.CloseAll: c.CloseAll(actor=T),
+    }[kind]
+
+
+BREAKOUT_KINDS = sorted({k for (_, k) in BREAKOUT_TABLE}, key=lambda k: k.__name__)
+
+
+@pytest.mark.parametrize("phase", list(BreakoutPhase), ids=str)
+@pytest.mark.parametrize("kind", BREAKOUT_KINDS, ids=lambda k: k.__name__)
+def test_breakout_table(phase: BreakoutPhase, kind: type[c.Command]) -> None:
+    s = live_family()
+    rooms = (BreakoutRoom("b1", "One"), BreakoutRoom("b2", "Two"), BreakoutRoom("b3", "Three"))
+    assignment = {A: "b1", CO: "b1", B: "b2", "child": "b2", T: "b3"}
+    s = replace(s, breakouts=replace(s.breakouts, phase=phase, rooms=rooms,
+                                     assignment=assignment, next_room=4))
+    cmd = breakout_cmd(kind)
+    expected = BREAKOUT_TABLE.get((phase, kind))
+    if expected is None:
+        with pytest.raises(InvalidTransition):
+            handle(s, cmd, now=NOW)
+        return
+    try:
+        new, _ = handle(s, cmd, now=NOW)
+    except DomainError as exc:  # legal pair refused by a rule: must say why, change nothing
+        pytest.fail(f"legal pair refused: {exc}")
+    assert new.breakouts.phase is expected
+
+
+def test_unknown_target_is_not_found() -> None:
+    from rooms.errors import NotFound
+
+    with pytest.raises(NotFound):
+        handle(live_family(), c.Admit(actor=T, target="ghost"), now=NOW)
+
+
+def test_tick_with_nothing_due_changes_nothing() -> None:
+    s = live_family()
+    new, events = handle(s, c.Tick(actor=c.SYSTEM, now=NOW + 5), now=NOW + 5)
+    assert new is s
+    assert events == []
+    assert B  # builders imported for the tables above
