@@ -9,7 +9,7 @@ from rooms.errors import InvalidTransition, Limit
 from rooms.machine import handle, next_deadline
 from rooms.model import BreakoutPhase, ParticipantStatus, Role, SessionPhase, from_json, to_json
 from rooms.visibility import readers, room_chat_scope, visible_publishers
-from tests.rooms.builders import CO, NOW, A, B, K, O, T, family, live_family, run
+from tests.rooms.builders import CO, NOW, A, B, K, OBS, T, family, live_family, run
 
 PS = ParticipantStatus
 
@@ -61,11 +61,11 @@ def test_breakouts_by_role_isolate_rooms_and_keep_the_child_safe() -> None:
     assert {"breakouts_opened", "visibility_changed"} <= set(kinds(ev))
     assert visible_publishers(s, A) == {T}
     assert visible_publishers(s, B) == {CO, K}
-    assert visible_publishers(s, O) == frozenset()  # unassigned observer: alone in main
-    s_obs, _ = handle(s, c.MoveParticipant(actor=T, target=O, room_id=s.breakouts.assignment[A]),
+    assert visible_publishers(s, OBS) == frozenset()  # unassigned observer: alone in main
+    s_obs, _ = handle(s, c.MoveParticipant(actor=T, target=OBS, room_id=s.breakouts.assignment[A]),
                       now=NOW)
-    assert visible_publishers(s_obs, O) == {T, A}  # a supervisor can watch a room
-    assert O not in visible_publishers(s_obs, A)  # and is never seen or heard
+    assert visible_publishers(s_obs, OBS) == {T, A}  # a supervisor can watch a room
+    assert OBS not in visible_publishers(s_obs, A)  # and is never seen or heard
     assert room_chat_scope(s, A) == f"breakout:{b.assignment[A]}"
     assert readers(s, f"breakout:{b.assignment[B]}") == {CO, B, K}
     # Moving the co-therapist away would leave the child with only... its guardian: fine.
@@ -165,4 +165,4 @@ def test_versions_and_events_carry_the_version() -> None:
     assert s2.version == s.version + 1
     assert {e.version for e in ev} == {s2.version}
     assert {e.session_id for e in ev} == {"s1"}
-    assert O  # every role in the builders is used across this module
+    assert OBS  # every role in the builders is used across this module

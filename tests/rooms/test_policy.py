@@ -11,10 +11,10 @@ from rooms.errors import Forbidden
 from rooms.machine import handle
 from rooms.model import BreakoutPhase, BreakoutRoom, Role
 from rooms.policy import PERMISSIONS, chat_scopes, may_share_screen
-from tests.rooms.builders import CO, NOW, A, B, K, O, T, live_family
+from tests.rooms.builders import CO, NOW, A, B, K, OBS, T, live_family
 
 BY_ROLE = {Role.THERAPIST: T, Role.CO_THERAPIST: CO, Role.CLIENT: A, Role.PARTNER: B,
-           Role.CHILD: K, Role.OBSERVER: O}
+           Role.CHILD: K, Role.OBSERVER: OBS}
 
 
 def sample(kind: type[c.Command], actor: str) -> c.Command:
@@ -64,7 +64,7 @@ def test_role_command_matrix(role: Role, kind: type[c.Command]) -> None:
 def test_children_and_relatives_cannot_escalate() -> None:
     s = live_family()
     for actor in (K, B, A):
-        for cmd in (c.Admit(actor=actor, target=O), c.MoveParticipant(actor=actor, target=A,
+        for cmd in (c.Admit(actor=actor, target=OBS), c.MoveParticipant(actor=actor, target=A,
                     room_id=None), c.RemoveParticipant(actor=actor, target=T),
                     c.OpenBreakouts(actor=actor), c.EndSession(actor=actor),
                     c.Lock(actor=actor)):
@@ -97,7 +97,7 @@ def test_strangers_and_forged_actors_are_forbidden() -> None:
 def test_observer_stays_muted() -> None:
     s = live_family()
     with pytest.raises(Forbidden):
-        handle(s, c.SetMedia(actor=O, mic_on=True, camera_on=False), now=NOW)
+        handle(s, c.SetMedia(actor=OBS, mic_on=True, camera_on=False), now=NOW)
 
 
 def test_screen_share_and_chat_rules() -> None:
@@ -105,10 +105,10 @@ def test_screen_share_and_chat_rules() -> None:
     assert may_share_screen(s, T)
     assert may_share_screen(s, A)
     assert not may_share_screen(s, K)
-    assert not may_share_screen(s, O)
+    assert not may_share_screen(s, OBS)
     s2, _ = handle(s, c.AllowScreenShare(actor=T, allowed=False), now=NOW)
     assert not may_share_screen(s2, A)
     assert may_share_screen(s2, CO)
     assert chat_scopes(s, A) == ("room", "clinicians")
     assert chat_scopes(s, K) == ("clinicians",)
-    assert chat_scopes(s, O) == ("clinicians",)
+    assert chat_scopes(s, OBS) == ("clinicians",)
