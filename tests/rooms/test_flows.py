@@ -9,7 +9,7 @@ from rooms.errors import InvalidTransition, Limit
 from rooms.machine import handle, next_deadline
 from rooms.model import BreakoutPhase, ParticipantStatus, Role, SessionPhase, from_json, to_json
 from rooms.visibility import readers, room_chat_scope, visible_publishers
-from tests.rooms.builders import CO, NOW, A, B, K, OBS, T, family, live_family, run
+from tests.rooms.builders import CO, NOW, OBS, A, B, K, T, family, live_family, run
 
 PS = ParticipantStatus
 

@@ -11,7 +11,7 @@ from rooms.errors import Forbidden
 from rooms.machine import handle
 from rooms.model import BreakoutPhase, BreakoutRoom, Role
 from rooms.policy import PERMISSIONS, chat_scopes, may_share_screen
-from tests.rooms.builders import CO, NOW, A, B, K, OBS, T, live_family
+from tests.rooms.builders import CO, NOW, OBS, A, B, K, T, live_family
 
 BY_ROLE = {Role.THERAPIST: T, Role.CO_THERAPIST: CO, Role.CLIENT: A, Role.PARTNER: B,
            Role.CHILD: K, Role.OBSERVER: OBS}
