@@ -152,7 +152,8 @@ def to_json(session: Session) -> bytes:
     data = asdict(session)
     data["auto_admit"] = sorted(session.auto_admit)
     data["breakouts"]["assignment"] = dict(session.breakouts.assignment)
-    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    # Insertion order is meaningful (who was added first pairs with the therapist).
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def from_json(raw: bytes) -> Session:

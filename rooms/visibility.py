@@ -52,16 +52,17 @@ def readers(session: Session, scope: str) -> frozenset[str]:
 
     ``main`` / ``breakout:<id>``: present people in that room.
     ``private:<pid>``: that person and every present clinician.
+    ``clinical``: the clinicians' backchannel, which clients never see.
     """
+    clinicians = {q for q, p in session.participants.items() if p.clinician and p.present}
+    if scope == "clinical":
+        return frozenset(clinicians)
     if scope == "main":
         return members(session, "main")
     if scope.startswith("breakout:"):
         return members(session, scope.removeprefix("breakout:"))
     if scope.startswith("private:"):
         owner = scope.removeprefix("private:")
-        clinicians = {
-            q for q, p in session.participants.items() if p.clinician and p.present
-        }
         p = session.participants.get(owner)
         return frozenset(clinicians | ({owner} if p is not None and p.present else set()))
     return frozenset()

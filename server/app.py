@@ -7,16 +7,30 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.stores import StoreError
-from server import api_auth
-from server.accounts import AccountError, Accounts
+from server import api_auth, api_sessions, api_setup
+from server.accounts import Accounts
 from server.auth import LoginSessions
 from server.config import Settings
-from server.http import MAX_BODY, ApiError, error_json, parse_body
+from server.http import MAX_BODY, ApiError, error_json
 from server.keys import Keys, load_keys
-from server.state import ACCOUNTS, KEYS, LOGINS, RUNTIME, SETTINGS, STORE, Runtime
+from server.live import Live
+from server.metrics import METRICS, Metrics, metrics_view
+from server.openapi import openapi_json
+from server.state import (
+    ACCOUNTS,
+    DIRECTORY,
+    KEYS,
+    LINKS,
+    LIVE,
+    LOGINS,
+    ROOMS,
+    RUNTIME,
+    SETTINGS,
+    STORE,
+    Runtime,
+)
 from server.wiring import create_store
 
 log = logging.getLogger("hearth.server")
@@ -95,49 +109,21 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-class SetupBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=10, max_length=200)
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-async def setup_account(request: web.Request) -> web.Response:
-    body = await parse_body(request, SetupBody)
-    try:
-        account = await request.app[ACCOUNTS].create_with_setup_token(
-            body.token, body.username, body.password
-        )
-    except AccountError as exc:
-        return error_json(400, "invalid", str(exc))
-    request.app[RUNTIME].setup_url = None
-    log.info("first therapist created", extra={"account": account.id})
-    return web.json_response({"ok": {"account_id": account.id}}, status=201)
-
-
 async def static_page(request: web.Request) -> web.FileResponse:
     name = request.match_info.get("page", "index")
     return web.FileResponse(WEB_DIR / f"{name}.html")
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the store; if it is unreachable, keep serving so /readyz can say why."""
-    store = create_store(app[SETTINGS])
-    app[STORE] = store
-    app[ACCOUNTS] = Accounts(store)
-    settings = app[SETTINGS]
-    app[LOGINS] = LoginSessions(
-        store,
-        app[ACCOUNTS],
-        idle_seconds=settings.login_idle_minutes * 60,
-        secure=settings.public_url.startswith("https://"),
-    )
+    """Check the store; if it is unreachable, keep serving so /readyz can say why."""
+    store = app[STORE]
     try:
         await store.ping()
     except StoreError as exc:
         app[RUNTIME].store_error = str(exc)
         log.error("store unreachable at startup; /readyz will fail", extra={"reason": str(exc)})
     yield
+    await app[LIVE].close()
     await store.close()
 
 
@@ -173,13 +159,30 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app[SETTINGS] = settings
     app[KEYS] = keys or load_keys(settings)
     app[RUNTIME] = Runtime()
+    app[METRICS] = Metrics()
+    store = create_store(settings)  # constructors do not connect; store_ctx checks it
+    app[STORE] = store
+    app[ACCOUNTS] = Accounts(store)
+    app[LOGINS] = LoginSessions(
+        store, app[ACCOUNTS], idle_seconds=settings.login_idle_minutes * 60,
+        secure=settings.public_url.startswith("https://"),
+    )
+    live = Live(settings, store, app[KEYS], app[METRICS])
+    app[LIVE] = live
+    app[LINKS] = live.links
+    app[DIRECTORY] = live.directory
+    app[ROOMS] = live.rooms
+    live.attach(app)
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(first_run_ctx)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_post("/api/setup", setup_account)
+    app.router.add_post("/api/setup", api_setup.setup_account)
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/metrics", metrics_view)
     api_auth.setup_routes(app)
+    api_sessions.setup_routes(app)
     app.router.add_get("/", static_page)
     app.router.add_get("/{page:setup|console|join}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from rooms.service import RoomService
 from rooms.stores import Store
 from server.accounts import Accounts
 from server.auth import LoginSessions
 from server.config import Settings
+from server.directory import Directory
 from server.keys import Keys
+from signaling.tokens import LinkSigner
 
 
 @dataclass
@@ -30,3 +34,11 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 RUNTIME = web.AppKey("runtime", Runtime)
 LOGINS = web.AppKey("logins", LoginSessions)
 
+DIRECTORY = web.AppKey("directory", Directory)
+LINKS = web.AppKey("links", LinkSigner)
+ROOMS = web.AppKey("rooms", RoomService)
+
+
+if TYPE_CHECKING:
+    from server.live import Live
+LIVE: web.AppKey[Live] = web.AppKey("live")

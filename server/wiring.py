@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import socketio
+
 from rooms.stores import Store
 from rooms.stores.redis import RedisStore
 from rooms.stores.sqlite import SqliteStore
@@ -14,3 +18,19 @@ def create_store(settings: Settings) -> Store:
         return RedisStore(redis_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteStore(settings.data_dir / "hearth.db")
+
+
+def create_socketio(settings: Settings) -> Any:
+    """socket.io server: Redis fan-out across processes when configured; same-origin only."""
+    redis_url = settings.secret("redis_url")
+    manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=[settings.public_origin],
+        max_http_buffer_size=128 * 1024,
+        ping_interval=10,
+        ping_timeout=10,
+        logger=False,
+        engineio_logger=False,
+    )

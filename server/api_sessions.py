@@ -1,0 +1,246 @@
+"""REST for therapists: sessions, participants, personal links, invites.
+
+Thin handlers: authenticate, validate with a schema class, delegate to the
+directory, the rooms service and the link signer, answer. A session that is not
+the caller's answers 404, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rooms.commands import AddParticipant, EndSession
+from rooms.machine import new_session
+from rooms.model import Role, Session
+from server.accounts import Account
+from server.api_auth import require_therapist
+from server.directory import IssuedLink, SessionRecord
+from server.http import ApiError, parse_body
+from server.invites import invite_ics
+from server.state import DIRECTORY, LINKS, ROOMS, SETTINGS
+
+EARLY_JOIN = 15 * 60  # links open 15 minutes before a scheduled start
+LATE_GRACE = 60 * 60  # and close an hour after its end
+THERAPIST_LINK_HOURS = 12
+
+ParticipantRole = Literal[
+    "co_therapist", "client", "partner", "parent", "family", "child", "observer"
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreateSessionBody(Strict):
+    title: str = Field(min_length=1, max_length=120)
+    starts_at: float | None = Field(None, description="Unix time of the scheduled start")
+    ends_at: float | None = Field(None, description="Unix time of the scheduled end")
+
+    @model_validator(mode="after")
+    def _window(self) -> CreateSessionBody:
+        if (self.starts_at is None) != (self.ends_at is None):
+            raise ValueError("give both starts_at and ends_at, or neither")
+        if self.starts_at is not None and self.ends_at is not None:
+            if self.ends_at <= self.starts_at:
+                raise ValueError("ends_at must be after starts_at")
+            if self.ends_at - self.starts_at > 24 * 3600:
+                raise ValueError("a session lasts at most 24 hours")
+        return self
+
+
+class AddParticipantBody(Strict):
+    display_name: str = Field(min_length=1, max_length=60)
+    role: ParticipantRole
+    guardian_of: list[str] = Field(default_factory=list, max_length=10)
+
+
+def _participant_id() -> str:
+    return "p" + uuid.uuid4().hex[:15]
+
+
+def link_window(record: SessionRecord, now: float, lifetime_hours: int) -> tuple[float, float]:
+    if record.starts_at is not None and record.ends_at is not None:
+        return record.starts_at - EARLY_JOIN, record.ends_at + LATE_GRACE
+    return now - 60, now + lifetime_hours * 3600
+
+
+async def owned(request: web.Request, account: Account) -> SessionRecord:
+    record = await request.app[DIRECTORY].get(request.match_info["session_id"])
+    if record is None or record.owner != account.id:
+        raise ApiError(404, "not_found", "no such session")
+    return record
+
+
+def participant_view(session: Session) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.id,
+            "display_name": p.display_name,
+            "role": p.role.value,
+            "status": p.status.value,
+            "guardian_of": list(p.guardian_of),
+        }
+        for p in session.participants.values()
+    ]
+
+
+def record_view(record: SessionRecord, session: Session | None) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "title": record.title,
+        "starts_at": record.starts_at,
+        "ends_at": record.ends_at,
+        "created": record.created,
+        "phase": session.phase.value if session else "unknown",
+    }
+
+
+async def issue_link(
+    request: web.Request, record: SessionRecord, participant_id: str, role: str, name: str,
+    *, window: tuple[float, float] | None = None,
+) -> tuple[str, IssuedLink]:
+    settings = request.app[SETTINGS]
+    now = time.time()
+    nbf, exp = window or link_window(record, now, settings.link_lifetime_hours)
+    token, claims = request.app[LINKS].issue(
+        session_id=record.id, participant_id=participant_id, role=role, name=name,
+        not_before=nbf, expires=exp,
+    )
+    issued = IssuedLink(participant_id, claims.jti, claims.not_before, claims.expires)
+    previous = await request.app[DIRECTORY].record_link(record.id, issued)
+    if previous is not None:
+        await request.app[LINKS].revoke(previous.jti, until=previous.expires)
+    return f"{settings.public_url}/join#{token}", issued
+
+
+async def create_session(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    body = await parse_body(request, CreateSessionBody)
+    record = await request.app[DIRECTORY].create(
+        account.id, body.title, body.starts_at, body.ends_at
+    )
+    settings = request.app[SETTINGS]
+    session = new_session(
+        record.id, owner_id=account.id, owner_name=account.username, title=body.title,
+        now=time.time(), max_participants=settings.max_participants,
+        max_breakouts=settings.max_breakouts,
+        reconnect_grace=float(settings.reconnect_grace_seconds),
+    )
+    await request.app[ROOMS].create(session)
+    return web.json_response({"ok": record_view(record, session)}, status=201)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    out = []
+    for record in await request.app[DIRECTORY].list_for(account.id):
+        out.append(record_view(record, await request.app[ROOMS].get(record.id)))
+    return web.json_response({"ok": out})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    session = await request.app[ROOMS].get(record.id)
+    view = record_view(record, session)
+    view["participants"] = participant_view(session) if session else []
+    return web.json_response({"ok": view})
+
+
+async def add_participant(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    body = await parse_body(request, AddParticipantBody)
+    pid = _participant_id()
+    await request.app[ROOMS].execute(
+        record.id,
+        AddParticipant(
+            actor=account.id, participant_id=pid, role=Role(body.role),
+            display_name=body.display_name, guardian_of=tuple(body.guardian_of),
+        ),
+    )
+    url, issued = await issue_link(request, record, pid, body.role, body.display_name)
+    return web.json_response(
+        {"ok": {"participant_id": pid, "link": url, "expires": issued.expires}}, status=201
+    )
+
+
+async def _participant(request: web.Request, record: SessionRecord) -> tuple[str, str, str]:
+    session = await request.app[ROOMS].get(record.id)
+    pid = request.match_info["participant_id"]
+    if session is None or pid not in session.participants:
+        raise ApiError(404, "not_found", "no such participant")
+    p = session.participants[pid]
+    return pid, p.role.value, p.display_name
+
+
+async def reissue_link(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    pid, role, name = await _participant(request, record)
+    url, issued = await issue_link(request, record, pid, role, name)
+    return web.json_response({"ok": {"participant_id": pid, "link": url,
+                                     "expires": issued.expires}})
+
+
+async def revoke_link(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    pid, _, _ = await _participant(request, record)
+    current = await request.app[DIRECTORY].current_link(record.id, pid)
+    if current is not None:
+        await request.app[LINKS].revoke(current.jti, until=current.expires)
+    return web.json_response({"ok": {"participant_id": pid, "revoked": current is not None}})
+
+
+async def invite(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    pid, role, name = await _participant(request, record)
+    if record.starts_at is None or record.ends_at is None:
+        raise ApiError(409, "conflict", "the session has no schedule to invite to")
+    url, _ = await issue_link(request, record, pid, role, name)
+    body = invite_ics(uid=f"{record.id}-{pid}@hearth", title=record.title, url=url,
+                      starts_at=record.starts_at, ends_at=record.ends_at, stamp=time.time())
+    return web.Response(
+        body=body, content_type="text/calendar",
+        headers={"Content-Disposition": 'attachment; filename="session.ics"'},
+    )
+
+
+async def therapist_join(request: web.Request) -> web.Response:
+    """The owner's own short-lived link into the live session."""
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    now = time.time()
+    url, issued = await issue_link(
+        request, record, account.id, "therapist", account.username,
+        window=(now - 60, now + THERAPIST_LINK_HOURS * 3600),
+    )
+    return web.json_response({"ok": {"link": url, "expires": issued.expires}})
+
+
+async def end_session(request: web.Request) -> web.Response:
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    await request.app[ROOMS].execute(record.id, EndSession(actor=account.id))
+    return web.json_response({"ok": {"id": record.id, "phase": "ended"}})
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/sessions", create_session)
+    r.add_get("/api/sessions", list_sessions)
+    r.add_get("/api/sessions/{session_id}", get_session)
+    r.add_post("/api/sessions/{session_id}/participants", add_participant)
+    r.add_post("/api/sessions/{session_id}/participants/{participant_id}/link", reissue_link)
+    r.add_delete("/api/sessions/{session_id}/participants/{participant_id}/link", revoke_link)
+    r.add_get("/api/sessions/{session_id}/participants/{participant_id}/invite.ics", invite)
+    r.add_post("/api/sessions/{session_id}/join", therapist_join)
+    r.add_post("/api/sessions/{session_id}/end", end_session)

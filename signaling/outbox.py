@@ -1,0 +1,132 @@
+"""The outbox: every server → client message goes out here.
+
+Messages are addressed to per-participant socket.io rooms (``p:<session>:<id>``),
+and audiences are resolved from the committed state with the same visibility
+functions the relay uses. Socket.io rooms are only broadcast groups; the state
+in the store is the truth. Through ``AsyncRedisManager`` an emit reaches the
+socket on whichever process holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from rooms.events import Event, Scope
+from rooms.model import ParticipantStatus, Session
+from rooms.visibility import members, room_chat_scope
+from signaling.chat import ChatLog, ChatMessage
+from signaling.views import snapshot
+
+log = logging.getLogger("hearth.outbox")
+
+NOTICES = {  # domain event kind -> client notice kind
+    "knock": "knock", "lobby_message": "lobby_message", "denied": "denied",
+    "sent_back": "sent_back", "removed": "removed", "session_ended": "session_ended",
+    "mute_requested": "mute_requested", "camera_off_requested": "camera_off_requested",
+    "broadcast": "broadcast", "help_requested": "help_requested",
+    "close_all_started": "close_all_started", "breakouts_opened": "breakouts_opened",
+    "breakouts_closed": "breakouts_closed", "child_returned": "child_returned",
+}
+ENDINGS = {"denied", "removed", "session_ended"}
+
+
+def socket_room(session_id: str, participant_id: str) -> str:
+    return f"p:{session_id}:{participant_id}"
+
+
+def audience(session: Session, event: Event) -> set[str]:
+    scope, target = event.audience.scope, event.audience.target
+    if scope is Scope.SESSION:
+        return set(session.participants)
+    if scope is Scope.PARTICIPANT:
+        return {target} if target is not None and target in session.participants else set()
+    if scope is Scope.CLINICIANS:
+        return {p.id for p in session.participants.values() if p.clinician and p.present}
+    return set(members(session, target or "main"))
+
+
+Emit = Callable[[str, Any, str], Awaitable[None]]
+Kick = Callable[[str, str | None], Awaitable[None]]
+
+
+class Outbox:
+    """A RoomService port: turns committed changes into socket messages."""
+
+    def __init__(self, emit: Emit, kick: Kick, chat: ChatLog,
+                 *, on_ended: Callable[[str], Awaitable[None]] | None = None,
+                 on_gone: Callable[[str, str], Awaitable[None]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._emit = emit
+        self._kick = kick
+        self._chat = chat
+        self._on_ended = on_ended
+        self._on_gone = on_gone
+        self._clock = clock
+
+    async def to(self, session_id: str, pids: Iterable[str], event: str, data: Any) -> None:
+        for pid in pids:
+            await self._emit(event, data, socket_room(session_id, pid))
+
+    async def send_state(self, session: Session, pids: Iterable[str]) -> None:
+        now = self._clock()
+        for pid in pids:
+            await self._emit("state", snapshot(session, pid, now=now),
+                             socket_room(session.id, pid))
+
+    async def send_history(self, session: Session, pid: str) -> None:
+        for thread in threads_for(session, pid):
+            messages = await self._chat.history(session.id, thread)
+            await self._emit("chat_history", {"scope": thread,
+                                              "messages": [message_view(m) for m in messages]},
+                             socket_room(session.id, pid))
+
+    async def publish(self, session: Session, events: Sequence[Event]) -> None:
+        kinds = {e.kind for e in events}
+        for event in events:
+            notice = NOTICES.get(event.kind)
+            if notice is None:
+                continue
+            data = {"kind": notice, "version": event.version, **dict(event.data)}
+            await self.to(session.id, audience(session, event), "notice", data)
+        if "state_changed" in kinds:
+            await self.send_state(session, [
+                pid for pid, p in session.participants.items()
+                if p.status not in (ParticipantStatus.INVITED,)
+            ])
+        if "visibility_changed" in kinds:
+            for pid, p in session.participants.items():
+                if p.present:
+                    await self.send_history(session, pid)
+        for event in events:
+            if event.kind == "session_ended":
+                if self._on_ended:
+                    await self._on_ended(session.id)
+                await self._kick(session.id, None)
+            elif event.kind in ENDINGS and event.audience.target:
+                if self._on_gone:
+                    await self._on_gone(session.id, event.audience.target)
+                await self._kick(session.id, event.audience.target)
+
+
+def threads_for(session: Session, pid: str) -> list[str]:
+    """Chat threads a participant reads: their room, and private threads."""
+    p = session.participants[pid]
+    threads = []
+    room = room_chat_scope(session, pid)
+    if room is not None and p.role.value not in ("child", "observer"):
+        threads.append(room)
+    if p.clinician:
+        threads.append("clinical")
+        threads += [f"private:{q}" for q, other in session.participants.items()
+                    if not other.clinician]
+    elif p.present:
+        threads.append(f"private:{pid}")
+    return threads
+
+
+def message_view(m: ChatMessage) -> dict[str, Any]:
+    return {"id": m.id, "scope": m.scope, "sender": m.sender, "sender_name": m.sender_name,
+            "sender_role": m.sender_role, "text": m.text, "ts": m.ts}

@@ -1,0 +1,96 @@
+"""The event catalogue: every socket.io event, its payload schema and who may send it.
+
+Handlers register here with their schema class; the namespace dispatches only
+what is registered, and ``docs/protocol.md`` is generated from this registry,
+so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+P = TypeVar("P", bound=BaseModel)
+MAX_EVENT_BYTES = 8 * 1024
+
+
+class Payload(BaseModel):
+    """Base for every client → server payload: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class Empty(Payload):
+    """An event that carries nothing."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent an event: taken from the verified link, never from the payload."""
+
+    sid: str
+    session_id: str
+    participant_id: str
+    role: str
+    jti: str
+
+
+Handler = Callable[[Caller, P], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class EventSpec(Generic[P]):
+    name: str
+    payload: type[P]
+    handler: Handler[P]
+    summary: str
+    who: str
+    max_bytes: int
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.events: dict[str, EventSpec[Any]] = {}
+
+    def event(
+        self, name: str, payload: type[P], *, who: str, max_bytes: int = MAX_EVENT_BYTES
+    ) -> Callable[[Handler[P]], Handler[P]]:
+        """Register a handler; its docstring's first line is the catalogue summary."""
+
+        def register(fn: Handler[P]) -> Handler[P]:
+            if name in self.events:
+                raise ValueError(f"event {name!r} registered twice")
+            summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+            self.events[name] = EventSpec(name, payload, fn, summary, who, max_bytes)
+            return fn
+
+        return register
+
+
+def _fields(model: type[BaseModel]) -> str:
+    parts = []
+    for name, info in model.model_fields.items():
+        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation)
+        annotation = annotation.replace("typing.", "")
+        optional = "" if info.is_required() else "?"
+        parts.append(f"`{name}{optional}: {annotation}`")
+    return ", ".join(parts) or "—"
+
+
+def catalogue_markdown(registry: Registry, server_events: dict[str, str]) -> str:
+    """docs/protocol.md's event tables, generated from the registry."""
+    lines = [
+        "| Event | Payload | Who may send | What it does |",
+        "|---|---|---|---|",
+    ]
+    for spec in sorted(registry.events.values(), key=lambda s: s.name):
+        lines.append(
+            f"| `{spec.name}` | {_fields(spec.payload)} | {spec.who} | {spec.summary} |"
+        )
+    lines += ["", "| Server → client event | Meaning |", "|---|---|"]
+    for name, meaning in sorted(server_events.items()):
+        lines.append(f"| `{name}` | {meaning} |")
+    return "\n".join(lines)

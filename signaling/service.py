@@ -1,0 +1,285 @@
+"""Signaling handlers: each parses a payload (already validated), calls the rooms
+service or the chat log with the caller taken from the verified link, and returns
+what the ack carries. Nothing here trusts an id from a payload as an identity."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rooms import commands as c
+from rooms.errors import Forbidden, InvalidTransition, NotFound
+from rooms.model import ParticipantStatus, Role, Session
+from rooms.policy import chat_scopes
+from rooms.service import RoomService
+from rooms.visibility import readers, room_chat_scope
+from signaling import schemas as s
+from signaling.chat import ChatLog
+from signaling.outbox import Outbox, message_view
+from signaling.registry import Caller, Empty, Registry
+from signaling.tokens import JoinClaims
+
+log = logging.getLogger("hearth.signaling")
+CLIN = "therapist, co_therapist"
+ANYONE = "anyone admitted"
+THERAPIST = "therapist"
+GONE = (ParticipantStatus.REMOVED, ParticipantStatus.DENIED)
+
+
+@dataclass
+class Signaling:
+    rooms: RoomService
+    chat: ChatLog
+    outbox: Outbox
+
+    async def state(self, caller: Caller) -> Session:
+        session = await self.rooms.get(caller.session_id)
+        if session is None:
+            raise NotFound("no such session")
+        return session
+
+    async def run(self, caller: Caller, cmd: c.Command) -> dict[str, Any]:
+        session, _ = await self.rooms.execute(caller.session_id, cmd)
+        return {"version": session.version}
+
+    # --- connection lifecycle (called by the namespace) --------------------------
+    async def on_join(self, caller: Caller, claims: JoinClaims) -> None:
+        """Socket connecting: the person must belong to the session and not be gone."""
+        session = await self.state(caller)
+        p = session.participants.get(caller.participant_id)
+        if p is None or p.role.value != claims.role:
+            raise Forbidden("this link does not belong to the session")
+        if p.status in GONE:
+            raise Forbidden("you can no longer join this session")
+        if session.phase.value == "ended":
+            raise Forbidden("this session has ended")
+
+    async def on_leave(self, caller: Caller, others_connected: bool) -> None:
+        if others_connected:
+            return  # another tab of the same person is still live
+        session = await self.state(caller)
+        p = session.participants.get(caller.participant_id)
+        if p is None or p.status not in (ParticipantStatus.WAITING, ParticipantStatus.ADMITTED,
+                                         ParticipantStatus.CONNECTED):
+            return
+        await self.rooms.execute(caller.session_id, c.Disconnect(actor=p.id))
+
+
+def build_registry(sig: Signaling) -> Registry:
+    """Every event the client may send, with its schema and who may send it."""
+    r = Registry()
+    run = sig.run
+
+    def act(
+        name: str, payload: type[Any], who: str, make: Callable[[Caller, Any], c.Command]
+    ) -> None:
+        async def handler(caller: Caller, body: Any) -> Any:
+            return await run(caller, make(caller, body))
+
+        handler.__doc__ = make.__doc__
+        r.event(name, payload, who=who)(handler)
+
+    @r.event("join", s.JoinPayload, who=ANYONE.replace("admitted", "with a link"))
+    async def join(caller: Caller, body: s.JoinPayload) -> dict[str, Any]:
+        """Enter: knock (or skip the lobby by role), then connect once admitted."""
+        pid = caller.participant_id
+        session = await sig.state(caller)
+        me = session.participants[pid]
+        if me.role is Role.THERAPIST and session.phase.value == "scheduled":
+            session, _ = await sig.rooms.execute(session.id, c.OpenSession(actor=pid))
+        if me.status in (ParticipantStatus.INVITED, ParticipantStatus.LEFT,
+                         ParticipantStatus.WAITING):
+            session, _ = await sig.rooms.execute(session.id, c.Knock(
+                actor=pid, consent_version=body.consent_version, mic_on=body.mic_on,
+                camera_on=body.camera_on))
+        me = session.participants[pid]
+        if me.status in (ParticipantStatus.ADMITTED, ParticipantStatus.RECONNECTING,
+                         ParticipantStatus.CONNECTED):
+            session, _ = await sig.rooms.execute(session.id, c.Connect(actor=pid))
+        await sig.outbox.send_state(session, [pid])  # the caller always gets a snapshot
+        await sig.outbox.send_history(session, pid)
+        return {"status": session.participants[pid].status.value, "version": session.version}
+
+    def make_leave(caller: Caller, body: Empty) -> c.Command:
+        """Leave the session (rejoining later goes through the lobby)."""
+        return c.Leave(actor=caller.participant_id)
+
+    def make_admit(caller: Caller, body: s.Target) -> c.Command:
+        """Let a waiting person in."""
+        return c.Admit(actor=caller.participant_id, target=body.participant_id)
+
+    def make_admit_all(caller: Caller, body: Empty) -> c.Command:
+        """Let everyone waiting in."""
+        return c.AdmitAll(actor=caller.participant_id)
+
+    def make_deny(caller: Caller, body: s.DenyPayload) -> c.Command:
+        """Do not let a waiting person in; their link stops working."""
+        return c.Deny(actor=caller.participant_id, target=body.participant_id,
+                      message=body.message)
+
+    def make_lobby_message(caller: Caller, body: s.LobbyMessagePayload) -> c.Command:
+        """A one-to-one message to a person in the lobby."""
+        return c.LobbyMessage(actor=caller.participant_id, target=body.participant_id,
+                              text=body.text)
+
+    def make_send_back(caller: Caller, body: s.Target) -> c.Command:
+        """Send someone back to the lobby."""
+        return c.SendBackToLobby(actor=caller.participant_id, target=body.participant_id)
+
+    def make_remove(caller: Caller, body: s.Target) -> c.Command:
+        """Remove someone from the session; their link stops working."""
+        return c.RemoveParticipant(actor=caller.participant_id, target=body.participant_id)
+
+    def make_mute(caller: Caller, body: s.Target) -> c.Command:
+        """Mute someone's microphone (they may unmute themselves)."""
+        return c.MuteRequest(actor=caller.participant_id, target=body.participant_id)
+
+    def make_camera_off(caller: Caller, body: s.Target) -> c.Command:
+        """Turn someone's camera off."""
+        return c.CameraOffRequest(actor=caller.participant_id, target=body.participant_id)
+
+    def make_media(caller: Caller, body: s.SetMediaPayload) -> c.Command:
+        """Report your own microphone and camera state."""
+        return c.SetMedia(actor=caller.participant_id, mic_on=body.mic_on,
+                          camera_on=body.camera_on)
+
+    def make_hand(caller: Caller, body: s.HandPayload) -> c.Command:
+        """Raise or lower your hand."""
+        pid = caller.participant_id
+        return c.RaiseHand(actor=pid) if body.raised else c.LowerHand(actor=pid)
+
+    def make_lock(caller: Caller, body: s.LockPayload) -> c.Command:
+        """Lock (nobody new may knock) or unlock the session."""
+        pid = caller.participant_id
+        return c.Lock(actor=pid) if body.locked else c.Unlock(actor=pid)
+
+    def make_end(caller: Caller, body: Empty) -> c.Command:
+        """End the session for everyone; every link and socket stops."""
+        return c.EndSession(actor=caller.participant_id)
+
+    def make_create(caller: Caller, body: s.BreakoutsCreatePayload) -> c.Command:
+        """Add breakout rooms."""
+        return c.CreateBreakouts(actor=caller.participant_id, names=tuple(body.names))
+
+    def make_rename(caller: Caller, body: s.BreakoutRenamePayload) -> c.Command:
+        """Rename a breakout room (before opening)."""
+        return c.RenameBreakout(actor=caller.participant_id, room_id=body.room_id,
+                                name=body.name)
+
+    def make_delete(caller: Caller, body: s.BreakoutRoomPayload) -> c.Command:
+        """Delete a breakout room (before opening)."""
+        return c.DeleteBreakout(actor=caller.participant_id, room_id=body.room_id)
+
+    def make_assign(caller: Caller, body: s.AssignPayload) -> c.Command:
+        """Assign someone to a room in advance (null: the main room)."""
+        return c.Assign(actor=caller.participant_id, target=body.participant_id,
+                        room_id=body.room_id)
+
+    def make_auto(caller: Caller, body: Empty) -> c.Command:
+        """Spread people evenly over the rooms; children stay with a guardian."""
+        return c.AssignAuto(actor=caller.participant_id)
+
+    def make_by_role(caller: Caller, body: s.ByRolePayload) -> c.Command:
+        """Assign by a plan, e.g. each partner alone with a clinician."""
+        return c.AssignByRole(actor=caller.participant_id, plan=body.plan)
+
+    def make_open(caller: Caller, body: s.OpenPayload) -> c.Command:
+        """Open the rooms: everyone moves at once, with an optional timer."""
+        duration = body.minutes * 60 if body.minutes else None
+        return c.OpenBreakouts(actor=caller.participant_id, duration=duration)
+
+    def make_move(caller: Caller, body: s.MovePayload) -> c.Command:
+        """Move one person while rooms are open."""
+        return c.MoveParticipant(actor=caller.participant_id, target=body.participant_id,
+                                 room_id=body.room_id)
+
+    def make_visit(caller: Caller, body: s.VisitPayload) -> c.Command:
+        """Visit a room without being assigned (null: come back)."""
+        return c.Visit(actor=caller.participant_id, room_id=body.room_id)
+
+    def make_extend(caller: Caller, body: s.ExtendPayload) -> c.Command:
+        """Give the rooms more time."""
+        return c.ExtendBreakouts(actor=caller.participant_id, seconds=body.minutes * 60)
+
+    def make_broadcast(caller: Caller, body: s.BroadcastPayload) -> c.Command:
+        """A message shown in every room."""
+        return c.Broadcast(actor=caller.participant_id, text=body.text)
+
+    def make_help(caller: Caller, body: Empty) -> c.Command:
+        """From a breakout: ask a clinician to come."""
+        return c.AskForHelp(actor=caller.participant_id)
+
+    def make_close(caller: Caller, body: s.ClosePayload) -> c.Command:
+        """Close all rooms after a countdown (default 60 s)."""
+        return c.CloseAll(actor=caller.participant_id, grace=body.grace_seconds)
+
+    act("leave", Empty, ANYONE, make_leave)
+    act("admit", s.Target, CLIN, make_admit)
+    act("admit_all", Empty, CLIN, make_admit_all)
+    act("deny", s.DenyPayload, CLIN, make_deny)
+    act("lobby_message", s.LobbyMessagePayload, CLIN, make_lobby_message)
+    act("send_to_lobby", s.Target, CLIN, make_send_back)
+    act("remove", s.Target, CLIN + " (only the therapist removes a clinician)", make_remove)
+    act("mute_request", s.Target, CLIN, make_mute)
+    act("camera_off_request", s.Target, CLIN, make_camera_off)
+    act("set_media", s.SetMediaPayload, ANYONE + " (observers stay off)", make_media)
+    act("hand", s.HandPayload, ANYONE + " except observers", make_hand)
+    act("lock", s.LockPayload, CLIN, make_lock)
+    act("end_session", Empty, THERAPIST, make_end)
+    act("breakouts_create", s.BreakoutsCreatePayload, CLIN, make_create)
+    act("breakouts_rename", s.BreakoutRenamePayload, CLIN, make_rename)
+    act("breakouts_delete", s.BreakoutRoomPayload, CLIN, make_delete)
+    act("breakouts_assign", s.AssignPayload, CLIN, make_assign)
+    act("breakouts_auto", Empty, CLIN, make_auto)
+    act("breakouts_by_role", s.ByRolePayload, CLIN, make_by_role)
+    act("breakouts_open", s.OpenPayload, CLIN, make_open)
+    act("breakouts_move", s.MovePayload, CLIN, make_move)
+    act("breakouts_visit", s.VisitPayload, CLIN, make_visit)
+    act("breakouts_extend", s.ExtendPayload, CLIN, make_extend)
+    act("breakouts_broadcast", s.BroadcastPayload, CLIN, make_broadcast)
+    act("breakouts_help", Empty, "relatives and children in a breakout", make_help)
+    act("breakouts_close", s.ClosePayload, CLIN, make_close)
+
+    @r.event("chat_send", s.ChatSendPayload,
+             who="room: adults present; clinicians: anyone present (children only this)")
+    async def chat_send(caller: Caller, body: s.ChatSendPayload) -> dict[str, Any]:
+        """Send a chat message to your room, or privately to the clinicians."""
+        session = await sig.state(caller)
+        pid = caller.participant_id
+        me = session.participants[pid]
+        if body.scope not in chat_scopes(session, pid):
+            raise Forbidden("you may not write to that chat")
+        thread = _thread(session, pid, body.scope, body.to)
+        message = await sig.chat.append(
+            session.id, thread, sender=pid, sender_name=me.display_name,
+            sender_role=me.role.value, text=body.text)
+        await sig.outbox.to(session.id, readers(session, thread), "chat", message_view(message))
+        return {"id": message.id, "scope": thread}
+
+    return r
+
+
+def _thread(session: Session, pid: str, scope: str, to: str | None) -> str:
+    me = session.participants[pid]
+    if scope == "room":
+        if to is not None:
+            raise InvalidTransition("room messages go to everyone in the room")
+        thread = room_chat_scope(session, pid)
+        if thread is None:
+            raise InvalidTransition("join the session first")
+        return thread
+    if not me.clinician:
+        if to is not None:
+            raise Forbidden("private messages go to the clinicians")
+        return f"private:{pid}"
+    if to is None:
+        return "clinical"  # the clinicians' backchannel
+    other = session.participants.get(to)
+    if other is None or other.clinician:
+        raise NotFound("no such participant")
+    return f"private:{to}"
+
+
+Hook = Callable[..., Awaitable[None]]

@@ -1,0 +1,83 @@
+"""What each person is shown: a state snapshot filtered for its viewer.
+
+Clinicians see everyone, the lobby and every breakout. Anyone else sees only
+the people in their own room (never observers), their own room's name and
+timer, and nothing of the lobby.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooms.model import Participant, ParticipantStatus, Role, Session
+from rooms.policy import chat_scopes, may_share_screen
+from rooms.visibility import location
+
+
+def _person(p: Participant, session: Session) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.display_name,
+        "role": p.role.value,
+        "status": p.status.value,
+        "room": session.room_of(p.id),
+        "visiting": p.visiting,
+        "mic_on": p.mic_on,
+        "camera_on": p.camera_on,
+        "hand_raised": p.hand_raised,
+    }
+
+
+def snapshot(session: Session, viewer_id: str, *, now: float) -> dict[str, Any]:
+    viewer = session.participants[viewer_id]
+    clinician = viewer.clinician
+    where = location(session, viewer_id)
+    if clinician:
+        people = [p for p in session.participants.values() if p.present]
+    elif where is None:
+        people = []
+    else:
+        people = [
+            p for p in session.participants.values()
+            if (location(session, p.id) == where and p.role is not Role.OBSERVER)
+            or p.id == viewer_id
+        ]
+    b = session.breakouts
+    own_room = session.room_of(viewer_id)
+    rooms = [
+        {"id": r.id, "name": r.name,
+         "members": sorted(k for k, v in b.assignment.items() if v == r.id)}
+        for r in b.rooms
+        if clinician or r.id == own_room
+    ]
+    if not clinician:
+        for r in rooms:
+            r["members"] = [m for m in r["members"] if location(session, m) == own_room]
+    return {
+        "version": session.version,
+        "now": now,
+        "session": {
+            "id": session.id,
+            "title": session.title,
+            "phase": session.phase.value,
+            "locked": session.locked,
+        },
+        "me": {
+            **_person(viewer, session),
+            "may_share_screen": may_share_screen(session, viewer_id),
+            "chat_scopes": list(chat_scopes(session, viewer_id)),
+        },
+        "participants": [_person(p, session) for p in people],
+        "lobby": [
+            {"id": p.id, "name": p.display_name, "role": p.role.value,
+             "knocked_at": p.knocked_at}
+            for p in session.participants.values() if p.status is ParticipantStatus.WAITING
+        ] if clinician else [],
+        "breakouts": {
+            "phase": b.phase.value,
+            "deadline": b.deadline,
+            "closing_deadline": b.closing_deadline,
+            "require_clinician": b.require_clinician,
+            "rooms": rooms,
+        },
+    }

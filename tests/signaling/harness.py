@@ -1,0 +1,166 @@
+"""A live Hearth server on loopback and real socket.io clients for it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from server.app import create_app
+from server.config import load_settings
+from server.state import ACCOUNTS
+from tests.conftest import free_port
+
+PASSWORD = "a perfectly long password"
+
+
+@dataclass
+class Live:
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+    http: aiohttp.ClientSession
+    clients: list[Client] = field(default_factory=list)
+
+    async def therapist(self) -> Therapist:
+        name = f"dr.{uuid.uuid4().hex[:8]}"
+        await self.app[ACCOUNTS].create(name, PASSWORD)
+        jar = aiohttp.CookieJar(unsafe=True)
+        http = aiohttp.ClientSession(cookie_jar=jar)
+        async with http.post(f"{self.url}/api/login",
+                             json={"username": name, "password": PASSWORD}) as r:
+            assert r.status == 200, await r.text()
+        return Therapist(self, http)
+
+    async def client(self, token: str, *, connect: bool = True) -> Client:
+        c = Client(self, token)
+        self.clients.append(c)
+        if connect:
+            await c.connect()
+        return c
+
+    async def close(self) -> None:
+        for c in self.clients:
+            await c.sio.disconnect()
+        await self.http.close()
+        await self.runner.cleanup()
+
+
+@dataclass
+class Therapist:
+    live: Live
+    http: aiohttp.ClientSession
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.http.request(method, f"{self.live.url}{path}", json=body) as r:
+            data = await r.json()
+            if r.status >= 400:
+                raise AssertionError(f"{method} {path} -> {r.status} {data}")
+            return data["ok"]
+
+    async def session(self, title: str = "Family session") -> str:
+        return str((await self.api("POST", "/api/sessions", {"title": title}))["id"])
+
+    async def add(self, sid: str, name: str, role: str, guardians: list[str] | None = None
+                  ) -> tuple[str, str]:
+        res = await self.api("POST", f"/api/sessions/{sid}/participants",
+                             {"display_name": name, "role": role,
+                              "guardian_of": guardians or []})
+        return res["participant_id"], token_of(res["link"])
+
+    async def join_token(self, sid: str) -> str:
+        return token_of((await self.api("POST", f"/api/sessions/{sid}/join"))["link"])
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def token_of(link: str) -> str:
+    return link.split("#", 1)[1]
+
+
+class Client:
+    """A real socket.io client that records everything the server sends it."""
+
+    def __init__(self, live: Live, token: str) -> None:
+        self.live = live
+        self.token = token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self.disconnected = asyncio.Event()
+        for name in ("state", "notice", "chat", "chat_history", "connect_error"):
+            self.sio.on(name, self._recorder(name))
+        self.sio.on("disconnect", self._on_disconnect)
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            self.received[name].append(data)
+        return record
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        self.disconnected.set()
+
+    async def connect(self) -> None:
+        await self.sio.connect(self.live.url, auth={"token": self.token},
+                               transports=["websocket"], wait_timeout=5)
+
+    async def refused(self) -> str:
+        """Try to connect; return the server's refusal code (fails if it connects)."""
+        try:
+            await self.connect()
+        except socketio.exceptions.ConnectionError:
+            data = self.received["connect_error"][-1]
+            return str(data.get("message") if isinstance(data, dict) else data)
+        raise AssertionError("the connection was accepted")
+
+    async def call(self, event: str, payload: Any = None) -> Any:
+        return await self.sio.call(event, payload if payload is not None else {}, timeout=10)
+
+    async def ok(self, event: str, payload: Any = None) -> Any:
+        res = await self.call(event, payload)
+        assert "ok" in res, f"{event} refused: {res}"
+        return res["ok"]
+
+    async def error(self, event: str, payload: Any = None) -> str:
+        res = await self.call(event, payload)
+        assert "error" in res, f"{event} unexpectedly accepted: {res}"
+        return str(res["error"]["code"])
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(max(self.received["state"], key=lambda s: s["version"]))
+
+    async def wait(self, predicate: Any, what: str, timeout: float = 5.0) -> Any:
+        """Bounded wait until ``predicate(self)`` is truthy."""
+        for _ in range(int(timeout / 0.02)):
+            try:
+                value = predicate(self)
+            except (KeyError, ValueError, IndexError):
+                value = None
+            if value:
+                return value
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def notices(self, kind: str) -> list[dict[str, Any]]:
+        return [n for n in self.received["notice"] if n["kind"] == kind]
+
+
+async def start_live(tmp: Path, backend: str, redis_url: str | None, **overrides: Any) -> Live:
+    port = free_port()
+    values: dict[str, Any] = {
+        "data_dir": tmp / "data", "public_url": f"http://127.0.0.1:{port}", "tls": False,
+        "redis_url": redis_url if backend == "redis" else None, **overrides,
+    }
+    app = create_app(load_settings({}, values))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return Live(f"http://127.0.0.1:{port}", app, runner, aiohttp.ClientSession())
