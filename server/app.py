@@ -147,8 +147,10 @@ async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def on_shutdown(app: web.Application) -> None:
+    """Stop taking work, then close live sockets (clients reconnect elsewhere)."""
     app[RUNTIME].draining = True
     log.info("shutting down: draining")
+    await app[LIVE].sio.shutdown()
 
 
 def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Application:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from rooms import commands as c
 from rooms.machine import handle, new_session
@@ -43,3 +44,44 @@ def run(s: Session, *cmds: c.Command, now: float = NOW) -> Session:
     for cmd in cmds:
         s, _ = handle(s, cmd, now=now)
     return s
+
+
+PARENT, FAM = "parent", "family"
+
+
+def every_role_live() -> Session:
+    """``live_family`` plus a parent and a family member: one participant per role."""
+    s = live_family()
+    for pid, role in ((PARENT, Role.PARENT), (FAM, Role.FAMILY)):
+        s = run(s, c.AddParticipant(actor=T, participant_id=pid, role=role,
+                                    display_name=pid.title()),
+                c.Knock(actor=pid, consent_version="v1"), c.Admit(actor=T, target=pid),
+                c.Connect(actor=pid))
+    return s
+
+
+BY_ROLE = {Role.THERAPIST: T, Role.CO_THERAPIST: CO, Role.CLIENT: A, Role.PARTNER: B,
+           Role.PARENT: PARENT, Role.FAMILY: FAM, Role.CHILD: K, Role.OBSERVER: OBS}
+
+
+SAMPLE_FIELDS: dict[type[c.Command], dict[str, Any]] = {
+    c.SetAutoAdmit: {"roles": frozenset({Role.CO_THERAPIST})},
+    c.AllowScreenShare: {"allowed": False},
+    c.AddParticipant: {"participant_id": "new", "role": Role.FAMILY, "display_name": "N"},
+    c.Knock: {"consent_version": "v1"},
+    c.Deny: {"target": A}, c.Admit: {"target": A}, c.RemoveParticipant: {"target": A},
+    c.LobbyMessage: {"target": A, "text": "hi"}, c.SendBackToLobby: {"target": A},
+    c.SetMedia: {"mic_on": False, "camera_on": False},
+    c.SetDisplayName: {"display_name": "New name"},
+    c.MuteRequest: {"target": A}, c.CameraOffRequest: {"target": A},
+    c.CreateBreakouts: {"names": ("R",)}, c.RenameBreakout: {"room_id": "b1", "name": "Z"},
+    c.DeleteBreakout: {"room_id": "b1"}, c.Assign: {"target": A, "room_id": "b1"},
+    c.SetRequireClinician: {"required": False},
+    c.MoveParticipant: {"target": A, "room_id": "b1"}, c.Visit: {"room_id": "b1"},
+    c.ExtendBreakouts: {"seconds": 60}, c.Broadcast: {"text": "x"},
+}
+
+
+def sample(kind: type[c.Command], actor: str) -> c.Command:
+    """A well-formed instance of each command, aimed at the client where it needs a target."""
+    return kind(actor=actor, **SAMPLE_FIELDS.get(kind, {}))

@@ -8,9 +8,16 @@ import pytest
 
 from rooms import commands as c
 from rooms.errors import DomainError, InvalidTransition
-from rooms.machine import BREAKOUT_TABLE, PARTICIPANT_TABLE, SESSION_TABLE, handle
+from rooms.machine import (
+    BREAKOUT_TABLE,
+    PARTICIPANT_TABLE,
+    PHASE_GATED,
+    SESSION_TABLE,
+    handle,
+)
+from rooms.policy import PERMISSIONS
 from rooms.model import BreakoutPhase, BreakoutRoom, ParticipantStatus, SessionPhase
-from tests.rooms.builders import CO, NOW, A, B, T, family, live_family, status
+from tests.rooms.builders import CO, NOW, A, B, T, family, live_family, sample, status
 
 PS = ParticipantStatus
 
@@ -26,6 +33,7 @@ SUBJECT_COMMANDS = {
     c.Leave: lambda pid: c.Leave(actor=pid),
     c.RemoveParticipant: lambda pid: c.RemoveParticipant(actor=T, target=pid),
     c.SetMedia: lambda pid: c.SetMedia(actor=pid, mic_on=True, camera_on=False),
+    c.SetDisplayName: lambda pid: c.SetDisplayName(actor=pid, display_name="Renamed"),
     c.RaiseHand: lambda pid: c.RaiseHand(actor=pid),
     c.LowerHand: lambda pid: c.LowerHand(actor=pid),
     c.MuteRequest: lambda pid: c.MuteRequest(actor=T, target=pid),
@@ -81,6 +89,40 @@ def test_session_table(phase: SessionPhase, kind: type[c.Command]) -> None:
         return
     new, _ = handle(s, cmd, now=NOW)
     assert new.phase is expected
+
+
+ALL_KINDS = sorted(PERMISSIONS, key=lambda k: k.__name__)
+
+
+@pytest.mark.parametrize("phase", list(SessionPhase), ids=str)
+@pytest.mark.parametrize("kind", ALL_KINDS, ids=lambda k: k.__name__)
+def test_every_command_in_every_session_phase(phase: SessionPhase,
+                                              kind: type[c.Command]) -> None:
+    """Ended refuses everything; a phase-gated command outside its row is refused; any
+    command that succeeds lands in the phase its row names (or keeps the phase)."""
+    s = replace(status(live_family(), A, PS.WAITING), phase=phase)
+    s = replace(s, breakouts=replace(s.breakouts, phase=BreakoutPhase.DRAFT,
+                                     rooms=(BreakoutRoom("b1", "One"),), next_room=2))
+    cmd = sample(kind, T if kind is not c.AskForHelp else A)
+    refused = phase is SessionPhase.ENDED or (
+        kind in PHASE_GATED and (phase, kind) not in SESSION_TABLE)
+    if refused:
+        with pytest.raises(InvalidTransition):
+            handle(s, cmd, now=NOW)
+        return
+    try:
+        new, _ = handle(s, cmd, now=NOW)
+    except DomainError as exc:  # refused by another machine or rule: never for the phase
+        assert phase.value not in str(exc)
+        return
+    assert new.phase is SESSION_TABLE.get((phase, kind), phase)
+
+
+def test_ended_session_only_ticks() -> None:
+    s, _ = handle(live_family(), c.EndSession(actor=T), now=NOW)
+    new, events = handle(s, c.Tick(actor=c.SYSTEM, now=NOW + 1e6), now=NOW + 1e6)
+    assert new is s
+    assert events == []
 
 
 def breakout_cmd(kind: type[c.Command]) -> c.Command:

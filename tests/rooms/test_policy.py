@@ -7,34 +7,50 @@ from dataclasses import replace
 import pytest
 
 from rooms import commands as c
-from rooms.errors import Forbidden
-from rooms.machine import handle
-from rooms.model import BreakoutPhase, BreakoutRoom, Role
-from rooms.policy import PERMISSIONS, chat_scopes, may_share_screen
-from tests.rooms.builders import CO, NOW, OBS, A, B, K, T, live_family
+from rooms.errors import Forbidden, InvalidTransition
+from rooms.machine import HANDLERS, handle
+from rooms.model import CLINICIANS, BreakoutPhase, BreakoutRoom, Role
+from rooms.policy import PERMISSIONS, chat_scopes, may_chat, may_share_screen
+from tests.rooms.builders import (
+    BY_ROLE,
+    CO,
+    NOW,
+    OBS,
+    A,
+    B,
+    K,
+    T,
+    every_role_live,
+    live_family,
+    sample,
+)
 
-BY_ROLE = {Role.THERAPIST: T, Role.CO_THERAPIST: CO, Role.CLIENT: A, Role.PARTNER: B,
-           Role.CHILD: K, Role.OBSERVER: OBS}
+
+def test_every_command_has_one_permission_row_and_a_handler() -> None:
+    kinds = {k for k in vars(c).values()
+             if isinstance(k, type) and issubclass(k, c.Command) and k is not c.Command}
+    assert kinds - {c.Tick} == set(PERMISSIONS)
+    assert kinds == set(HANDLERS)
+    assert set(BY_ROLE) == set(Role)  # the matrix below covers every role
 
 
-def sample(kind: type[c.Command], actor: str) -> c.Command:
-    """A well-formed instance of each command, aimed at the client where it needs a target."""
-    fields = {
-        c.SetAutoAdmit: {"roles": frozenset({Role.CO_THERAPIST})},
-        c.AllowScreenShare: {"allowed": False},
-        c.AddParticipant: {"participant_id": "new", "role": Role.FAMILY, "display_name": "N"},
-        c.Knock: {"consent_version": "v1"},
-        c.Deny: {"target": A}, c.Admit: {"target": A}, c.RemoveParticipant: {"target": A},
-        c.LobbyMessage: {"target": A, "text": "hi"}, c.SendBackToLobby: {"target": A},
-        c.SetMedia: {"mic_on": False, "camera_on": False},
-        c.MuteRequest: {"target": A}, c.CameraOffRequest: {"target": A},
-        c.CreateBreakouts: {"names": ("R",)}, c.RenameBreakout: {"room_id": "b1", "name": "Z"},
-        c.DeleteBreakout: {"room_id": "b1"}, c.Assign: {"target": A, "room_id": "b1"},
-        c.SetRequireClinician: {"required": False},
-        c.MoveParticipant: {"target": A, "room_id": "b1"}, c.Visit: {"room_id": "b1"},
-        c.ExtendBreakouts: {"seconds": 60}, c.Broadcast: {"text": "x"},
-    }.get(kind, {})
-    return kind(actor=actor, **fields)  # type: ignore[arg-type]
+def test_matrix_follows_the_mission() -> None:
+    """Spot rows of MISSION.md's table, so a loosened row fails here too."""
+    for kind, roles in PERMISSIONS.items():
+        if kind is c.AskForHelp:  # a client's call for a clinician; clinicians just visit
+            assert not roles & CLINICIANS
+            continue
+        assert Role.THERAPIST in roles, kind.__name__  # the therapist may everything
+        if kind is not c.EndSession:
+            assert Role.CO_THERAPIST in roles, kind.__name__
+    assert PERMISSIONS[c.EndSession] == {Role.THERAPIST}
+    clinician_only = {c.Admit, c.AdmitAll, c.Deny, c.SendBackToLobby, c.RemoveParticipant,
+                      c.MuteRequest, c.Lock, c.OpenBreakouts, c.MoveParticipant, c.Visit,
+                      c.Broadcast, c.CloseAll, c.AddParticipant, c.LobbyMessage}
+    for kind in clinician_only:
+        assert PERMISSIONS[kind] <= CLINICIANS, kind.__name__
+    assert Role.CHILD not in PERMISSIONS[c.SetDisplayName]
+    assert Role.OBSERVER not in PERMISSIONS[c.RaiseHand]
 
 
 PAIRS = [(role, kind) for role in BY_ROLE for kind in PERMISSIONS]
@@ -43,7 +59,7 @@ PAIRS = [(role, kind) for role in BY_ROLE for kind in PERMISSIONS]
 @pytest.mark.parametrize(("role", "kind"), PAIRS,
                          ids=[f"{r.value}-{k.__name__}" for r, k in PAIRS])
 def test_role_command_matrix(role: Role, kind: type[c.Command]) -> None:
-    s = live_family()
+    s = every_role_live()
     s = replace(s, breakouts=replace(s.breakouts, phase=BreakoutPhase.DRAFT,
                                      rooms=(BreakoutRoom("b1", "One"),), next_room=2))
     cmd = sample(kind, BY_ROLE[role])
@@ -112,3 +128,27 @@ def test_screen_share_and_chat_rules() -> None:
     assert chat_scopes(s, A) == ("room", "clinicians")
     assert chat_scopes(s, K) == ("clinicians",)
     assert chat_scopes(s, OBS) == ("clinicians",)
+
+
+def test_children_may_not_rename_themselves_but_adults_may() -> None:
+    s = live_family()
+    with pytest.raises(Forbidden):
+        handle(s, c.SetDisplayName(actor=K, display_name="Boss"), now=NOW)
+    s2, _ = handle(s, c.SetDisplayName(actor=B, display_name="  Bea   B. "), now=NOW)
+    assert s2.participants[B].display_name == "Bea B."
+    with pytest.raises(InvalidTransition):
+        handle(s, c.SetDisplayName(actor=B, display_name="   "), now=NOW)
+    with pytest.raises(InvalidTransition):
+        handle(s, c.SetDisplayName(actor=B, display_name="x" * 81), now=NOW)
+
+
+def test_may_chat_matches_chat_scopes() -> None:
+    s = every_role_live()
+    for role, pid in BY_ROLE.items():
+        for scope in ("room", "clinicians", "everyone"):
+            expected = scope == "clinicians" or (
+                scope == "room" and role not in (Role.CHILD, Role.OBSERVER))
+            assert may_chat(s, pid, scope) is expected, (role, scope)
+    lobby, _ = handle(s, c.SendBackToLobby(actor=T, target=A), now=NOW)
+    assert not may_chat(lobby, A, "room")
+    assert not may_chat(lobby, A, "clinicians")  # the lobby has only lobby messages

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from rooms import commands as c
 from rooms.errors import DomainError
 from rooms.machine import handle
-from rooms.model import CLINICIANS, BreakoutPhase, ParticipantStatus, Role, Session
-from rooms.visibility import location, visible_publishers
+from rooms.machine import next_deadline
+from rooms.model import (
+    CLINICIANS,
+    BreakoutPhase,
+    ParticipantStatus,
+    Role,
+    Session,
+    from_json,
+    to_json,
+)
+from rooms.visibility import (
+    all_threads,
+    chat_threads,
+    location,
+    members,
+    readers,
+    visible_publishers,
+)
 from tests.rooms.builders import NOW, family
 
 PEOPLE = ["therapist", "cotherapist", "client", "partner", "child", "observer"]
@@ -26,22 +48,39 @@ class SessionMachine(RuleBasedStateMachine):
         super().__init__()
         self.s: Session = family()
         self.now = NOW
+        self.steps = 0
 
-    def apply(self, cmd: c.Command) -> None:
+    @initialize(knocked=st.sets(st.sampled_from(PEOPLE)), data=st.data())
+    def some_arrive(self, knocked: set[str], data: st.DataObject) -> None:
+        """Start from a varied lobby: some knocked, some of those admitted and connected."""
+        for p in sorted(knocked):
+            self.apply(c.Knock(actor=p, consent_version="v"))
+        for p in sorted(data.draw(st.sets(st.sampled_from(sorted(knocked) or PEOPLE)))):
+            self.apply(c.Admit(actor="therapist", target=p))
+            self.apply(c.Connect(actor=p))
+
+    def apply(self, cmd: c.Command) -> bool:
+        """Apply ``cmd``; True if it was accepted."""
+        self.steps += 1
         before = self.s
+        snapshot = to_json(before)
         try:
             self.s, events = handle(self.s, cmd, now=self.now)
         except DomainError:
-            assert self.s is before  # refused: unchanged
-            return
+            assert self.s is before and to_json(before) == snapshot  # refused: unchanged
+            return False
         assert all(e.version == self.s.version for e in events)
+        assert self.s.version == before.version + (self.s is not before)
+        return True
 
-    @rule()
-    def everyone_comes_in(self) -> None:
-        """A macro a real session goes through: everyone knocks, is admitted, connects."""
+    @rule(admit=st.booleans())
+    def everyone_comes_in(self, admit: bool) -> None:
+        """A macro a real session goes through: everyone knocks, is admitted, connects
+        (or, half the time, stays in the lobby for the clinicians to handle)."""
         for p in PEOPLE:
             self.apply(c.Knock(actor=p, consent_version="v"))
-        self.apply(c.AdmitAll(actor="therapist"))
+        if admit:
+            self.apply(c.AdmitAll(actor="therapist"))
         for p in PEOPLE:
             self.apply(c.Connect(actor=p))
 
@@ -54,13 +93,9 @@ class SessionMachine(RuleBasedStateMachine):
     def knock(self, actor: str) -> None:
         self.apply(c.Knock(actor=actor, consent_version="v"))
 
-    @rule(actor=actor_st, who=pid)
-    def admit(self, actor: str, who: str) -> None:
-        self.apply(c.Admit(actor=actor, target=who))
-
-    @rule(actor=actor_st)
-    def admit_all(self, actor: str) -> None:
-        self.apply(c.AdmitAll(actor=actor))
+    @rule(actor=actor_st, who=pid, everyone=st.sampled_from([False, False, True]))
+    def admit(self, actor: str, who: str, everyone: bool) -> None:
+        self.apply(c.AdmitAll(actor=actor) if everyone else c.Admit(actor=actor, target=who))
 
     @rule(actor=actor_st)
     def connect(self, actor: str) -> None:
@@ -114,9 +149,101 @@ class SessionMachine(RuleBasedStateMachine):
     def close_all(self, actor: str) -> None:
         self.apply(c.CloseAll(actor=actor))
 
+    @rule(actor=actor_st, grace=st.sampled_from([0.0, 5.0, None]))
+    def close_all_and_wait(self, actor: str, grace: float | None) -> None:
+        """After close-all and its grace, everyone is in the main room."""
+        if not self.apply(c.CloseAll(actor=actor, grace=grace)):
+            return
+        deadline = self.s.breakouts.closing_deadline
+        assert deadline is not None and next_deadline(self.s) is not None
+        self.now = max(self.now, deadline)
+        self.apply(c.Tick(actor=c.SYSTEM, now=self.now))
+        assert self.s.breakouts.phase is BreakoutPhase.CLOSED
+        assert all(location(self.s, p) in (None, "main") for p in self.s.participants)
+
+    @rule(actor=actor_st, seconds=st.sampled_from([-5.0, 60.0]))
+    def extend(self, actor: str, seconds: float) -> None:
+        self.apply(c.ExtendBreakouts(actor=actor, seconds=seconds))
+
+    @rule(actor=actor_st)
+    def ask_for_help(self, actor: str) -> None:
+        self.apply(c.AskForHelp(actor=actor))
+
+    @rule(actor=actor_st, who=pid)
+    def deny(self, actor: str, who: str) -> None:
+        self.apply(c.Deny(actor=actor, target=who, message="sorry"))
+
+    @rule(actor=actor_st, required=st.booleans())
+    def require_clinician(self, actor: str, required: bool) -> None:
+        self.apply(c.SetRequireClinician(actor=actor, required=required))
+
+    @rule(actor=actor_st, where=room)
+    def delete_room(self, actor: str, where: str | None) -> None:
+        self.apply(c.DeleteBreakout(actor=actor, room_id=where or "b1"))
+
+    @rule(actor=actor_st, mic=st.booleans(), cam=st.booleans())
+    def set_media(self, actor: str, mic: bool, cam: bool) -> None:
+        self.apply(c.SetMedia(actor=actor, mic_on=mic, camera_on=cam))
+
+    @rule(actor=actor_st, name=st.sampled_from(["New", " ", "Dr Who"]))
+    def rename_self(self, actor: str, name: str) -> None:
+        self.apply(c.SetDisplayName(actor=actor, display_name=name))
+
+    @rule(actor=actor_st, locked=st.sampled_from([True, False, False]))
+    def lock(self, actor: str, locked: bool) -> None:
+        self.apply(c.Lock(actor=actor) if locked else c.Unlock(actor=actor))
+
+    @precondition(lambda self: self.steps >= 60)  # late, so sessions get deep first
     @rule(actor=actor_st)
     def end(self, actor: str) -> None:
         self.apply(c.EndSession(actor=actor))
+
+    def _with(self, data: st.DataObject, condition: object) -> str | None:
+        """A participant for whom ``condition(participant)`` holds, or None."""
+        ids = sorted(q for q, p in self.s.participants.items() if condition(p))  # type: ignore[operator]
+        return data.draw(st.sampled_from(ids)) if ids else None
+
+    @rule(data=st.data(), how=st.sampled_from(["admit", "deny", "message"]))
+    def clinician_handles_the_lobby(self, data: st.DataObject, how: str) -> None:
+        who = self._with(data, lambda p: p.status is ParticipantStatus.WAITING)
+        if who is None:
+            return
+        actor = data.draw(st.sampled_from(["therapist", "cotherapist"]))
+        self.apply({"admit": c.Admit(actor=actor, target=who),
+                    "deny": c.Deny(actor=actor, target=who),
+                    "message": c.LobbyMessage(actor=actor, target=who, text="soon")}[how])
+
+    @rule(data=st.data())
+    def clinician_visits_or_moves(self, data: st.DataObject) -> None:
+        rooms = [r.id for r in self.s.breakouts.rooms]
+        if not rooms:
+            return
+        where = data.draw(st.sampled_from([None, *rooms]))
+        actor = data.draw(st.sampled_from(["therapist", "cotherapist"]))
+        if data.draw(st.booleans()):
+            self.apply(c.Visit(actor=actor, room_id=where))
+        else:
+            who = self._with(data, lambda p: p.present)
+            if who is not None:
+                self.apply(c.MoveParticipant(actor=actor, target=who, room_id=where))
+
+    @rule(data=st.data(), then_open=st.booleans())
+    def clinician_assigns(self, data: st.DataObject, then_open: bool) -> None:
+        """Hand-made assignments (a child alone included), sometimes opened at once."""
+        rooms = [r.id for r in self.s.breakouts.rooms]
+        who = self._with(data, lambda p: True)
+        if not rooms or who is None:
+            return
+        self.apply(c.Assign(actor="therapist", target=who,
+                            room_id=data.draw(st.sampled_from([None, *rooms]))))
+        if then_open:
+            self.apply(c.OpenBreakouts(actor="therapist"))
+
+    @rule(data=st.data())
+    def someone_in_a_breakout_asks_for_help(self, data: st.DataObject) -> None:
+        who = self._with(data, lambda p: self.s.room_of(p.id) is not None)
+        if who is not None:
+            self.apply(c.AskForHelp(actor=who))
 
     @rule(seconds=st.sampled_from([1.0, 30.0, 61.0, 120.0, 700.0]))
     def tick(self, seconds: float) -> None:
@@ -137,6 +264,24 @@ class SessionMachine(RuleBasedStateMachine):
             seen_in = [q for q in self.s.participants if p in visible_publishers(self.s, q)]
             for q in seen_in:
                 assert location(self.s, q) == where
+
+    @invariant()
+    def rooms_partition_the_present(self) -> None:
+        """Each present person is in exactly one room; nobody absent is in any."""
+        rooms = ["main", *(r.id for r in self.s.breakouts.rooms)]
+        for p in self.s.participants.values():
+            count = sum(p.id in members(self.s, where) for where in rooms)
+            assert count == (1 if p.present else 0), p
+
+    @invariant()
+    def chat_reach_matches_readers(self) -> None:
+        for p in self.s.participants:
+            reached = {t for t in all_threads(self.s) if p in readers(self.s, t)}
+            assert chat_threads(self.s, p) == reached
+
+    @invariant()
+    def json_round_trip_is_lossless(self) -> None:
+        assert from_json(to_json(self.s)) == self.s
 
     @invariant()
     def nobody_in_the_lobby_sees_anyone(self) -> None:
@@ -166,7 +311,7 @@ class SessionMachine(RuleBasedStateMachine):
 
 
 SessionMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=30, deadline=None,
+    max_examples=100, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSessionMachine = SessionMachine.TestCase

@@ -137,9 +137,9 @@ class Client:
     def state(self) -> dict[str, Any]:
         return dict(max(self.received["state"], key=lambda s: s["version"]))
 
-    async def wait(self, predicate: Any, what: str, timeout: float = 5.0) -> Any:
+    async def wait(self, predicate: Any, what: str, limit: float = 5.0) -> Any:
         """Bounded wait until ``predicate(self)`` is truthy."""
-        for _ in range(int(timeout / 0.02)):
+        for _ in range(int(limit / 0.02)):
             try:
                 value = predicate(self)
             except (KeyError, ValueError, IndexError):

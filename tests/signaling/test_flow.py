@@ -84,7 +84,7 @@ async def test_whole_session_flow(live: Live) -> None:
     await t.ok("breakouts_close", {"grace_seconds": 0.3})
     for person in (a, b, k):
         await person.wait(lambda c: c.notices("close_all_started"), "countdown")
-    await a.wait(lambda c: c.state["breakouts"]["phase"] == "closed", "closed", timeout=10)
+    await a.wait(lambda c: c.state["breakouts"]["phase"] == "closed", "closed", limit=10)
     await a.wait(lambda c: len(c.state["participants"]) == 5, "everyone visible again")
 
     # End: every socket is closed and every link refused.
