@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from rooms.errors import DomainError
 from rooms.stores import StoreError
 from server import api_auth, api_sessions, api_setup
 from server.accounts import Accounts
@@ -78,6 +79,10 @@ async def same_origin(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
+DOMAIN_STATUS = {"forbidden": 403, "not_found": 404, "invalid_state": 409, "conflict": 409,
+                 "limit": 422}
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """API routes answer JSON errors with a code; a store outage fails closed with 503."""
@@ -85,6 +90,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         return await handler(request)
     except ApiError as exc:
         return error_json(exc.status, exc.code, exc.message)
+    except DomainError as exc:
+        return error_json(DOMAIN_STATUS.get(exc.code, 400), exc.code, str(exc))
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise

@@ -239,6 +239,36 @@ class SessionMachine(RuleBasedStateMachine):
         if then_open:
             self.apply(c.OpenBreakouts(actor="therapist"))
 
+    @rule(open_now=st.booleans())
+    def therapist_tries_to_isolate_the_child(self, open_now: bool) -> None:
+        """Adversarial: put the child in an empty room (must be refused or undone)."""
+        self.apply(c.CreateBreakouts(actor="therapist", names=("Alone",)))
+        b = self.s.breakouts
+        empty = [r.id for r in b.rooms if r.id not in b.assignment.values()
+                 and all(p.visiting != r.id for p in self.s.participants.values())]
+        if not empty:
+            return
+        if b.phase is BreakoutPhase.OPEN:
+            self.apply(c.MoveParticipant(actor="therapist", target="child", room_id=empty[0]))
+            return
+        self.apply(c.Assign(actor="therapist", target="child", room_id=empty[0]))
+        if open_now:
+            self.apply(c.OpenBreakouts(actor="therapist"))
+
+    @rule(data=st.data())
+    def the_childs_company_walks_out(self, data: st.DataObject) -> None:
+        """Adversarial: move away, or drop, whoever shares the child's breakout."""
+        room_id = self.s.room_of("child")
+        if room_id is None:
+            return
+        for q in sorted(q for q in self.s.participants
+                        if q != "child" and self.s.room_of(q) == room_id):
+            how = data.draw(st.sampled_from(["move", "visit", "leave", "send_back"]))
+            self.apply({"move": c.MoveParticipant(actor="therapist", target=q, room_id=None),
+                        "visit": c.Visit(actor=q, room_id=None),
+                        "leave": c.Leave(actor=q),
+                        "send_back": c.SendBackToLobby(actor="therapist", target=q)}[how])
+
     @rule(data=st.data())
     def someone_in_a_breakout_asks_for_help(self, data: st.DataObject) -> None:
         who = self._with(data, lambda p: self.s.room_of(p.id) is not None)
