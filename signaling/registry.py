@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from types import UnionType
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
@@ -70,11 +71,22 @@ class Registry:
         return register
 
 
+def _type_name(annotation: Any) -> str:
+    args = get_args(annotation)
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return " or ".join(f'"{a}"' for a in args)
+    if args and origin in (Union, UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if args:
+        return f"{getattr(origin, '__name__', origin)} of {_type_name(args[0])}"
+    return str(getattr(annotation, "__name__", annotation))
+
+
 def _fields(model: type[BaseModel]) -> str:
     parts = []
     for name, info in model.model_fields.items():
-        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation)
-        annotation = annotation.replace("typing.", "")
+        annotation = _type_name(info.annotation)
         optional = "" if info.is_required() else "?"
         parts.append(f"`{name}{optional}: {annotation}`")
     return ", ".join(parts) or "—"

@@ -64,7 +64,7 @@ class AssignPayload(Payload):
 
 
 class ByRolePayload(Payload):
-    plan: Literal["each_client_with_clinician", "family_together"]
+    plan: Literal["each_client_with_clinician"]
 
 
 class OpenPayload(Payload):

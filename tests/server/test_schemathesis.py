@@ -100,7 +100,7 @@ def test_api_never_errors(api_schema: Any, cookie: str, server: ThreadServer) ->
         @settings(max_examples=20, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         def fuzz(case: Any) -> None:
-            if case.path_parameters and case.body is not None or case.method == "GET":
+            if (case.path_parameters and case.body is not None) or case.method == "GET":
                 for name in list(case.path_parameters or {}):
                     case.path_parameters[name] = ids[name]
             response = case.call(headers={"Cookie": f"hearth_login={cookie}"}, timeout=10)

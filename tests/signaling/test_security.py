@@ -80,10 +80,11 @@ async def test_forged_tokens_refused_at_socket_with_audit(live: Live) -> None:
 
 
 async def test_relatives_cannot_escalate_and_state_is_unchanged(live: Live) -> None:
-    dr, sid, t, (a, b, k), (a_id, b_id, k_id), _ = await admitted_family(live)
+    dr, sid, _t, (_a, b, k), (a_id, b_id, _k_id), _ = await admitted_family(live)
     before = await live.app[STORE].get(f"room:{sid}")
     attempts = [
-        ("admit", {"participant_id": a_id}), ("admit_all", {}), ("remove", {"participant_id": a_id}),
+        ("admit", {"participant_id": a_id}), ("admit_all", {}),
+        ("remove", {"participant_id": a_id}),
         ("send_to_lobby", {"participant_id": b_id}), ("mute_request", {"participant_id": a_id}),
         ("lock", {"locked": True}), ("end_session", {}),
         ("breakouts_create", {"names": ["x"]}), ("breakouts_open", {}),
@@ -100,7 +101,7 @@ async def test_relatives_cannot_escalate_and_state_is_unchanged(live: Live) -> N
 
 
 async def test_cannot_join_an_unassigned_breakout_or_forge_identity(live: Live) -> None:
-    dr, sid, t, (a, b, k), (a_id, b_id, k_id), _ = await admitted_family(live)
+    dr, sid, t, (a, b, _k), (a_id, b_id, _k_id), _ = await admitted_family(live)
     await t.ok("breakouts_by_role", {"plan": "each_client_with_clinician"})
     await t.ok("breakouts_open", {})
     await a.wait(lambda c: c.state["me"]["room"], "a in room")
@@ -205,7 +206,7 @@ async def test_debug_logs_carry_no_names_chat_or_tokens(live: Live) -> None:
     stream = io.StringIO()
     setup_logging("DEBUG", stream)
     try:
-        dr, sid, t, (a, b, k), ids, toks = await admitted_family(live)
+        dr, _sid, t, (a, _b, _k), _ids, toks = await admitted_family(live)
         await a.ok("chat_send", {"scope": "room", "text": "canary secret words"})
         await t.ok("breakouts_by_role", {"plan": "each_client_with_clinician"})
         await t.ok("breakouts_open", {})
