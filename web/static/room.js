@@ -39,7 +39,7 @@ export class Room {
   // ---- wiring -------------------------------------------------------------
   bind() {
     const s = this.socket;
-    s.on("connect", () => this.joinServer());
+    s.on("connect", () => { this.entering = true; this.joinServer().finally(() => { this.entering = false; }); });
     s.on("disconnect", (reason) => {
       if (this.ended) return;
       if (reason === "io server disconnect") return; // the server decided; a notice explains
@@ -119,6 +119,11 @@ export class Room {
       return;
     }
     if (me.status === "removed") { this.finish(...this.endings.removed); return; }
+    if (me.status === "admitted" && !this.entering) {
+      // Admitted from the lobby: confirm we are entering, which marks us connected.
+      this.entering = true;
+      this.joinServer().finally(() => { this.entering = false; });
+    }
     if (!this.built) this.build();
     this.screen("session");
     if (before && before.me.status !== me.status && me.status === "connected") this.say("You are in the session.");
@@ -452,6 +457,11 @@ export class Room {
     kids.push(el("ul", { class: "plain rooms" }, b.rooms.map((r) => el("li", { "data-room": r.id },
       el("strong", {}, r.name), ` · ${r.members.map((id) => this.nameOf(id)).join(", ") || "empty"}`,
       b.phase === "open" || b.phase === "closing" ? el("button", { type: "button", onclick: () => this.act("breakouts_visit", { room_id: r.id }).catch(() => null) }, `Visit ${r.name}`) : null))));
+    if (b.phase !== "open" && b.phase !== "closing") {
+      kids.push(el("div", { class: "actions" },
+        el("button", { type: "button", id: "bo-by-role", onclick: () => this.act("breakouts_by_role", { plan: "each_client_with_clinician" }).catch(() => null) }, "Each partner with a clinician"),
+        b.rooms.length ? el("button", { type: "button", id: "bo-auto", onclick: () => this.act("breakouts_auto").catch(() => null) }, "Assign automatically") : null));
+    }
     if (b.rooms.length && b.phase !== "open" && b.phase !== "closing") {
       kids.push(el("h3", {}, "Assign"));
       kids.push(el("div", { class: "assign" }, movable.map((p) => {
@@ -462,9 +472,6 @@ export class Room {
           b.rooms.map((r) => el("option", { value: r.id, selected: r.id === current }, r.name)));
         return el("label", {}, p.name, select);
       })));
-      kids.push(el("div", { class: "actions" },
-        el("button", { type: "button", onclick: () => this.act("breakouts_auto").catch(() => null) }, "Assign automatically"),
-        el("button", { type: "button", id: "bo-by-role", onclick: () => this.act("breakouts_by_role", { plan: "each_client_with_clinician" }).catch(() => null) }, "Each partner with a clinician")));
       kids.push(el("form", { id: "bo-open", onsubmit: (e) => {
         e.preventDefault();
         const minutes = Number(e.target.minutes.value) || null;
@@ -478,7 +485,10 @@ export class Room {
       kids.push(el("div", { class: "actions" },
         st.me.visiting ? el("button", { type: "button", onclick: () => this.act("breakouts_visit", { room_id: null }).catch(() => null) }, "Return to main room") : null,
         el("button", { type: "button", onclick: () => this.act("breakouts_extend", { minutes: 5 }).catch(() => null) }, "Add 5 minutes"),
-        b.phase === "open" ? el("button", { type: "button", id: "bo-close", onclick: () => this.act("breakouts_close", {}).catch(() => null) }, "Close all rooms") : null));
+        b.phase === "open" ? el("label", { for: "bo-grace" }, "Countdown (seconds)") : null,
+        b.phase === "open" ? el("input", { id: "bo-grace", type: "number", min: 0, max: 600, value: 60 }) : null,
+        b.phase === "open" ? el("button", { type: "button", id: "bo-close", onclick: () =>
+          this.act("breakouts_close", { grace_seconds: Number($("bo-grace").value) || 0 }).catch(() => null) }, "Close all rooms") : null));
       kids.push(el("form", { id: "bo-broadcast", onsubmit: (e) => {
         e.preventDefault();
         const text = e.target.text.value.trim();
