@@ -46,11 +46,11 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
         env.update(HEARTH_PORT=str(self.port), HEARTH_TLS="false", HEARTH_DATA_DIR=str(tmp),
                    HEARTH_PUBLIC_URL=self.url, HEARTH_MEDIA_HOSTS="127.0.0.1")
-        added = subprocess.run(  # noqa: S603
+        added = subprocess.run(
             [HEARTH, "therapist", "add", "dr.rivera"], input=PASSWORD + "\n", env=env,
             capture_output=True, text=True, timeout=60)
         assert added.returncode == 0, added.stderr
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [HEARTH, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
         self.log: list[str] = []

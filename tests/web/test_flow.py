@@ -53,7 +53,7 @@ def test_therapist_and_family_flow(browser: Browser, server: Server) -> None:
     room = popup.value
     room.on("dialog", lambda d: d.accept())
     room.set_default_timeout(15000)
-    prejoin(room, room.url if "#" in room.url else room.url)
+    prejoin(room, room.url)
     expect(room.locator("#screen-session")).to_be_visible()
 
     family: dict[str, Page] = {}
