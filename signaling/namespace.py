@@ -54,6 +54,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         on_leave: DisconnectHook,
         audit: AuditHook,
         clock: Callable[[], float] = time.monotonic,
+        coded_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         super().__init__(NAMESPACE)
         self.registry = registry
@@ -62,6 +63,8 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.on_leave = on_leave
         self.audit = audit
         self.clock = clock
+        # Errors from ports (e.g. the relay's MediaError) that carry a stable ``code``.
+        self.coded_errors = coded_errors
         self.connections: dict[str, Connection] = {}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
@@ -156,6 +159,8 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error(exc.code, str(exc))
         except StoreError:
             return error("unavailable", "storage is unavailable; nothing was changed")
+        except self.coded_errors as exc:
+            return error(str(getattr(exc, "code", "error")), str(exc))
         except Exception:  # a bug must still answer, never leave the client hanging
             log.exception("handler failed", extra={"event": event,
                                                    "session": conn.caller.session_id})

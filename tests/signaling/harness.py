@@ -157,7 +157,8 @@ async def start_live(tmp: Path, backend: str, redis_url: str | None, **overrides
     port = free_port()
     values: dict[str, Any] = {
         "data_dir": tmp / "data", "public_url": f"http://127.0.0.1:{port}", "tls": False,
-        "redis_url": redis_url if backend == "redis" else None, **overrides,
+        "redis_url": redis_url if backend == "redis" else None,
+        "media_hosts": ("127.0.0.1",), **overrides,
     }
     app = create_app(load_settings({}, values))
     runner = web.AppRunner(app)

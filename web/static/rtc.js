@@ -11,6 +11,16 @@ function preferCodec(transceiver, mime) {
   if (wanted.length) transceiver.setCodecPreferences([...wanted, ...rtx]);
 }
 
+// Loopback and LAN gathering is fast; sending complete SDP avoids trickle round trips.
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", done); resolve(); } };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000);
+  });
+}
+
 export class Media {
   constructor(room) {
     this.room = room;
@@ -59,6 +69,10 @@ export class Media {
 
   async report() {
     await this.room.act("set_media", { mic_on: this.micOn, camera_on: this.cameraOn }).catch(() => null);
+    if (!this.pub) return;
+    // Muted or camera off: the relay stops forwarding, so no bytes flow to anyone.
+    await this.room.socket.call("media_pause", { source: "mic", paused: !this.micOn }).catch(() => null);
+    await this.room.socket.call("media_pause", { source: "camera", paused: !this.cameraOn }).catch(() => null);
   }
 
   setMic(on) {
@@ -107,10 +121,123 @@ export class Media {
     await this.unpublishScreen();
   }
 
-  // ---- relay connection (filled in by the media negotiation below) ----------
-  async start() {}
-  async publishScreen() {}
-  async unpublishScreen() {}
+  // ---- relay connection ------------------------------------------------------
+  // Two connections, each with one offerer, so negotiation never collides: we offer
+  // on the publish connection; the relay offers on the subscribe connection.
+  async start() {
+    const socket = this.room.socket;
+    this.config = await socket.call("media_join");
+    socket.on("media_layout", (layout) => this.applyLayout(layout));
+    socket.on("media_renegotiate", () => this.subscribe().catch(() => null));
+    this.pub = new RTCPeerConnection({ iceServers: this.config.ice_servers });
+    this.sources = {};
+    for (const track of this.stream.getTracks()) {
+      const t = this.pub.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
+      preferCodec(t, track.kind === "video" ? "video/VP8" : "audio/opus");
+      t.hearthSource = track.kind === "video" ? "camera" : "mic";
+    }
+    await this.publish();
+    await this.subscribe();
+    await this.report();
+  }
+
+  async publish() {
+    const pc = this.pub;
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await gathered(pc);
+    const sources = {};
+    for (const t of pc.getTransceivers()) {
+      if (t.mid !== null && t.hearthSource && t.direction !== "inactive") sources[t.mid] = t.hearthSource;
+    }
+    const res = await this.room.socket.call("media_publish", { sdp: pc.localDescription.sdp, sources });
+    await pc.setRemoteDescription({ type: "answer", sdp: res.sdp });
+    const caps = this.config.bitrate_caps || {};
+    for (const t of pc.getTransceivers()) {
+      const cap = caps[t.hearthSource];
+      if (!cap || !t.sender.track) continue;
+      const params = t.sender.getParameters();
+      params.encodings = (params.encodings && params.encodings.length ? params.encodings : [{}]);
+      params.encodings[0].maxBitrate = cap;
+      await t.sender.setParameters(params).catch(() => null);
+    }
+  }
+
+  async subscribe() {
+    if (!this.sub) {
+      this.sub = new RTCPeerConnection({ iceServers: this.config.ice_servers });
+      this.sub.addEventListener("connectionstatechange", () => {
+        if (this.sub && this.sub.connectionState === "failed") this.room.banner("Media connection lost; reconnecting…");
+      });
+    }
+    const res = await this.room.socket.call("media_subscribe");
+    await this.sub.setRemoteDescription({ type: "offer", sdp: res.sdp });
+    const answer = await this.sub.createAnswer();
+    await this.sub.setLocalDescription(answer);
+    await gathered(this.sub);
+    await this.room.socket.call("media_answer", { sdp: this.sub.localDescription.sdp });
+  }
+
+  // The relay says which publication each receive slot carries; tiles follow it.
+  applyLayout(layout) {
+    if (!this.sub) return;
+    const byMid = new Map(this.sub.getTransceivers().map((t) => [t.mid, t]));
+    const wanted = new Set();
+    for (const [mid, info] of Object.entries(layout)) {
+      const t = byMid.get(mid);
+      if (!t) continue;
+      const pid = info.participant_id;
+      if (info.kind === "video") {
+        wanted.add(`${pid}:${info.source}`);
+        const stream = new MediaStream([t.receiver.track]);
+        const video = this.room.addTile(pid, info.source, stream);
+        video.dataset.mid = mid;
+      } else {
+        this.audioFor(mid, t.receiver.track);
+      }
+    }
+    for (const key of [...this.room.tiles.keys()]) {
+      const [pid, source] = key.split(":");
+      if (pid !== this.room.claims.sub && !wanted.has(key)) this.room.removeTile(pid, source);
+    }
+  }
+
+  audioFor(mid, track) {
+    let box = document.getElementById("audio-sinks");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "audio-sinks";
+      box.hidden = true;
+      document.body.append(box);
+    }
+    let audio = box.querySelector(`audio[data-mid="${mid}"]`);
+    if (!audio) {
+      audio = document.createElement("audio");
+      audio.autoplay = true;
+      audio.dataset.mid = mid;
+      box.append(audio);
+      if (this.room.choice.speakerId && audio.setSinkId) audio.setSinkId(this.room.choice.speakerId).catch(() => null);
+    }
+    audio.srcObject = new MediaStream([track]);
+  }
+
+  async publishScreen(track) {
+    const t = this.pub.addTransceiver(track, { direction: "sendonly" });
+    preferCodec(t, "video/VP8");
+    t.hearthSource = "screen";
+    this.screenTransceiver = t;
+    await this.publish();
+  }
+
+  async unpublishScreen() {
+    const t = this.screenTransceiver;
+    if (!t) return;
+    this.screenTransceiver = null;
+    await this.room.socket.call("media_pause", { source: "screen", paused: true }).catch(() => null);
+    t.direction = "inactive";
+    t.hearthSource = null;
+    await this.publish().catch(() => null);
+  }
 
   // ---- quality ------------------------------------------------------------
   async updateQuality() {
