@@ -118,6 +118,13 @@ class SetMedia(Command):
 
 
 @dataclass(frozen=True)
+class SetDisplayName(Command):
+    """Rename yourself (children may not: their name is set by the clinician)."""
+
+    display_name: str
+
+
+@dataclass(frozen=True)
 class RaiseHand(Command):
     pass
 

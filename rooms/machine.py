@@ -37,6 +37,10 @@ BP = BreakoutPhase
 LIVE_PHASES = (SP.SCHEDULED, SP.OPEN, SP.LIVE)
 
 # --- transition tables --------------------------------------------------------
+# There is no GoLive command: the session goes live implicitly when the first
+# person is admitted (a therapist's own knock admits them, so joining is enough).
+# Knocking is accepted while scheduled, because links work from shortly before
+# the start; OpenSession only records that the therapist opened the room.
 SESSION_TABLE: dict[tuple[SP, type[c.Command]], SP] = {
     (SP.SCHEDULED, c.OpenSession): SP.OPEN,
     **{(p, c.EndSession): SP.ENDED for p in LIVE_PHASES},
@@ -70,6 +74,7 @@ PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
        for cmd in (c.SetMedia, c.RaiseHand, c.LowerHand, c.MuteRequest, c.CameraOffRequest,
                    c.AskForHelp)},
     **{(s, c.SetMedia): s for s in (PS.INVITED, PS.WAITING, PS.RECONNECTING)},
+    **{(s, c.SetDisplayName): s for s in (PS.INVITED, PS.WAITING, *_PRESENT)},
 }
 
 _EDITABLE = (BP.NONE, BP.DRAFT, BP.CLOSED)
@@ -275,8 +280,10 @@ def _knock(s: Session, cmd: c.Knock, actor: Participant | None, now: float) -> R
     assert actor is not None
     if s.locked and not actor.clinician:
         raise InvalidTransition("the session is locked")
-    new = _move(s, actor, cmd, consent_version=cmd.consent_version, mic_on=cmd.mic_on,
-                camera_on=cmd.camera_on, knocked_at=now, hand_raised=False)
+    muted = actor.role is Role.OBSERVER  # observers watch: never a microphone or camera
+    new = _move(s, actor, cmd, consent_version=cmd.consent_version,
+                mic_on=cmd.mic_on and not muted, camera_on=cmd.camera_on and not muted,
+                knocked_at=now, hand_raised=False)
     if actor.id == s.owner or actor.role in s.auto_admit:
         waiting = _get(new, actor.id)
         new = _move(new, waiting, c.Admit(actor=actor.id, target=actor.id))
@@ -348,6 +355,19 @@ def _leave(s: Session, cmd: c.Leave, actor: Participant | None, now: float) -> R
 def _set_media(s: Session, cmd: c.SetMedia, actor: Participant | None, now: float) -> Result:
     assert actor is not None
     return _move(s, actor, cmd, mic_on=cmd.mic_on, camera_on=cmd.camera_on), []
+
+
+MAX_NAME = 80
+
+
+@on(c.SetDisplayName)
+def _rename_self(s: Session, cmd: c.SetDisplayName, actor: Participant | None,
+                 now: float) -> Result:
+    assert actor is not None
+    name = " ".join(cmd.display_name.split())
+    if not name or len(name) > MAX_NAME:
+        raise InvalidTransition(f"a display name has 1 to {MAX_NAME} characters")
+    return _move(s, actor, cmd, display_name=name), []
 
 
 @on(c.RaiseHand)

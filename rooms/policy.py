@@ -37,6 +37,7 @@ PERMISSIONS: dict[type[c.Command], frozenset[Role]] = {
     c.Disconnect: ALL,
     c.Leave: ALL,
     c.SetMedia: ALL,
+    c.SetDisplayName: ALL - {Role.CHILD},
     c.RaiseHand: SPEAKERS,
     c.LowerHand: SPEAKERS,
     c.MuteRequest: CLIN,
@@ -101,6 +102,9 @@ def may_share_screen(session: Session, pid: str) -> bool:
     return p.role in RELATIVES and session.screen_share_relatives
 
 
+CHAT_SCOPES = ("room", "clinicians")
+
+
 def chat_scopes(session: Session, pid: str) -> tuple[str, ...]:
     """Which chat threads ``pid`` may write to: ``room`` (their current room) and
     ``clinicians`` (private to the clinicians). Children and observers only the latter."""
@@ -110,3 +114,8 @@ def chat_scopes(session: Session, pid: str) -> tuple[str, ...]:
     if p.role in (Role.CHILD, Role.OBSERVER):
         return ("clinicians",)
     return ("room", "clinicians")
+
+
+def may_chat(session: Session, sender: str, scope: str) -> bool:
+    """Whether ``sender`` may write to ``scope`` (``room`` or ``clinicians``) right now."""
+    return scope in chat_scopes(session, sender)

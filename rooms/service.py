@@ -4,16 +4,20 @@
    version (across processes and nodes);
 2. apply the pure ``handle``;
 3. save; on a lost race, reload and apply again (bounded);
-4. hand the new state and its events to the ports (signaling outbox, media).
+4. hand the new state and its events to the ports (signaling outbox), and tell
+   the media port whose visibility changed.
 
 Events carry the state version, so a port that sees the same version twice can
 ignore the repeat. Timers come from ``next_deadline``: the service arms
-``loop.call_later`` and feeds a ``Tick`` back through ``execute``.
+``loop.call_later`` and feeds a ``Tick`` back through ``execute``. A tick that
+finds nothing due (a timer fired early, or another node already applied it)
+re-arms from the stored state, so a deadline is never lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +29,7 @@ from rooms.events import Event
 from rooms.machine import handle, next_deadline
 from rooms.model import Session, from_json, to_json
 from rooms.stores import Store, StoreError
+from rooms.visibility import all_visibility
 
 log = logging.getLogger("hearth.rooms")
 MAX_ATTEMPTS = 8
@@ -34,6 +39,28 @@ class EventSink(Protocol):
     """A port that reacts to committed changes (signaling outbox, media relay)."""
 
     async def publish(self, session: Session, events: Sequence[Event]) -> None: ...
+
+
+class MediaPort(Protocol):
+    """The relay's one way in: who ``subscriber_id`` should receive, as a full set.
+
+    Called only for participants whose set changed; the relay reconciles desired
+    against actual, so a repeated call is harmless. It may be a plain method (like
+    ``media.relay.Relay.set_visible``) or a coroutine; a returned awaitable is awaited.
+    """
+
+    def set_visible(
+        self, session_id: str, subscriber_id: str, publisher_ids: frozenset[str]
+    ) -> object: ...
+
+
+def visibility_changes(
+    before: Session | None, after: Session
+) -> dict[str, frozenset[str]]:
+    """The new visible-publisher set of every participant whose set changed."""
+    old = all_visibility(before) if before is not None else {}
+    new = all_visibility(after)
+    return {pid: pubs for pid, pubs in new.items() if old.get(pid, frozenset()) != pubs}
 
 
 def _key(session_id: str) -> str:
@@ -46,13 +73,15 @@ class RoomService:
         store: Store,
         *,
         sinks: Sequence[EventSink] = (),
+        media: MediaPort | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self.sinks = list(sinks)
+        self.media = media
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, tuple[float, asyncio.TimerHandle]] = {}  # deadline, handle
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -76,6 +105,8 @@ class RoomService:
                 state = from_json(found.value)
                 new, events = handle(state, cmd, now=self._clock())
                 if new is state:
+                    if isinstance(cmd, Tick):
+                        self._arm(state)  # fired early or already applied elsewhere
                     return state, []
                 written = await self._store.cas(
                     _key(session_id), to_json(new), expected_version=found.version
@@ -85,6 +116,8 @@ class RoomService:
             else:
                 raise Conflict("the session is busy; try again")
         await self._publish(new, events)
+        if self.media is not None and any(e.kind == "visibility_changed" for e in events):
+            await self._set_visible(new, visibility_changes(state, new))
         self._arm(new)
         return new, events
 
@@ -95,33 +128,67 @@ class RoomService:
             except Exception:  # a failing port must not undo a committed change
                 log.exception("event sink failed", extra={"session": session.id})
 
+    async def _set_visible(self, session: Session, changes: dict[str, frozenset[str]]) -> None:
+        assert self.media is not None
+        for pid, publishers in sorted(changes.items()):
+            try:
+                result = self.media.set_visible(session.id, pid, publishers)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # the relay reconciles again on the next change
+                log.exception("media port failed", extra={"session": session.id})
+
+    async def reconcile_media(self, session_id: str) -> Session:
+        """Push everyone's full visibility to the media port (after a relay restart)."""
+        session = await self.get(session_id)
+        if session is None:
+            raise NotFound("no such session")
+        if self.media is not None:
+            await self._set_visible(session, all_visibility(session))
+        return session
+
     # --- timers -----------------------------------------------------------------------
     def _arm(self, session: Session) -> None:
         old = self._timers.pop(session.id, None)
         if old is not None:
-            old.cancel()
+            old[1].cancel()
         deadline = next_deadline(session)
         if deadline is None or self._closed:
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, deadline - self._clock())
-        self._timers[session.id] = loop.call_later(delay, self._fire, session.id)
+        self._timers[session.id] = (deadline, loop.call_later(delay, self._fire, session.id))
+
+    def armed_deadline(self, session_id: str) -> float | None:
+        """The clock time this process will next tick the session at, if armed."""
+        armed = self._timers.get(session_id)
+        return None if armed is None else armed[0]
+
+    async def tick(self, session_id: str) -> Session:
+        """The timer's wake-up: apply every deadline due by the clock now, then re-arm
+        from the resulting state (even when nothing was due yet)."""
+        armed = self._timers.pop(session_id, None)
+        if armed is not None:
+            armed[1].cancel()
+        session, _ = await self.execute(session_id, Tick(actor=SYSTEM, now=self._clock()))
+        return session
 
     def _fire(self, session_id: str) -> None:
-        self._timers.pop(session_id, None)
         task = asyncio.get_running_loop().create_task(self._tick(session_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _tick(self, session_id: str) -> None:
         try:
-            await self.execute(session_id, Tick(actor=SYSTEM, now=self._clock()))
+            await self.tick(session_id)
+        except NotFound:
+            return  # deleted: nothing left to wake for
         except (DomainError, StoreError) as exc:
             log.warning("tick failed; retrying in 1 s",
                         extra={"session": session_id, "reason": type(exc).__name__})
-            if not self._closed:
+            if not self._closed and session_id not in self._timers:
                 handle_ = asyncio.get_running_loop().call_later(1.0, self._fire, session_id)
-                self._timers[session_id] = handle_
+                self._timers[session_id] = (self._clock() + 1.0, handle_)
 
     async def resume(self, session_id: str) -> None:
         """Re-arm a session's timer (after a restart or when a node takes a session over)."""
@@ -131,8 +198,10 @@ class RoomService:
 
     async def close(self) -> None:
         self._closed = True
-        for timer in self._timers.values():
+        for _, timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -47,10 +47,21 @@ def room_chat_scope(session: Session, pid: str) -> str | None:
     return "main" if where == "main" else f"breakout:{where}"
 
 
-def readers(session: Session, scope: str) -> frozenset[str]:
-    """Who receives messages of a chat thread.
+# Children chat only with clinicians and observers never with clients, so neither
+# reads a room thread (which carries the adults' conversation).
+NO_ROOM_CHAT = frozenset({Role.CHILD, Role.OBSERVER})
 
-    ``main`` / ``breakout:<id>``: present people in that room.
+
+def _room_readers(session: Session, where: str) -> frozenset[str]:
+    return frozenset(q for q in members(session, where)
+                     if session.participants[q].role not in NO_ROOM_CHAT)
+
+
+def readers(session: Session, scope: str) -> frozenset[str]:
+    """Who receives messages of a chat thread (the inverse of ``chat_threads``).
+
+    ``main`` / ``breakout:<id>``: present people in that room, except children
+    and observers.
     ``private:<pid>``: that person and every present clinician.
     ``clinical``: the clinicians' backchannel, which clients never see.
     """
@@ -58,11 +69,41 @@ def readers(session: Session, scope: str) -> frozenset[str]:
     if scope == "clinical":
         return frozenset(clinicians)
     if scope == "main":
-        return members(session, "main")
+        return _room_readers(session, "main")
     if scope.startswith("breakout:"):
-        return members(session, scope.removeprefix("breakout:"))
+        return _room_readers(session, scope.removeprefix("breakout:"))
     if scope.startswith("private:"):
         owner = scope.removeprefix("private:")
         p = session.participants.get(owner)
         return frozenset(clinicians | ({owner} if p is not None and p.present else set()))
     return frozenset()
+
+
+def chat_threads(session: Session, pid: str) -> frozenset[str]:
+    """Every chat thread that reaches ``pid`` now (history to send, messages to deliver).
+
+    Exactly the threads whose ``readers`` include ``pid``; nobody outside the
+    session's rooms (lobby, left, removed) reads anything.
+    """
+    p = session.participants.get(pid)
+    where = location(session, pid)
+    if p is None or where is None:
+        return frozenset()
+    threads = set()
+    if p.role not in NO_ROOM_CHAT:
+        threads.add("main" if where == "main" else f"breakout:{where}")
+    if p.clinician:
+        threads.add("clinical")
+        threads.update(f"private:{q}" for q, other in session.participants.items()
+                       if not other.clinician)
+    else:
+        threads.add(f"private:{pid}")
+    return frozenset(threads)
+
+
+def all_threads(session: Session) -> frozenset[str]:
+    """Every chat thread the session can have right now (for reconciling fan-out)."""
+    return frozenset({"main", "clinical",
+                      *(f"breakout:{r.id}" for r in session.breakouts.rooms),
+                      *(f"private:{q}" for q, p in session.participants.items()
+                        if not p.clinician)})

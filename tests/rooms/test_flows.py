@@ -67,7 +67,7 @@ def test_breakouts_by_role_isolate_rooms_and_keep_the_child_safe() -> None:
     assert visible_publishers(s_obs, OBS) == {T, A}  # a supervisor can watch a room
     assert OBS not in visible_publishers(s_obs, A)  # and is never seen or heard
     assert room_chat_scope(s, A) == f"breakout:{b.assignment[A]}"
-    assert readers(s, f"breakout:{b.assignment[B]}") == {CO, B, K}
+    assert readers(s, f"breakout:{b.assignment[B]}") == {CO, B}  # children: clinicians only
     # Moving the co-therapist away would leave the child with only... its guardian: fine.
     s2, _ = handle(s, c.MoveParticipant(actor=T, target=CO, room_id=None), now=NOW)
     assert visible_publishers(s2, K) == {B}

@@ -111,7 +111,9 @@ def test_strangers_and_forged_actors_are_forbidden() -> None:
 
 
 def test_observer_stays_muted() -> None:
-    s = live_family()
+    s = live_family()  # the observer knocked with the default mic and camera on
+    assert not s.participants[OBS].mic_on
+    assert not s.participants[OBS].camera_on
     with pytest.raises(Forbidden):
         handle(s, c.SetMedia(actor=OBS, mic_on=True, camera_on=False), now=NOW)
 

@@ -14,8 +14,8 @@ from hypothesis.stateful import (
 
 from rooms import commands as c
 from rooms.errors import DomainError
-from rooms.machine import handle
-from rooms.machine import next_deadline
+from rooms.events import KINDS, Scope
+from rooms.machine import handle, next_deadline
 from rooms.model import (
     CLINICIANS,
     BreakoutPhase,
@@ -67,9 +67,14 @@ class SessionMachine(RuleBasedStateMachine):
         try:
             self.s, events = handle(self.s, cmd, now=self.now)
         except DomainError:
-            assert self.s is before and to_json(before) == snapshot  # refused: unchanged
+            assert self.s is before
+            assert to_json(before) == snapshot
             return False
-        assert all(e.version == self.s.version for e in events)
+        assert all(e.version == self.s.version and e.session_id == "s1" for e in events)
+        for e in events:
+            assert e.kind in KINDS
+            if e.audience.scope is Scope.PARTICIPANT:
+                assert e.audience.target in self.s.participants
         assert self.s.version == before.version + (self.s is not before)
         return True
 
@@ -155,7 +160,8 @@ class SessionMachine(RuleBasedStateMachine):
         if not self.apply(c.CloseAll(actor=actor, grace=grace)):
             return
         deadline = self.s.breakouts.closing_deadline
-        assert deadline is not None and next_deadline(self.s) is not None
+        assert deadline is not None
+        assert next_deadline(self.s) is not None
         self.now = max(self.now, deadline)
         self.apply(c.Tick(actor=c.SYSTEM, now=self.now))
         assert self.s.breakouts.phase is BreakoutPhase.CLOSED
@@ -308,6 +314,14 @@ class SessionMachine(RuleBasedStateMachine):
         for p in self.s.participants:
             reached = {t for t in all_threads(self.s) if p in readers(self.s, t)}
             assert chat_threads(self.s, p) == reached
+
+    @invariant()
+    def observers_stay_muted_and_unseen(self) -> None:
+        for p in self.s.participants.values():
+            if p.role is Role.OBSERVER:
+                assert not p.mic_on
+                assert not p.camera_on
+                assert all(p.id not in visible_publishers(self.s, q) for q in self.s.participants)
 
     @invariant()
     def json_round_trip_is_lossless(self) -> None:
