@@ -10,6 +10,7 @@ every deadline that has passed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -148,6 +149,17 @@ def _room(s: Session, room_id: str | None) -> str | None:
     if room_id is not None and s.breakouts.room(room_id) is None:
         raise NotFound("no such breakout room")
     return room_id
+
+
+MAX_SECONDS = 24 * 3600.0  # no breakout timer or countdown runs longer than a day
+
+
+def _seconds(value: float, what: str, *, zero_ok: bool = False) -> float:
+    """A timer length from a command: finite, positive (or zero) and at most a day."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok) \
+            or value > MAX_SECONDS:
+        raise InvalidTransition(f"{what} must be between 0 and {MAX_SECONDS:.0f} seconds")
+    return float(value)
 
 
 def _guardians(s: Session, child_id: str) -> set[str]:
@@ -513,7 +525,7 @@ def _open_breakouts(s: Session, cmd: c.OpenBreakouts, actor: Participant | None,
                     now: float) -> Result:
     if not s.breakouts.rooms:
         raise InvalidTransition("create rooms first")
-    deadline = now + cmd.duration if cmd.duration else None
+    deadline = None if cmd.duration is None else now + _seconds(cmd.duration, "duration")
     new = _breakouts(s, BP.OPEN, deadline=deadline, closing_deadline=None)
     _check_child_rule(new)
     _check_clinician_rule(new)
@@ -552,8 +564,7 @@ def _visit(s: Session, cmd: c.Visit, actor: Participant | None, now: float) -> R
 @on(c.ExtendBreakouts)
 def _extend(s: Session, cmd: c.ExtendBreakouts, actor: Participant | None, now: float) -> Result:
     b = s.breakouts
-    if cmd.seconds <= 0:
-        raise InvalidTransition("extend by a positive time")
+    _seconds(cmd.seconds, "an extension")
     base = b.deadline if b.deadline is not None and b.deadline > now else now
     return _breakouts(s, BP.OPEN, deadline=base + cmd.seconds, closing_deadline=None), []
 
@@ -577,7 +588,8 @@ def _help(s: Session, cmd: c.AskForHelp, actor: Participant | None, now: float) 
 
 @on(c.CloseAll)
 def _close_all(s: Session, cmd: c.CloseAll, actor: Participant | None, now: float) -> Result:
-    grace = s.limits.close_grace if cmd.grace is None else max(0.0, cmd.grace)
+    grace = s.limits.close_grace if cmd.grace is None else _seconds(cmd.grace, "grace",
+                                                                    zero_ok=True)
     new = _breakouts(s, BP.CLOSING, closing_deadline=now + grace)
     return new, [Event("close_all_started", EVERYONE, {"seconds": grace,
                                                        "deadline": now + grace})]

@@ -102,7 +102,7 @@ def may_share_screen(session: Session, pid: str) -> bool:
     return p.role in RELATIVES and session.screen_share_relatives
 
 
-CHAT_SCOPES = ("room", "clinicians")
+CHAT_SCOPES = ("room", "clinicians")  # every scope a message can be written to
 
 
 def chat_scopes(session: Session, pid: str) -> tuple[str, ...]:
@@ -113,7 +113,7 @@ def chat_scopes(session: Session, pid: str) -> tuple[str, ...]:
         return ()
     if p.role in (Role.CHILD, Role.OBSERVER):
         return ("clinicians",)
-    return ("room", "clinicians")
+    return CHAT_SCOPES
 
 
 def may_chat(session: Session, sender: str, scope: str) -> bool:

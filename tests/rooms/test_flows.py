@@ -166,3 +166,21 @@ def test_versions_and_events_carry_the_version() -> None:
     assert {e.version for e in ev} == {s2.version}
     assert {e.session_id for e in ev} == {"s1"}
     assert OBS  # every role in the builders is used across this module
+
+
+def test_timer_lengths_must_be_sane() -> None:
+    s = run(live_family(), c.AssignByRole(actor=T))
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 86_401.0):
+        with pytest.raises(InvalidTransition):
+            handle(s, c.OpenBreakouts(actor=T, duration=bad), now=NOW)
+    s = run(s, c.OpenBreakouts(actor=T, duration=60))
+    for bad in (0.0, -5.0, float("nan")):
+        with pytest.raises(InvalidTransition):
+            handle(s, c.ExtendBreakouts(actor=T, seconds=bad), now=NOW)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidTransition):
+            handle(s, c.CloseAll(actor=T, grace=bad), now=NOW)
+    closing, _ = handle(s, c.CloseAll(actor=T, grace=0.0), now=NOW)  # close right away
+    assert next_deadline(closing) == NOW
+    closed, _ = handle(closing, c.Tick(actor=c.SYSTEM, now=NOW), now=NOW)
+    assert closed.breakouts.phase is BreakoutPhase.CLOSED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -19,6 +21,7 @@ from rooms.machine import handle, next_deadline
 from rooms.model import (
     CLINICIANS,
     BreakoutPhase,
+    Participant,
     ParticipantStatus,
     Role,
     Session,
@@ -204,9 +207,10 @@ class SessionMachine(RuleBasedStateMachine):
     def end(self, actor: str) -> None:
         self.apply(c.EndSession(actor=actor))
 
-    def _with(self, data: st.DataObject, condition: object) -> str | None:
+    def _with(self, data: st.DataObject,
+              condition: Callable[[Participant], bool]) -> str | None:
         """A participant for whom ``condition(participant)`` holds, or None."""
-        ids = sorted(q for q, p in self.s.participants.items() if condition(p))  # type: ignore[operator]
+        ids = sorted(q for q, p in self.s.participants.items() if condition(p))
         return data.draw(st.sampled_from(ids)) if ids else None
 
     @rule(data=st.data(), how=st.sampled_from(["admit", "deny", "message"]))
@@ -308,6 +312,18 @@ class SessionMachine(RuleBasedStateMachine):
         for p in self.s.participants.values():
             count = sum(p.id in members(self.s, where) for where in rooms)
             assert count == (1 if p.present else 0), p
+
+    @invariant()
+    def no_unassigned_breakout_member(self) -> None:
+        """In a breakout only by assignment, or as a visiting clinician."""
+        b = self.s.breakouts
+        for p in self.s.participants.values():
+            if p.visiting is not None:
+                assert p.role in CLINICIANS
+                assert b.room(p.visiting) is not None
+            where = self.s.room_of(p.id)
+            if where is not None:
+                assert where in (b.assignment.get(p.id), p.visiting)
 
     @invariant()
     def chat_reach_matches_readers(self) -> None:
