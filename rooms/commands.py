@@ -144,6 +144,13 @@ class CameraOffRequest(Command):
     target: str
 
 
+@dataclass(frozen=True)
+class AskToUnmute(Command):
+    """A clinician asks someone to unmute; only that person can actually unmute."""
+
+    target: str
+
+
 # --- breakouts -----------------------------------------------------------------
 @dataclass(frozen=True)
 class CreateBreakouts(Command):

@@ -51,6 +51,7 @@ KINDS = {
     "session_ended": "the session ended: revoke links, close sockets",
     "mute_requested": "a clinician muted this person's microphone",
     "camera_off_requested": "a clinician turned this person's camera off",
+    "unmute_requested": "a clinician asks this person to unmute (they decide)",
     "breakouts_opened": "everyone moved to their breakout room",
     "broadcast": "a clinician's message to every room",
     "help_requested": "someone in a breakout asked for a clinician",

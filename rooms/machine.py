@@ -73,7 +73,7 @@ PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
        for s in (PS.INVITED, PS.WAITING, PS.DENIED, PS.LEFT, *_PRESENT)},
     **{(s, cmd): s for s in _ACTIVE
        for cmd in (c.SetMedia, c.RaiseHand, c.LowerHand, c.MuteRequest, c.CameraOffRequest,
-                   c.AskForHelp)},
+                   c.AskToUnmute, c.AskForHelp)},
     **{(s, c.SetMedia): s for s in (PS.INVITED, PS.WAITING, PS.RECONNECTING)},
     **{(s, c.SetDisplayName): s for s in (PS.INVITED, PS.WAITING, *_PRESENT)},
 }
@@ -406,6 +406,14 @@ def _camera_off(s: Session, cmd: c.CameraOffRequest, actor: Participant | None,
                 now: float) -> Result:
     p = _get(s, cmd.target)
     return _move(s, p, cmd, camera_on=False), [Event("camera_off_requested", to(p.id))]
+
+
+@on(c.AskToUnmute)
+def _ask_unmute(s: Session, cmd: c.AskToUnmute, actor: Participant | None,
+                now: float) -> Result:
+    p = _get(s, cmd.target)
+    _move(s, p, cmd)  # validates that the target is in the session
+    return s, [Event("unmute_requested", to(p.id))]
 
 
 @on(c.CreateBreakouts)

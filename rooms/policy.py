@@ -42,6 +42,7 @@ PERMISSIONS: dict[type[c.Command], frozenset[Role]] = {
     c.LowerHand: SPEAKERS,
     c.MuteRequest: CLIN,
     c.CameraOffRequest: CLIN,
+    c.AskToUnmute: CLIN,
     c.CreateBreakouts: CLIN,
     c.RenameBreakout: CLIN,
     c.DeleteBreakout: CLIN,

@@ -63,7 +63,9 @@ async def require_therapist(request: web.Request) -> Account:
 
 async def me(request: web.Request) -> web.Response:
     account = await require_therapist(request)
-    return web.json_response({"ok": {"account_id": account.id, "username": account.username}})
+    idle = request.app[LOGINS].idle_seconds
+    return web.json_response({"ok": {"account_id": account.id, "username": account.username,
+                                     "idle_seconds": idle}})
 
 
 def setup_routes(app: web.Application) -> None:

@@ -73,7 +73,7 @@ class Settings(BaseModel):
     trusted_proxies: tuple[str, ...] = Field(
         (), description="Proxy addresses whose `X-Forwarded-*` headers are trusted."
     )
-    login_idle_minutes: int = Field(30, ge=1, description="Therapist sign-in expires when idle.")
+    login_idle_minutes: float = Field(30, gt=0, description="Therapist sign-in expires when idle.")
     setup_link_minutes: int = Field(60, ge=1, description="Lifetime of the first-run setup link.")
     link_lifetime_hours: int = Field(
         24, ge=1, description="Join-link lifetime when a session has no schedule."

@@ -42,6 +42,7 @@ class Connection:
 ConnectHook = Callable[[Caller, JoinClaims], Awaitable[None]]
 DisconnectHook = Callable[[Caller, bool], Awaitable[None]]
 AuditHook = Callable[[str, dict[str, Any]], Awaitable[None]]
+ObserveHook = Callable[[str, str, float], None]  # event (bounded), outcome code, seconds
 
 
 class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -55,6 +56,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         audit: AuditHook,
         clock: Callable[[], float] = time.monotonic,
         coded_errors: tuple[type[Exception], ...] = (),
+        observe: ObserveHook | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
         self.registry = registry
@@ -65,6 +67,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.clock = clock
         # Errors from ports (e.g. the relay's MediaError) that carry a stable ``code``.
         self.coded_errors = coded_errors
+        self.observe = observe
         self.connections: dict[str, Connection] = {}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
@@ -125,6 +128,15 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
+        started = time.perf_counter()
+        result = await self._dispatch(event, *args)
+        if self.observe is not None:
+            name = event if event in self.registry.events else "unknown"
+            outcome = result["error"]["code"] if "error" in result else "ok"
+            self.observe(name, outcome, time.perf_counter() - started)
+        return result
+
+    async def _dispatch(self, event: str, *args: Any) -> dict[str, Any]:
         sid = args[0]
         conn = self.connections.get(sid)
         if conn is None:

@@ -26,6 +26,7 @@ NOTICES = {  # domain event kind -> client notice kind
     "knock": "knock", "lobby_message": "lobby_message", "denied": "denied",
     "sent_back": "sent_back", "removed": "removed", "session_ended": "session_ended",
     "mute_requested": "mute_requested", "camera_off_requested": "camera_off_requested",
+    "unmute_requested": "unmute_requested",
     "broadcast": "broadcast", "help_requested": "help_requested",
     "close_all_started": "close_all_started", "breakouts_opened": "breakouts_opened",
     "breakouts_closed": "breakouts_closed", "child_returned": "child_returned",

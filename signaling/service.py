@@ -140,6 +140,10 @@ def build_registry(sig: Signaling) -> Registry:
         """Turn someone's camera off."""
         return c.CameraOffRequest(actor=caller.participant_id, target=body.participant_id)
 
+    def make_ask_unmute(caller: Caller, body: s.Target) -> c.Command:
+        """Ask someone to unmute; only they can unmute themselves."""
+        return c.AskToUnmute(actor=caller.participant_id, target=body.participant_id)
+
     def make_media(caller: Caller, body: s.SetMediaPayload) -> c.Command:
         """Report your own microphone and camera state."""
         return c.SetMedia(actor=caller.participant_id, mic_on=body.mic_on,
@@ -224,6 +228,7 @@ def build_registry(sig: Signaling) -> Registry:
     act("remove", s.Target, CLIN + " (only the therapist removes a clinician)", make_remove)
     act("mute_request", s.Target, CLIN, make_mute)
     act("camera_off_request", s.Target, CLIN, make_camera_off)
+    act("unmute_request", s.Target, CLIN, make_ask_unmute)
     act("set_media", s.SetMediaPayload, ANYONE + " (observers stay off)", make_media)
     act("hand", s.HandPayload, ANYONE + " except observers", make_hand)
     act("lock", s.LockPayload, CLIN, make_lock)

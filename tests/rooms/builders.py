@@ -73,7 +73,7 @@ SAMPLE_FIELDS: dict[type[c.Command], dict[str, Any]] = {
     c.LobbyMessage: {"target": A, "text": "hi"}, c.SendBackToLobby: {"target": A},
     c.SetMedia: {"mic_on": False, "camera_on": False},
     c.SetDisplayName: {"display_name": "New name"},
-    c.MuteRequest: {"target": A}, c.CameraOffRequest: {"target": A},
+    c.MuteRequest: {"target": A}, c.CameraOffRequest: {"target": A}, c.AskToUnmute: {"target": A},
     c.CreateBreakouts: {"names": ("R",)}, c.RenameBreakout: {"room_id": "b1", "name": "Z"},
     c.DeleteBreakout: {"room_id": "b1"}, c.Assign: {"target": A, "room_id": "b1"},
     c.SetRequireClinician: {"required": False},

@@ -39,6 +39,7 @@ SUBJECT_COMMANDS: dict[type[c.Command], Callable[[str], c.Command]] = {
     c.LowerHand: lambda pid: c.LowerHand(actor=pid),
     c.MuteRequest: lambda pid: c.MuteRequest(actor=T, target=pid),
     c.CameraOffRequest: lambda pid: c.CameraOffRequest(actor=T, target=pid),
+    c.AskToUnmute: lambda pid: c.AskToUnmute(actor=T, target=pid),
 }
 
 

@@ -96,3 +96,40 @@ def test_keyboard_only_join_mute_and_chat(browser: Browser, server: Server) -> N
     expect(room.locator("#chat-log")).to_contain_text("typed without a mouse")
     room.click("#tab-people")
     expect(room.locator("#people-list")).to_contain_text("muted")
+
+
+def test_idle_console_signs_out(browser: Browser, tmp_path_factory: object) -> None:
+    """A console left idle signs itself out (server expiry is tested in tests/server)."""
+    import os
+    import subprocess
+
+    from tests.conftest import free_port
+    from tests.web.conftest import HEARTH, PASSWORD
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    data = tmp_path_factory.mktemp("idle")  # type: ignore[attr-defined]
+    env.update(HEARTH_PORT=str(port), HEARTH_TLS="false", HEARTH_DATA_DIR=str(data),
+               HEARTH_PUBLIC_URL=f"http://127.0.0.1:{port}", HEARTH_LOGIN_IDLE_MINUTES="0.05")
+    subprocess.run([HEARTH, "therapist", "add", "dr.idle"], input=PASSWORD + "\n", env=env,
+                   check=True, capture_output=True, text=True, timeout=60)
+    proc = subprocess.Popen([HEARTH, "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        page = new_page(browser)
+        for _ in range(100):
+            try:
+                page.goto(f"http://127.0.0.1:{port}/console")
+                break
+            except Exception:
+                page.wait_for_timeout(100)
+        page.fill("#si-username", "dr.idle")
+        page.fill("#si-password", PASSWORD)
+        page.click("#signin-form button[type=submit]")
+        expect(page.locator("#sessions")).to_be_visible()
+        # No interaction for the idle limit (3 s) plus one check interval.
+        expect(page.locator("#signin")).to_be_visible(timeout=15000)
+        expect(page.locator("#signin-status")).to_contain_text("inactivity")
+    finally:
+        proc.terminate()
+        proc.wait(15)

@@ -98,6 +98,9 @@ $("signin-form").addEventListener("submit", async (e) => {
   try {
     await api("POST", "/api/login", { username: f.username.value.trim(), password: f.password.value });
     f.reset();
+    const me = await api("GET", "/api/me");
+    idleLimit = me.idle_seconds || idleLimit;
+    lastActivity = Date.now();
     $("signin-status").textContent = "";
     await loadSessions();
   } catch (err) {
@@ -150,7 +153,25 @@ $("end-session").addEventListener("click", async () => {
   await openDetail(current.id);
 });
 
-// Idle sign-out is enforced by the server; the page reflects it on the next call.
+// Idle sign-out: the server expires an idle login; the page also signs itself out
+// after the same idle time, so a console left open on a shared screen closes itself.
+let idleLimit = 30 * 60;
+let lastActivity = Date.now();
+for (const ev of ["keydown", "pointerdown", "pointermove", "wheel"]) {
+  window.addEventListener(ev, () => { lastActivity = Date.now(); }, { passive: true });
+}
+setInterval(async () => {
+  if ($("signin").hidden && Date.now() - lastActivity > idleLimit * 1000) {
+    await api("POST", "/api/logout").catch(() => null);
+    show("signin");
+    $("signin-status").textContent = "You were signed out after a period of inactivity.";
+  }
+}, 5000);
+
 (async () => {
-  try { await api("GET", "/api/me"); await loadSessions(); } catch { show("signin"); }
+  try {
+    const me = await api("GET", "/api/me");
+    idleLimit = me.idle_seconds || idleLimit;
+    await loadSessions();
+  } catch { show("signin"); }
 })();

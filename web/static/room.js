@@ -155,6 +155,9 @@ export class Room {
         this.media.setMic(false);
         this.flash("Your therapist muted your microphone. Unmute when you are ready to speak.");
         break;
+      case "unmute_requested":
+        this.flash("Your therapist asks you to unmute when you are ready. Press Unmute to speak.");
+        break;
       case "camera_off_requested":
         this.media.setCamera(false);
         this.flash("Your therapist turned your camera off.");
@@ -430,6 +433,7 @@ export class Room {
       el("span", { class: "muted" }, ` ${p.role.replace("_", "-")}${p.mic_on ? "" : " · muted"}${p.camera_on ? "" : " · camera off"}${p.status === "reconnecting" ? " · reconnecting" : ""}`),
       this.clinician && p.id !== this.claims.sub && !CLINICIANS.has(p.role) ? [
         el("button", { type: "button", onclick: () => this.act("mute_request", { participant_id: p.id }).catch(() => null) }, "Mute"),
+        el("button", { type: "button", onclick: () => this.act("unmute_request", { participant_id: p.id }).catch(() => null) }, "Ask to unmute"),
         el("button", { type: "button", onclick: () => this.act("camera_off_request", { participant_id: p.id }).catch(() => null) }, "Camera off"),
         el("button", { type: "button", onclick: () => this.act("send_to_lobby", { participant_id: p.id }).catch(() => null) }, "To lobby"),
         el("button", { type: "button", class: "danger", onclick: () => { if (confirm(`Remove ${p.name}?`)) this.act("remove", { participant_id: p.id }).catch(() => null); } }, "Remove"),
