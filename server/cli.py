@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from certs.tls import CertError, check_cert, make_dev_certs, server_ssl_context
+from media.errors import MediaError
+from media.selftest import check_internals
 from server.accounts import AccountError, Accounts
 from server.app import create_app
 from server.config import ConfigError, Settings, load_settings
@@ -55,6 +57,10 @@ def _public_host(settings: Settings) -> str:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     setup_logging(settings.log_level)
+    try:  # the relay relies on aiortc/aioice internals: refuse to start if they moved
+        check_internals()
+    except MediaError as exc:
+        raise CliError(str(exc)) from exc
     ssl_ctx = None
     if settings.tls:
         _ensure_tls(settings)

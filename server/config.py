@@ -95,6 +95,9 @@ class Settings(BaseModel):
     turn_secret: SecretStr | None = Field(
         None, description="coturn `static-auth-secret` for time-limited TURN credentials."
     )
+    turn_credential_minutes: int = Field(
+        60, ge=1, le=24 * 60, description="Lifetime of the TURN credentials given to a client."
+    )
     shutdown_grace_seconds: int = Field(
         10, ge=0, description="On SIGTERM, how long live work may finish."
     )

@@ -13,17 +13,24 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aioice.ice import get_host_addresses
 
+from media.config import IceServer, RelayConfig
+from media.errors import MediaError
+from media.relay import Relay
 from rooms.service import RoomService
 from rooms.stores import Store
+from rooms.visibility import location, members
 from server.config import Settings
 from server.directory import Directory
 from server.keys import Keys
 from server.metrics import Metrics
+from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
+from signaling.media import MediaSink, register_media
 from signaling.namespace import HearthNamespace
-from signaling.outbox import Outbox
+from signaling.outbox import Outbox, socket_room
 from signaling.registry import Registry
 from signaling.service import Signaling, build_registry
 from signaling.tokens import LinkSigner
@@ -49,14 +56,54 @@ class Live:
         self.outbox = Outbox(
             self._emit, self._kick, self.chat, on_ended=self._ended, on_gone=self._gone
         )
-        self.rooms = RoomService(store, sinks=[self.outbox])
+        self.relay = Relay(relay_config(settings), on_event=self._media_event)
+        self.rooms = RoomService(
+            store, sinks=[self.outbox, MediaSink(self.relay, on_layout=self._layout)])
         self.signaling = Signaling(self.rooms, self.chat, self.outbox)
         self.registry: Registry = build_registry(self.signaling)
+        register_media(self.registry, self.signaling, self.relay,
+                       ice_servers_for=self._ice_servers_for)
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,
-            on_leave=self.signaling.on_leave, audit=self.audit,
+            on_leave=self.signaling.on_leave, audit=self.audit, coded_errors=(MediaError,),
+            observe=self._observe,
         )
         self.sio.register_namespace(self.namespace)
+
+    def _media_event(self, session_id: str, participant_id: str, event: str,
+                     payload: dict[str, Any]) -> None:
+        """Relay → client messages (slot layout, active speaker), sent on the loop."""
+        async def send() -> None:
+            if event == "layout":
+                await self._emit("media_layout", payload, socket_room(session_id, participant_id))
+            elif event == "active_speaker":
+                session = await self.rooms.get(session_id)
+                if session is None:
+                    return
+                for pid in members(session, location(session, participant_id) or "main"):
+                    await self._emit("active_speaker", {"participant_id": participant_id},
+                                     socket_room(session_id, pid))
+            else:
+                await self._emit(f"media_{event}", payload,
+                                 socket_room(session_id, participant_id))
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _ice_servers_for(self, participant_id: str) -> list[dict[str, Any]]:
+        """STUN/TURN from config; TURN entries get fresh time-limited credentials."""
+        return client_ice_servers(self.settings.ice_servers, self.settings.secret("turn_secret"),
+                                  participant_id,
+                                  lifetime=self.settings.turn_credential_minutes * 60)
+
+    async def _layout(self, session_id: str, participant_id: str,
+                      payload: dict[str, Any]) -> None:
+        await self._emit("media_layout", payload, socket_room(session_id, participant_id))
+
+    def _observe(self, event: str, outcome: str, seconds: float) -> None:
+        self.metrics.events.labels(event=event, outcome=outcome).inc()
+        self.metrics.ack_latency.labels(event=event).observe(seconds)
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)
@@ -121,3 +168,15 @@ class Live:
         for task in list(self._tasks):
             task.cancel()
         await self.rooms.close()
+        await self.relay.close()
+
+
+def relay_config(settings: Settings) -> RelayConfig:
+    """The relay's settings from Hearth's configuration (one place)."""
+    # The relay itself is reachable on its announced addresses; TURN is for clients.
+    servers = tuple(IceServer(urls=(url,)) for url in settings.ice_servers
+                    if url.startswith("stun:"))
+    # Empty means every local (non-loopback) address, as aioice would gather by default;
+    # production sets the public or NAT address, tests set 127.0.0.1.
+    hosts = settings.media_hosts or tuple(get_host_addresses(use_ipv4=True, use_ipv6=False))
+    return RelayConfig(host_addresses=hosts, ice_servers=servers)

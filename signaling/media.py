@@ -9,7 +9,7 @@ signaling never imports ``media``. Which media a person receives is always
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from pydantic import Field
@@ -42,6 +42,7 @@ class MediaPort(Protocol):
     def set_visible(self, session_id: str, subscriber_id: str,
                     publisher_ids: Iterable[str]) -> dict[str, Any]: ...
     async def close_session(self, session_id: str) -> None: ...
+    def layout(self, session_id: str, subscriber_id: str) -> dict[str, dict[str, Any]]: ...
 
 
 Source = Literal["mic", "camera", "screen"]
@@ -72,7 +73,12 @@ def _present(session: Session, pid: str) -> None:
         raise InvalidTransition("media starts once you are admitted")
 
 
-def register_media(r: Registry, sig: Signaling, media: MediaPort) -> None:
+IceServersFor = Callable[[str], list[dict[str, Any]]]
+
+
+def register_media(r: Registry, sig: Signaling, media: MediaPort,
+                   ice_servers_for: IceServersFor | None = None) -> None:
+    """``ice_servers_for(participant_id)``: per-person ICE servers (fresh TURN credentials)."""
     who = "anyone admitted"
 
     @r.event("media_join", Empty, who=who)
@@ -81,6 +87,8 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort) -> None:
         session = await sig.state(caller)
         _present(session, caller.participant_id)
         config = await media.join(session.id, caller.participant_id)
+        if ice_servers_for is not None:
+            config = {**config, "ice_servers": ice_servers_for(caller.participant_id)}
         media.set_visible(session.id, caller.participant_id,
                           visible_publishers(session, caller.participant_id))
         return config
@@ -110,7 +118,7 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort) -> None:
     async def media_answer(caller: Caller, body: AnswerPayload) -> dict[str, Any]:
         """Your answer to the relay's receive offer."""
         await media.subscribe_answer(caller.session_id, caller.participant_id, body.sdp)
-        return {}
+        return {"layout": media.layout(caller.session_id, caller.participant_id)}
 
     @r.event("media_ice", IcePayload, who=who)
     async def media_ice(caller: Caller, body: IcePayload) -> dict[str, Any]:
@@ -124,18 +132,27 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort) -> None:
         """Pause or resume one of your own sources (no bytes flow while paused)."""
         paused = []
         for pub in media.publications(caller.session_id):
-            if pub.get("participant_id") == caller.participant_id \
+            if pub.get("publisher_id") == caller.participant_id \
                     and pub.get("source") == body.source:
-                media.set_paused(caller.session_id, str(pub["id"]), body.paused)
-                paused.append(pub["id"])
+                media.set_paused(caller.session_id, str(pub["publication_id"]), body.paused)
+                paused.append(pub["publication_id"])
         return {"publications": paused}
 
 
-class MediaSink:
-    """A RoomService port: the relay follows visibility, departures and the end."""
+LayoutHook = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
-    def __init__(self, media: MediaPort) -> None:
+
+class MediaSink:
+    """A RoomService port: the relay follows visibility, departures and the end.
+
+    After each visibility change the subscriber is told which publication each of
+    its receive slots now carries (``on_layout``), so tiles relabel without any
+    renegotiation.
+    """
+
+    def __init__(self, media: MediaPort, on_layout: LayoutHook | None = None) -> None:
         self._media = media
+        self._on_layout = on_layout
 
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
         kinds = {e.kind for e in events}
@@ -149,7 +166,10 @@ class MediaSink:
             for pid, publishers in all_visibility(session).items():
                 if session.participants[pid].present:
                     try:
-                        self._media.set_visible(session.id, pid, publishers)
+                        result = self._media.set_visible(session.id, pid, publishers)
                     except Exception as exc:  # no router or peer yet: reconciled on join
                         if getattr(exc, "code", None) is None:
                             raise
+                        continue
+                    if self._on_layout is not None:
+                        await self._on_layout(session.id, pid, result)

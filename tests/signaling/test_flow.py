@@ -157,3 +157,38 @@ async def test_removed_participant_cannot_come_back(live: Live) -> None:
     assert await late.refused() == "revoked"
     await dr.close()
 
+
+
+async def test_events_are_counted_in_metrics(live: Live) -> None:
+    dr = await live.therapist()
+    sid = await dr.session()
+    t = await live.client(await dr.join_token(sid))
+    await t.ok("join", {"consent_version": "v"})
+    await t.call("no_such_event_with_a_secret_name", {})
+    async with live.http.get(f"{live.url}/metrics") as r:
+        body = await r.text()
+    assert 'hearth_signaling_events_total{event="join",outcome="ok"} 1.0' in body
+    assert 'event="unknown",outcome="unknown_event"' in body
+    assert "secret_name" not in body
+    await dr.close()
+
+
+async def test_ask_to_unmute_reaches_only_the_person(live: Live) -> None:
+    dr = await live.therapist()
+    sid = await dr.session()
+    a_id, a_tok = await dr.add(sid, "Alex", "client")
+    _b_id, b_tok = await dr.add(sid, "Blair", "partner")
+    t = await live.client(await dr.join_token(sid))
+    await t.ok("join", {"consent_version": "v"})
+    a, b = [await live.client(tok) for tok in (a_tok, b_tok)]
+    for c in (a, b):
+        await c.ok("join", {"consent_version": "v"})
+    await t.ok("admit_all")
+    for c in (a, b):
+        await c.wait(status_is("admitted"), "admitted")
+        await c.ok("join", {"consent_version": "v", "mic_on": False})
+    await t.ok("unmute_request", {"participant_id": a_id})
+    await a.wait(lambda c: c.notices("unmute_requested"), "unmute request")
+    assert not b.notices("unmute_requested")
+    assert await b.error("unmute_request", {"participant_id": a_id}) == "forbidden"
+    await dr.close()

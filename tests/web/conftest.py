@@ -124,3 +124,46 @@ def wait_js(page: Page, expression: str, *, limit: float = 15.0) -> object:
             return value
         page.wait_for_timeout(100)
     raise AssertionError(f"timed out waiting for {expression}")
+
+
+def solid_y4m(path: Path, rgb: tuple[int, int, int], *, width: int = 320, height: int = 240,
+              frames: int = 10) -> Path:
+    """A solid-colour video file for Chromium's fake camera (BT.601 limited range)."""
+    r, g, b = rgb
+    y = round(16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256)
+    cb = round(128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256)
+    cr = round(128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256)
+    frame = (b"FRAME\n" + bytes([y]) * (width * height)
+             + bytes([cb]) * (width * height // 4) + bytes([cr]) * (width * height // 4))
+    with path.open("wb") as fh:
+        fh.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            fh.write(frame)
+    return path
+
+
+COLOUR_AT_CENTRE = """(sel) => {
+  const v = document.querySelector(sel);
+  if (!v || !v.videoWidth) return null;
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
+  return [d[0], d[1], d[2]];
+}"""
+
+
+def colour_of(page: Page, selector: str) -> tuple[int, int, int] | None:
+    value = page.evaluate(COLOUR_AT_CENTRE, selector)
+    return None if value is None else (int(value[0]), int(value[1]), int(value[2]))
+
+
+def dominant(rgb: tuple[int, int, int] | None) -> str | None:
+    """Which primary a decoded (lossy) pixel is: red, green or blue, or None."""
+    if rgb is None:
+        return None
+    names = ("red", "green", "blue")
+    top = max(range(3), key=lambda i: rgb[i])
+    others = [rgb[i] for i in range(3) if i != top]
+    return names[top] if rgb[top] > 140 and max(others) < 110 else None

@@ -175,18 +175,20 @@ export class Media {
     const answer = await this.sub.createAnswer();
     await this.sub.setLocalDescription(answer);
     await gathered(this.sub);
-    await this.room.socket.call("media_answer", { sdp: this.sub.localDescription.sdp });
+    const answered = await this.room.socket.call("media_answer", { sdp: this.sub.localDescription.sdp });
+    this.applyLayout(answered);
   }
 
   // The relay says which publication each receive slot carries; tiles follow it.
-  applyLayout(layout) {
-    if (!this.sub) return;
+  applyLayout(payload) {
+    if (!this.sub || !payload) return;
+    const layout = payload.layout || payload;
     const byMid = new Map(this.sub.getTransceivers().map((t) => [t.mid, t]));
     const wanted = new Set();
     for (const [mid, info] of Object.entries(layout)) {
       const t = byMid.get(mid);
       if (!t) continue;
-      const pid = info.participant_id;
+      const pid = info.publisher_id;
       if (info.kind === "video") {
         wanted.add(`${pid}:${info.source}`);
         const stream = new MediaStream([t.receiver.track]);

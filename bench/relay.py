@@ -1,0 +1,598 @@
+"""Relay benchmark: the same aiortc clients through each SFU, side by side (issue 7).
+
+    python -m bench.relay --scenarios 1x1,4x3 --repeats 3 --warmup 8 --window 20 --sfu janus
+    python -m bench.relay --smoke          # loopback, p2p only, seconds long
+
+Per repeat it runs the direct peer-to-peer baseline (1x1), then every scenario
+on every SFU in the order given (A B A B across repeats). Each run spawns
+fresh client processes, measures a window after warm-up, and records:
+
+* SFU CPU seconds per forwarded packet (utime+stime of the SFU's PIDs);
+* forwarded packets/s against publishers x subscribers x the send rate;
+* RSS growth per peer connection;
+* transit p50/p95/p99, and the same minus the baseline of that repeat;
+* each client process's CPU: a run where one exceeds 80% of a core is rejected.
+
+It writes bench/results/relay-*.json and the relay section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import multiprocessing
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.adapters import make_adapter
+from bench.clients import (
+    CLK_TCK,
+    FPS,
+    RESULTS_DIR,
+    clip_packet_rate,
+    load_clip,
+    read_cpu_ticks,
+    read_rss_kb,
+    worker_main,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CLIENT_IP = "198.18.77.1"
+CLIENT_CPU_LIMIT = 0.80  # of one core, per client process
+CONNECT_TIMEOUT_S = 25.0
+BEGIN, END = "<!-- bench.relay:begin -->", "<!-- bench.relay:end -->"
+
+
+def udp_drops(pid: int | str = "self") -> int:
+    """UDP RcvbufErrors in the network namespace of `pid` (/proc/PID/net/snmp)."""
+    lines = [ln.split() for ln in Path(f"/proc/{pid}/net/snmp").read_text().splitlines()
+             if ln.startswith("Udp:")]
+    header, values = lines[0], lines[1]
+    return int(values[header.index("RcvbufErrors")])
+
+
+class RunError(RuntimeError):
+    """A run could not be measured (connect failure, adapter error)."""
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+class WorkerHandle:
+    """A client process and its command pipe; every call is bounded in time."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(child, config), daemon=True)
+        self.proc.start()
+        child.close()
+        self.pid = 0
+
+    async def _recv(self, limit_s: float) -> tuple[str, Any]:
+        loop = asyncio.get_running_loop()
+        ready = await loop.run_in_executor(None, self.conn.poll, limit_s)
+        if not ready:
+            raise RunError(f"client process {self.proc.pid} did not answer in {limit_s:.0f} s")
+        reply: tuple[str, Any] = self.conn.recv()
+        return reply
+
+    async def started(self) -> None:
+        status, self.pid = await self._recv(60)
+        if status != "ready":
+            raise RunError(f"client process failed to start: {status}")
+
+    async def call(self, command: str, *args: Any, limit_s: float = 60) -> Any:
+        self.conn.send((command, args))
+        status, result = await self._recv(limit_s)
+        if status != "ok":
+            raise RunError(f"client {command} failed: {result}")
+        return result
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.send(("close", ()))
+            await self._recv(15)
+        await asyncio.get_running_loop().run_in_executor(None, self.proc.join, 5)
+        if self.proc.is_alive():  # only our own child, by its handle
+            self.proc.terminate()
+            self.proc.join(5)
+
+
+# ---------------------------------------------------------------- one run
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99 by nearest rank (None when there is nothing to rank)."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+    return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99)}
+
+
+def transit_ms(
+    collected: list[dict[str, Any]], t0: float, t1: float, subscribers: int
+) -> tuple[list[float], int, float | None]:
+    """Join send and receive records by payload digest; keys sent twice are dropped.
+
+    Returns the transit values (ms), the video packets received, and the exact
+    video loss: the share of (packet, subscriber) pairs sent in [t0, t1 - 0.25 s]
+    that never arrived by t1 (late counts as lost), free of window-edge effects.
+    """
+    sent: dict[int, float | None] = {}
+    for part in collected:
+        for key, t in part["sent_video"]:
+            sent[key] = None if key in sent else t
+    values: list[float] = []
+    received = 0
+    missing = 0
+    due = [k for k, t in sent.items() if t is not None and t0 <= t < t1 - 0.25]
+    for part in collected:
+        for sub in part["subscribers"].values():
+            got = set()
+            for key, t in sub["video"]:
+                received += 1
+                got.add(key)
+                t_send = sent.get(key)
+                if t_send is not None:
+                    values.append((t - t_send) * 1000)
+            missing += sum(1 for k in due if k not in got)
+    loss = missing / (len(due) * subscribers) if due and subscribers else None
+    return values, received, loss
+
+
+def assign(
+    publishers: int, subscribers: int, workers: int
+) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+    """Which worker hosts which publisher and subscriber.
+
+    With 3+ workers, publishers get their own process(es) (a third, at least
+    one) so that their send bursts do not delay the subscribers' receive
+    timestamps; with 2, both roles are spread round-robin.
+    """
+    pub_workers = max(1, workers // 3) if workers >= 3 else workers
+    sub_workers = list(range(pub_workers, workers)) if workers >= 3 else list(range(workers))
+    pub_of: list[list[int]] = [[] for _ in range(workers)]
+    sub_of: list[list[tuple[int, int]]] = [[] for _ in range(workers)]
+    for i in range(publishers):
+        pub_of[i % pub_workers].append(i)
+    for j in range(subscribers):
+        offset = 0 if workers >= 3 else publishers
+        sub_of[sub_workers[(offset + j) % len(sub_workers)]].append((j, subscribers))
+    return pub_of, sub_of
+
+
+async def _all_connected(handles: list[WorkerHandle], what: str) -> None:
+    states = await asyncio.gather(
+        *(h.call("wait_connected", CONNECT_TIMEOUT_S, limit_s=CONNECT_TIMEOUT_S + 10)
+          for h in handles)
+    )
+    if any(s != "connected" for ws in states for s in ws):
+        raise RunError(f"{what}: peer connections not connected: {states}")
+
+
+async def run_one(
+    sfu: str, options: dict[str, Any], publishers: int, subscribers: int, args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Measure one scenario on one SFU with fresh client processes."""
+    run: dict[str, Any] = {
+        "sfu": sfu, "scenario": f"{publishers}x{subscribers}", "publishers": publishers,
+        "subscribers": subscribers,
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    adapter = make_adapter(sfu, options)
+    sfu_pids = adapter.sfu_pids()
+    rss_idle = sum(read_rss_kb(p) for p in sfu_pids)
+    await adapter.setup_room(publishers, subscribers)
+    config = {
+        "adapter": adapter.client_config(), "host_ip": args.host_ip,
+        "max_seconds": args.warmup + args.window + 120,
+    }
+    handles = [WorkerHandle(config) for _ in range(args.workers)]
+    try:
+        await asyncio.gather(*(h.started() for h in handles))
+        t_setup = time.monotonic()
+        n = len(handles)
+        pub_of, sub_of = assign(publishers, subscribers, n)
+        before = await asyncio.gather(*(h.call("mark") for h in handles))
+        ids_by_worker = await asyncio.gather(
+            *(h.call("publish", pub_of[w], limit_s=90) for w, h in enumerate(handles))
+        )
+        ids = [""] * publishers
+        for w, worker_ids in enumerate(ids_by_worker):
+            for i, pid in zip(pub_of[w], worker_ids, strict=True):
+                ids[i] = pid
+        run["publish_s"] = time.monotonic() - t_setup
+        if adapter.name != "p2p":  # Janus offers a feed only once its publisher is connected
+            await _all_connected(handles, "publishers")
+            run["publishers_connected_s"] = time.monotonic() - t_setup
+        await asyncio.gather(
+            *(h.call("subscribe", sub_of[w], ids, limit_s=90) for w, h in enumerate(handles))
+        )
+        run["subscribed_s"] = time.monotonic() - t_setup
+        await _all_connected(handles, "subscribers")
+        run["connected_s"] = time.monotonic() - t_setup
+        if not sfu_pids:  # p2p: the publishing client process stands in for the SFU
+            sfu_pids = [h.pid for w, h in enumerate(handles) if pub_of[w]]
+            rss_idle = sum(before[w][2] for w in range(n) if pub_of[w])
+            run["sfu_cpu_source"] = "publishing client process (no SFU)"
+        await asyncio.sleep(args.warmup)
+
+        marks0 = await asyncio.gather(*(h.call("mark") for h in handles))
+        sfu0 = sum(read_cpu_ticks(p) for p in sfu_pids)
+        drops0 = (udp_drops(), udp_drops(sfu_pids[0]))
+        t0 = time.monotonic()
+        await asyncio.sleep(args.window)
+        t1 = time.monotonic()
+        sfu1 = sum(read_cpu_ticks(p) for p in sfu_pids)
+        drops1 = (udp_drops(), udp_drops(sfu_pids[0]))
+        rss = sum(read_rss_kb(p) for p in sfu_pids)
+        marks1 = await asyncio.gather(*(h.call("mark") for h in handles))
+        collected = await asyncio.gather(*(h.call("collect", t0, t1) for h in handles))
+    finally:
+        await asyncio.gather(*(h.close() for h in handles), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await adapter.teardown_room()
+
+    window = t1 - t0
+    sent = sum(c["sent_packets"] for c in collected)
+    received = sum(s["packets"] for c in collected for s in c["subscribers"].values())
+    expected = sent * subscribers
+    cpu_s = (sfu1 - sfu0) / CLK_TCK
+    values, video_received, video_loss = transit_ms(collected, t0, t1, subscribers)
+    client_cpu = [
+        ((m1[1] - m0[1]) / CLK_TCK) / (m1[0] - m0[0]) for m0, m1 in zip(marks0, marks1, strict=True)
+    ]
+    decoders = [d for c in collected for s in c["subscribers"].values() for d in s["decoders"]]
+    run.update({
+        "window_s": window,
+        "sfu_pids": sfu_pids,
+        "sfu_cpu_s": cpu_s,
+        "sfu_cpu_share": cpu_s / window,
+        "cpu_us_per_packet": cpu_s / received * 1e6 if received else None,
+        "sent_pps": sent / window,
+        "forwarded_pps": received / window,
+        "expected_pps": expected / window,
+        "count_deficit": 1 - received / expected if expected else None,
+        "loss": video_loss,
+        "rss_kb": rss,
+        "rss_per_connection_kb": (rss - rss_idle) / (publishers + subscribers),
+        "transit_ms": percentiles(values),
+        "transit_matched": len(values),
+        "transit_match_ratio": len(values) / video_received if video_received else None,
+        "client_cpu": client_cpu,
+        "root_netns_udp_drops": drops1[0] - drops0[0],
+        "sfu_netns_udp_drops": drops1[1] - drops0[1],
+        "unrouted_packets": sum(
+            s["unrouted"] for c in collected for s in c["subscribers"].values()
+        ),
+        "decoders": len(decoders),
+        "decode_errors": sum(c["decode_errors"] for c in collected),
+        "decoded_fps_min": min((d["frames"] / window for d in decoders), default=None),
+        "decoded_size": decoders[0]["size"] if decoders else None,
+        "decoded_frames": [d["frames"] for d in decoders],
+    })
+    judge(run)
+    return run
+
+
+# ---------------------------------------------------------------- summary and report
+
+
+def judge(run: dict[str, Any]) -> None:
+    """Reject a run whose client process went above the CPU limit, and say so.
+
+    UDP receive-buffer drops are recorded but do not reject: the root namespace's
+    counter is shared with every other process on this (shared) host; the exact
+    per-packet loss says whether *our* packets were lost.
+    """
+    run.pop("rejected", None)
+    over = [f"client process {w} at {c:.0%} of a core"
+            for w, c in enumerate(run.get("client_cpu", [])) if c > CLIENT_CPU_LIMIT]
+    if over:
+        run["rejected"] = "; ".join(over) + f" (limit {CLIENT_CPU_LIMIT:.0%})"
+
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Medians per (scenario, sfu) over accepted runs; transit minus that repeat's baseline."""
+    baseline = {r["repeat"]: r for r in runs if r["sfu"] == "p2p" and r.get("ok")}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["scenario"], r["sfu"]), []).append(r)
+    rows = []
+    for (scenario, sfu), group in groups.items():
+        ok = [r for r in group if r.get("ok") and not r.get("rejected")]
+        row: dict[str, Any] = {"scenario": scenario, "sfu": sfu, "runs": len(group),
+                               "accepted": len(ok)}
+        for field in ("cpu_us_per_packet", "forwarded_pps", "expected_pps", "loss",
+                      "rss_per_connection_kb", "decoded_fps_min", "sfu_cpu_share",
+                      "count_deficit"):
+            row[field] = _median([r.get(field) for r in ok])
+        row["client_cpu_max"] = max((max(r["client_cpu"]) for r in ok), default=None)
+        row["decode_errors"] = sum(r.get("decode_errors", 0) for r in ok)
+        row["loss_max"] = max((r["loss"] for r in ok if r.get("loss") is not None), default=None)
+        for q in ("p50", "p95", "p99"):
+            row[f"transit_{q}"] = _median([r["transit_ms"][q] for r in ok])
+            added = []
+            for r in ok:
+                base = baseline.get(r["repeat"])
+                if base and base["transit_ms"][q] is not None and r["transit_ms"][q] is not None:
+                    added.append(r["transit_ms"][q] - base["transit_ms"][q])
+            row[f"added_{q}"] = _median(added) if sfu != "p2p" else 0.0
+        rows.append(row)
+    return rows
+
+
+def machine() -> dict[str, str]:
+    """CPU model, core count and memory, as the report must state them."""
+    model = next((line.split(":", 1)[1].strip()
+                  for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    free = subprocess.run(["free", "-m"], capture_output=True, text=True, check=False).stdout
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
+    versions = {p: metadata.version(p) for p in ("aiortc", "aioice", "av")}
+    janus = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "janus"], capture_output=True,
+                           text=True, check=False).stdout.strip()
+    return {"cpu": model, "nproc": nproc, "free_m": free.strip(), "kernel": platform.release(),
+            "python": platform.python_version(), "janus": janus or "not installed",
+            "packages": ", ".join(f"{k} {v}" for k, v in versions.items())}
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def render(report: dict[str, Any]) -> str:
+    """The relay section of docs/benchmarks.md."""
+    m = report["machine"]
+    a = report["args"]
+    lines = [
+        BEGIN,
+        "## Relay vs Janus, side by side",
+        "",
+        f"Measured {report['date']} with:",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        f"Machine: {m['cpu']}, {m['nproc']} CPUs (nproc), kernel {m['kernel']}, "
+        f"Python {m['python']}, {m['packages']}, Janus {m['janus']}.",
+        "",
+        "```",
+        m["free_m"],
+        "```",
+        "",
+        f"Protocol: warm-up {a['warmup']} s, window {a['window']} s, {a['repeats']} repeat(s), "
+        "order per repeat: p2p baseline (1x1), then each scenario on "
+        f"{', '.join(a['sfu']) or '—'}. "
+        f"{a['workers']} client processes; clients send a pre-encoded VP8 clip "
+        f"(~1 Mbps, {FPS} fps, keyframe every second) plus Opus 20 ms, "
+        f"~{report['packet_rate']:.0f} packets/s per publisher. "
+        "Medians over accepted runs. Added transit subtracts the same repeat's p2p baseline.",
+        "",
+        "| Scenario | SFU | Runs ok | CPU µs/pkt | Fwd pkt/s | Expected | Loss (max) | "
+        "RSS/conn kB | Transit p50/p95/p99 ms | Added p50/p95/p99 ms | Client CPU max | "
+        "Decoded fps min (errors) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["summary"]:
+        lines.append(
+            f"| {r['scenario']} | {r['sfu']} | {r['accepted']}/{r['runs']} | "
+            f"{_f(r['cpu_us_per_packet'], '.1f')} | {_f(r['forwarded_pps'], '.0f')} | "
+            f"{_f(r['expected_pps'], '.0f')} | {_f(r['loss'], '.2%')} "
+            f"({_f(r['loss_max'], '.2%')}) | "
+            f"{_f(r['rss_per_connection_kb'], '.0f')} | "
+            f"{_f(r['transit_p50'], '.2f')} / {_f(r['transit_p95'], '.2f')} / "
+            f"{_f(r['transit_p99'], '.2f')} | {_f(r['added_p50'], '.2f')} / "
+            f"{_f(r['added_p95'], '.2f')} / {_f(r['added_p99'], '.2f')} | "
+            f"{_f(r['client_cpu_max'], '.0%')} | {_f(r['decoded_fps_min'], '.1f')} "
+            f"({r['decode_errors']}) |"
+        )
+    by = {(r["scenario"], r["sfu"]): r for r in report["summary"]}
+    ratios = [(s, by[(s, "hearth")], by[(s, "janus")]) for s, sfu in by
+              if sfu == "hearth" and (s, "janus") in by]
+    if ratios:
+        lines += ["", "| Scenario | CPU/pkt Hearth / Janus | Added p95 Hearth - Janus ms |",
+                  "|---|---|---|"]
+        for s, h, j in ratios:
+            ratio = (h["cpu_us_per_packet"] / j["cpu_us_per_packet"]
+                     if h["cpu_us_per_packet"] and j["cpu_us_per_packet"] else None)
+            diff = (h["added_p95"] - j["added_p95"]
+                    if h["added_p95"] is not None and j["added_p95"] is not None else None)
+            lines.append(f"| {s} | {_f(ratio, '.2f')}x | {_f(diff, '+.2f')} |")
+    rejected = [r for r in report["runs"] if r.get("rejected") or not r.get("ok")]
+    lines += ["", "Rejected or failed runs:" if rejected else "No run was rejected."]
+    for r in rejected:
+        lines.append(f"- repeat {r['repeat']} {r['scenario']} {r['sfu']}: "
+                     f"{r.get('rejected') or r.get('error')}")
+    lines += [
+        "",
+        "Notes:",
+        "",
+        "- CPU per packet: the SFU's utime+stime over the window divided by the packets the "
+        "subscribers received. For the p2p row there is no SFU: it is the publishing client "
+        "process's CPU per packet, for orientation only.",
+        "- Fwd pkt/s counts every RTP packet (audio + video) the subscribers received; "
+        "Expected is publishers x subscribers x the publishers' measured send rate.",
+        "- Loss is exact, for video: the share of (packet, subscriber) pairs sent in the "
+        "window (minus its last 0.25 s) that never arrived before the window closed.",
+        "- RSS per connection: the SFU's RSS growth from before the room was created to the "
+        "end of the window, divided by publishers + subscribers.",
+        "- Transit joins VP8 RTP payload digests taken at the publisher's DTLS send and at "
+        "the subscriber's receiver (after aiortc's DTLS task), both on CLOCK_MONOTONIC; it "
+        "includes both clients' aiortc overhead, which the p2p baseline cancels.",
+        "- One subscriber per publisher decodes that publisher's video; the others count "
+        "packets before aiortc's jitter buffer. A run is rejected when a client process "
+        f"used more than {CLIENT_CPU_LIMIT:.0%} of a core over the window.",
+        "- The JSON also holds UDP receive-buffer drops in the root namespace and in the "
+        "SFU's namespace over each window (the root one is shared with other processes on "
+        "this host), decode errors, unrouted packets and per-phase setup times.",
+        f"Raw results: `{report['json']}`.",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_doc(path: Path, section: str) -> None:
+    """Replace only the relay section, so other benchmarks' sections survive."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__.split("\n")[0])
+    p.add_argument("--scenarios", default="1x1,4x3", help="PxS list, e.g. 1x1,4x3,6x5")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=float, default=8.0)
+    p.add_argument("--window", type=float, default=20.0)
+    p.add_argument("--sfu", default="janus", help="comma list of: janus, hearth")
+    p.add_argument("--workers", type=int, default=3,
+                   help="client processes (at least 2; with 3+, publishers get their own)")
+    p.add_argument("--janus-url", default="http://198.18.77.2:8088/janus")
+    p.add_argument("--host-ip", default=None, help="the only ICE host candidate of the clients")
+    p.add_argument("--doc", type=Path, default=None, help="markdown to update")
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    p.add_argument("--from-json", type=Path, default=None,
+                   help="re-judge and re-render a results JSON instead of measuring")
+    p.add_argument("--smoke", action="store_true",
+                   help="loopback only, p2p baseline only, 1x1, seconds long")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.scenarios, args.repeats, args.warmup, args.window = "1x1", 1, 1.0, 2.0
+        args.sfu = ""
+        args.host_ip = args.host_ip or "127.0.0.1"
+        args.doc = args.doc or args.results_dir / "smoke.md"
+    args.host_ip = args.host_ip or CLIENT_IP
+    args.doc = args.doc or REPO / "docs" / "benchmarks.md"
+    args.sfu = [s for s in args.sfu.split(",") if s]
+    args.scenarios = [
+        tuple(int(x) for x in s.lower().split("x")) for s in args.scenarios.split(",")
+    ]
+    if args.workers < 2:
+        p.error("--workers must be at least 2 (clients must not be the bottleneck)")
+    if args.repeats < 1 or args.repeats > 20 or args.window <= 0 or args.window > 600:
+        p.error("repeats must be 1-20 and window 0-600 s")
+    return args
+
+
+def _check_network(host_ip: str) -> None:
+    """Refuse to run if the client address is not on this host (e.g. janus-peer not started)."""
+    if host_ip == "127.0.0.1":
+        return
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
+                         check=False).stdout
+    if f" {host_ip}/" not in out:
+        sys.exit(f"{host_ip} is not configured here: run ../shared/tools/janus-peer start")
+
+
+async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    _check_network(args.host_ip)
+    clip = load_clip()  # encode once here, before the workers race for the cache
+    options = {"janus": {"url": args.janus_url}, "hearth": {}, "p2p": {}}
+    for sfu in args.sfu:  # fail fast (e.g. hearth not implemented, janus not running)
+        try:
+            make_adapter(sfu, options[sfu])
+        except (NotImplementedError, RuntimeError, KeyError) as exc:
+            sys.exit(f"--sfu {sfu}: {exc}")
+    runs: list[dict[str, Any]] = []
+    plan: list[tuple[int, str, int, int]] = []
+    for rep in range(args.repeats):
+        plan.append((rep, "p2p", 1, 1))
+        for publishers, subscribers in args.scenarios:
+            plan += [(rep, sfu, publishers, subscribers) for sfu in args.sfu]
+    for i, (rep, sfu, publishers, subscribers) in enumerate(plan, 1):
+        label = f"[{i}/{len(plan)}] repeat {rep} {publishers}x{subscribers} {sfu}"
+        print(label, "...", flush=True)
+        try:
+            run = await run_one(sfu, options[sfu], publishers, subscribers, args)
+            run["ok"] = True
+        except Exception as exc:
+            run = {"sfu": sfu, "scenario": f"{publishers}x{subscribers}", "ok": False,
+                   "error": repr(exc)}
+        run["repeat"] = rep
+        runs.append(run)
+        if run["ok"]:
+            transit = run["transit_ms"]
+            print(f"  cpu/pkt {_f(run['cpu_us_per_packet'], '.1f')} µs, fwd "
+                  f"{run['forwarded_pps']:.0f}/{run['expected_pps']:.0f} pkt/s, loss "
+                  f"{_f(run['loss'], '.2%')}, transit p50/p95 "
+                  f"{_f(transit['p50'], '.2f')}/{_f(transit['p95'], '.2f')} ms, "
+                  f"clients {[f'{c:.0%}' for c in run['client_cpu']]}"
+                  + (f"  REJECTED: {run['rejected']}" if run.get("rejected") else ""), flush=True)
+        else:
+            print(f"  FAILED: {run['error']}", flush=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    json_path = args.results_dir / f"relay-{'smoke-' if args.smoke else ''}{stamp}.json"
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m bench.relay " + shlex.join(argv),
+        "args": {"warmup": args.warmup, "window": args.window, "repeats": args.repeats,
+                 "sfu": args.sfu, "workers": args.workers, "host_ip": args.host_ip,
+                 "scenarios": [f"{p}x{s}" for p, s in args.scenarios]},
+        "machine": machine(),
+        "packet_rate": clip_packet_rate(clip),
+        "runs": runs,
+        "summary": summarize(runs),
+        "json": str(json_path.relative_to(REPO) if json_path.is_relative_to(REPO) else json_path),
+    }
+    json_path.write_text(json.dumps(report, indent=1, default=str))
+    write_doc(args.doc, render(report))
+    print(f"wrote {json_path} and {args.doc}")
+    return report
+
+
+def rerender(args: argparse.Namespace) -> dict[str, Any]:
+    """Apply the current rules and layout to stored runs (no measurement)."""
+    report: dict[str, Any] = json.loads(args.from_json.read_text())
+    for run in report["runs"]:
+        if run.get("ok"):
+            judge(run)
+    report["summary"] = summarize(report["runs"])
+    args.from_json.write_text(json.dumps(report, indent=1, default=str))
+    write_doc(args.doc, render(report))
+    print(f"re-rendered {args.from_json} into {args.doc}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    report = rerender(args) if args.from_json else asyncio.run(main_async(args, argv))
+    if not any(r.get("ok") for r in report["runs"]):
+        sys.exit("no run succeeded")
+
+
+if __name__ == "__main__":
+    main()

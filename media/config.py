@@ -1,0 +1,61 @@
+"""Relay configuration: ICE addresses and servers, bitrate caps, slot count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """A STUN or TURN server; clients get the same list over signaling."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The browser ``RTCIceServer`` shape, for signaling to send to clients."""
+        out: dict[str, object] = {"urls": list(self.urls)}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.credential is not None:
+            out["credential"] = self.credential
+        return out
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """Everything the relay needs from the deployment.
+
+    ``host_addresses`` are the only local addresses the relay gathers and announces
+    as ICE host candidates (tests: ``("127.0.0.1",)``). No STUN/TURN by default:
+    never a public STUN server unless the operator configures one.
+    """
+
+    host_addresses: tuple[str, ...] = ("127.0.0.1",)
+    ice_servers: tuple[IceServer, ...] = ()
+    camera_max_bitrate: int = 1_000_000
+    screen_max_bitrate: int = 2_500_000
+    #: audio and video send-only slots pre-allocated on every subscribe connection
+    slots: int = 4
+    max_sdp_bytes: int = 64 * 1024
+    max_mlines: int = 16
+    #: minimum interval between two PLIs sent to one publication
+    pli_interval: float = 0.3
+    #: how often waiting sinks are checked for a repeated PLI
+    keyframe_check_interval: float = 0.1
+    active_speaker_interval: float = 0.5
+    nack_history: int = 1024
+    #: answer subscriber NACKs with RTX (RFC 4588) when negotiated. False resends the
+    #: packet in-stream (same SSRC and sequence number): needed for aiortc-based
+    #: subscribers, whose RtpRouter drops RTX when several video receivers share a
+    #: bundle (it routes RTX by payload type only). Browsers handle RTX.
+    subscriber_rtx: bool = True
+
+    def bitrate_caps(self) -> dict[str, int]:
+        """Per-source publisher caps (bps) that signaling sends to clients."""
+        return {"camera": self.camera_max_bitrate, "screen": self.screen_max_bitrate}
+
+    def client_ice_servers(self) -> list[dict[str, object]]:
+        """The ICE server list in browser shape, empty unless configured."""
+        return [s.to_dict() for s in self.ice_servers]

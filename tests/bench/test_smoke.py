@@ -1,0 +1,86 @@
+"""The relay harness still runs end to end: loopback p2p baseline, seconds long.
+
+Asserts that every figure is produced, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.relay import BEGIN, END, assign, percentiles, write_doc
+
+REPO = Path(__file__).resolve().parents[2]
+FIGURES = (
+    "sfu_cpu_s", "cpu_us_per_packet", "sent_pps", "forwarded_pps", "expected_pps", "loss",
+    "rss_per_connection_kb", "transit_match_ratio", "client_cpu", "decoded_fps_min",
+    "decode_errors", "root_netns_udp_drops", "unrouted_packets",
+)
+
+
+def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.relay", "--smoke", "--results-dir", str(tmp_path),
+         "--doc", str(doc)],
+        cwd=REPO, capture_output=True, text=True, timeout=90, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result,) = tmp_path.glob("relay-smoke-*.json")
+    report = json.loads(result.read_text())
+    (run,) = report["runs"]
+    assert run["ok"], run.get("error")
+    assert run["sfu"] == "p2p"
+    assert run["scenario"] == "1x1"
+    for field in FIGURES:
+        assert run[field] is not None, field
+    assert all(run["transit_ms"][q] is not None for q in ("p50", "p95", "p99"))
+    assert run["forwarded_pps"] > 0
+    assert run["decoders"] == 1
+    assert run["decoded_fps_min"] > 0  # frames really decode
+    assert len(run["client_cpu"]) >= 2  # clients spread over processes
+    (row,) = report["summary"]
+    assert row["accepted"] == 1
+    text = doc.read_text()
+    assert BEGIN in text
+    assert "| 1x1 | p2p | 1/1 |" in text
+    assert "python -m bench.relay --smoke" in text
+
+
+def test_write_doc_replaces_only_its_section(tmp_path: Path) -> None:
+    doc = tmp_path / "b.md"
+    doc.write_text("# Benchmarks\n\n## Join\nkept\n")
+    write_doc(doc, f"{BEGIN}\nfirst\n{END}\n")
+    write_doc(doc, f"{BEGIN}\nsecond\n{END}\n")
+    text = doc.read_text()
+    assert "kept" in text
+    assert "second" in text
+    assert "first" not in text
+    assert text.count(BEGIN) == 1
+
+
+def test_percentiles_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentiles(values) == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+    assert percentiles([]) == {"p50": None, "p95": None, "p99": None}
+
+
+def test_hearth_adapter_is_an_explicit_placeholder() -> None:
+    from bench.adapters import make_adapter
+
+    with pytest.raises(NotImplementedError, match="Hearth adapter is not implemented"):
+        make_adapter("hearth", {})
+
+
+def test_assign_gives_publishers_their_own_process_from_three_workers() -> None:
+    pubs, subs = assign(6, 5, 3)
+    assert pubs == [[0, 1, 2, 3, 4, 5], [], []]
+    assert sorted(j for w in subs for j, _ in w) == list(range(5))
+    assert subs[0] == []
+    pubs, subs = assign(4, 3, 2)
+    assert sorted(i for w in pubs for i in w) == [0, 1, 2, 3]
+    assert all(w for w in pubs)  # both processes publish with only two workers
