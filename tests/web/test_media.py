@@ -23,12 +23,15 @@ def remote_colours(page: Page) -> set[str]:
         value = page.evaluate(
             """(key) => {
               const v = document.querySelector(`figure[data-key="${key}"] video`);
+              if (!v || !v.videoWidth) return null;
               const c = document.createElement('canvas');
               c.width = v.videoWidth; c.height = v.videoHeight;
               const g = c.getContext('2d'); g.drawImage(v, 0, 0);
               const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
               return [d[0], d[1], d[2]];
             }""", key)
+        if value is None:
+            continue  # the tile went away while we looked
         name = dominant((int(value[0]), int(value[1]), int(value[2])))
         if name:
             found.add(name)
@@ -102,6 +105,19 @@ def test_media_isolation_by_colour(playwright_instance: object, server: Server,
         dr.click("#bo-close")
         for name, page in pages.items():
             wait_colours(page, {NAMES[n] for n in pages if n != name})
+
+        # Sent back to the lobby and admitted again: media comes back by itself.
+        blair_id = dr.evaluate(
+            "() => [...document.querySelectorAll('#people-list li')].find("
+            "li => li.textContent.includes('Blair')).dataset.participant")
+        dr.click("#tab-people")
+        dr.click(f'#people-list li[data-participant="{blair_id}"] >> text=To lobby')
+        expect(pages["Blair"].locator("#screen-lobby")).to_be_visible()
+        wait_colours(dr, {"green"})
+        dr.click("#admit-all")
+        expect(pages["Blair"].locator("#screen-session")).to_be_visible()
+        wait_colours(pages["Blair"], {"red", "green"})
+        wait_colours(dr, {"green", "blue"})
 
         # A screen share arrives as its own tile.
         pages["Alex"].click("#btn-share")

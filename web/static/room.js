@@ -60,6 +60,7 @@ export class Room {
         camera_on: this.choice.cameraOn,
       });
       this.banner(null);
+      if (this.media.needsRestart()) this.media.restart();
     } catch (err) {
       const ending = this.endings[err.code];
       if (ending) this.finish(...ending);
@@ -115,6 +116,7 @@ export class Room {
     const me = st.me;
     if (st.session.phase === "ended") { this.finish(...this.endings.session_ended); return; }
     if (me.status === "waiting" || me.status === "invited") {
+      if (this.media.ready) this.media.pause();
       this.screen("lobby");
       return;
     }

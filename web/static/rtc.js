@@ -127,8 +127,12 @@ export class Media {
   async start() {
     const socket = this.room.socket;
     this.config = await socket.call("media_join");
-    socket.on("media_layout", (layout) => this.applyLayout(layout));
-    socket.on("media_renegotiate", () => this.subscribe().catch(() => null));
+    if (!this.listening) {
+      this.listening = true;
+      socket.on("media_layout", (layout) => this.applyLayout(layout));
+      socket.on("media_renegotiate", () => this.subscribe().catch(() => null));
+      socket.on("media_peer_closed", () => this.restart());
+    }
     this.pub = new RTCPeerConnection({ iceServers: this.config.ice_servers });
     this.sources = {};
     for (const track of this.stream.getTracks()) {
@@ -239,6 +243,45 @@ export class Media {
     t.direction = "inactive";
     t.hearthSource = null;
     await this.publish().catch(() => null);
+  }
+
+  // Back in the lobby: the relay has closed our connections; drop ours too, keep the
+  // camera and microphone, and start again when admitted.
+  pause() {
+    for (const pc of [this.pub, this.sub]) if (pc) pc.close();
+    this.pub = this.sub = null;
+    this.ready = false;
+    for (const key of [...this.room.tiles.keys()]) {
+      const [pid, source] = key.split(":");
+      this.room.removeTile(pid, source);
+    }
+  }
+
+  // After a network drop the relay drops our connections; rebuild them, same tracks.
+  needsRestart() {
+    const dead = (pc) => !pc || ["failed", "closed"].includes(pc.connectionState);
+    return this.ready && (dead(this.pub) || dead(this.sub));
+  }
+
+  async restart() {
+    if (this.restarting) return;
+    this.restarting = true;
+    try {
+      for (const pc of [this.pub, this.sub]) if (pc) pc.close();
+      this.pub = this.sub = null;
+      for (const key of [...this.room.tiles.keys()]) {
+        const [pid, source] = key.split(":");
+        if (pid !== this.room.claims.sub) this.room.removeTile(pid, source);
+      }
+      await this.start();
+      if (this.screen) await this.publishScreen(this.screen.getVideoTracks()[0]);
+      this.room.banner(null);
+    } catch (err) {
+      this.room.banner(`Reconnecting media… (${err.message})`);
+      setTimeout(() => { this.restarting = false; this.restart(); }, 2000);
+      return;
+    }
+    this.restarting = false;
   }
 
   // ---- quality ------------------------------------------------------------
