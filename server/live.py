@@ -69,6 +69,7 @@ class Live:
             observe=self._observe,
         )
         self.sio.register_namespace(self.namespace)
+        metrics.watch(self.live_figures)
 
     def _media_event(self, session_id: str, participant_id: str, event: str,
                      payload: dict[str, Any]) -> None:
@@ -100,6 +101,24 @@ class Live:
     async def _layout(self, session_id: str, participant_id: str,
                       payload: dict[str, Any]) -> None:
         await self._emit("media_layout", payload, socket_room(session_id, participant_id))
+
+    def live_figures(self) -> dict[str, float]:
+        """Connections, sessions and relay counters on this process, for /metrics."""
+        figures: dict[str, float] = {
+            "connections": len(self.namespace.connections),
+            "sessions": len(self.relay.routers),
+        }
+        for router in self.relay.routers.values():
+            figures["media_peers"] = figures.get("media_peers", 0) + len(router.peers)
+            figures["media_publications"] = (figures.get("media_publications", 0)
+                                             + len(router.publications))
+            figures["media_subscriptions"] = figures.get("media_subscriptions", 0) + sum(
+                1 for p in router.peers.values() for sub in p.subscriptions
+                if sub.publication is not None)
+            for key, value in router.metrics().items():
+                name = f"media_{key}"
+                figures[name] = figures.get(name, 0) + value
+        return figures
 
     def _observe(self, event: str, outcome: str, seconds: float) -> None:
         self.metrics.events.labels(event=event, outcome=outcome).inc()

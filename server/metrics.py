@@ -6,10 +6,12 @@ process never share counters.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -19,12 +21,6 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.sessions = Gauge(
-            "hearth_sessions_live", "Sessions with a live socket here", registry=r
-        )
-        self.participants = Gauge(
-            "hearth_participants_connected", "Connected participants here", registry=r
-        )
         self.events = Counter(
             "hearth_signaling_events_total", "Signaling events by name and outcome",
             ["event", "outcome"], registry=r,
@@ -40,20 +36,44 @@ class Metrics:
         self.links_refused = Counter(
             "hearth_links_refused_total", "Join links refused, by code", ["code"], registry=r
         )
-        self.publications = Gauge("hearth_media_publications", "Incoming tracks", registry=r)
-        self.subscriptions = Gauge("hearth_media_subscriptions", "Outgoing tracks", registry=r)
-        self.forwarded_packets = Counter(
-            "hearth_media_forwarded_packets_total", "RTP packets forwarded", registry=r
-        )
-        self.forwarded_bytes = Counter(
-            "hearth_media_forwarded_bytes_total", "RTP bytes forwarded", registry=r
-        )
-        self.keyframe_requests = Counter(
-            "hearth_media_keyframe_requests_total", "PLIs sent to publishers", registry=r
-        )
-        self.ice_failures = Counter(
-            "hearth_media_ice_failures_total", "Peer connections that failed", registry=r
-        )
+
+    def watch(self, snapshot: Callable[[], dict[str, float]]) -> None:
+        """Expose live figures (sockets, sessions, relay counters) read at scrape time."""
+        self.registry.register(_Snapshot(snapshot))
+
+
+# name -> (help, kind); kind "counter" values are cumulative per live session.
+LIVE = {
+    "connections": ("Sockets connected to this process", "gauge"),
+    "sessions": ("Sessions with a media router on this process", "gauge"),
+    "media_peers": ("Participants with media on this process", "gauge"),
+    "media_publications": ("Incoming tracks", "gauge"),
+    "media_subscriptions": ("Outgoing slots bound to a track", "gauge"),
+    "media_ingress_packets": ("RTP packets received from publishers", "counter"),
+    "media_forwarded_packets": ("RTP packets forwarded to subscribers", "counter"),
+    "media_forwarded_bytes": ("RTP bytes forwarded to subscribers", "counter"),
+    "media_keyframe_requests": ("PLIs sent to publishers", "counter"),
+    "media_nacks_sent": ("NACKs sent to publishers", "counter"),
+    "media_retransmissions": ("Packets retransmitted to subscribers", "counter"),
+}
+
+
+class _Snapshot:
+    """A collector over a snapshot function; counters reset when a session closes."""
+
+    def __init__(self, snapshot: Callable[[], dict[str, float]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        values = self._snapshot()
+        for name, (help_text, kind) in LIVE.items():
+            family: Metric
+            if kind == "counter":
+                family = CounterMetricFamily(f"hearth_{name}", help_text)
+            else:
+                family = GaugeMetricFamily(f"hearth_{name}", help_text)
+            family.add_metric([], float(values.get(name, 0)))
+            yield family
 
 
 METRICS = web.AppKey("metrics", Metrics)

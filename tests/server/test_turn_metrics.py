@@ -36,7 +36,8 @@ async def test_metrics_endpoint_has_no_identifying_labels(make_client: AppClient
     await client.post("/api/login", json={"username": name, "password": "wrong password!"})
     body = await (await client.get("/metrics")).text()
     assert "hearth_signaling_events_total" in body
-    assert "hearth_media_forwarded_packets_total" in body
+    assert "hearth_media_forwarded_packets_total 0.0" in body
+    assert "hearth_connections 0.0" in body
     labels = set(re.findall(r'(\w+)="', body))
     assert labels <= {"event", "outcome", "code", "le"}
     assert name not in body

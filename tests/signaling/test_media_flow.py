@@ -111,6 +111,13 @@ async def test_media_follows_breakouts_through_signaling(live: Live) -> None:
         t2 = time.monotonic()
         await wait_codes(media["a"], t2, {1, 3, 4}, "client back in main room")
         await wait_codes(media["b"], t2, {1, 2, 4}, "partner back in main room")
+
+        async with live.http.get(f"{live.url}/metrics") as r:
+            body = await r.text()
+        forwarded = next(float(line.split()[-1]) for line in body.splitlines()
+                         if line.startswith("hearth_media_forwarded_packets_total "))
+        assert forwarded > 100
+        assert "hearth_media_peers 4.0" in body
     finally:
         for m in media.values():
             await m.close()
