@@ -32,7 +32,7 @@ def substitute(value: str, env: dict[str, str]) -> str:
 
 def test_services_and_healthchecks() -> None:
     services = compose()["services"]
-    assert set(services) == {"app", "redis"}
+    assert set(services) == {"app", "redis", "coturn"}
     for name, svc in services.items():
         assert "healthcheck" in svc, name
         assert svc["healthcheck"]["test"], name
@@ -53,9 +53,12 @@ def test_app_environment_is_valid_configuration(tmp_path: Path) -> None:
         env[var] = str(path)
     settings = load_settings(env)  # production mode: would refuse a password-less Redis
     assert settings.mode == "production"
-    published = {p.split(":")[1].split("/")[0] for p in app["ports"]}
-    assert str(settings.port) in published
+    assert app["network_mode"] == "host"  # media sockets need the host's addresses
+    assert settings.port == 8443
     assert settings.host == "0.0.0.0"
+    assert settings.media_hosts == ("203.0.113.10",)
+    assert settings.secret("turn_secret") == example_env()["TURN_SECRET"]
+    assert any(u.startswith("turn:") for u in settings.ice_servers)
     assert str(settings.cert_path).startswith("/run/hearth/tls")
 
 
@@ -67,7 +70,19 @@ def test_redis_persists_with_aof_and_password() -> None:
     assert "REDIS_PASSWORD" in example_env()
     assert "redis-data:/data" in redis["volumes"]
     app_url = compose()["services"]["app"]["environment"]["HEARTH_REDIS_URL"]
-    assert "${REDIS_PASSWORD}@redis:6379" in app_url
+    assert "${REDIS_PASSWORD}@127.0.0.1:6379" in app_url
+    assert redis["ports"] == ["127.0.0.1:6379:6379"]  # never exposed beyond the host
+
+
+def test_coturn_uses_the_shared_secret_the_app_uses() -> None:
+    coturn = compose()["services"]["coturn"]
+    command = " ".join(coturn["command"])
+    assert "--use-auth-secret" in command
+    assert "--static-auth-secret=${TURN_SECRET}" in command
+    assert compose()["services"]["app"]["environment"]["HEARTH_TURN_SECRET"] == "${TURN_SECRET}"
+    assert "--no-multicast-peers" in command
+    assert "--denied-peer-ip=10.0.0.0-10.255.255.255" in command
+    assert "--allowed-peer-ip=${HEARTH_MEDIA_HOSTS}" in command
 
 
 def test_dockerfile_runs_the_console_script() -> None:
