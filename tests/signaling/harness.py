@@ -165,3 +165,41 @@ async def start_live(tmp: Path, backend: str, redis_url: str | None, **overrides
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return Live(f"http://127.0.0.1:{port}", app, runner, aiohttp.ClientSession())
+
+
+@dataclass
+class Room:
+    """A live session with its therapist and admitted, connected participants."""
+
+    dr: Therapist
+    sid: str
+    therapist: Client
+    people: dict[str, Client]
+    ids: dict[str, str]
+    tokens: dict[str, str]
+
+
+async def admitted(live: Live, *people: tuple[str, str] | tuple[str, str, str]) -> Room:
+    """Create a session, add ``(name, role[, guardian name])`` people, connect everyone,
+    admit them from the lobby and have each join the room, as the browser would."""
+    dr = await live.therapist()
+    sid = await dr.session()
+    ids: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    for person in people:
+        name, role = person[0], person[1]
+        guardians = [ids[person[2]]] if len(person) == 3 else None  # type: ignore[misc]
+        ids[name], tokens[name] = await dr.add(sid, name, role, guardians=guardians)
+    therapist = await live.client(await dr.join_token(sid))
+    await therapist.ok("join", {"consent_version": "v"})
+    clients = {}
+    for name in ids:
+        c = await live.client(tokens[name])
+        await c.ok("join", {"consent_version": "v"})
+        clients[name] = c
+    if any(c.state["me"]["status"] == "waiting" for c in clients.values()):
+        await therapist.ok("admit_all")
+    for c in clients.values():
+        await c.wait(lambda x: x.state["me"]["status"] in ("admitted", "connected"), "admitted")
+        await c.ok("join", {"consent_version": "v"})
+    return Room(dr, sid, therapist, clients, ids, tokens)

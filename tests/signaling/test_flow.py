@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.signaling.harness import Live
+from tests.signaling.harness import Live, admitted
 
 
 def status_is(value: str):  # type: ignore[no-untyped-def]
@@ -98,16 +98,9 @@ async def test_whole_session_flow(live: Live) -> None:
 
 
 async def test_reconnect_keeps_identity_role_and_room(live: Live) -> None:
-    dr = await live.therapist()
-    sid = await dr.session()
-    a_id, a_tok = await dr.add(sid, "Alex", "client")
-    t = await live.client(await dr.join_token(sid))
-    await t.ok("join", {"consent_version": "v"})
-    a = await live.client(a_tok)
-    await a.ok("join", {"consent_version": "v"})
-    await t.ok("admit", {"participant_id": a_id})
-    await a.wait(status_is("admitted"), "admitted")
-    await a.ok("join", {"consent_version": "v"})
+    room = await admitted(live, ("Alex", "client"))
+    dr, t, a = room.dr, room.therapist, room.people["Alex"]
+    a_id, a_tok = room.ids["Alex"], room.tokens["Alex"]
     await a.sio.disconnect()
     await t.wait(lambda c: any(p["id"] == a_id and p["status"] == "reconnecting"
                                for p in c.state["participants"]), "a reconnecting")
@@ -174,19 +167,9 @@ async def test_events_are_counted_in_metrics(live: Live) -> None:
 
 
 async def test_ask_to_unmute_reaches_only_the_person(live: Live) -> None:
-    dr = await live.therapist()
-    sid = await dr.session()
-    a_id, a_tok = await dr.add(sid, "Alex", "client")
-    _b_id, b_tok = await dr.add(sid, "Blair", "partner")
-    t = await live.client(await dr.join_token(sid))
-    await t.ok("join", {"consent_version": "v"})
-    a, b = [await live.client(tok) for tok in (a_tok, b_tok)]
-    for c in (a, b):
-        await c.ok("join", {"consent_version": "v"})
-    await t.ok("admit_all")
-    for c in (a, b):
-        await c.wait(status_is("admitted"), "admitted")
-        await c.ok("join", {"consent_version": "v", "mic_on": False})
+    room = await admitted(live, ("Alex", "client"), ("Blair", "partner"))
+    dr, t, a, b = room.dr, room.therapist, room.people["Alex"], room.people["Blair"]
+    a_id = room.ids["Alex"]
     await t.ok("unmute_request", {"participant_id": a_id})
     await a.wait(lambda c: c.notices("unmute_requested"), "unmute request")
     assert not b.notices("unmute_requested")

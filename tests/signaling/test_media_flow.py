@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from tests.media.clients import Client as MediaClient
-from tests.signaling.harness import Client, Live
+from tests.signaling.harness import Client, Live, admitted
 
 
 class OverSocket:
@@ -45,22 +45,9 @@ async def wait_codes(m: MediaClient, since: float, expected: set[int], what: str
 
 
 async def test_media_follows_breakouts_through_signaling(live: Live) -> None:
-    dr = await live.therapist()
-    sid = await dr.session()
-    _a_id, a_tok = await dr.add(sid, "Alex", "client")
-    b_id, b_tok = await dr.add(sid, "Blair", "partner")
-    _k_id, k_tok = await dr.add(sid, "Kit", "child", guardians=[b_id])
-    t = await live.client(await dr.join_token(sid))
-    await t.ok("join", {"consent_version": "v"})
-    socks = {"t": t}
-    for name, tok in (("a", a_tok), ("b", b_tok), ("k", k_tok)):
-        c = await live.client(tok)
-        await c.ok("join", {"consent_version": "v"})
-        socks[name] = c
-    await t.ok("admit_all")
-    for name in ("a", "b", "k"):
-        await socks[name].wait(lambda c: c.state["me"]["status"] == "admitted", "admitted")
-        await socks[name].ok("join", {"consent_version": "v"})
+    room = await admitted(live, ("a", "client"), ("b", "partner"), ("k", "child", "b"))
+    dr, sid, t = room.dr, room.sid, room.therapist
+    socks = {"t": t, **room.people}
 
     codes = {"t": 1, "a": 2, "b": 3, "k": 4}
     media = {}

@@ -15,27 +15,15 @@ import pytest
 from rooms.model import from_json
 from server.logs import setup_logging
 from server.state import LINKS, STORE
-from tests.signaling.harness import Live
+from tests.signaling.harness import Live, admitted
 
 
 async def admitted_family(live: Live) -> tuple:  # type: ignore[type-arg]
-    dr = await live.therapist()
-    sid = await dr.session()
-    a_id, a_tok = await dr.add(sid, "Alex Canary", "client")
-    b_id, b_tok = await dr.add(sid, "Blair Canary", "partner")
-    k_id, k_tok = await dr.add(sid, "Kit Canary", "child", guardians=[b_id])
-    t = await live.client(await dr.join_token(sid))
-    await t.ok("join", {"consent_version": "v"})
-    people = []
-    for tok in (a_tok, b_tok, k_tok):
-        c = await live.client(tok)
-        await c.ok("join", {"consent_version": "v"})
-        people.append(c)
-    await t.ok("admit_all")
-    for c in people:
-        await c.wait(lambda x: x.state["me"]["status"] == "admitted", "admitted")
-        await c.ok("join", {"consent_version": "v"})
-    return dr, sid, t, people, (a_id, b_id, k_id), (a_tok, b_tok, k_tok)
+    room = await admitted(live, ("Alex Canary", "client"), ("Blair Canary", "partner"),
+                          ("Kit Canary", "child", "Blair Canary"))
+    names = ("Alex Canary", "Blair Canary", "Kit Canary")
+    return (room.dr, room.sid, room.therapist, [room.people[n] for n in names],
+            tuple(room.ids[n] for n in names), tuple(room.tokens[n] for n in names))
 
 
 async def audit_entries(live: Live) -> list[dict]:  # type: ignore[type-arg]

@@ -24,7 +24,7 @@ from server.turn import turn_credentials
 from tests.conftest import free_port
 from tests.media.clients import Client as MediaClient
 from tests.media.clients import PaintedTrack, pin
-from tests.signaling.harness import Live, start_live
+from tests.signaling.harness import Live, admitted, start_live
 from tests.signaling.test_media_flow import OverSocket, wait_codes
 
 SECRET = "turn-test-secret"
@@ -81,17 +81,8 @@ async def relay_only_pc(server: dict[str, object]) -> RTCPeerConnection:
 
 
 async def test_relay_only_client_reaches_the_sfu_through_coturn(live_turn: Live) -> None:
-    live = live_turn
-    dr = await live.therapist()
-    sid = await dr.session()
-    a_id, a_tok = await dr.add(sid, "Alex", "client")
-    t = await live.client(await dr.join_token(sid))
-    await t.ok("join", {"consent_version": "v"})
-    a = await live.client(a_tok)
-    await a.ok("join", {"consent_version": "v"})
-    await t.ok("admit", {"participant_id": a_id})
-    await a.wait(lambda c: c.state["me"]["status"] == "admitted", "admitted")
-    await a.ok("join", {"consent_version": "v"})
+    room = await admitted(live_turn, ("Alex", "client"))
+    dr, sid, t, a, a_id = room.dr, room.sid, room.therapist, room.people["Alex"], room.ids["Alex"]
 
     watcher = MediaClient(OverSocket(t), sid, "t", code=1)  # type: ignore[arg-type]
     await watcher.join()
