@@ -17,7 +17,7 @@ def test_turn_credentials_match_coturn_scheme() -> None:
     assert user == "1600:p123"
     expected = base64.b64encode(hmac.new(b"s3cret", b"1600:p123", hashlib.sha1).digest())
     assert cred == expected.decode()
-    other_user, other_cred = turn_credentials("other", "p123", lifetime=600, now=1000)
+    _other_user, other_cred = turn_credentials("other", "p123", lifetime=600, now=1000)
     assert other_cred != cred
 
 
