@@ -172,6 +172,7 @@ export class Room {
 
   onChat(m) {
     const scope = m.scope === "main" || m.scope.startsWith("breakout:") ? "room" : "clinicians";
+    if (this.chat[scope].some((x) => x.id === m.id)) return;
     this.chat[scope].push(m);
     if (!(this.panel === "chat" && this.chatScope === scope)) this.unread[scope] += 1;
     if (m.sender !== this.claims.sub) this.say(`New message from ${m.sender_name}`);
@@ -179,8 +180,12 @@ export class Room {
   }
 
   onHistory(h) {
+    // Merge by id rather than replace: a history computed before a message may arrive
+    // after it. (On a room change the room list was already cleared.)
     const scope = h.scope === "main" || h.scope.startsWith("breakout:") ? "room" : "clinicians";
-    this.chat[scope] = h.messages;
+    const byId = new Map(this.chat[scope].map((m) => [m.id, m]));
+    for (const m of h.messages) byId.set(m.id, m);
+    this.chat[scope] = [...byId.values()].sort((a, b) => a.ts - b.ts);
     this.renderChat();
   }
 
@@ -395,7 +400,10 @@ export class Room {
     const text = input.value.trim();
     if (!text) return;
     const payload = { scope: this.chatScope, text };
-    await this.act("chat_send", payload).then(() => { input.value = ""; }).catch(() => null);
+    input.value = "";  // clear now, so text typed while this is in flight is never wiped
+    await this.act("chat_send", payload).catch(() => {
+      if (!input.value) input.value = text;  // give it back to retry
+    });
   }
 
   toggleHand() {
