@@ -207,3 +207,39 @@ def test_certs_dev_command(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "certs" / "server.pem").exists()
     assert "ca.pem" in done.stdout
+
+
+async def test_sigterm_closes_live_sockets_and_exits(tmp_path: Path) -> None:
+    import socketio
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    environ["HEARTH_DATA_DIR"] = str(tmp_path / "data")
+    subprocess.run([HEARTH, "therapist", "add", "dr.term"], input="a long enough password\n",  # noqa: ASYNC221
+                   env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                   check=True)
+    s = start(tmp_path, HEARTH_MEDIA_HOSTS="127.0.0.1")
+    try:
+        s.wait_for(r"serving on")
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            await get_when_up(http, s, "/readyz")
+            await http.post(f"{s.url}/api/login", ssl=s.ssl(),
+                            json={"username": "dr.term", "password": "a long enough password"})
+            async with http.post(f"{s.url}/api/sessions", json={"title": "x"}, ssl=s.ssl()) as r:
+                sid = (await r.json())["ok"]["id"]
+            async with http.post(f"{s.url}/api/sessions/{sid}/join", ssl=s.ssl()) as r:
+                token = (await r.json())["ok"]["link"].split("#", 1)[1]
+        client = socketio.AsyncClient(reconnection=False, ssl_verify=False)
+        closed = asyncio.Event()
+        client.on("disconnect", lambda *_: closed.set())
+        await client.connect(s.url, auth={"token": token}, transports=["websocket"])
+        s.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(closed.wait(), 15)  # the server closed it: no hang
+        for _ in range(150):  # bounded: the process must finish shutting down by itself
+            if s.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert s.proc.returncode == 0
+    finally:
+        s.proc.kill()
+        s.proc.wait()

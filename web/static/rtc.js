@@ -125,6 +125,15 @@ export class Media {
   // Two connections, each with one offerer, so negotiation never collides: we offer
   // on the publish connection; the relay offers on the subscribe connection.
   async start() {
+    this.starting = true;
+    try {
+      await this.negotiate();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  async negotiate() {
     const socket = this.room.socket;
     this.config = await socket.call("media_join");
     if (!this.listening) {
@@ -259,8 +268,11 @@ export class Media {
 
   // After a network drop the relay drops our connections; rebuild them, same tracks.
   needsRestart() {
+    // Never while connections are being set up: they do not exist yet, and a second
+    // negotiation racing the first would confuse both sides.
+    if (!this.ready || this.starting || this.restarting) return false;
     const dead = (pc) => !pc || ["failed", "closed"].includes(pc.connectionState);
-    return this.ready && (dead(this.pub) || dead(this.sub));
+    return dead(this.pub) || dead(this.sub);
   }
 
   async restart() {
