@@ -33,6 +33,8 @@ class RelayConfig:
     """
 
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
+    #: inclusive UDP range for the relay's ICE sockets (None: any ephemeral port)
+    port_range: tuple[int, int] | None = None
     ice_servers: tuple[IceServer, ...] = ()
     camera_max_bitrate: int = 1_000_000
     screen_max_bitrate: int = 2_500_000

@@ -13,11 +13,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pylibsrtp
+from aioice import ice as aioice_ice
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
@@ -39,11 +44,15 @@ def _connections(pc: RTCPeerConnection) -> list[Any]:
     return list(seen.values())
 
 
-def restrict_gathering(pc: RTCPeerConnection, addresses: Iterable[str]) -> None:
+def restrict_gathering(
+    pc: RTCPeerConnection, addresses: Iterable[str], ports: tuple[int, int] | None = None
+) -> None:
     """Make every ICE connection of ``pc`` gather host candidates on ``addresses`` only.
 
-    Call it after transceivers exist and before ``setLocalDescription`` (which
-    gathers). Idempotent.
+    With ``ports`` (inclusive range), host sockets bind only inside that UDP range so a
+    firewall can open exactly it; the relay then announces host candidates only (its
+    public or NAT address is configured, so it needs no STUN). Call it after
+    transceivers exist and before ``setLocalDescription`` (which gathers). Idempotent.
     """
     addrs = list(addresses)
     for conn in _connections(pc):
@@ -53,12 +62,55 @@ def restrict_gathering(pc: RTCPeerConnection, addresses: Iterable[str]) -> None:
 
         async def restricted(
             component: int, addresses: list[str], timeout: int = 5, *,  # noqa: ASYNC109
-            _orig: Any = original,
+            _orig: Any = original, _conn: Any = conn,
         ) -> Any:
+            if ports is not None:
+                return await _gather_in_range(_conn, component, addrs, ports)
             return await _orig(component=component, addresses=addrs, timeout=timeout)
 
         conn.get_component_candidates = restricted
         conn._hearth_restricted = True
+
+
+async def _gather_in_range(
+    conn: Any, component: int, addresses: list[str], ports: tuple[int, int]
+) -> list[Any]:
+    """Host candidates bound inside ``ports``; an exhausted range yields none."""
+    loop = asyncio.get_running_loop()
+    low, high = ports
+    span = high - low + 1
+    start = secrets.randbelow(span)
+    candidates = []
+    for address in addresses:
+        for i in range(span):
+            port = low + (start + i) % span
+            try:
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: aioice_ice.StunProtocol(conn), local_addr=(address, port)
+                )
+            except OSError:
+                continue  # in use: try the next port of the range
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
+            host, bound = transport.get_extra_info("sockname")[:2]
+            protocol.local_candidate = Candidate(
+                foundation=candidate_foundation("host", "udp", host),
+                component=component, transport="udp",
+                priority=candidate_priority(component, "host"),
+                host=host, port=bound, type="host",
+            )
+            conn._protocols.append(protocol)
+            candidates.append(protocol.local_candidate)
+            break
+        else:
+            logger.warning("no free UDP port in %d-%d on %s", low, high, address)
+    return candidates
+
+
+def has_candidates(sdp: str) -> bool:
+    """Whether a local description announces at least one ICE candidate."""
+    return "a=candidate:" in sdp
 
 
 def dtls_transports(pc: RTCPeerConnection) -> list[RTCDtlsTransport]:

@@ -564,15 +564,25 @@ class Peer:
                 raise
             except Exception as exc:
                 raise MediaError("bad_sdp", type(exc).__name__) from exc
-            ice.restrict_gathering(pc, self.router.relay.config.host_addresses)
+            config = self.router.relay.config
+            ice.restrict_gathering(pc, config.host_addresses, config.port_range)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
+            self._require_candidates(pc)
             for dtls in ice.dtls_transports(pc):
                 self._watch_ingress(dtls)
             self._sync_publications(description, sources)
             local = pc.localDescription
             assert local is not None
             return str(local.sdp)
+
+    def _require_candidates(self, pc: RTCPeerConnection) -> None:
+        """No local candidate (e.g. the media port range is exhausted): refuse this join
+        with a clear code instead of handing out an offer that can never connect."""
+        local = pc.localDescription
+        if local is None or not ice.has_candidates(local.sdp):
+            self.router.spawn(self.router.leave(self.id))
+            raise MediaError("no_media_ports", "no free media port on the server; try again")
 
     def _watch_ingress(self, dtls: Any) -> None:
         """Install the ingress tap now: gathering has bound the sockets, SRTP keys do
@@ -650,9 +660,11 @@ class Peer:
             for kind, extra in self.slots_needed.items():
                 self._add_slots(kind, extra)
                 self.slots_needed[kind] = 0
-            ice.restrict_gathering(pc, self.router.relay.config.host_addresses)
+            config = self.router.relay.config
+            ice.restrict_gathering(pc, config.host_addresses, config.port_range)
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
+            self._require_candidates(pc)
             local = pc.localDescription
             assert local is not None
             return str(local.sdp)

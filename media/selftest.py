@@ -54,6 +54,13 @@ def _static_problems() -> list[str]:
                 ("component", "addresses", "timeout"))
     need_method(aioice.ice.StunProtocol, "datagram_received", ("data", "addr"))
     need_method(aioice.ice.Connection, "gather_candidates")
+    # Binding host candidates inside a fixed UDP range builds them like aioice does.
+    need_method(aioice.ice.StunProtocol, "__init__", ("receiver",))
+    import aioice.candidate
+
+    for name in ("Candidate", "candidate_foundation", "candidate_priority"):
+        if not hasattr(aioice.candidate, name):
+            problems.append(f"aioice.candidate.{name} is missing")
     if not hasattr(pylibsrtp, "Error"):
         problems.append("pylibsrtp.Error is missing")
 

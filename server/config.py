@@ -89,6 +89,9 @@ class Settings(BaseModel):
     media_hosts: tuple[str, ...] = Field(
         (), description="Addresses the relay gathers and announces for ICE (empty: all local)."
     )
+    media_ports: str | None = Field(
+        None, description="UDP range for the relay's ICE sockets, e.g. `40000-40999` (unset: any)."
+    )
     ice_servers: tuple[str, ...] = Field(
         (), description="STUN/TURN URLs given to clients and the relay; none by default."
     )
@@ -111,6 +114,24 @@ class Settings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("media_ports")
+    @classmethod
+    def _ports(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        low, sep, high = value.partition("-")
+        if not (sep and low.isdigit() and high.isdigit()
+                and 1024 <= int(low) <= int(high) <= 65535):
+            raise ValueError("must be LOW-HIGH within 1024-65535, e.g. 40000-40999")
+        return value
+
+    @property
+    def media_port_range(self) -> tuple[int, int] | None:
+        if self.media_ports is None:
+            return None
+        low, _, high = self.media_ports.partition("-")
+        return int(low), int(high)
 
     @field_validator("redis_url")
     @classmethod

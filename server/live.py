@@ -198,4 +198,5 @@ def relay_config(settings: Settings) -> RelayConfig:
     # Empty means every local (non-loopback) address, as aioice would gather by default;
     # production sets the public or NAT address, tests set 127.0.0.1.
     hosts = settings.media_hosts or tuple(get_host_addresses(use_ipv4=True, use_ipv6=False))
-    return RelayConfig(host_addresses=hosts, ice_servers=servers)
+    return RelayConfig(host_addresses=hosts, ice_servers=servers,
+                       port_range=settings.media_port_range)

@@ -57,6 +57,7 @@ def test_app_environment_is_valid_configuration(tmp_path: Path) -> None:
     assert settings.port == 8443
     assert settings.host == "0.0.0.0"
     assert settings.media_hosts == ("203.0.113.10",)
+    assert settings.media_port_range == (40000, 40999)
     assert settings.secret("turn_secret") == example_env()["TURN_SECRET"]
     assert any(u.startswith("turn:") for u in settings.ice_servers)
     assert str(settings.cert_path).startswith("/run/hearth/tls")

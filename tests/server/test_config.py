@@ -98,3 +98,11 @@ def test_readme_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings_table() in readme, "README's configuration table is stale: " \
         "paste the output of `.venv/bin/python -m server.config`"
+
+
+def test_media_ports_range() -> None:
+    assert load_settings({"HEARTH_MEDIA_PORTS": "40000-40999"}).media_port_range == (40000, 40999)
+    assert load_settings({}).media_port_range is None
+    for bad in ("40000", "50000-40000", "80-90", "a-b"):
+        with pytest.raises(ConfigError, match="HEARTH_MEDIA_PORTS"):
+            load_settings({"HEARTH_MEDIA_PORTS": bad})
