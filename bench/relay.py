@@ -1,7 +1,9 @@
 """Relay benchmark: the same aiortc clients through each SFU, side by side (issue 7).
 
-    python -m bench.relay --scenarios 1x1,4x3 --repeats 3 --warmup 8 --window 20 --sfu janus
+    python -m bench.relay --scenarios 1x1,4x3 --repeats 3 --warmup 8 --window 20 --sfu janus,hearth
     python -m bench.relay --smoke          # loopback, p2p only, seconds long
+    python -m bench.relay --smoke --sfu hearth   # plus `hearth serve` on loopback
+    make bench                             # the full run (janus-peer start/stop around it)
 
 Per repeat it runs the direct peer-to-peer baseline (1x1), then every scenario
 on every SFU in the order given (A B A B across repeats). Each run spawns
@@ -476,7 +478,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=float, default=8.0)
     p.add_argument("--window", type=float, default=20.0)
-    p.add_argument("--sfu", default="janus", help="comma list of: janus, hearth")
+    p.add_argument("--sfu", default=None,
+                   help="comma list of: janus, hearth (default janus; none with --smoke)")
     p.add_argument("--workers", type=int, default=3,
                    help="client processes (at least 2; with 3+, publishers get their own)")
     p.add_argument("--janus-url", default="http://198.18.77.2:8088/janus")
@@ -490,12 +493,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.scenarios, args.repeats, args.warmup, args.window = "1x1", 1, 1.0, 2.0
-        args.sfu = ""
+        args.sfu = args.sfu or ""  # --smoke --sfu hearth: Hearth on loopback too
         args.host_ip = args.host_ip or "127.0.0.1"
         args.doc = args.doc or args.results_dir / "smoke.md"
     args.host_ip = args.host_ip or CLIENT_IP
     args.doc = args.doc or REPO / "docs" / "benchmarks.md"
-    args.sfu = [s for s in args.sfu.split(",") if s]
+    args.sfu = [s for s in (args.sfu if args.sfu is not None else "janus").split(",") if s]
     args.scenarios = [
         tuple(int(x) for x in s.lower().split("x")) for s in args.scenarios.split(",")
     ]
@@ -519,7 +522,9 @@ def _check_network(host_ip: str) -> None:
 async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     _check_network(args.host_ip)
     clip = load_clip()  # encode once here, before the workers race for the cache
-    options = {"janus": {"url": args.janus_url}, "hearth": {}, "p2p": {}}
+    loopback = args.host_ip == "127.0.0.1"  # Hearth then serves on loopback, not in the netns
+    options = {"janus": {"url": args.janus_url},
+               "hearth": {"netns": None, "host": "127.0.0.1"} if loopback else {}, "p2p": {}}
     for sfu in args.sfu:  # fail fast (e.g. hearth not implemented, janus not running)
         try:
             make_adapter(sfu, options[sfu])

@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bench.relay import BEGIN, END, assign, percentiles, write_doc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,11 +67,34 @@ def test_percentiles_nearest_rank() -> None:
     assert percentiles([]) == {"p50": None, "p95": None, "p99": None}
 
 
-def test_hearth_adapter_is_an_explicit_placeholder() -> None:
-    from bench.adapters import make_adapter
-
-    with pytest.raises(NotImplementedError, match="Hearth adapter is not implemented"):
-        make_adapter("hearth", {})
+def test_hearth_smoke_run_on_loopback(tmp_path: Path) -> None:
+    """`hearth serve` on 127.0.0.1 (no namespace) through the Hearth adapter, seconds long."""
+    doc = tmp_path / "benchmarks.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.relay", "--smoke", "--sfu", "hearth",
+         "--results-dir", str(tmp_path), "--doc", str(doc)],
+        cwd=REPO, capture_output=True, text=True, timeout=150, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result,) = tmp_path.glob("relay-smoke-*.json")
+    report = json.loads(result.read_text())
+    runs = {r["sfu"]: r for r in report["runs"]}
+    assert set(runs) == {"p2p", "hearth"}
+    run = runs["hearth"]
+    assert run["ok"], run.get("error")
+    for field in FIGURES:
+        assert run[field] is not None, field
+    assert all(run["transit_ms"][q] is not None for q in ("p50", "p95", "p99"))
+    assert run["forwarded_pps"] > 0
+    assert run["decoders"] == 1  # the empty relay slots are not handed to the harness
+    assert run["decoded_fps_min"] > 0  # frames survive the relay and decode
+    assert run["sfu_pids"]
+    assert run["sfu_pids"] != runs["p2p"]["sfu_pids"]  # the server, not a client process
+    assert "| 1x1 | hearth | 1/1 |" in doc.read_text()
+    # the server is stopped when the coordinator exits
+    for pid in run["sfu_pids"]:
+        assert not Path(f"/proc/{pid}").exists() or b"hearth" not in Path(
+            f"/proc/{pid}/cmdline").read_bytes()
 
 
 def test_assign_gives_publishers_their_own_process_from_three_workers() -> None:
