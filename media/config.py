@@ -40,8 +40,10 @@ class RelayConfig:
     screen_max_bitrate: int = 2_500_000
     #: audio and video send-only slots pre-allocated on every subscribe connection
     slots: int = 4
-    max_sdp_bytes: int = 64 * 1024
-    max_mlines: int = 16
+    #: a subscriber's SDP grows by two m-lines per visible publisher (audio + video):
+    #: 64 m-lines lets one person see 32 others; bytes stay well under the cap
+    max_sdp_bytes: int = 128 * 1024
+    max_mlines: int = 64
     #: minimum interval between two PLIs sent to one publication
     pli_interval: float = 0.3
     #: how often waiting sinks are checked for a repeated PLI

@@ -28,7 +28,7 @@ def create_socketio(settings: Settings) -> Any:
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=[settings.public_origin],
-        max_http_buffer_size=128 * 1024,
+        max_http_buffer_size=256 * 1024,
         ping_interval=10,
         ping_timeout=10,
         logger=False,

@@ -23,7 +23,7 @@ from signaling.registry import Caller, Empty, Payload, Registry
 from signaling.service import Signaling
 
 log = logging.getLogger("hearth.media")
-SDP_EVENT_BYTES = 80 * 1024  # above the relay's own SDP cap, so it answers with its code
+SDP_EVENT_BYTES = 160 * 1024  # above the relay's own SDP cap, so it answers with its code
 
 
 class MediaPort(Protocol):

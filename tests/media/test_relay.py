@@ -212,8 +212,8 @@ async def test_bad_input_is_refused_and_harms_nobody(relay: Relay) -> None:
 
         bad = {
             "bad_sdp": "this is not sdp\r\nm=video garbage\r\n",
-            "sdp_too_large": "v=0\r\n" + "a=x:" + "y" * (70 * 1024) + "\r\n",
-            "too_many_mlines": "v=0\r\n" + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" * 40,
+            "sdp_too_large": "v=0\r\n" + "a=x:" + "y" * (130 * 1024) + "\r\n",
+            "too_many_mlines": "v=0\r\n" + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" * 500,
         }
         for code, sdp in bad.items():
             with pytest.raises(MediaError) as err:
