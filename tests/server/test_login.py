@@ -59,14 +59,14 @@ async def test_login_rotates_and_logout_ends(make_client: AppClient) -> None:
 async def test_idle_session_expires(make_client: AppClient) -> None:
     client = await make_client()
     name = await signup(client)
-    client.app[LOGINS].idle_seconds = 0.3
+    client.app[LOGINS].idle_seconds = 1.5
     cookie = login_cookie(await client.post(
         "/api/login", json={"username": name, "password": PASSWORD}))
     headers = {"Cookie": f"hearth_login={cookie}"}
-    for _ in range(3):  # activity keeps it alive (sliding window)
-        await asyncio.sleep(0.15)
+    for _ in range(3):  # activity keeps it alive (sliding window): 2.1 s > 1.5 s in all
+        await asyncio.sleep(0.7)
         assert (await client.get("/api/me", headers=headers)).status == 200
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(2.5)
     assert (await client.get("/api/me", headers=headers)).status == 401
 
 
