@@ -103,6 +103,7 @@ export function setupPrejoin(name, onJoin) {
   }
   $("pj-consent").addEventListener("change", (e) => { $("pj-join").disabled = !e.target.checked; });
   $("pj-join").addEventListener("click", () => {
+    performance.mark("hearth:join-click");
     if (meterStop) { meterStop(); meterStop = null; }
     onJoin({
       stream,

@@ -39,7 +39,7 @@ export class Room {
   // ---- wiring -------------------------------------------------------------
   bind() {
     const s = this.socket;
-    s.on("connect", () => { this.entering = true; this.joinServer().finally(() => { this.entering = false; }); });
+    s.on("connect", () => { performance.mark("hearth:socket"); this.entering = true; this.joinServer().finally(() => { this.entering = false; }); });
     s.on("disconnect", (reason) => {
       if (this.ended) return;
       if (reason === "io server disconnect") return; // the server decided; a notice explains
@@ -116,11 +116,13 @@ export class Room {
     const me = st.me;
     if (st.session.phase === "ended") { this.finish(...this.endings.session_ended); return; }
     if (me.status === "waiting" || me.status === "invited") {
+      performance.mark("hearth:lobby");
       if (this.media.ready) this.media.pause();
       this.screen("lobby");
       return;
     }
     if (me.status === "removed") { this.finish(...this.endings.removed); return; }
+    if (me.status === "admitted") performance.mark("hearth:admitted");
     if (me.status === "admitted" && !this.entering) {
       // Admitted from the lobby: confirm we are entering, which marks us connected.
       this.entering = true;
@@ -171,6 +173,8 @@ export class Room {
   }
 
   onChat(m) {
+    // Marks let benchmarks time chat delivery (send and render, on the same clock).
+    performance.mark(`hearth:chat:${m.text}`);
     const scope = m.scope === "main" || m.scope.startsWith("breakout:") ? "room" : "clinicians";
     if (this.chat[scope].some((x) => x.id === m.id)) return;
     this.chat[scope].push(m);
@@ -400,6 +404,7 @@ export class Room {
     const text = input.value.trim();
     if (!text) return;
     const payload = { scope: this.chatScope, text };
+    performance.mark(`hearth:send:${text}`);
     input.value = "";  // clear now, so text typed while this is in flight is never wiped
     await this.act("chat_send", payload).catch(() => {
       if (!input.value) input.value = text;  // give it back to retry

@@ -149,8 +149,12 @@ export class Media {
       preferCodec(t, track.kind === "video" ? "video/VP8" : "audio/opus");
       t.hearthSource = track.kind === "video" ? "camera" : "mic";
     }
+    performance.mark("hearth:media-start");
     await this.publish();
     await this.subscribe();
+    this.sub.addEventListener("connectionstatechange", () => {
+      if (this.sub && this.sub.connectionState === "connected") performance.mark("hearth:ice-dtls");
+    });
     await this.report();
   }
 
@@ -207,6 +211,11 @@ export class Media {
         const stream = new MediaStream([t.receiver.track]);
         const video = this.room.addTile(pid, info.source, stream);
         video.dataset.mid = mid;
+        if (video.requestVideoFrameCallback && !performance.getEntriesByName("hearth:first-frame").length) {
+          video.requestVideoFrameCallback(() => {
+            if (!performance.getEntriesByName("hearth:first-frame").length) performance.mark("hearth:first-frame");
+          });
+        }
       } else {
         this.audioFor(mid, t.receiver.track);
       }
