@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ from typing import Any
 import requests
 import socketio
 
+from bench.doc import replace_section
 from tests.web.conftest import PASSWORD, Server, launch, new_page, wait_js
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- browser:begin -->", "<!-- browser:end -->"
 PHASES = ["hearth:socket", "hearth:lobby", "hearth:admitted", "hearth:media-start",
           "hearth:ice-dtls", "hearth:first-frame"]
@@ -148,14 +147,7 @@ def write(results: dict[str, list[float]], command: str) -> str:
         f"({len(chat)} messages).",
         END,
     ])
-    text = DOC.read_text()
-    if BEGIN in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    replace_section(BEGIN, END, section)
     return section
 
 
@@ -171,4 +163,3 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["run", "threading"]

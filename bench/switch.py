@@ -15,13 +15,12 @@ import asyncio
 import datetime as dt
 import statistics
 import time
-from pathlib import Path
 
+from bench.doc import replace_section
 from media.config import RelayConfig
 from media.relay import Relay
 from tests.media.clients import Client, wait_for
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- switch:begin -->", "<!-- switch:end -->"
 
 
@@ -82,14 +81,7 @@ def write(first: list[float], switches: list[float], command: str) -> str:
         f"{statistics.median(first) * 1000:.0f} ms | — | {len(first)} |",
         END,
     ])
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    replace_section(BEGIN, END, section)
     return section
 
 
