@@ -24,7 +24,7 @@ from typing import Any
 import requests
 import socketio
 
-from bench.doc import replace_section
+from bench.doc import pct, replace_section
 from tests.web.conftest import PASSWORD, Server, launch, new_page, wait_js
 
 BEGIN, END = "<!-- browser:begin -->", "<!-- browser:end -->"
@@ -116,11 +116,6 @@ def run(repeats: int) -> dict[str, list[float]]:
             browser.close()
             server.stop()
     return results
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def write(results: dict[str, list[float]], command: str) -> str:

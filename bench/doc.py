@@ -18,3 +18,9 @@ def replace_section(begin: str, end: str, section: str, doc: Path = DOC) -> None
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     doc.write_text(text)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of a non-empty sample."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

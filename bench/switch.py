@@ -16,7 +16,7 @@ import datetime as dt
 import statistics
 import time
 
-from bench.doc import replace_section
+from bench.doc import pct, replace_section
 from media.config import RelayConfig
 from media.relay import Relay
 from tests.media.clients import Client, wait_for
@@ -57,11 +57,6 @@ async def measure(repeats: int) -> tuple[list[float], list[float]]:
     return first_frames, switches
 
 
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-
-
 def write(first: list[float], switches: list[float], command: str) -> str:
     section = "\n".join([
         BEGIN,
@@ -75,7 +70,7 @@ def write(first: list[float], switches: list[float], command: str) -> str:
         "| Figure | Median | p90 | Samples |",
         "|---|---|---|---|",
         f"| switch → first decoded frame of the new source | "
-        f"{statistics.median(switches) * 1000:.0f} ms | {p90(switches) * 1000:.0f} ms | "
+        f"{statistics.median(switches) * 1000:.0f} ms | {pct(switches, 0.9) * 1000:.0f} ms | "
         f"{len(switches)} |",
         f"| subscribe (ICE + DTLS + keyframe) → first decoded frame | "
         f"{statistics.median(first) * 1000:.0f} ms | — | {len(first)} |",
