@@ -44,8 +44,8 @@ from .config import RelayConfig
 from .errors import MediaError
 from .rtp import (
     Header,
-    audio_level,
     build_extensions,
+    decode_level,
     find_extension,
     parse_header,
     rewrite,
@@ -213,12 +213,13 @@ class Publication:
                 self._high_seq = h.seq
         if self.paused:
             return
-        if self.audio_level_id:
-            level = audio_level(data, h, self.audio_level_id)
-            if level is not None:
-                router.note_level(self, level)
+        # The audio-level element is read once per packet: for active speaker here,
+        # and handed to every sink, which passes it on under its own extension id.
+        level = find_extension(data, h, self.audio_level_id) if self.audio_level_id else None
+        if level:
+            router.note_level(self, decode_level(level))
         for sink in self.sinks:
-            sink.forward(data, h)
+            sink.forward(data, h, level)
 
     def history(self, seq: int) -> bytes | None:
         """The original packet with sequence number ``seq``, if still in the ring."""
@@ -336,8 +337,11 @@ class Subscription:
         self.publication = None
         self.waiting = True
 
-    def forward(self, data: bytes, h: Header) -> None:
-        """Rewrite one packet for this sink and send it; never raises."""
+    def forward(self, data: bytes, h: Header, level: bytes | None = None) -> None:
+        """Rewrite one packet for this sink and send it; never raises.
+
+        ``level`` is the publisher's audio-level element, already read once per packet.
+        """
         try:
             if self.waiting:
                 if not self.ready():
@@ -345,24 +349,21 @@ class Subscription:
                 if self.kind == "video" and not vp8_is_keyframe(data, h.payload_offset):
                     return
                 self._start(h)
-            elif seq_diff(h.seq, self._start_in_seq) < 0:
-                return  # straggler from before this slot (re)started
-            elif seq_diff(h.seq, self._start_in_seq) > 4096:
-                self._start_in_seq = (h.seq - 2048) & 0xFFFF
+            else:
+                since_start = seq_diff(h.seq, self._start_in_seq)
+                if since_start < 0:
+                    return  # straggler from before this slot (re)started
+                if since_start > 4096:
+                    self._start_in_seq = (h.seq - 2048) & 0xFFFF
             seq = (h.seq + self._seq_offset) & 0xFFFF
             ts = (h.timestamp + self._ts_offset) & 0xFFFFFFFF
             if seq_diff(seq, self._last_out_seq) > 0:
                 self._last_out_seq = seq
                 self._last_out_ts = ts
             extensions = self.extensions
-            pub = self.publication
-            if self.audio_level_id and pub is not None and pub.audio_level_id:
+            if level and self.audio_level_id:
                 # pass the publisher's audio level through, under this leg's id
-                level = find_extension(data, h, pub.audio_level_id)
-                if level:
-                    extensions = build_extensions(
-                        [*self._mid_element, (self.audio_level_id, level)]
-                    )
+                extensions = build_extensions([*self._mid_element, (self.audio_level_id, level)])
             packet = rewrite(data, h, self.payload_type, seq, ts, self.ssrc, extensions)
             if ice.send_srtp(self.sender.transport, packet):
                 self.forwarded += 1

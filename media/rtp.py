@@ -101,12 +101,15 @@ def find_extension(data: bytes, h: Header, ext_id: int) -> bytes | None:
     return None
 
 
-def audio_level(data: bytes, h: Header, ext_id: int) -> int | None:
-    """ssrc-audio-level (RFC 6464) as -dBov: 0 is loudest, 127 is silence."""
-    value = find_extension(data, h, ext_id)
-    if not value:
-        return None
+def decode_level(value: bytes) -> int:
+    """An ssrc-audio-level element (RFC 6464) as -dBov: 0 is loudest, 127 is silence."""
     return value[0] & 0x7F
+
+
+def audio_level(data: bytes, h: Header, ext_id: int) -> int | None:
+    """The packet's ssrc-audio-level as -dBov, if it carries one."""
+    value = find_extension(data, h, ext_id)
+    return decode_level(value) if value else None
 
 
 def build_extensions(elements: list[tuple[int, bytes]]) -> bytes:
@@ -124,6 +127,14 @@ def build_extensions(elements: list[tuple[int, bytes]]) -> bytes:
     return EXT_HEAD.pack(ONE_BYTE_PROFILE, len(body) // 4) + bytes(body)
 
 
+def _head(h: Header, payload_type: int, seq: int, timestamp: int, ssrc: int,
+          extensions: bytes) -> bytes:
+    """The fixed header for one sink (version 2, the original padding and marker bits),
+    followed by that sink's extension block."""
+    b0 = 0x80 | h.padding | (0x10 if extensions else 0)
+    return HEADER.pack(b0, h.marker | payload_type, seq, timestamp, ssrc) + extensions
+
+
 def rewrite(
     data: bytes,
     h: Header,
@@ -138,9 +149,7 @@ def rewrite(
     CSRCs and the publisher's header extensions are dropped; ``extensions`` (the
     sink's own block, e.g. its sdes:mid) replaces them.
     """
-    b0 = 0x80 | h.padding | (0x10 if extensions else 0)
-    head = HEADER.pack(b0, h.marker | payload_type, seq, timestamp, ssrc)
-    return head + extensions + data[h.payload_offset :]
+    return _head(h, payload_type, seq, timestamp, ssrc, extensions) + data[h.payload_offset :]
 
 
 def rtx_wrap(
@@ -154,9 +163,8 @@ def rtx_wrap(
     original_seq: int,
 ) -> bytes:
     """An RFC 4588 retransmission: RTX header, then the original sequence number."""
-    b0 = 0x80 | h.padding | (0x10 if extensions else 0)
-    head = HEADER.pack(b0, h.marker | payload_type, seq, timestamp, ssrc)
-    return head + extensions + U16.pack(original_seq) + data[h.payload_offset :]
+    head = _head(h, payload_type, seq, timestamp, ssrc, extensions)
+    return head + U16.pack(original_seq) + data[h.payload_offset :]
 
 
 def rtx_unwrap(data: bytes, h: Header, payload_type: int, ssrc: int) -> bytes | None:

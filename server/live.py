@@ -28,7 +28,7 @@ from server.metrics import Metrics
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
-from signaling.media import MediaSink, register_media
+from signaling.media import MediaSink, VisibilityPort, register_media
 from signaling.namespace import HearthNamespace
 from signaling.outbox import Outbox, socket_room
 from signaling.registry import Registry
@@ -58,7 +58,8 @@ class Live:
         )
         self.relay = Relay(relay_config(settings), on_event=self._media_event)
         self.rooms = RoomService(
-            store, sinks=[self.outbox, MediaSink(self.relay, on_layout=self._layout)])
+            store, sinks=[self.outbox, MediaSink(self.relay)],
+            media=VisibilityPort(self.relay, on_layout=self._layout))
         self.signaling = Signaling(self.rooms, self.chat, self.outbox)
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,

@@ -18,7 +18,7 @@ from rooms.errors import Forbidden, InvalidTransition
 from rooms.events import Event
 from rooms.model import Role, Session
 from rooms.policy import may_share_screen
-from rooms.visibility import all_visibility, visible_publishers
+from rooms.visibility import visible_publishers
 from signaling.registry import Caller, Empty, Payload, Registry
 from signaling.service import Signaling
 
@@ -142,34 +142,37 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
 LayoutHook = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
-class MediaSink:
-    """A RoomService port: the relay follows visibility, departures and the end.
-
-    After each visibility change the subscriber is told which publication each of
-    its receive slots now carries (``on_layout``), so tiles relabel without any
-    renegotiation.
-    """
+class VisibilityPort:
+    """RoomService's media port: the relay follows each changed visibility, and the
+    subscriber is told which publication each receive slot now carries, so tiles
+    relabel without any renegotiation."""
 
     def __init__(self, media: MediaPort, on_layout: LayoutHook | None = None) -> None:
         self._media = media
         self._on_layout = on_layout
 
+    async def set_visible(self, session_id: str, subscriber_id: str,
+                          publisher_ids: frozenset[str]) -> None:
+        try:
+            result = self._media.set_visible(session_id, subscriber_id, publisher_ids)
+        except Exception as exc:  # no router or peer yet: media_join reconciles
+            if getattr(exc, "code", None) is None:
+                raise
+            return
+        if self._on_layout is not None:
+            await self._on_layout(session_id, subscriber_id, result)
+
+
+class MediaSink:
+    """A RoomService sink: the relay lets go of people who left and of ended sessions."""
+
+    def __init__(self, media: MediaPort) -> None:
+        self._media = media
+
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
-        kinds = {e.kind for e in events}
-        if "session_ended" in kinds:
+        if any(e.kind == "session_ended" for e in events):
             await self._media.close_session(session.id)
             return
         for pid, p in session.participants.items():
             if not p.present:
                 await self._media.leave(session.id, pid)
-        if "visibility_changed" in kinds:
-            for pid, publishers in all_visibility(session).items():
-                if session.participants[pid].present:
-                    try:
-                        result = self._media.set_visible(session.id, pid, publishers)
-                    except Exception as exc:  # no router or peer yet: reconciled on join
-                        if getattr(exc, "code", None) is None:
-                            raise
-                        continue
-                    if self._on_layout is not None:
-                        await self._on_layout(session.id, pid, result)

@@ -132,6 +132,9 @@ async def test_late_joiner_gets_chat_history(live: Live) -> None:
     await a.wait(lambda c: any(m["text"] == "welcome, before you came"
                                for h in c.received["chat_history"] for m in h["messages"]),
                  "history")
+    (history,) = [h for h in a.received["chat_history"] if h["scope"] == "main"][-1:]
+    assert [m["text"] for m in history["messages"]] == ["welcome, before you came"]
+    assert history["messages"][0]["sender_role"] == "therapist"
     await dr.close()
 
 
