@@ -75,8 +75,11 @@ class RoomService:
         sinks: Sequence[EventSink] = (),
         media: MediaPort | None = None,
         clock: Callable[[], float] = time.time,
+        arms: Callable[[str], bool] = lambda session_id: True,
     ) -> None:
         self._store = store
+        # Only the process a session is placed on runs its timers (its relay must follow).
+        self._arms = arms
         self.sinks = list(sinks)
         self.media = media
         self._clock = clock
@@ -153,7 +156,7 @@ class RoomService:
         if old is not None:
             old[1].cancel()
         deadline = next_deadline(session)
-        if deadline is None or self._closed:
+        if deadline is None or self._closed or not self._arms(session.id):
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, deadline - self._clock())

@@ -130,6 +130,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     except StoreError as exc:
         app[RUNTIME].store_error = str(exc)
         log.error("store unreachable at startup; /readyz will fail", extra={"reason": str(exc)})
+    await app[LIVE].start()
     yield
     started = time.monotonic()
     await app[LIVE].close()

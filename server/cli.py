@@ -6,7 +6,12 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
+import signal
+import ssl
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -19,6 +24,7 @@ from server.app import create_app
 from server.config import ConfigError, Settings, load_settings
 from server.keys import load_keys
 from server.logs import setup_logging
+from server.state import LIVE, RUNTIME
 from server.wiring import create_store
 
 log = logging.getLogger("hearth.cli")
@@ -56,6 +62,9 @@ def _public_host(settings: Settings) -> str:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    if args.workers > 1:
+        supervise(settings, args.workers)
+        return
     setup_logging(settings.log_level)
     try:  # the relay relies on aiortc/aioice internals: refuse to start if they moved
         check_internals()
@@ -68,17 +77,96 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     app = create_app(settings)
     scheme = "https" if settings.tls else "http"
     print(f"Hearth is serving on {scheme}://{settings.host}:{settings.port} "
-          f"(public URL {settings.public_url})", flush=True)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ssl_context=ssl_ctx,
-        shutdown_timeout=float(settings.shutdown_grace_seconds),
-        print=None,
-        access_log=None,
-        handle_signals=True,
-    )
+          f"(public URL {settings.public_url}, node {settings.node_id})", flush=True)
+    asyncio.run(_serve(app, settings, ssl_ctx))
+
+
+async def _serve(app: web.Application, settings: Settings, ssl_ctx: ssl.SSLContext | None
+                 ) -> None:
+    """Serve until SIGINT, or until SIGTERM's drain has moved every live session away.
+
+    aiohttp's own signal handling would stop listening first; a draining node must keep
+    serving its live sessions (and sending late arrivals on) until they have moved.
+    """
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=float(settings.shutdown_grace_seconds))
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_ctx).start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    draining: list[asyncio.Task[None]] = []
+
+    async def drain() -> None:
+        app[RUNTIME].draining = True  # /readyz fails: the proxy sends nobody new here
+        try:
+            await app[LIVE].drain(float(settings.shutdown_grace_seconds))
+        finally:
+            stop.set()
+
+    def on_term() -> None:
+        if not draining:
+            print("SIGTERM: draining", flush=True)
+            draining.append(loop.create_task(drain()))
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def supervise(settings: Settings, workers: int) -> None:
+    """``--workers N``: N serving processes on ports ``port .. port+N-1``, one node each.
+
+    They share state through Redis, so it is required. Each worker gets its own slice
+    of the media port range and its own node URL: ``<node_url>/<i>`` for the proxy rule
+    in docs/deploy.md, or ``node_url`` with ``{port}``/``{worker}`` filled in. A worker
+    that crashes is restarted (a bounded number of times); SIGTERM and SIGINT are
+    passed on, and we exit when every worker has.
+    """
+    if not settings.redis_url:
+        raise CliError("--workers needs HEARTH_REDIS_URL: workers share state through Redis")
+    low_high = settings.media_port_range
+    if low_high is not None and low_high[1] - low_high[0] + 1 < workers:
+        raise CliError("media_ports has fewer ports than workers")
+    procs = {i: _spawn_worker(settings, i, workers) for i in range(workers)}
+    stopping: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    restarts = 0
+    while any(p.poll() is None for p in procs.values()) or (not stopping and restarts < 10):
+        for i, proc in list(procs.items()):
+            if proc.poll() is not None and not stopping and restarts < 10:
+                log.warning("worker exited; restarting", extra={"worker": i,
+                                                                "status": proc.returncode})
+                restarts += 1
+                procs[i] = _spawn_worker(settings, i, workers)
+        time.sleep(0.2)
+
+
+def _spawn_worker(settings: Settings, index: int, workers: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    port = settings.port + index
+    template = settings.node_url
+    if "{port}" in template or "{worker}" in template:
+        url = template.replace("{port}", str(port)).replace("{worker}", str(index))
+    else:
+        url = f"{template}/{index}"
+    env.update(HEARTH_PORT=str(port), HEARTH_NODE_ID=f"{settings.node_id}-{index}",
+               HEARTH_NODE_URL=url)
+    if settings.media_port_range is not None:
+        low, high = settings.media_port_range
+        size = (high - low + 1) // workers
+        env["HEARTH_MEDIA_PORTS"] = f"{low + index * size}-{low + (index + 1) * size - 1}"
+    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env)
 
 
 def cmd_certs_dev(settings: Settings, args: argparse.Namespace) -> None:
@@ -122,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hearth", description="Hearth video sessions")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="serving processes on this node (needs Redis)")
     serve.set_defaults(func=cmd_serve)
     certs = sub.add_parser("certs", help="TLS certificates").add_subparsers(
         dest="certs_command", required=True

@@ -9,6 +9,7 @@ or in code.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -102,10 +103,25 @@ class Settings(BaseModel):
         60, ge=1, le=24 * 60, description="Lifetime of the TURN credentials given to a client."
     )
     shutdown_grace_seconds: int = Field(
-        10, ge=0, description="On SIGTERM, how long live work may finish."
+        10, ge=0, description="On SIGTERM, how long live sessions may go on here before they "
+        "move to another node."
+    )
+    node_id: str = Field(
+        "", pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+        description="This process's name in session placement (default `<hostname>-<port>`).",
+    )
+    node_url: str = Field(
+        "", description="Where clients reach this process, e.g. `https://hearth.example/n/a` "
+        "behind a proxy (default: `public_url`).",
+    )
+    placement_heartbeat_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often a node renews its liveness record."
+    )
+    placement_ttl_seconds: float = Field(
+        4.0, gt=0, le=600, description="A node silent this long is dead; its sessions move."
     )
 
-    @field_validator("public_url")
+    @field_validator("public_url", "node_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if value == "":
@@ -149,6 +165,12 @@ class Settings(BaseModel):
         if self.public_url == "":
             scheme = "https" if self.tls else "http"
             object.__setattr__(self, "public_url", f"{scheme}://localhost:{self.port}")
+        if not self.node_id:
+            object.__setattr__(self, "node_id", f"{socket.gethostname()}-{self.port}"[:64])
+        if not self.node_url:
+            object.__setattr__(self, "node_url", self.public_url)
+        if self.placement_ttl_seconds < 2 * self.placement_heartbeat_seconds:
+            raise ValueError("placement_ttl_seconds must be at least twice the heartbeat")
         if self.mode != "production":
             return self
         if self.redis_url and not urlsplit(self.redis_url.get_secret_value()).password:

@@ -19,12 +19,13 @@ from media.config import IceServer, RelayConfig
 from media.errors import MediaError
 from media.relay import Relay
 from rooms.service import RoomService
-from rooms.stores import Store
+from rooms.stores import Store, StoreError
 from rooms.visibility import location, members
 from server.config import Settings
 from server.directory import Directory
 from server.keys import Keys
 from server.metrics import Metrics
+from server.placement import Placement
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
@@ -57,9 +58,14 @@ class Live:
             self._emit, self._kick, self.chat, on_ended=self._ended, on_gone=self._gone
         )
         self.relay = Relay(relay_config(settings), on_event=self._media_event)
+        self.placement = Placement(
+            store, settings.node_id, settings.node_url,
+            heartbeat=settings.placement_heartbeat_seconds, ttl=settings.placement_ttl_seconds,
+            on_claim=self._claimed)
         self.rooms = RoomService(
             store, sinks=[self.outbox, MediaSink(self.relay)],
-            media=VisibilityPort(self.relay, on_layout=self._layout))
+            media=VisibilityPort(self.relay, on_layout=self._layout),
+            arms=self.placement.is_local)
         self.signaling = Signaling(self.rooms, self.chat, self.outbox)
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,
@@ -67,7 +73,7 @@ class Live:
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,
             on_leave=self.signaling.on_leave, audit=self.audit, coded_errors=(MediaError,),
-            observe=self._observe,
+            observe=self._observe, place=self._place,
         )
         self.sio.register_namespace(self.namespace)
         metrics.watch(self.live_figures)
@@ -92,6 +98,41 @@ class Live:
         task = asyncio.get_running_loop().create_task(send())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _place(self, session_id: str) -> str | None:
+        """None when the session is served here, else the URL of the node that serves it."""
+        node = await self.placement.locate(session_id)
+        return None if node.id == self.placement.node_id else node.url
+
+    async def _claimed(self, session_id: str) -> None:
+        """A session placed (or taken over) here: its timers run here from now on."""
+        await self.rooms.resume(session_id)
+
+    async def start(self) -> None:
+        await self.placement.start()
+
+    async def drain(self, grace: float) -> None:
+        """SIGTERM: place nothing new here; let live sessions go on for up to ``grace``
+        seconds, then move the rest: release their placement and ask their people to
+        reconnect, which lands them on another node with the same link, role and room."""
+        await self.placement.drain()
+        for _ in range(int(grace * 10)):  # bounded wait for the sessions to finish here
+            if not self.namespace.connections:
+                break
+            await asyncio.sleep(0.1)
+        moved = sorted(self.placement.local)
+        for session_id in moved:
+            try:
+                await self.placement.release(session_id)
+            except StoreError:
+                log.warning("could not release a placement; it moves after the TTL",
+                            extra={"session": session_id})
+        for sid in list(self.namespace.connections):
+            await self.sio.emit("notice", {"kind": "moved"}, to=sid)
+        await asyncio.sleep(KICK_DELAY)  # let the notices go out before the sockets close
+        for sid in list(self.namespace.connections):
+            await self.namespace.disconnect(sid)
+        log.info("drained", extra={"sessions": len(moved)})
 
     def _ice_servers_for(self, participant_id: str) -> list[dict[str, Any]]:
         """STUN/TURN from config; TURN entries get fresh time-limited credentials."""
@@ -147,6 +188,7 @@ class Live:
     async def _ended(self, session_id: str) -> None:
         """Every link of the session stops; chat is purged now or after the retention."""
         await self.links.end_session(session_id)
+        await self.placement.release(session_id)
         retention = self.settings.chat_retention_hours * 3600
         if retention == 0:
             await self.chat.purge(session_id)
@@ -187,6 +229,7 @@ class Live:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self.placement.stop()
         await self.rooms.close()
         await self.relay.close()
 

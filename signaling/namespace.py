@@ -43,6 +43,7 @@ ConnectHook = Callable[[Caller, JoinClaims], Awaitable[None]]
 DisconnectHook = Callable[[Caller, bool], Awaitable[None]]
 AuditHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 ObserveHook = Callable[[str, str, float], None]  # event (bounded), outcome code, seconds
+PlaceHook = Callable[[str], Awaitable[str | None]]  # session → URL of the node serving it
 
 
 class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -57,6 +58,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         clock: Callable[[], float] = time.monotonic,
         coded_errors: tuple[type[Exception], ...] = (),
         observe: ObserveHook | None = None,
+        place: PlaceHook | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
         self.registry = registry
@@ -68,6 +70,8 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # Errors from ports (e.g. the relay's MediaError) that carry a stable ``code``.
         self.coded_errors = coded_errors
         self.observe = observe
+        # Placement: a session lives in one process; a socket reaching another is sent on.
+        self.place = place
         self.connections: dict[str, Connection] = {}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
@@ -90,6 +94,13 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(exc.code) from exc
         except StoreError as exc:
             raise socketio.exceptions.ConnectionRefusedError("unavailable") from exc
+        if self.place is not None:
+            try:
+                elsewhere = await self.place(caller.session_id)
+            except (DomainError, StoreError) as exc:
+                raise socketio.exceptions.ConnectionRefusedError("unavailable") from exc
+            if elsewhere is not None:
+                raise socketio.exceptions.ConnectionRefusedError("wrong_node", {"url": elsewhere})
         # A second tab with the same link takes over; the first is told why.
         for old_sid in self.sids_of(caller.session_id, caller.participant_id):
             self.connections.pop(old_sid, None)

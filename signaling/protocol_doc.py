@@ -19,7 +19,8 @@ SERVER_EVENTS = {
     "chat": "`{id, scope, sender, sender_name, sender_role, text, ts}`",
     "chat_history": "`{scope, messages}`: a thread's history on join and on room change",
     "connect_error": "`{message: code}` when the link is refused: `invalid_token`, "
-    "`expired`, `not_yet_valid`, `revoked`, `session_ended`, `forbidden`",
+    "`expired`, `not_yet_valid`, `revoked`, `session_ended`, `forbidden`, `unavailable`; "
+    "or `{message: \"wrong_node\", data: {url}}`: reconnect to `url`",
 }
 
 HEADER = """# Hearth signaling protocol
@@ -52,6 +53,12 @@ Every event is acknowledged with either `{"ok": ...}` or
    identity, role and room, no second trip through the lobby.
 3. A second connection with the same link takes over; the first gets the
    `superseded` notice and is closed.
+4. A session is served by one server process. Connecting to another one is refused
+   with `wrong_node` and the serving node's `url` (socket.io lives at
+   `<url path>/socket.io`): reconnect there. A node that shuts down sends the `moved`
+   notice, then closes the socket: reconnect to the address you first used. If your
+   node stops answering, go back to that first address too; the session is placed
+   again on a live node. In every case send `join` again, as after a drop.
 
 ## Client → server events
 

@@ -27,7 +27,11 @@ def example_env() -> dict[str, str]:
 
 
 def substitute(value: str, env: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], value)
+    """Compose's interpolation: ``${VAR}``, and ``${VAR:-default}`` when unset or empty."""
+    def one(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(3)
+        return env.get(name) or (default if default is not None else env[name])
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", one, value)
 
 
 def test_services_and_healthchecks() -> None:
@@ -71,8 +75,10 @@ def test_redis_persists_with_aof_and_password() -> None:
     assert "REDIS_PASSWORD" in example_env()
     assert "redis-data:/data" in redis["volumes"]
     app_url = compose()["services"]["app"]["environment"]["HEARTH_REDIS_URL"]
-    assert "${REDIS_PASSWORD}@127.0.0.1:6379" in app_url
-    assert redis["ports"] == ["127.0.0.1:6379:6379"]  # never exposed beyond the host
+    assert "${REDIS_PASSWORD}@${REDIS_HOST:-127.0.0.1}:6379" in app_url
+    # One host: loopback only; two nodes: the private address set in REDIS_BIND.
+    assert [substitute(p, example_env()) for p in redis["ports"]] == ["127.0.0.1:6379:6379"]
+    assert [substitute(p, {}) for p in redis["ports"]] == ["127.0.0.1:6379:6379"]
 
 
 def test_coturn_uses_the_shared_secret_the_app_uses() -> None:
@@ -91,3 +97,40 @@ def test_dockerfile_runs_the_console_script() -> None:
     assert 'CMD ["hearth", "serve"]' in dockerfile
     assert "EXPOSE 8443" in dockerfile
     assert "npm ci" in dockerfile
+
+
+def nginx_rules() -> tuple[dict[str, str], list[str]]:
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    rules = dict(re.findall(r"location (/n/\w+/\d+/) \{ proxy_pass https://([\d.:]+)/; \}", text))
+    upstream = re.search(r"upstream hearth_entry \{(.*?)\}", text, re.S)
+    assert upstream is not None
+    return rules, re.findall(r"server ([\d.:]+)", upstream.group(1))
+
+
+def test_proxy_has_one_rule_per_worker_matching_the_apps_node_urls() -> None:
+    """Worker i of node X must be reachable at <node_url>/i, as `--workers` announces."""
+    rules, entry = nginx_rules()
+    env = example_env()
+    workers = int(env["HEARTH_WORKERS"])
+    app = compose()["services"]["app"]
+    assert app["command"][-1] == "${HEARTH_WORKERS:-2}"
+    node_path = env["HEARTH_NODE_URL"].removeprefix(env["HEARTH_PUBLIC_URL"])
+    assert node_path == "/n/a"
+    for i in range(workers):  # node a's workers are on 8443+i, like the supervisor's ports
+        assert rules[f"{node_path}/{i}/"].endswith(f":{8443 + i}")
+    # Every worker of every node has a rule, and every one is also an entry upstream.
+    assert sorted(rules.values()) == sorted(entry)
+    assert len({addr.split(":")[0] for addr in entry}) == 2  # two nodes
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header Upgrade $http_upgrade" in text  # websockets pass
+    assert "proxy_next_upstream error" in text  # a dead worker is skipped
+
+
+def test_node_b_can_run_without_its_own_redis() -> None:
+    services = compose()["services"]
+    assert services["redis"]["profiles"] == ["redis"]
+    assert services["app"]["depends_on"]["redis"]["required"] is False
+    assert example_env()["COMPOSE_PROFILES"] == "redis"  # one host: Redis on by default
+    assert "${REDIS_HOST:-127.0.0.1}" in services["app"]["environment"]["HEARTH_REDIS_URL"]
+    grace = int(services["app"]["stop_grace_period"].removesuffix("s"))
+    assert grace > int(example_env()["HEARTH_DRAIN_SECONDS"])

@@ -92,12 +92,17 @@ class Client:
     def __init__(self, live: Live, token: str) -> None:
         self.live = live
         self.token = token
-        self.sio = socketio.AsyncClient(reconnection=False)
         self.received: dict[str, list[Any]] = defaultdict(list)
         self.disconnected = asyncio.Event()
+        self.sio = self.new_socket()
+
+    def new_socket(self) -> socketio.AsyncClient:
+        """A socket.io client whose server messages are recorded on this Client."""
+        sio = socketio.AsyncClient(reconnection=False)
         for name in ("state", "notice", "chat", "chat_history", "connect_error"):
-            self.sio.on(name, self._recorder(name))
-        self.sio.on("disconnect", self._on_disconnect)
+            sio.on(name, self._recorder(name))
+        sio.on("disconnect", self._on_disconnect)
+        return sio
 
     def _recorder(self, name: str) -> Any:
         async def record(data: Any) -> None:

@@ -149,6 +149,7 @@ export class Room {
       case "removed": this.finish(...this.endings.removed); break;
       case "session_ended": this.finish(...this.endings.session_ended); break;
       case "superseded": this.finish(...this.endings.superseded); break;
+      case "moved": this.banner("Moving you to another server… your place is kept."); break;
       case "sent_back":
         $("lobby-message").hidden = false;
         $("lobby-message").textContent = "Your therapist moved you back to the waiting room.";
