@@ -18,9 +18,10 @@ from aioice.ice import get_host_addresses
 from media.config import IceServer, RelayConfig
 from media.errors import MediaError
 from media.relay import Relay
-from rooms.service import RoomService
+from rooms.service import EventSink, RoomService
 from rooms.stores import Store, StoreError
 from rooms.visibility import location, members
+from server.bus import RedisBus
 from server.config import Settings
 from server.directory import Directory
 from server.keys import Keys
@@ -31,7 +32,7 @@ from server.wiring import create_socketio
 from signaling.chat import ChatLog
 from signaling.media import MediaSink, VisibilityPort, register_media
 from signaling.namespace import HearthNamespace
-from signaling.outbox import Outbox, socket_room
+from signaling.outbox import ENDINGS, Outbox, socket_room
 from signaling.registry import Registry
 from signaling.service import Signaling, build_registry
 from signaling.tokens import LinkSigner
@@ -62,8 +63,14 @@ class Live:
             store, settings.node_id, settings.node_url,
             heartbeat=settings.placement_heartbeat_seconds, ttl=settings.placement_ttl_seconds,
             on_claim=self._claimed)
+        self.media_sink = MediaSink(self.relay)
+        redis_url = settings.secret("redis_url")
+        self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
+        sinks: list[EventSink] = [self.outbox, self.media_sink]
+        if self.bus is not None:
+            sinks.append(self.bus)
         self.rooms = RoomService(
-            store, sinks=[self.outbox, MediaSink(self.relay)],
+            store, sinks=sinks,
             media=VisibilityPort(self.relay, on_layout=self._layout),
             arms=self.placement.is_local)
         self.signaling = Signaling(self.rooms, self.chat, self.outbox)
@@ -110,6 +117,31 @@ class Live:
 
     async def start(self) -> None:
         await self.placement.start()
+        if self.bus is not None:
+            await self.bus.start(self._changed_elsewhere)
+
+    async def _changed_elsewhere(self, change: dict[str, Any]) -> None:
+        """Another node committed a change to a session served here (a REST call):
+        do what only this node can: close sockets, let the relay go, re-arm timers."""
+        session_id = str(change["session"])
+        if not self.placement.is_local(session_id):
+            return
+        session = await self.rooms.get(session_id)
+        if session is None:
+            return
+        events = [(str(kind), target) for kind, target in change["events"]]
+        if any(kind == "session_ended" for kind, _ in events):
+            await self.relay.close_session(session_id)
+            await self._kick(session_id, None)
+            await self.placement.release(session_id)
+            return
+        for kind, target in events:
+            if kind in ENDINGS and target:
+                await self._kick(session_id, str(target))
+        await self.media_sink.publish(session, [])  # people no longer present leave
+        if any(kind == "visibility_changed" for kind, _ in events):
+            await self.rooms.reconcile_media(session_id)
+        await self.rooms.resume(session_id)
 
     async def drain(self, grace: float) -> None:
         """SIGTERM: place nothing new here; let live sessions go on for up to ``grace``
@@ -230,6 +262,8 @@ class Live:
         for task in list(self._tasks):
             task.cancel()
         await self.placement.stop()
+        if self.bus is not None:
+            await self.bus.close()
         await self.rooms.close()
         await self.relay.close()
 

@@ -307,3 +307,28 @@ async def test_workers_are_separate_nodes_that_share_sessions(
     assert node.proc.wait(timeout=20) == 0
     await dr.close()
     await dr.live.http.close()
+
+
+async def test_ending_through_another_node_closes_the_serving_nodes_sockets(
+    cluster: tuple[Cluster, RedisServer],
+) -> None:
+    c, _ = cluster
+    a = await c.start("node-a")
+    b = await c.start("node-b")
+    room = await family(c, a, b)
+    try:
+        for name in ("t", "alex", "blair", "casey"):
+            room[name].closing = True  # they must be closed by the server, not leave
+        dr_b = await c.therapist(b)  # a therapist signed in through node B...
+        dr_b.http = room["dr"].http  # ...with the owner's sign-in (shared store)
+        dr_b.live.url = b.url
+        await dr_b.api("POST", f"/api/sessions/{room['sid']}/end")
+        # Node A, which serves the session, closes every socket and lets the media go.
+        for name in ("t", "alex", "blair", "casey"):
+            await room[name].wait(lambda x: x.notices("session_ended"), f"{name} told")
+            await room[name].wait(lambda x: x.disconnected.is_set(), f"{name} closed")
+        async with aiohttp.ClientSession() as http, http.get(f"{a.url}/metrics") as r:
+            body = await r.text()
+        assert "hearth_connections 0.0" in body
+    finally:
+        await close_all(room)
