@@ -62,7 +62,7 @@ class Live:
         self.placement = Placement(
             store, settings.node_id, settings.node_url,
             heartbeat=settings.placement_heartbeat_seconds, ttl=settings.placement_ttl_seconds,
-            on_claim=self._claimed)
+            on_claim=self._claimed, on_lost=self._lost)
         self.media_sink = MediaSink(self.relay)
         redis_url = settings.secret("redis_url")
         self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
@@ -115,6 +115,18 @@ class Live:
         """A session placed (or taken over) here: its timers run here from now on."""
         await self.rooms.resume(session_id)
 
+    async def _lost(self, session_id: str) -> None:
+        """Another node took this session over (our record lapsed): send its people there."""
+        await self._move(self.namespace.sids_of(session_id, None))
+
+    async def _move(self, sids: list[str]) -> None:
+        """Ask these sockets to reconnect (they land on the serving node), then close them."""
+        for sid in sids:
+            await self.sio.emit("notice", {"kind": "moved"}, to=sid)
+        await asyncio.sleep(KICK_DELAY)  # let the notices go out before the sockets close
+        for sid in sids:
+            await self.namespace.disconnect(sid)
+
     async def start(self) -> None:
         await self.placement.start()
         if self.bus is not None:
@@ -159,11 +171,7 @@ class Live:
             except StoreError:
                 log.warning("could not release a placement; it moves after the TTL",
                             extra={"session": session_id})
-        for sid in list(self.namespace.connections):
-            await self.sio.emit("notice", {"kind": "moved"}, to=sid)
-        await asyncio.sleep(KICK_DELAY)  # let the notices go out before the sockets close
-        for sid in list(self.namespace.connections):
-            await self.namespace.disconnect(sid)
+        await self._move(list(self.namespace.connections))
         log.info("drained", extra={"sessions": len(moved)})
 
     def _ice_servers_for(self, participant_id: str) -> list[dict[str, Any]]:

@@ -59,6 +59,7 @@ class Placement:
         heartbeat: float,
         ttl: float,
         on_claim: Callable[[str], Awaitable[None]] | None = None,
+        on_lost: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self.node_id = node_id
@@ -66,6 +67,7 @@ class Placement:
         self.heartbeat = heartbeat
         self.ttl = ttl
         self._on_claim = on_claim
+        self._on_lost = on_lost
         self.draining = False
         self.local: set[str] = set()  # sessions placed here, as far as this process knows
         self._task: asyncio.Task[None] | None = None
@@ -79,10 +81,28 @@ class Placement:
 
     # --- liveness ------------------------------------------------------------------
     async def beat(self) -> None:
-        """Renew this node's record (and announce draining through it)."""
+        """Renew this node's record (and announce draining through it), then check that
+        our sessions are still ours.
+
+        If this node's record lapsed (a store outage longer than the TTL) another node
+        may have taken a session over; the session must then leave here, or its people
+        would be split between two relays.
+        """
         await self._store.put(_node_key(self.node_id), json.dumps(asdict(self.me)).encode(),
                               ttl=self.ttl)
         await self._store.set_add(NODES, self.node_id)
+        for session_id in sorted(self.local):
+            key = _placement_key(session_id)
+            found = await self._store.get(key)
+            if found is None:  # lapsed with nobody else on it: still ours
+                await self._store.cas(key, self.node_id.encode(), expected_version=0,
+                                      ttl=PLACEMENT_TTL)
+            elif found.value.decode() != self.node_id:
+                self.local.discard(session_id)
+                log.warning("session taken over by another node",
+                            extra={"session": session_id})
+                if self._on_lost is not None:
+                    await self._on_lost(session_id)
 
     async def start(self) -> None:
         try:

@@ -60,3 +60,25 @@ async def test_draining_node_keeps_its_sessions_but_places_new_ones_elsewhere(
     assert (await b.locate("old")).id == "b"
     await b.drain()  # the last node standing still places sessions, on itself
     assert (await b.locate("third")).id == "b"
+
+
+async def test_a_node_whose_record_lapsed_gives_up_sessions_taken_over(any_store: Store) -> None:
+    lost: list[str] = []
+
+    async def on_lost(session_id: str) -> None:
+        lost.append(session_id)
+
+    a = Placement(any_store, "a", "http://a.test", heartbeat=1.0, ttl=4.0, on_lost=on_lost)
+    b = node(any_store, "b")
+    await a.beat()
+    await b.beat()
+    await a.locate("s1")
+    await a.locate("s2")
+    await any_store.delete("node:a")  # a store outage longer than the TTL
+    assert (await b.locate("s1")).id == "b"
+    await any_store.delete("placement:s2")  # lapsed with nobody else on it
+    await a.beat()
+    assert lost == ["s1"]
+    assert not a.is_local("s1")
+    assert a.is_local("s2")
+    assert (await b.locate("s2")).id == "a"  # a re-claimed it on its heartbeat
