@@ -189,6 +189,8 @@ class Live:
         figures: dict[str, float] = {
             "connections": len(self.namespace.connections),
             "sessions": len(self.relay.routers),
+            "placed_sessions": len(self.placement.local),
+            "draining": float(self.placement.draining),
         }
         for router in self.relay.routers.values():
             figures["media_peers"] = figures.get("media_peers", 0) + len(router.peers)

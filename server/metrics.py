@@ -46,6 +46,8 @@ class Metrics:
 LIVE = {
     "connections": ("Sockets connected to this process", "gauge"),
     "sessions": ("Sessions with a media router on this process", "gauge"),
+    "placed_sessions": ("Sessions placed on this process (node)", "gauge"),
+    "draining": ("1 while this process drains after SIGTERM", "gauge"),
     "media_peers": ("Participants with media on this process", "gauge"),
     "media_publications": ("Incoming tracks", "gauge"),
     "media_subscriptions": ("Outgoing slots bound to a track", "gauge"),

@@ -95,6 +95,10 @@ async def test_people_arriving_elsewhere_end_up_on_the_sessions_node(
         assert await placed_on(server, room["sid"]) == "node-a"
         for name in ("t", "alex", "blair", "casey"):
             assert room[name].node_url == a.url, f"{name} was not sent to the session's node"
+        async with aiohttp.ClientSession() as http:
+            for node, placed in ((a, "1.0"), (b, "0.0")):
+                async with http.get(f"{node.url}/metrics") as r:
+                    assert f"hearth_placed_sessions {placed}" in await r.text()
         # Chat and breakouts reach everyone, on the one node that serves the session.
         await room["alex"].ok("chat_send", {"scope": "room", "text": "hello from alex"})
         for name in ("t", "blair"):
