@@ -1,6 +1,6 @@
 """Two nodes of two workers each behind a real nginx running deploy/nginx.conf, and a
-family member in real Chromium: sent to the session's worker, and back on another node
-after that node is killed.
+family member in real Chromium: sent to the session's worker, back on another node
+after that node is killed, and moved again when the new worker drains on SIGTERM.
 
 The proxy configuration is the shipped example with only its addresses, ports and TLS
 lines swapped for loopback, so this test also proves the documented proxy rule.
@@ -74,7 +74,7 @@ def proxied(tmp_path: Path) -> Iterator[dict[str, Any]]:
         pytest.fail("nginx is not installed: run `apt-get install -y nginx-light`")
     server = RedisServer(tmp_path)
     proxy = free_port()
-    cluster = Cluster(tmp_path, server.url)
+    cluster = Cluster(tmp_path, server.url, HEARTH_SHUTDOWN_GRACE_SECONDS="2")
     cluster.public_url = f"http://127.0.0.1:{proxy}"
     ports = {"a": adjacent_ports(), "b": adjacent_ports()}
     conf = nginx_conf(tmp_path, proxy, ports)
@@ -162,4 +162,26 @@ def test_browser_follows_placement_through_nginx_and_survives_a_killed_node(
     people = http.get(f"{url}/api/sessions/{sid}").json()["ok"]["participants"]
     assert {p["display_name"]: p["status"] for p in people}["Alex"] == "connected"
     shot(page, "failover")
+
+    # The worker serving it now is stopped with SIGTERM (a rolling restart): after the
+    # grace period Alex's browser is told `moved` and lands on node a's other worker.
+    serving = str(placement(proxied["redis"], sid))
+    worker = worker_pid(proxied["nodes"]["a"].proc.pid, serving)
+    os.kill(worker, signal.SIGTERM)
+    wait_js(page, "document.getElementById('banner').textContent.includes('Moving')",
+            limit=15)
+    wait_js(page, "document.getElementById('banner').hidden", limit=20)
+    other = {"a-0": "a-1", "a-1": "a-0"}[serving]
+    assert placement(proxied["redis"], sid) == other
+    expect(page.locator("#screen-session")).to_be_visible()
     page.context.close()
+
+
+def worker_pid(supervisor: int, node_id: str) -> int:
+    """The pid of the ``--workers`` child whose node id is ``node_id``."""
+    for task in Path(f"/proc/{supervisor}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            if f"HEARTH_NODE_ID={node_id}".encode() in environ:
+                return int(child)
+    raise AssertionError(f"no worker {node_id} under {supervisor}")
