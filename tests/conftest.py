@@ -21,6 +21,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def adjacent_free_ports() -> int:
+    """A port P on loopback with P+1 free too (for `--workers 2`; bounded search)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two adjacent free ports")
+
+
 class RedisServer:
     """A throwaway redis-server bound to loopback, with a password."""
 

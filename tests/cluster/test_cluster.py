@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.cluster.harness import TTL, Cluster, Following, Node, ready
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, adjacent_free_ports
 from tests.media.clients import Client as MediaClient
 from tests.signaling.test_media_flow import OverSocket, wait_codes
 
@@ -263,24 +262,11 @@ async def test_redis_paused_media_flows_commands_fail_closed_nothing_duplicated(
         await close_all(room)
 
 
-def two_free_ports() -> int:
-    """A port P with P+1 also free (bounded search)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two adjacent free ports")
-
-
 async def test_workers_are_separate_nodes_that_share_sessions(
     cluster: tuple[Cluster, RedisServer],
 ) -> None:
     c, server = cluster
-    port = two_free_ports()
+    port = adjacent_free_ports()
     node = c.spawn("w", "--workers", "2", port=port,
                    HEARTH_NODE_URL="http://127.0.0.1:{port}")
     first, second = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"

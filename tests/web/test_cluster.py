@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,19 +26,9 @@ import socketio
 from playwright.sync_api import Browser, expect
 
 from tests.cluster.harness import Cluster, Node
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, adjacent_free_ports, free_port
 from tests.web.conftest import PASSWORD, ROOT, new_page, shot, wait_js
 from tests.web.test_flow import prejoin
-
-
-def adjacent_ports() -> int:
-    """A port P with P+1 free too (bounded search)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as s, contextlib.suppress(OSError):
-            s.bind(("127.0.0.1", port + 1))
-            return port
-    raise AssertionError("no two adjacent free ports")
 
 
 def nginx_conf(tmp: Path, listen: int, nodes: dict[str, int]) -> Path:
@@ -76,7 +65,7 @@ def proxied(tmp_path: Path) -> Iterator[dict[str, Any]]:
     proxy = free_port()
     cluster = Cluster(tmp_path, server.url, HEARTH_SHUTDOWN_GRACE_SECONDS="2")
     cluster.public_url = f"http://127.0.0.1:{proxy}"
-    ports = {"a": adjacent_ports(), "b": adjacent_ports()}
+    ports = {"a": adjacent_free_ports(), "b": adjacent_free_ports()}
     conf = nginx_conf(tmp_path, proxy, ports)
     proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
