@@ -364,8 +364,8 @@ def _f(value: float | None, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
-def render(report: dict[str, Any]) -> str:
-    """The relay section of docs/benchmarks.md."""
+def render(report: dict[str, Any], images: list[str] | None = None) -> str:
+    """The relay section of docs/benchmarks.md; ``images`` are chart paths relative to it."""
     m = report["machine"]
     a = report["args"]
     lines = [
@@ -423,6 +423,9 @@ def render(report: dict[str, Any]) -> str:
             diff = (h["added_p95"] - j["added_p95"]
                     if h["added_p95"] is not None and j["added_p95"] is not None else None)
             lines.append(f"| {s} | {_f(ratio, '.2f')}x | {_f(diff, '+.2f')} |")
+    if images:
+        lines += ["", "Charts (medians from the table above; drawn by `bench/plots.py`):", ""]
+        lines += [f"![{Path(i).stem}]({i})" for i in images]
     rejected = [r for r in report["runs"] if r.get("rejected") or not r.get("ok")]
     lines += ["", "Rejected or failed runs:" if rejected else "No run was rejected."]
     for r in rejected:
@@ -462,11 +465,20 @@ def write_doc(path: Path, section: str) -> None:
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + tail
+        text = head + section + ("\n" + tail if tail else "")  # keep the blank line
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def write_charts(report: dict[str, Any], doc: Path) -> list[str]:
+    """Draw the charts into ``<doc's folder>/benchmarks/`` (docs/benchmarks/ for the real
+    doc) and return their paths relative to the doc, for its links."""
+    from bench.plots import write_relay_plots  # matplotlib only in the coordinator
+
+    out = doc.parent / doc.stem
+    return [str(p.relative_to(doc.parent)) for p in write_relay_plots(report, out)]
 
 
 # ---------------------------------------------------------------- main
@@ -573,7 +585,7 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
         "json": str(json_path.relative_to(REPO) if json_path.is_relative_to(REPO) else json_path),
     }
     json_path.write_text(json.dumps(report, indent=1, default=str))
-    write_doc(args.doc, render(report))
+    write_doc(args.doc, render(report, write_charts(report, args.doc)))
     print(f"wrote {json_path} and {args.doc}")
     return report
 
@@ -585,8 +597,10 @@ def rerender(args: argparse.Namespace) -> dict[str, Any]:
         if run.get("ok"):
             judge(run)
     report["summary"] = summarize(report["runs"])
+    path = args.from_json.resolve()  # where the JSON lives now (results may have moved)
+    report["json"] = str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
     args.from_json.write_text(json.dumps(report, indent=1, default=str))
-    write_doc(args.doc, render(report))
+    write_doc(args.doc, render(report, write_charts(report, args.doc)))
     print(f"re-rendered {args.from_json} into {args.doc}")
     return report
 
