@@ -17,11 +17,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from rooms.events import Event
 from rooms.model import Session
+from rooms.stores.redis import redis_client
 
 log = logging.getLogger("hearth.bus")
 CHANNEL = "hearth:session-changes"
@@ -34,8 +34,7 @@ class RedisBus:
     def __init__(self, url: str, node_id: str, *, timeout: float = 2.0) -> None:
         self._url = url
         self._node_id = node_id
-        self._client: Any = aioredis.from_url(url, socket_timeout=timeout,
-                                              socket_connect_timeout=timeout)
+        self._client: Any = redis_client(url, timeout=timeout, max_connections=32)
         self._task: asyncio.Task[None] | None = None
         self._handler: Handler | None = None
 

@@ -20,10 +20,17 @@ def create_store(settings: Settings) -> Store:
     return SqliteStore(settings.data_dir / "hearth.db")
 
 
+SOCKETIO_REDIS_CONNECTIONS = 1024
+
+
 def create_socketio(settings: Settings) -> Any:
     """socket.io server: Redis fan-out across processes when configured; same-origin only."""
     redis_url = settings.secret("redis_url")
-    manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
+    # Publishing takes a pooled connection per emit; the default cap of 100 failed
+    # under a burst of 1,000 clients (bench.signaling), so allow more (Redis: 10,000).
+    manager = socketio.AsyncRedisManager(
+        redis_url, redis_options={"max_connections": SOCKETIO_REDIS_CONNECTIONS}
+    ) if redis_url else None
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,

@@ -35,14 +35,28 @@ return cur + 1
 """
 
 
+# Commands in flight at once per process. redis-py's default pool raises "Too many
+# connections" past 100 instead of waiting, which turned a burst of 1,000 joining
+# clients into `unavailable` acks (bench.signaling); a blocking pool queues instead,
+# for up to ``POOL_WAIT`` seconds, then fails closed like any other outage.
+POOL_SIZE = 128
+POOL_WAIT = 5.0
+
+
+def redis_client(url: str, *, timeout: float, max_connections: int = POOL_SIZE) -> Any:
+    """A client on a bounded, blocking connection pool with I/O timeouts."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=POOL_WAIT,
+        socket_timeout=timeout, socket_connect_timeout=timeout)
+    return aioredis.Redis.from_pool(pool)
+
+
 class RedisStore:
     """The shared backend, chosen when ``HEARTH_REDIS_URL`` is set."""
 
     def __init__(self, url: str, *, prefix: str = "hearth:", timeout: float = 2.0) -> None:
         self._prefix = prefix
-        self._client: Any = aioredis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        self._client: Any = redis_client(url, timeout=timeout)
         self._write_script = self._client.register_script(_WRITE)
 
     def _k(self, key: str) -> str:

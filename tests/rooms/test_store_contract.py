@@ -139,3 +139,14 @@ async def test_redis_unreachable_raises_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         await store.get("k")
     await store.close()
+
+
+async def test_a_burst_beyond_the_connection_pool_waits_instead_of_failing(
+    any_store: Store,
+) -> None:
+    """1,000 clients joining at once put hundreds of commands in flight (bench.signaling);
+    with redis-py's default pool the 101st failed with "Too many connections"."""
+    written = await asyncio.gather(*(any_store.put(f"burst:{i}", b"v") for i in range(400)))
+    assert written == [1] * 400
+    values = await asyncio.gather(*(any_store.get(f"burst:{i}") for i in range(400)))
+    assert all(v is not None and v.value == b"v" for v in values)
