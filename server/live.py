@@ -32,7 +32,7 @@ from server.wiring import create_socketio
 from signaling.chat import ChatLog
 from signaling.media import MediaSink, VisibilityPort, register_media
 from signaling.namespace import HearthNamespace
-from signaling.outbox import ENDINGS, Outbox, socket_room
+from signaling.outbox import ENDINGS, Outbox, session_of_room, socket_room
 from signaling.registry import Registry
 from signaling.service import Signaling, build_registry
 from signaling.tokens import LinkSigner
@@ -212,7 +212,11 @@ class Live:
         self.sio.attach(app)
 
     async def _emit(self, event: str, data: Any, room: str) -> None:
-        await self.sio.emit(event, data, room=room)
+        """Send to one person's sockets. A session's sockets all live on the node it is
+        placed on, so from there the message skips Redis (one publish per recipient,
+        which every node would decode); from any other node it goes through Redis."""
+        local = self.placement.is_local(session_of_room(room))
+        await self.sio.emit(event, data, room=room, ignore_queue=local)
 
     async def _kick(self, session_id: str, participant_id: str | None) -> None:
         """Close sockets shortly after the notice, so acks and notices reach them first.

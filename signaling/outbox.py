@@ -38,6 +38,11 @@ def socket_room(session_id: str, participant_id: str) -> str:
     return f"p:{session_id}:{participant_id}"
 
 
+def session_of_room(room: str) -> str:
+    """The session id inside a ``socket_room`` name."""
+    return room.split(":", 2)[1]
+
+
 def audience(session: Session, event: Event) -> set[str]:
     scope, target = event.audience.scope, event.audience.target
     if scope is Scope.SESSION:

@@ -46,6 +46,16 @@ async def placed_on(server: RedisServer, session_id: str) -> str | None:
         await r.aclose()
 
 
+async def publishes(server: RedisServer) -> int:
+    """PUBLISH commands Redis has served so far."""
+    r = aioredis.from_url(server.url)
+    try:
+        stats = await r.info("commandstats")
+        return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+    finally:
+        await r.aclose()
+
+
 async def family(c: Cluster, a: Node, b: Node) -> dict[str, Any]:
     """A session made through node A; the therapist joins first through node A and the
     family through node B; Alex and Blair are admitted, Casey is left in the lobby."""
@@ -98,11 +108,19 @@ async def test_people_arriving_elsewhere_end_up_on_the_sessions_node(
             for node, placed in ((a, "1.0"), (b, "0.0")):
                 async with http.get(f"{node.url}/metrics") as r:
                     assert f"hearth_placed_sessions {placed}" in await r.text()
-        # Chat and breakouts reach everyone, on the one node that serves the session.
+        # Chat and breakouts reach everyone, on the one node that serves the session;
+        # its people's sockets are all there, so their messages skip Redis.
+        published = await publishes(server)
         await room["alex"].ok("chat_send", {"scope": "room", "text": "hello from alex"})
         for name in ("t", "blair"):
             await room[name].wait(lambda x: any(m["text"] == "hello from alex"
                                                 for m in x.received["chat"]), "chat")
+        assert await publishes(server) == published
+        await room["alex"].ok("hand", {"raised": True})
+        for name in ("t", "alex", "blair"):
+            await room[name].wait(lambda x: any(p["hand_raised"] for p in x.state["participants"]),
+                                  "hand seen")
+        assert await publishes(server) == published + 1  # the session bus's one message
         await room["t"].ok("breakouts_by_role", {"plan": "each_client_with_clinician"})
         await room["t"].ok("breakouts_open", {})
         for name in ("t", "alex", "blair"):
