@@ -7,8 +7,9 @@
   clients) in one process can use different addresses.
 * ``install_ingress``: taps decrypted RTP in the UDP callback of every aioice
   ``StunProtocol`` of a DTLS transport, before aioice's queue and aiortc's DTLS task.
-* ``send_srtp``: SRTP-protects with the transport's session and writes straight to
-  the nominated candidate pair.
+* ``Egress`` / ``send_srtp``: SRTP-protects with the transport's session (libsrtp
+  called directly on one preallocated buffer) and writes straight to the nominated
+  candidate pair's socket, falling back to asyncio's transport when it would block.
 """
 
 from __future__ import annotations
@@ -25,10 +26,161 @@ from aioice import ice as aioice_ice
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from pylibsrtp._binding import ffi as _srtp_ffi
+from pylibsrtp._binding import lib as _srtp_lib
 
 logger = logging.getLogger(__name__)
 
 RtpSink = Callable[[bytes], None]
+
+# One process-wide SRTP work buffer. libsrtp protects and unprotects in place; the
+# event loop is single-threaded and every use below copies out (or sends) before
+# returning, so one buffer serves every session. pylibsrtp's Session.protect does the
+# same on a per-session buffer but allocates an ``int *`` and a result copy per call.
+_BUF_SIZE = 4096
+_TRAILER = 4 + 16 + 128  # pylibsrtp's SRTP_MAX_SRTCP_TRAILER_LEN
+_MAX_PACKET = _BUF_SIZE - _TRAILER
+_cdata = _srtp_ffi.new("char[]", _BUF_SIZE)
+_cbuf = _srtp_ffi.buffer(_cdata)
+_cview = memoryview(_cbuf)
+_clen = _srtp_ffi.new("int *")
+_srtp_protect = _srtp_lib.srtp_protect
+_srtp_unprotect = _srtp_lib.srtp_unprotect
+_SelectorDatagramTransport: type | None = getattr(
+    getattr(asyncio, "selector_events", None), "_SelectorDatagramTransport", None)
+
+
+def srtp_unprotect(session: Any, data: bytes) -> bytes | None:
+    """``session.unprotect(data)`` without pylibsrtp's per-call allocations; None on
+    an authentication or replay failure (what pylibsrtp raises for)."""
+    n = len(data)
+    if n > _MAX_PACKET:
+        return None
+    _cbuf[0:n] = data
+    _clen[0] = n
+    if _srtp_unprotect(session._srtp[0], _cdata, _clen):
+        return None
+    out: bytes = _cbuf[0 : _clen[0]]
+    return out
+
+
+class Egress:
+    """Protect-and-send for one DTLS transport (one per subscribe PC with max-bundle).
+
+    Caches the libsrtp session pointer, the nominated pair, its socket and remote
+    address; re-reads them only when the SRTP session or the nominated pair object
+    changes (one identity check each per packet). Sends with the raw socket's
+    ``sendto`` (skipping asyncio's wrapper); when the socket would block, or asyncio
+    already buffers for it, the packet goes through the transport so order is kept.
+    """
+
+    __slots__ = ("_addr", "_connect", "_nominated", "_pair", "_send", "_sendto", "_session",
+                 "_srtp", "_transport", "dtls")
+
+    def __init__(self, dtls: RTCDtlsTransport, connect: bool = False) -> None:
+        self.dtls = dtls
+        self._connect = connect
+        self._nominated: dict[int, Any] = dtls.transport._connection._nominated
+        self._session: Any = None
+        self._srtp: Any = None
+        self._pair: Any = None
+        self._transport: Any = None
+        self._sendto: Any = None
+        self._send: Any = None
+        self._addr: Any = None
+
+    def _refresh(self) -> bool:
+        self._session = None
+        session = self.dtls._tx_srtp
+        pair = self._nominated.get(1)
+        if session is None or pair is None:
+            return False
+        transport = pair.protocol.transport
+        if transport is None or transport.is_closing():
+            return False
+        sock = None
+        if _SelectorDatagramTransport is not None and isinstance(
+                transport, _SelectorDatagramTransport):
+            sock = getattr(transport, "_sock", None)
+        addr = pair.remote_addr
+        self._srtp = session._srtp[0]
+        self._pair = pair
+        self._transport = transport
+        self._sendto = sock.sendto if sock is not None else None
+        self._send = sock.send if sock is not None and self._connect and _connect(
+            sock, addr) else None
+        self._addr = addr
+        self._session = session
+        return True
+
+    def ready(self) -> bool:
+        """Whether ``send`` can send now."""
+        return self.dtls._tx_srtp is not None and 1 in self._nominated
+
+    def send(self, packet: bytes) -> bool:
+        """Protect ``packet`` and send it; False when not ready (never sent), raises on
+        a protect failure or a real socket error (the caller isolates it per sink)."""
+        if (self.dtls._tx_srtp is not self._session
+                or self._nominated.get(1) is not self._pair) and not self._refresh():
+            return False
+        n = len(packet)
+        if n > _MAX_PACKET:
+            raise ValueError("packet is too long")
+        _cbuf[0:n] = packet
+        _clen[0] = n
+        status = _srtp_protect(self._srtp, _cdata, _clen)
+        if status:
+            raise pylibsrtp.Error(f"srtp_protect failed with status {status}")
+        out = _cview[: _clen[0]]
+        transport = self._transport
+        sendto = self._sendto
+        if sendto is not None and not transport._buffer:
+            try:
+                send = self._send
+                if send is not None:
+                    send(out)
+                else:
+                    sendto(out, self._addr)
+                return True
+            except (BlockingIOError, InterruptedError):
+                pass  # the transport buffers it and waits for the socket
+            except OSError:
+                if transport.is_closing():
+                    self._session = None
+                    return False
+                raise
+        transport.sendto(bytes(out), self._addr)
+        return True
+
+
+def _connect(sock: socket.socket, addr: tuple[Any, ...]) -> bool:
+    """Connect a UDP socket to ``addr`` (its only peer once ICE has nominated a pair),
+    so that sends skip the route lookup; False (left unconnected) on any error."""
+    try:
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            peer = None
+        if peer is None or tuple(peer[:2]) != tuple(addr[:2]):
+            sock.connect(addr)
+        return True
+    except OSError:
+        logger.debug("could not connect egress socket to %s", addr, exc_info=True)
+        return False
+
+
+def egress_for(dtls: RTCDtlsTransport, connect: bool = False) -> Egress:
+    """The transport's ``Egress``, created on first use and kept on the transport.
+
+    ``connect``: ``connect()`` the nominated pair's socket to the remote address (see
+    ``RelayConfig.connect_egress_sockets``); only the first call for a transport
+    decides it.
+    """
+    egress: Egress | None = getattr(dtls, "_hearth_egress", None)
+    if egress is None:
+        egress = Egress(dtls, connect)
+        dtls._hearth_egress = egress  # type: ignore[attr-defined]
+    return egress
 
 
 def _connections(pc: RTCPeerConnection) -> list[Any]:
@@ -148,24 +300,54 @@ def install_ingress(
         _hook_protocol(protocol, dtls, on_rtp)
 
 
+#: datagrams read per UDP callback (the one asyncio read, then queued ones): a video
+#: frame arrives as a burst of packets, and each extra read here saves a full event
+#: loop iteration (epoll_wait, handle dispatch, asyncio's 256 KiB recvfrom buffer).
+INGRESS_BATCH = 16
+_RECV_SIZE = 65536
+_recv_buf = bytearray(_RECV_SIZE)
+_recv_view = memoryview(_recv_buf)
+
+
 def _hook_protocol(protocol: Any, dtls: RTCDtlsTransport, on_rtp: RtpSink) -> None:
     if getattr(protocol, "_hearth_hooked", False):
         return
     protocol._hearth_hooked = True
     fallthrough = protocol.datagram_received
+    transport: Any = getattr(protocol, "transport", None)
+    sock = None
+    if _SelectorDatagramTransport is not None and isinstance(
+            transport, _SelectorDatagramTransport):
+        sock = getattr(transport, "_sock", None)
+    recv_into = sock.recvfrom_into if sock is not None else None
 
-    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+    def handle(data: bytes, addr: tuple[Any, ...]) -> None:
         # SRTP only (first byte 128..191), not SRTCP (second byte 192..208).
         if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 209:
             session = dtls._rx_srtp
             if session is not None:
-                try:
-                    plain = session.unprotect(data)
-                except pylibsrtp.Error:
-                    return
-                on_rtp(plain)
+                plain = srtp_unprotect(session, data)
+                if plain is not None:
+                    on_rtp(plain)
                 return
         fallthrough(data, addr)
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        handle(data, addr)
+        if recv_into is None:
+            return
+        # Drain what queued meanwhile, exactly as asyncio's _read_ready would have.
+        for _ in range(INGRESS_BATCH - 1):
+            if transport.is_closing():
+                return
+            try:
+                n, addr = recv_into(_recv_buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            handle(bytes(_recv_view[:n]), addr)
 
     protocol.datagram_received = datagram_received
 
@@ -176,17 +358,7 @@ def send_srtp(dtls: RTCDtlsTransport, packet: bytes) -> bool:
     Returns False (without raising) when the transport is not ready; raises only
     on a real send or protect failure, which the caller isolates per sink.
     """
-    session = dtls._tx_srtp
-    if session is None:
-        return False
-    pair = dtls.transport._connection._nominated.get(1)
-    if pair is None:
-        return False
-    transport = pair.protocol.transport
-    if transport.is_closing():
-        return False
-    transport.sendto(session.protect(packet), pair.remote_addr)
-    return True
+    return egress_for(dtls).send(packet)
 
 
 def transport_ready(dtls: RTCDtlsTransport) -> bool:

@@ -20,7 +20,9 @@ Who sees what is decided in one place only: ``Router.set_visible``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -37,12 +39,19 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RtcpSrPacket
+from aiortc.rtp import (
+    RtcpByePacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+)
 
 from . import ice
 from .config import RelayConfig
 from .errors import MediaError
 from .rtp import (
+    HEADER,
     Header,
     build_extensions,
     decode_level,
@@ -60,6 +69,8 @@ logger = logging.getLogger(__name__)
 SOURCES = {"mic": "audio", "camera": "video", "screen": "video"}
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+#: senders per compound RTCP datagram (28-byte SR + about 24-byte SDES chunk each)
+RTCP_SENDERS_PER_PACKET = 16
 #: timestamp step inserted when a slot switches source (one frame / one 20 ms packet)
 TS_STEP = {"video": 3000, "audio": 960}
 PIN = {"video": "video/vp8", "audio": "audio/opus"}
@@ -284,10 +295,19 @@ class Subscription:
         self.failures = 0
         self.forwarded = 0
         self.octets = 0
+        self._router = peer.router
+        #: first header byte (version 2, X bit if we send an extension block)
+        self._b0 = 0x80
+        #: this sink's extension block with a given audio-level element, by level bytes
+        self._level_ext: dict[bytes, bytes] = {}
+        self._egress: ice.Egress | None = None
         # Subscriber PLI/FIR and NACK must reach the publisher / our history,
         # not the encoder this sender never has.
         self.sender._send_keyframe = self._on_keyframe_request
         self.sender._retransmit = self._on_nack
+        # The peer's _rtcp_loop sends this slot's SR + SDES, compounded with its
+        # other slots', instead of one datagram per slot and interval.
+        self.sender._run_rtcp = self._rtcp_parked
 
     def configure(self) -> None:
         """Read what the subscribe leg negotiated: mid, payload types, mid extension."""
@@ -311,7 +331,12 @@ class Subscription:
         if MID_URI in ext and self.mid is not None:
             self._mid_element.append((ext[MID_URI], self.mid.encode()))
         self.extensions = build_extensions(self._mid_element)
+        self._b0 = 0x90 if self.extensions else 0x80
         self.audio_level_id = ext.get(AUDIO_LEVEL_URI, 0) if self.kind == "audio" else 0
+        self._level_ext = {}
+        # the subscribe leg's transports are final once its answer is applied
+        self._egress = ice.egress_for(
+            self.sender.transport, self._router.relay.config.connect_egress_sockets)
         self.negotiated = True
 
     def ready(self) -> bool:
@@ -341,6 +366,8 @@ class Subscription:
         """Rewrite one packet for this sink and send it; never raises.
 
         ``level`` is the publisher's audio-level element, already read once per packet.
+        This runs once per packet per sink: sequence arithmetic is inlined and the
+        header is packed in one call (see ``rtp.rewrite`` for the same layout).
         """
         try:
             if self.waiting:
@@ -350,25 +377,40 @@ class Subscription:
                     return
                 self._start(h)
             else:
-                since_start = seq_diff(h.seq, self._start_in_seq)
-                if since_start < 0:
+                since_start = (h.seq - self._start_in_seq) & 0xFFFF
+                if since_start >= 0x8000:
                     return  # straggler from before this slot (re)started
                 if since_start > 4096:
                     self._start_in_seq = (h.seq - 2048) & 0xFFFF
             seq = (h.seq + self._seq_offset) & 0xFFFF
             ts = (h.timestamp + self._ts_offset) & 0xFFFFFFFF
-            if seq_diff(seq, self._last_out_seq) > 0:
+            if 0 < ((seq - self._last_out_seq) & 0xFFFF) < 0x8000:
                 self._last_out_seq = seq
                 self._last_out_ts = ts
-            extensions = self.extensions
             if level and self.audio_level_id:
                 # pass the publisher's audio level through, under this leg's id
-                extensions = build_extensions([*self._mid_element, (self.audio_level_id, level)])
-            packet = rewrite(data, h, self.payload_type, seq, ts, self.ssrc, extensions)
-            if ice.send_srtp(self.sender.transport, packet):
+                extensions = self._level_ext.get(level)
+                if extensions is None:
+                    if len(self._level_ext) >= 256:
+                        self._level_ext.clear()
+                    extensions = self._level_ext[level] = build_extensions(
+                        [*self._mid_element, (self.audio_level_id, level)])
+                b0 = 0x90 if extensions else 0x80
+            else:
+                extensions = self.extensions
+                b0 = self._b0
+            off = h.payload_offset
+            packet = HEADER.pack(
+                b0 | h.padding, h.marker | self.payload_type, seq, ts, self.ssrc
+            ) + extensions + data[off:]
+            egress = self._egress
+            if egress is None:
+                egress = self._egress = ice.egress_for(
+                    self.sender.transport, self._router.relay.config.connect_egress_sockets)
+            if egress.send(packet):
                 self.forwarded += 1
-                self.octets += len(data) - h.payload_offset
-                router = self.peer.router
+                self.octets += len(data) - off
+                router = self._router
                 router.forwarded_packets += 1
                 router.forwarded_bytes += len(packet)
         except Exception:
@@ -396,6 +438,42 @@ class Subscription:
         s._RTCRtpSender__rtp_timestamp = (rtp_ts + self._ts_offset) & 0xFFFFFFFF if ntp else 0
         s._RTCRtpSender__packet_count = self.forwarded
         s._RTCRtpSender__octet_count = self.octets
+
+    async def _rtcp_parked(self) -> None:
+        """Stands in for the sender's ``_run_rtcp``: keeps its start/exit handshake
+        with ``RTCRtpSender.stop`` and its BYE, but sends no periodic report (see
+        ``Peer._rtcp_loop``)."""
+        s = self.sender
+        s._RTCRtpSender__rtcp_started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.get_running_loop().create_future()
+        try:
+            await s._send_rtcp([RtcpByePacket(sources=[self.ssrc])])
+        except Exception:
+            logger.debug("RTCP BYE failed", exc_info=True)
+        finally:
+            s._RTCRtpSender__rtcp_exited.set()
+
+    def rtcp_report(self, now: float) -> tuple[RtcpSrPacket, RtcpSourceInfo | None]:
+        """This slot's SR (the fields ``sender_report`` maintains) and SDES chunk, as
+        aiortc's sender loop builds them, and the LSR it keeps for RTT estimates."""
+        s = self.sender
+        ntp = s._RTCRtpSender__ntp_timestamp
+        sr = RtcpSrPacket(
+            ssrc=self.ssrc,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=ntp,
+                rtp_timestamp=s._RTCRtpSender__rtp_timestamp,
+                packet_count=s._RTCRtpSender__packet_count & 0xFFFFFFFF,
+                octet_count=s._RTCRtpSender__octet_count & 0xFFFFFFFF,
+            ),
+        )
+        s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+        s._RTCRtpSender__lsr_time = now
+        cname = s._RTCRtpSender__cname
+        chunk = (RtcpSourceInfo(ssrc=self.ssrc, items=[(1, cname.encode("utf8"))])
+                 if cname is not None else None)
+        return sr, chunk
 
     def _failed(self) -> None:
         self.failures += 1
@@ -469,6 +547,7 @@ class Peer:
         self._mid_ext_id = 0
         self.closed = False
         self._lock = asyncio.Lock()
+        self._rtcp_task: asyncio.Future[Any] | None = None
 
     def _new_pc(self) -> RTCPeerConnection:
         servers = [
@@ -655,6 +734,7 @@ class Peer:
                 self.subscribe_pc = self._new_pc()
                 for kind in ("audio", "video"):
                     self._add_slots(kind, self.router.relay.config.slots)
+                self._rtcp_task = asyncio.ensure_future(self._rtcp_loop())
             pc = self.subscribe_pc
             if pc.signalingState != "stable":
                 raise MediaError("bad_state", "subscribe offer already outstanding")
@@ -669,6 +749,35 @@ class Peer:
             local = pc.localDescription
             assert local is not None
             return str(local.sdp)
+
+    async def _rtcp_loop(self) -> None:
+        """Sender reports for the subscribe PC: every 0.5-1.5 s (aiortc's interval),
+        one compound RTCP datagram per transport carrying every started slot's SR and
+        an SDES with their CNAMEs, where aiortc would send one datagram per slot."""
+        while not self.closed:
+            await asyncio.sleep(0.5 + random.random())
+            groups: dict[int, tuple[Any, list[Subscription]]] = {}
+            for sub in self.subscriptions:
+                sender = sub.sender
+                if sender._RTCRtpSender__started:
+                    dtls = sender.transport
+                    groups.setdefault(id(dtls), (dtls, []))[1].append(sub)
+            now = time.time()
+            for dtls, subs in groups.values():
+                for i in range(0, len(subs), RTCP_SENDERS_PER_PACKET):
+                    try:
+                        batch = subs[i:i + RTCP_SENDERS_PER_PACKET]
+                        reports = [sub.rtcp_report(now) for sub in batch]
+                        chunks = [chunk for _, chunk in reports if chunk is not None]
+                        payload = b"".join(bytes(sr) for sr, _ in reports)
+                        if chunks:
+                            payload += bytes(RtcpSdesPacket(chunks=chunks))
+                        await dtls._send_rtp(payload)
+                    except ConnectionError:
+                        pass  # not connected (yet, or any more)
+                    except Exception:
+                        logger.debug("RTCP send failed: session=%s participant=%s",
+                                     self.router.id, self.id, exc_info=True)
 
     def _add_slots(self, kind: str, count: int) -> None:
         assert self.subscribe_pc is not None
@@ -731,6 +840,8 @@ class Peer:
         if self.closed:
             return
         self.closed = True
+        if self._rtcp_task is not None:
+            self._rtcp_task.cancel()
         for pub in list(self.publications.values()):
             self._drop_publication(pub)
         for sub in self.subscriptions:

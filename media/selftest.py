@@ -47,6 +47,10 @@ def _static_problems() -> list[str]:
     need_method(RTCRtpSender, "_send_keyframe")
     need_method(RTCRtpSender, "_retransmit", ("sequence_number",))
     need_method(RTCRtpSender, "_handle_rtcp_packet", ("packet",))
+    # Peer._rtcp_loop sends the slots' SRs compounded; each sender's own loop is parked.
+    need_method(RTCRtpSender, "_run_rtcp")
+    need_method(RTCRtpSender, "_send_rtcp", ("packets",))
+    need_method(RTCDtlsTransport, "_send_rtp", ("data",))
     need_method(RTCRtpTransceiver, "setCodecPreferences", ("codecs",))
     need_method(StreamStatistics, "add", ("packet",))
     need_method(RTCIceGatherer, "gather")
@@ -63,6 +67,32 @@ def _static_problems() -> list[str]:
             problems.append(f"aioice.candidate.{name} is missing")
     if not hasattr(pylibsrtp, "Error"):
         problems.append("pylibsrtp.Error is missing")
+    # Egress and ingress call libsrtp directly on one preallocated buffer.
+    try:
+        from pylibsrtp._binding import ffi as srtp_ffi
+        from pylibsrtp._binding import lib as srtp_lib
+    except ImportError:
+        problems.append("pylibsrtp._binding (ffi, lib) is missing")
+    else:
+        for name in ("srtp_protect", "srtp_unprotect"):
+            if not hasattr(srtp_lib, name):
+                problems.append(f"pylibsrtp._binding.lib.{name} is missing")
+        if not hasattr(srtp_ffi, "buffer"):
+            problems.append("pylibsrtp._binding.ffi.buffer is missing")
+    # Egress writes to the raw socket of asyncio's UDP transport when it can.
+    import asyncio.selector_events
+
+    transport_cls = getattr(asyncio.selector_events, "_SelectorDatagramTransport", None)
+    if transport_cls is None:
+        problems.append("asyncio.selector_events._SelectorDatagramTransport is missing")
+    need_method(aioice.ice.CandidatePair, "__init__", ("protocol", "remote_candidate"))
+    if not isinstance(getattr(aioice.ice.CandidatePair, "remote_addr", None), property):
+        problems.append("aioice.ice.CandidatePair.remote_addr is not a property")
+    try:
+        if not hasattr(pylibsrtp.Session(), "_srtp"):
+            problems.append("pylibsrtp.Session._srtp is missing")
+    except Exception as exc:  # pragma: no cover - a broken libsrtp binding
+        problems.append(f"pylibsrtp.Session() failed: {exc!r}")
 
     return problems
 
@@ -84,7 +114,10 @@ async def _live_problems() -> list[str]:
              ("_nominated", "_protocols", "get_component_candidates")),
             (t.sender, ("_ssrc", "_rtx_ssrc", "transport", "_RTCRtpSender__ntp_timestamp",
                         "_RTCRtpSender__rtp_timestamp", "_RTCRtpSender__packet_count",
-                        "_RTCRtpSender__octet_count")),
+                        "_RTCRtpSender__octet_count", "_RTCRtpSender__rtcp_started",
+                        "_RTCRtpSender__rtcp_exited", "_RTCRtpSender__started",
+                        "_RTCRtpSender__cname", "_RTCRtpSender__lsr",
+                        "_RTCRtpSender__lsr_time")),
             (t.receiver, ("_RTCRtpReceiver__remote_streams", "_handle_rtcp_packet")),
             (t, ("_codecs", "_headerExtensions", "mid", "receiver", "sender")),
         )
@@ -98,6 +131,16 @@ async def _live_problems() -> list[str]:
             problems.append("aioice Connection._nominated is not a dict")
     finally:
         await pc.close()
+    # asyncio's UDP transport: Egress sends on its socket unless it buffers.
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    try:
+        for attr in ("_sock", "_buffer"):
+            if not hasattr(transport, attr):
+                problems.append(f"{type(transport).__name__}.{attr} is missing")
+    finally:
+        transport.close()
     return problems
 
 
