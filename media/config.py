@@ -35,6 +35,9 @@ class RelayConfig:
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
     #: inclusive UDP range for the relay's ICE sockets (None: any ephemeral port)
     port_range: tuple[int, int] | None = None
+    #: NAT 1:1: (bound address, announced address) pairs. Host candidates bound on the
+    #: first are announced with the second (the public address clients reach)
+    announce: tuple[tuple[str, str], ...] = ()
     ice_servers: tuple[IceServer, ...] = ()
     camera_max_bitrate: int = 1_000_000
     screen_max_bitrate: int = 2_500_000

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import secrets
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pylibsrtp
@@ -197,15 +197,20 @@ def _connections(pc: RTCPeerConnection) -> list[Any]:
 
 
 def restrict_gathering(
-    pc: RTCPeerConnection, addresses: Iterable[str], ports: tuple[int, int] | None = None
+    pc: RTCPeerConnection, addresses: Iterable[str], ports: tuple[int, int] | None = None,
+    announce: Mapping[str, str] | None = None,
 ) -> None:
     """Make every ICE connection of ``pc`` gather host candidates on ``addresses`` only.
 
     With ``ports`` (inclusive range), host sockets bind only inside that UDP range so a
     firewall can open exactly it; the relay then announces host candidates only (its
-    public or NAT address is configured, so it needs no STUN). Call it after
-    transceivers exist and before ``setLocalDescription`` (which gathers). Idempotent.
+    public or NAT address is configured, so it needs no STUN). With ``announce``
+    (bound address → public address, a NAT 1:1 mapping), a candidate bound on a mapped
+    address is announced with the public one; the socket stays where it is bound, and
+    the NAT carries the client's packets to it. Call it after transceivers exist and
+    before ``setLocalDescription`` (which gathers). Idempotent.
     """
+    mapping = dict(announce or {})
     addrs = list(addresses)
     for conn in _connections(pc):
         if getattr(conn, "_hearth_restricted", False):
@@ -217,8 +222,13 @@ def restrict_gathering(
             _orig: Any = original, _conn: Any = conn,
         ) -> Any:
             if ports is not None:
-                return await _gather_in_range(_conn, component, addrs, ports)
-            return await _orig(component=component, addresses=addrs, timeout=timeout)
+                found = await _gather_in_range(_conn, component, addrs, ports)
+            else:
+                found = await _orig(component=component, addresses=addrs, timeout=timeout)
+            for candidate in found:  # the same objects the protocols hold
+                if candidate.type == "host" and candidate.host in mapping:
+                    candidate.host = mapping[candidate.host]
+            return found
 
         conn.get_component_candidates = restricted
         conn._hearth_restricted = True

@@ -645,7 +645,8 @@ class Peer:
             except Exception as exc:
                 raise MediaError("bad_sdp", type(exc).__name__) from exc
             config = self.router.relay.config
-            ice.restrict_gathering(pc, config.host_addresses, config.port_range)
+            ice.restrict_gathering(pc, config.host_addresses, config.port_range,
+                                 dict(config.announce))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
             self._require_candidates(pc)
@@ -742,7 +743,8 @@ class Peer:
                 self._add_slots(kind, extra)
                 self.slots_needed[kind] = 0
             config = self.router.relay.config
-            ice.restrict_gathering(pc, config.host_addresses, config.port_range)
+            ice.restrict_gathering(pc, config.host_addresses, config.port_range,
+                                 dict(config.announce))
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
             self._require_candidates(pc)

@@ -90,6 +90,10 @@ class Settings(BaseModel):
     media_hosts: tuple[str, ...] = Field(
         (), description="Addresses the relay gathers and announces for ICE (empty: all local)."
     )
+    media_announce: tuple[str, ...] = Field(
+        (), description="NAT 1:1: the public address announced for each of `media_hosts`, "
+        "in order (unset: announce `media_hosts` themselves).",
+    )
     media_ports: str | None = Field(
         None, description="UDP range for the relay's ICE sockets, e.g. `40000-40999` (unset: any)."
     )
@@ -169,6 +173,8 @@ class Settings(BaseModel):
             object.__setattr__(self, "node_id", f"{socket.gethostname()}-{self.port}"[:64])
         if not self.node_url:
             object.__setattr__(self, "node_url", self.public_url)
+        if self.media_announce and len(self.media_announce) != len(self.media_hosts):
+            raise ValueError("media_announce: give one public address per media_hosts entry")
         if self.placement_ttl_seconds < 2 * self.placement_heartbeat_seconds:
             raise ValueError("placement_ttl_seconds must be at least twice the heartbeat")
         if self.mode != "production":

@@ -291,4 +291,6 @@ def relay_config(settings: Settings) -> RelayConfig:
     # production sets the public or NAT address, tests set 127.0.0.1.
     hosts = settings.media_hosts or tuple(get_host_addresses(use_ipv4=True, use_ipv6=False))
     return RelayConfig(host_addresses=hosts, ice_servers=servers,
-                       port_range=settings.media_port_range)
+                       port_range=settings.media_port_range,
+                       announce=tuple(zip(settings.media_hosts, settings.media_announce,
+                                          strict=False)))  # lengths checked by Settings

@@ -106,3 +106,23 @@ def test_media_ports_range() -> None:
     for bad in ("40000", "50000-40000", "80-90", "a-b"):
         with pytest.raises(ConfigError, match="HEARTH_MEDIA_PORTS"):
             load_settings({"HEARTH_MEDIA_PORTS": bad})
+
+
+def test_nat_announce_pairs_with_media_hosts() -> None:
+    from server.live import relay_config
+
+    s = load_settings({"HEARTH_MEDIA_HOSTS": "10.0.0.5", "HEARTH_MEDIA_ANNOUNCE": "203.0.113.7"})
+    assert relay_config(s).announce == (("10.0.0.5", "203.0.113.7"),)
+    assert relay_config(load_settings({"HEARTH_MEDIA_HOSTS": "10.0.0.5"})).announce == ()
+    with pytest.raises(ConfigError, match="one public address per media_hosts entry"):
+        load_settings({"HEARTH_MEDIA_HOSTS": "10.0.0.5",
+                       "HEARTH_MEDIA_ANNOUNCE": "203.0.113.7,203.0.113.8"})
+
+
+def test_placement_defaults_and_node_identity() -> None:
+    s = load_settings({"HEARTH_PORT": "9001", "HEARTH_PUBLIC_URL": "https://clinic.example"})
+    assert s.node_id.endswith("-9001")
+    assert s.node_url == "https://clinic.example"
+    with pytest.raises(ConfigError, match="at least twice the heartbeat"):
+        load_settings({"HEARTH_PLACEMENT_HEARTBEAT_SECONDS": "3",
+                       "HEARTH_PLACEMENT_TTL_SECONDS": "4"})
