@@ -15,7 +15,7 @@ fresh client processes, measures a window after warm-up, and records:
 * transit p50/p95/p99, and the same minus the baseline of that repeat;
 * each client process's CPU: a run where one exceeds 80% of a core is rejected.
 
-It writes bench/results/relay-*.json and the relay section of docs/benchmarks.md.
+It writes bench/data/relay-*.json and the relay section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from bench.adapters import make_adapter
 from bench.clients import (
     CLK_TCK,
     FPS,
-    RESULTS_DIR,
     clip_packet_rate,
     load_clip,
     read_cpu_ticks,
@@ -52,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 CLIENT_IP = "198.18.77.1"
 CLIENT_CPU_LIMIT = 0.80  # of one core, per client process
 CONNECT_TIMEOUT_S = 25.0
+DATA_DIR = Path(__file__).resolve().parent / "data"
 BEGIN, END = "<!-- bench.relay:begin -->", "<!-- bench.relay:end -->"
 
 
@@ -497,7 +497,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--janus-url", default="http://198.18.77.2:8088/janus")
     p.add_argument("--host-ip", default=None, help="the only ICE host candidate of the clients")
     p.add_argument("--doc", type=Path, default=None, help="markdown to update")
-    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    p.add_argument("--results-dir", type=Path, default=DATA_DIR,
+                   help="where the JSON goes (default bench/data, committed with the doc)")
     p.add_argument("--from-json", type=Path, default=None,
                    help="re-judge and re-render a results JSON instead of measuring")
     p.add_argument("--smoke", action="store_true",
