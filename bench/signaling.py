@@ -744,7 +744,7 @@ def redis_note(runs: list[dict[str, Any]]) -> str:
     if not versions:
         return ""
     return (f" Redis: a throwaway `redis-server --save ''` ({', '.join(versions)}) on "
-            "loopback; Hearth's Redis clients with their default settings.")
+            "loopback; Hearth's Redis clients as configured in the code (bounded pools).")
 
 
 def render(report: dict[str, Any]) -> str:
