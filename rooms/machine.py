@@ -683,6 +683,11 @@ def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
         new = _breakouts(new, new_breakout_phase)
     if new.phase is not new_phase:
         new = replace(new, phase=new_phase)
+    if kind is not c.Tick and (due := next_deadline(new)) is not None and due <= now:
+        # A deadline the command itself made due (closing with no countdown) is applied
+        # in the same transition: one commit, and nobody waits for a timer to fire.
+        new, ticked = _tick(new, c.Tick(actor=c.SYSTEM, now=now), None, now)
+        events += ticked
     new, returned = _return_lonely_children(new)
     events += returned
     if new == state and not events:

@@ -180,7 +180,9 @@ def test_timer_lengths_must_be_sane() -> None:
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(InvalidTransition):
             handle(s, c.CloseAll(actor=T, grace=bad), now=NOW)
-    closing, _ = handle(s, c.CloseAll(actor=T, grace=0.0), now=NOW)  # close right away
-    assert next_deadline(closing) == NOW
-    closed, _ = handle(closing, c.Tick(actor=c.SYSTEM, now=NOW), now=NOW)
+    # No countdown: closed in the same transition, with no timer to wait for.
+    closed, events = handle(s, c.CloseAll(actor=T, grace=0.0), now=NOW)
     assert closed.breakouts.phase is BreakoutPhase.CLOSED
+    assert [e.kind for e in events][:2] == ["close_all_started", "breakouts_closed"]
+    assert next_deadline(closed) is None
+    assert closed.version == s.version + 1

@@ -162,11 +162,15 @@ class SessionMachine(RuleBasedStateMachine):
         """After close-all and its grace, everyone is in the main room."""
         if not self.apply(c.CloseAll(actor=actor, grace=grace)):
             return
-        deadline = self.s.breakouts.closing_deadline
-        assert deadline is not None
-        assert next_deadline(self.s) is not None
-        self.now = max(self.now, deadline)
-        self.apply(c.Tick(actor=c.SYSTEM, now=self.now))
+        if grace == 0.0:  # no countdown: closed in the same transition
+            assert self.s.breakouts.phase is BreakoutPhase.CLOSED
+            assert self.s.breakouts.closing_deadline is None
+        else:
+            deadline = self.s.breakouts.closing_deadline
+            assert deadline is not None
+            assert next_deadline(self.s) is not None
+            self.now = max(self.now, deadline)
+            self.apply(c.Tick(actor=c.SYSTEM, now=self.now))
         assert self.s.breakouts.phase is BreakoutPhase.CLOSED
         assert all(location(self.s, p) in (None, "main") for p in self.s.participants)
 
