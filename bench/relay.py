@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import multiprocessing
 import platform
 import shlex
 import statistics
@@ -46,6 +45,7 @@ from bench.clients import (
     read_rss_kb,
     worker_main,
 )
+from bench.workers import RunError, WorkerHandle
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENT_IP = "198.18.77.1"
@@ -63,52 +63,12 @@ def udp_drops(pid: int | str = "self") -> int:
     return int(values[header.index("RcvbufErrors")])
 
 
-class RunError(RuntimeError):
-    """A run could not be measured (connect failure, adapter error)."""
-
-
 # ---------------------------------------------------------------- worker processes
 
 
-class WorkerHandle:
-    """A client process and its command pipe; every call is bounded in time."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, config), daemon=True)
-        self.proc.start()
-        child.close()
-        self.pid = 0
-
-    async def _recv(self, limit_s: float) -> tuple[str, Any]:
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(None, self.conn.poll, limit_s)
-        if not ready:
-            raise RunError(f"client process {self.proc.pid} did not answer in {limit_s:.0f} s")
-        reply: tuple[str, Any] = self.conn.recv()
-        return reply
-
-    async def started(self) -> None:
-        status, self.pid = await self._recv(60)
-        if status != "ready":
-            raise RunError(f"client process failed to start: {status}")
-
-    async def call(self, command: str, *args: Any, limit_s: float = 60) -> Any:
-        self.conn.send((command, args))
-        status, result = await self._recv(limit_s)
-        if status != "ok":
-            raise RunError(f"client {command} failed: {result}")
-        return result
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.send(("close", ()))
-            await self._recv(15)
-        await asyncio.get_running_loop().run_in_executor(None, self.proc.join, 5)
-        if self.proc.is_alive():  # only our own child, by its handle
-            self.proc.terminate()
-            self.proc.join(5)
+def worker_handle(config: dict[str, Any]) -> WorkerHandle:
+    """A client process of this benchmark (bench.clients.worker_main)."""
+    return WorkerHandle(worker_main, config, start_limit=60, close_limit=15)
 
 
 # ---------------------------------------------------------------- one run
@@ -204,7 +164,7 @@ async def run_one(
         "adapter": adapter.client_config(), "host_ip": args.host_ip,
         "max_seconds": args.warmup + args.window + 120,
     }
-    handles = [WorkerHandle(config) for _ in range(args.workers)]
+    handles = [worker_handle(config) for _ in range(args.workers)]
     try:
         await asyncio.gather(*(h.started() for h in handles))
         t_setup = time.monotonic()

@@ -31,7 +31,6 @@ import contextlib
 import datetime as dt
 import json
 import math
-import multiprocessing
 import os
 import platform
 import random
@@ -55,6 +54,7 @@ import socketio
 
 from bench.clients import CLK_TCK, read_cpu_ticks, read_rss_kb
 from bench.doc import pct, replace_section
+from bench.workers import WorkerHandle
 from tests.conftest import RedisServer, free_port
 from tests.signaling.harness import Client, Live, Therapist
 
@@ -409,47 +409,6 @@ async def _worker(conn: Connection, url: str, plans: list[SessionPlan],
         await worker.close()
 
 
-class WorkerHandle:
-    """A client process and its command pipe; every wait is bounded."""
-
-    def __init__(self, url: str, plans: list[SessionPlan], config: dict[str, Any]) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, daemon=True,
-                                args=(child, url, [p.__dict__ for p in plans], config))
-        self.proc.start()
-        child.close()
-        self.pid = self.proc.pid or 0
-
-    async def _recv(self, limit_s: float) -> tuple[str, Any]:
-        ready = await asyncio.get_running_loop().run_in_executor(None, self.conn.poll, limit_s)
-        if not ready:
-            raise RuntimeError(f"client process {self.pid} did not answer in {limit_s:.0f} s")
-        reply: tuple[str, Any] = self.conn.recv()
-        return reply
-
-    async def started(self) -> None:
-        status, _ = await self._recv(90)
-        if status != "ready":
-            raise RuntimeError(f"client process failed to start: {status}")
-
-    async def call(self, command: str, *args: Any, limit_s: float) -> Any:
-        self.conn.send((command, args))
-        status, result = await self._recv(limit_s)
-        if status != "ok":
-            raise RuntimeError(f"client {command} failed: {result}")
-        return result
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.send(("close", ()))
-            await self._recv(30)
-        await asyncio.get_running_loop().run_in_executor(None, self.proc.join, 10)
-        if self.proc.is_alive():  # only our own child, by its handle
-            self.proc.terminate()
-            self.proc.join(5)
-
-
 # ---------------------------------------------------------------- server side
 
 
@@ -589,7 +548,8 @@ async def run_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         workers = max(1, min(args.workers, args.sessions))
         config = {"connect_concurrency": 25, "join_concurrency": 10,
                   "max_seconds": args.steady + 1200}
-        handles = [WorkerHandle(server.url, plans[w::workers], config) for w in range(workers)]
+        handles = [WorkerHandle(worker_main, server.url, [p.__dict__ for p in plans[w::workers]],
+                                config, start_limit=90, close_limit=30) for w in range(workers)]
         await asyncio.gather(*(h.started() for h in handles))
         await asyncio.sleep(1.0)  # let the server settle after the REST burst
         pids = {"server": server.proc.pid, **({"redis": redis.proc.pid} if redis else {})}

@@ -193,7 +193,7 @@ async def admitted(live: Live, *people: tuple[str, str] | tuple[str, str, str]) 
     tokens: dict[str, str] = {}
     for person in people:
         name, role = person[0], person[1]
-        guardians = [ids[person[2]]] if len(person) == 3 else None  # type: ignore[misc]
+        guardians = [ids[person[2]]] if len(person) == 3 else None
         ids[name], tokens[name] = await dr.add(sid, name, role, guardians=guardians)
     therapist = await live.client(await dr.join_token(sid))
     await therapist.ok("join", {"consent_version": "v"})
