@@ -81,6 +81,12 @@ async def family(c: Cluster, a: Node, b: Node) -> dict[str, Any]:
     return {"dr": dr, "sid": sid, "t": t, **people}
 
 
+async def two_nodes_and_a_family(c: Cluster) -> tuple[Node, Node, dict[str, Any]]:
+    a = await c.start("node-a")
+    b = await c.start("node-b")
+    return a, b, await family(c, a, b)
+
+
 async def close_all(room: dict[str, Any]) -> None:
     for key in ("t", "alex", "blair", "casey"):
         await room[key].close()
@@ -97,9 +103,7 @@ async def test_people_arriving_elsewhere_end_up_on_the_sessions_node(
     cluster: tuple[Cluster, RedisServer],
 ) -> None:
     c, server = cluster
-    a = await c.start("node-a")
-    b = await c.start("node-b")
-    room = await family(c, a, b)
+    a, b, room = await two_nodes_and_a_family(c)
     try:
         assert await placed_on(server, room["sid"]) == "node-a"
         for name in ("t", "alex", "blair", "casey"):
@@ -133,9 +137,7 @@ async def test_killed_node_sessions_come_back_on_another_node(
     cluster: tuple[Cluster, RedisServer],
 ) -> None:
     c, server = cluster
-    a = await c.start("node-a")
-    b = await c.start("node-b")
-    room = await family(c, a, b)
+    a, b, room = await two_nodes_and_a_family(c)
     try:
         t, alex = room["t"], room["alex"]
         await t.ok("breakouts_by_role", {"plan": "each_client_with_clinician"})
@@ -177,9 +179,7 @@ async def test_sigterm_drains_then_moves_sessions_without_errors(
     cluster: tuple[Cluster, RedisServer],
 ) -> None:
     c, server = cluster
-    a = await c.start("node-a")
-    b = await c.start("node-b")
-    room = await family(c, a, b)
+    a, b, room = await two_nodes_and_a_family(c)
     try:
         t = room["t"]
         a.proc.send_signal(signal.SIGTERM)
@@ -219,9 +219,7 @@ async def test_redis_paused_media_flows_commands_fail_closed_nothing_duplicated(
     cluster: tuple[Cluster, RedisServer],
 ) -> None:
     c, server = cluster
-    a = await c.start("node-a")
-    b = await c.start("node-b")
-    room = await family(c, a, b)
+    _, _, room = await two_nodes_and_a_family(c)
     t, alex = room["t"], room["alex"]
     media: dict[str, MediaClient] = {}
     try:
@@ -321,15 +319,14 @@ async def test_ending_through_another_node_closes_the_serving_nodes_sockets(
     cluster: tuple[Cluster, RedisServer],
 ) -> None:
     c, _ = cluster
-    a = await c.start("node-a")
-    b = await c.start("node-b")
-    room = await family(c, a, b)
+    a, b, room = await two_nodes_and_a_family(c)
     try:
         for name in ("t", "alex", "blair", "casey"):
             room[name].closing = True  # they must be closed by the server, not leave
         dr_b = await c.therapist(b)  # a therapist signed in through node B...
+        await dr_b.http.close()
+        await dr_b.live.http.close()
         dr_b.http = room["dr"].http  # ...with the owner's sign-in (shared store)
-        dr_b.live.url = b.url
         await dr_b.api("POST", f"/api/sessions/{room['sid']}/end")
         # Node A, which serves the session, closes every socket and lets the media go.
         for name in ("t", "alex", "blair", "casey"):
