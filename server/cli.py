@@ -75,9 +75,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         _ensure_tls(settings)
         ssl_ctx = server_ssl_context(settings.cert_path, settings.key_path)
     app = create_app(settings)
-    scheme = "https" if settings.tls else "http"
-    print(f"Hearth is serving on {scheme}://{settings.host}:{settings.port} "
-          f"(public URL {settings.public_url}, node {settings.node_id})", flush=True)
     asyncio.run(_serve(app, settings, ssl_ctx))
 
 
@@ -110,6 +107,10 @@ async def _serve(app: web.Application, settings: Settings, ssl_ctx: ssl.SSLConte
 
     loop.add_signal_handler(signal.SIGTERM, on_term)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    # Said only once listening with the handlers in place: a SIGTERM from here on drains.
+    scheme = "https" if settings.tls else "http"
+    print(f"Hearth is serving on {scheme}://{settings.host}:{settings.port} "
+          f"(public URL {settings.public_url}, node {settings.node_id})", flush=True)
     try:
         await stop.wait()
     finally:
