@@ -7,7 +7,7 @@
   clients) in one process can use different addresses.
 * ``install_ingress``: taps decrypted RTP in the UDP callback of every aioice
   ``StunProtocol`` of a DTLS transport, before aioice's queue and aiortc's DTLS task.
-* ``Egress`` / ``send_srtp``: SRTP-protects with the transport's session (libsrtp
+* ``Egress``: SRTP-protects with the transport's session (libsrtp
   called directly on one preallocated buffer) and writes straight to the nominated
   candidate pair's socket, falling back to asyncio's transport when it would block.
 """
@@ -114,7 +114,7 @@ class Egress:
         return True
 
     def ready(self) -> bool:
-        """Whether ``send`` can send now."""
+        """Whether ``send`` can send now (keys agreed and a pair nominated)."""
         return self.dtls._tx_srtp is not None and 1 in self._nominated
 
     def send(self, packet: bytes) -> bool:
@@ -360,17 +360,3 @@ def _hook_protocol(protocol: Any, dtls: RTCDtlsTransport, on_rtp: RtpSink) -> No
             handle(bytes(_recv_view[:n]), addr)
 
     protocol.datagram_received = datagram_received
-
-
-def send_srtp(dtls: RTCDtlsTransport, packet: bytes) -> bool:
-    """Protect ``packet`` with ``dtls``'s SRTP session and send it on the nominated pair.
-
-    Returns False (without raising) when the transport is not ready; raises only
-    on a real send or protect failure, which the caller isolates per sink.
-    """
-    return egress_for(dtls).send(packet)
-
-
-def transport_ready(dtls: RTCDtlsTransport) -> bool:
-    """Whether ``send_srtp`` can send now."""
-    return dtls._tx_srtp is not None and 1 in dtls.transport._connection._nominated

@@ -341,7 +341,7 @@ class Subscription:
 
     def ready(self) -> bool:
         """Negotiated and connected: a keyframe that arrives now can be delivered."""
-        return self.negotiated and ice.transport_ready(self.sender.transport)
+        return self.negotiated and self._egress is not None and self._egress.ready()
 
     def bind(self, publication: Publication) -> None:
         """Point this slot at ``publication``; gated until its next keyframe."""
@@ -403,11 +403,8 @@ class Subscription:
             packet = HEADER.pack(
                 b0 | h.padding, h.marker | self.payload_type, seq, ts, self.ssrc
             ) + extensions + data[off:]
-            egress = self._egress
-            if egress is None:
-                egress = self._egress = ice.egress_for(
-                    self.sender.transport, self._router.relay.config.connect_egress_sockets)
-            if egress.send(packet):
+            egress = self._egress  # bound when negotiated, which ``_start`` required
+            if egress is not None and egress.send(packet):
                 self.forwarded += 1
                 self.octets += len(data) - off
                 router = self._router
@@ -515,7 +512,7 @@ class Subscription:
                 data, h, self.payload_type, sequence_number, ts, self.ssrc, self.extensions
             )
         try:
-            if ice.send_srtp(self.sender.transport, packet):
+            if self._egress is not None and self._egress.send(packet):
                 self.peer.router.retransmissions += 1
         except Exception:
             self._failed()
