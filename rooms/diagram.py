@@ -2,7 +2,8 @@
 
 ``markdown()`` returns one table per machine (no I/O here; print it from a shell:
 ``python -c "from rooms.diagram import markdown; print(markdown())"``). Rows are
-states; cells list the commands accepted there and the state they lead to.
+states; cells list the commands accepted there and the state they lead to, then the
+triggered moves (the session ending, a deadline passing) from the trigger tables.
 """
 
 from __future__ import annotations
@@ -12,21 +13,39 @@ from enum import StrEnum
 from typing import TypeVar
 
 from rooms.commands import Command
-from rooms.machine import BREAKOUT_TABLE, PARTICIPANT_TABLE, SESSION_TABLE
+from rooms.machine import (
+    BREAKOUT_TABLE,
+    BREAKOUT_TRIGGERS,
+    PARTICIPANT_TABLE,
+    PARTICIPANT_TRIGGERS,
+    SESSION_TABLE,
+    Trigger,
+)
 
 S = TypeVar("S", bound=StrEnum)
 
 
+def _moves(transitions: Mapping[tuple[S, type[Command]], S]
+           | Mapping[tuple[S, Trigger], S], state: S) -> list[str]:
+    moves = []
+    for (src, cause), target in transitions.items():
+        if src != state:
+            continue
+        name = cause.value if isinstance(cause, Trigger) else cause.__name__
+        moves.append(f"{name} → {target.value}" if target != state else f"{name} ↺")
+    return sorted(moves)
+
+
 def table(title: str, transitions: Mapping[tuple[S, type[Command]], S],
-          states: list[S]) -> str:
-    """One Markdown table: ``state | command → next state, ...``."""
-    lines = [f"**{title}**", "", "| state | command → next state |", "|---|---|"]
+          states: list[S], triggers: Mapping[tuple[S, Trigger], S] | None = None) -> str:
+    """One Markdown table: ``state | command → next state, ... | triggered moves``."""
+    lines = [f"**{title}**", "", "| state | command → next state | triggered |",
+             "|---|---|---|"]
     for state in states:
-        moves = sorted(
-            f"{cmd.__name__} → {target.value}" if target != state else f"{cmd.__name__} ↺"
-            for (src, cmd), target in transitions.items() if src == state
-        )
-        lines.append(f"| {state.value} | {', '.join(moves) or '(terminal)'} |")
+        moves = _moves(transitions, state)
+        triggered = _moves(triggers, state) if triggers is not None else []
+        lines.append(f"| {state.value} | {', '.join(moves) or '(terminal)'} | "
+                     f"{', '.join(triggered) or '-'} |")
     return "\n".join(lines)
 
 
@@ -36,6 +55,7 @@ def markdown() -> str:
 
     return "\n\n".join([
         table("Session phase", SESSION_TABLE, list(SessionPhase)),
-        table("Participant status (lobby included)", PARTICIPANT_TABLE, list(ParticipantStatus)),
-        table("Breakout phase", BREAKOUT_TABLE, list(BreakoutPhase)),
+        table("Participant status (lobby included)", PARTICIPANT_TABLE,
+              list(ParticipantStatus), PARTICIPANT_TRIGGERS),
+        table("Breakout phase", BREAKOUT_TABLE, list(BreakoutPhase), BREAKOUT_TRIGGERS),
     ]) + "\n"

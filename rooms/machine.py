@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from enum import StrEnum
 from typing import Any
 
 from rooms import commands as c
-from rooms.errors import InvalidTransition, Limit, NotFound
+from rooms.errors import Forbidden, InvalidTransition, Limit, NotFound
 from rooms.events import CLINICIANS as TO_CLINICIANS
 from rooms.events import EVERYONE, Event, to
 from rooms.model import (
@@ -100,6 +101,31 @@ BREAKOUT_TABLE: dict[tuple[BP, type[c.Command]], BP] = {
 }
 BREAKOUT_GATED = frozenset(cmd for (_, cmd) in BREAKOUT_TABLE)
 
+
+class Trigger(StrEnum):
+    """What moves a participant or the breakouts without being their command: the end
+    of the session, or a deadline a Tick finds passed. The value is how the generated
+    tables name it."""
+
+    SESSION_ENDED = "EndSession"
+    GRACE_OVER = "Tick (reconnect grace over)"
+    TIME_UP = "Tick (breakout time up)"
+    COUNTDOWN_OVER = "Tick (countdown over)"
+
+
+# State-triggered transitions, in the style of h11's: a state whose pair is missing is
+# not affected by the trigger (someone denied stays denied when the session ends).
+PARTICIPANT_TRIGGERS: dict[tuple[PS, Trigger], PS] = {
+    **{(s, Trigger.SESSION_ENDED): PS.LEFT
+       for s in (PS.INVITED, PS.WAITING, *_PRESENT, PS.LEFT)},
+    (PS.RECONNECTING, Trigger.GRACE_OVER): PS.LEFT,
+}
+BREAKOUT_TRIGGERS: dict[tuple[BP, Trigger], BP] = {
+    (BP.OPEN, Trigger.TIME_UP): BP.CLOSING,
+    (BP.CLOSING, Trigger.COUNTDOWN_OVER): BP.CLOSED,
+    **{(p, Trigger.SESSION_ENDED): BP.CLOSED for p in BP if p is not BP.NONE},
+}
+
 Result = tuple[Session, list[Event]]
 
 
@@ -140,9 +166,20 @@ def _move(s: Session, p: Participant, cmd: c.Command, **changes: Any) -> Session
     return s.with_participant(replace(p, status=new_status, **changes))
 
 
-def _breakouts(s: Session, phase: BP | None = None, **changes: Any) -> Session:
-    b = s.breakouts
-    return replace(s, breakouts=replace(b, phase=phase or b.phase, **changes))
+def _breakouts(s: Session, **changes: Any) -> Session:
+    return replace(s, breakouts=replace(s.breakouts, **changes))
+
+
+def _triggered(p: Participant, trigger: Trigger, **changes: Any) -> Participant:
+    """Apply the participant trigger table to ``p`` (unchanged when its row is absent)."""
+    new_status = PARTICIPANT_TRIGGERS.get((p.status, trigger))
+    return p if new_status is None else replace(p, status=new_status, **changes)
+
+
+def _breakouts_triggered(s: Session, trigger: Trigger, **changes: Any) -> Session:
+    """Apply the breakout trigger table (the phase is kept when its row is absent)."""
+    phase = BREAKOUT_TRIGGERS.get((s.breakouts.phase, trigger), s.breakouts.phase)
+    return _breakouts(s, phase=phase, **changes)
 
 
 def _room(s: Session, room_id: str | None) -> str | None:
@@ -199,64 +236,70 @@ def _check_clinician_rule(s: Session) -> None:
 
 
 def _return_all(s: Session) -> Session:
-    """Everyone back to the main room; visits end."""
+    """The countdown is over: everyone back to the main room; visits end."""
     parts = {pid: replace(p, visiting=None) if p.visiting else p
              for pid, p in s.participants.items()}
-    return replace(s, participants=parts, breakouts=replace(
-        s.breakouts, phase=BP.CLOSED, deadline=None, closing_deadline=None))
+    return _breakouts_triggered(replace(s, participants=parts), Trigger.COUNTDOWN_OVER,
+                                deadline=None, closing_deadline=None)
 
 
 # --- command handlers ----------------------------------------------------------------
-Handler = Callable[[Session, Any, Participant | None, float], Result]
-HANDLERS: dict[type[c.Command], Handler] = {}
+# Every command but Tick comes from a participant: ``authorize`` has found them, so a
+# handler receives its actor, declared here once. Tick is the clock's.
+Handler = Callable[[Session, Any, Participant, float], Result]
+Dispatch = Callable[[Session, Any, Participant | None, float], Result]
+HANDLERS: dict[type[c.Command], Dispatch] = {}
 
 
 def on(cmd_type: type[c.Command]) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        HANDLERS[cmd_type] = fn
+        def dispatch(s: Session, cmd: Any, actor: Participant | None, now: float) -> Result:
+            if actor is None:
+                raise Forbidden("not a participant of this session")
+            return fn(s, cmd, actor, now)
+
+        HANDLERS[cmd_type] = dispatch
         return fn
 
     return register
 
 
 @on(c.OpenSession)
-def _open(s: Session, cmd: c.OpenSession, actor: Participant | None, now: float) -> Result:
+def _open(s: Session, cmd: c.OpenSession, actor: Participant, now: float) -> Result:
     return s, []
 
 
 @on(c.Lock)
-def _lock(s: Session, cmd: c.Lock, actor: Participant | None, now: float) -> Result:
+def _lock(s: Session, cmd: c.Lock, actor: Participant, now: float) -> Result:
     return replace(s, locked=True), []
 
 
 @on(c.Unlock)
-def _unlock(s: Session, cmd: c.Unlock, actor: Participant | None, now: float) -> Result:
+def _unlock(s: Session, cmd: c.Unlock, actor: Participant, now: float) -> Result:
     return replace(s, locked=False), []
 
 
 @on(c.EndSession)
-def _end(s: Session, cmd: c.EndSession, actor: Participant | None, now: float) -> Result:
-    gone = (PS.DENIED, PS.REMOVED)
-    parts = {pid: p if p.status in gone else replace(p, status=PS.LEFT, visiting=None)
+def _end(s: Session, cmd: c.EndSession, actor: Participant, now: float) -> Result:
+    parts = {pid: _triggered(p, Trigger.SESSION_ENDED, visiting=None)
              for pid, p in s.participants.items()}
-    ended = replace(s, participants=parts, breakouts=replace(
-        s.breakouts, phase=BP.CLOSED if s.breakouts.phase is not BP.NONE else BP.NONE,
-        deadline=None, closing_deadline=None))
+    ended = _breakouts_triggered(replace(s, participants=parts), Trigger.SESSION_ENDED,
+                                 deadline=None, closing_deadline=None)
     return ended, [Event("session_ended", EVERYONE)]
 
 
 @on(c.SetAutoAdmit)
-def _auto(s: Session, cmd: c.SetAutoAdmit, actor: Participant | None, now: float) -> Result:
+def _auto(s: Session, cmd: c.SetAutoAdmit, actor: Participant, now: float) -> Result:
     return replace(s, auto_admit=frozenset(cmd.roles) - {Role.CHILD, Role.OBSERVER}), []
 
 
 @on(c.AllowScreenShare)
-def _share(s: Session, cmd: c.AllowScreenShare, actor: Participant | None, now: float) -> Result:
+def _share(s: Session, cmd: c.AllowScreenShare, actor: Participant, now: float) -> Result:
     return replace(s, screen_share_relatives=cmd.allowed), []
 
 
 @on(c.AddParticipant)
-def _add(s: Session, cmd: c.AddParticipant, actor: Participant | None, now: float) -> Result:
+def _add(s: Session, cmd: c.AddParticipant, actor: Participant, now: float) -> Result:
     if cmd.participant_id in s.participants:
         raise InvalidTransition("participant already exists")
     if len(s.participants) >= s.limits.max_participants:
@@ -281,15 +324,14 @@ def _add(s: Session, cmd: c.AddParticipant, actor: Participant | None, now: floa
 
 
 @on(c.RemoveParticipant)
-def _remove(s: Session, cmd: c.RemoveParticipant, actor: Participant | None, now: float) -> Result:
+def _remove(s: Session, cmd: c.RemoveParticipant, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
     new = _move(s, p, cmd, visiting=None, hand_raised=False)
     return new, [Event("removed", to(p.id))]
 
 
 @on(c.Knock)
-def _knock(s: Session, cmd: c.Knock, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _knock(s: Session, cmd: c.Knock, actor: Participant, now: float) -> Result:
     if s.locked and not actor.clinician:
         raise InvalidTransition("the session is locked")
     muted = actor.role is Role.OBSERVER  # observers watch: never a microphone or camera
@@ -307,13 +349,13 @@ def _knock(s: Session, cmd: c.Knock, actor: Participant | None, now: float) -> R
 
 
 @on(c.Admit)
-def _admit(s: Session, cmd: c.Admit, actor: Participant | None, now: float) -> Result:
+def _admit(s: Session, cmd: c.Admit, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
     return _move(s, p, cmd), [Event("admitted", to(p.id))]
 
 
 @on(c.AdmitAll)
-def _admit_all(s: Session, cmd: c.AdmitAll, actor: Participant | None, now: float) -> Result:
+def _admit_all(s: Session, cmd: c.AdmitAll, actor: Participant, now: float) -> Result:
     events = []
     for p in list(s.participants.values()):
         if p.status is PS.WAITING:
@@ -323,13 +365,13 @@ def _admit_all(s: Session, cmd: c.AdmitAll, actor: Participant | None, now: floa
 
 
 @on(c.Deny)
-def _deny(s: Session, cmd: c.Deny, actor: Participant | None, now: float) -> Result:
+def _deny(s: Session, cmd: c.Deny, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
     return _move(s, p, cmd), [Event("denied", to(p.id), {"text": cmd.message or ""})]
 
 
 @on(c.LobbyMessage)
-def _lobby_message(s: Session, cmd: c.LobbyMessage, actor: Participant | None,
+def _lobby_message(s: Session, cmd: c.LobbyMessage, actor: Participant,
                    now: float) -> Result:
     p = _get(s, cmd.target)
     _move(s, p, cmd)  # validates that the target is waiting
@@ -337,7 +379,7 @@ def _lobby_message(s: Session, cmd: c.LobbyMessage, actor: Participant | None,
 
 
 @on(c.SendBackToLobby)
-def _send_back(s: Session, cmd: c.SendBackToLobby, actor: Participant | None,
+def _send_back(s: Session, cmd: c.SendBackToLobby, actor: Participant,
                now: float) -> Result:
     p = _get(s, cmd.target)
     new = _move(s, p, cmd, visiting=None, hand_raised=False, disconnected_at=None)
@@ -345,27 +387,23 @@ def _send_back(s: Session, cmd: c.SendBackToLobby, actor: Participant | None,
 
 
 @on(c.Connect)
-def _connect(s: Session, cmd: c.Connect, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _connect(s: Session, cmd: c.Connect, actor: Participant, now: float) -> Result:
     return _move(s, actor, cmd, disconnected_at=None), []
 
 
 @on(c.Disconnect)
-def _disconnect(s: Session, cmd: c.Disconnect, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _disconnect(s: Session, cmd: c.Disconnect, actor: Participant, now: float) -> Result:
     since = actor.disconnected_at if actor.status is PS.RECONNECTING else now
     return _move(s, actor, cmd, disconnected_at=since), []
 
 
 @on(c.Leave)
-def _leave(s: Session, cmd: c.Leave, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _leave(s: Session, cmd: c.Leave, actor: Participant, now: float) -> Result:
     return _move(s, actor, cmd, visiting=None, hand_raised=False), []
 
 
 @on(c.SetMedia)
-def _set_media(s: Session, cmd: c.SetMedia, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _set_media(s: Session, cmd: c.SetMedia, actor: Participant, now: float) -> Result:
     return _move(s, actor, cmd, mic_on=cmd.mic_on, camera_on=cmd.camera_on), []
 
 
@@ -373,9 +411,8 @@ MAX_NAME = 80
 
 
 @on(c.SetDisplayName)
-def _rename_self(s: Session, cmd: c.SetDisplayName, actor: Participant | None,
+def _rename_self(s: Session, cmd: c.SetDisplayName, actor: Participant,
                  now: float) -> Result:
-    assert actor is not None
     name = " ".join(cmd.display_name.split())
     if not name or len(name) > MAX_NAME:
         raise InvalidTransition(f"a display name has 1 to {MAX_NAME} characters")
@@ -383,33 +420,31 @@ def _rename_self(s: Session, cmd: c.SetDisplayName, actor: Participant | None,
 
 
 @on(c.RaiseHand)
-def _raise(s: Session, cmd: c.RaiseHand, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _raise(s: Session, cmd: c.RaiseHand, actor: Participant, now: float) -> Result:
     return _move(s, actor, cmd, hand_raised=True), []
 
 
 @on(c.LowerHand)
-def _lower(s: Session, cmd: c.LowerHand, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _lower(s: Session, cmd: c.LowerHand, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target) if cmd.target else actor
     return _move(s, p, cmd, hand_raised=False), []
 
 
 @on(c.MuteRequest)
-def _mute(s: Session, cmd: c.MuteRequest, actor: Participant | None, now: float) -> Result:
+def _mute(s: Session, cmd: c.MuteRequest, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
     return _move(s, p, cmd, mic_on=False), [Event("mute_requested", to(p.id))]
 
 
 @on(c.CameraOffRequest)
-def _camera_off(s: Session, cmd: c.CameraOffRequest, actor: Participant | None,
+def _camera_off(s: Session, cmd: c.CameraOffRequest, actor: Participant,
                 now: float) -> Result:
     p = _get(s, cmd.target)
     return _move(s, p, cmd, camera_on=False), [Event("camera_off_requested", to(p.id))]
 
 
 @on(c.AskToUnmute)
-def _ask_unmute(s: Session, cmd: c.AskToUnmute, actor: Participant | None,
+def _ask_unmute(s: Session, cmd: c.AskToUnmute, actor: Participant,
                 now: float) -> Result:
     p = _get(s, cmd.target)
     _move(s, p, cmd)  # validates that the target is in the session
@@ -417,7 +452,7 @@ def _ask_unmute(s: Session, cmd: c.AskToUnmute, actor: Participant | None,
 
 
 @on(c.CreateBreakouts)
-def _create(s: Session, cmd: c.CreateBreakouts, actor: Participant | None, now: float) -> Result:
+def _create(s: Session, cmd: c.CreateBreakouts, actor: Participant, now: float) -> Result:
     b = s.breakouts
     if len(b.rooms) + len(cmd.names) > s.limits.max_breakouts:
         raise Limit(f"at most {s.limits.max_breakouts} breakout rooms")
@@ -426,23 +461,23 @@ def _create(s: Session, cmd: c.CreateBreakouts, actor: Participant | None, now: 
     for name in cmd.names:
         rooms.append(BreakoutRoom(f"b{n}", name.strip() or f"Room {n}"))
         n += 1
-    return _breakouts(s, BP.DRAFT, rooms=tuple(rooms), next_room=n), []
+    return _breakouts(s, rooms=tuple(rooms), next_room=n), []
 
 
 @on(c.RenameBreakout)
-def _rename(s: Session, cmd: c.RenameBreakout, actor: Participant | None, now: float) -> Result:
+def _rename(s: Session, cmd: c.RenameBreakout, actor: Participant, now: float) -> Result:
     _room(s, cmd.room_id)
     rooms = tuple(replace(r, name=cmd.name) if r.id == cmd.room_id else r
                   for r in s.breakouts.rooms)
-    return _breakouts(s, BP.DRAFT, rooms=rooms), []
+    return _breakouts(s, rooms=rooms), []
 
 
 @on(c.DeleteBreakout)
-def _delete(s: Session, cmd: c.DeleteBreakout, actor: Participant | None, now: float) -> Result:
+def _delete(s: Session, cmd: c.DeleteBreakout, actor: Participant, now: float) -> Result:
     _room(s, cmd.room_id)
     rooms = tuple(r for r in s.breakouts.rooms if r.id != cmd.room_id)
     assignment = {k: v for k, v in s.breakouts.assignment.items() if v != cmd.room_id}
-    return _breakouts(s, BP.DRAFT, rooms=rooms, assignment=assignment), []
+    return _breakouts(s, rooms=rooms, assignment=assignment), []
 
 
 def _assignable(s: Session, pid: str) -> Participant:
@@ -453,7 +488,7 @@ def _assignable(s: Session, pid: str) -> Participant:
 
 
 @on(c.Assign)
-def _assign(s: Session, cmd: c.Assign, actor: Participant | None, now: float) -> Result:
+def _assign(s: Session, cmd: c.Assign, actor: Participant, now: float) -> Result:
     _assignable(s, cmd.target)
     room = _room(s, cmd.room_id)
     assignment = dict(s.breakouts.assignment)
@@ -461,7 +496,7 @@ def _assign(s: Session, cmd: c.Assign, actor: Participant | None, now: float) ->
         assignment.pop(cmd.target, None)
     else:
         assignment[cmd.target] = room
-    return _breakouts(s, BP.DRAFT, assignment=assignment), []
+    return _breakouts(s, assignment=assignment), []
 
 
 def _relatives_in_order(s: Session) -> list[Participant]:
@@ -482,7 +517,7 @@ def _place_children(s: Session, assignment: dict[str, str]) -> None:
 
 
 @on(c.AssignAuto)
-def _assign_auto(s: Session, cmd: c.AssignAuto, actor: Participant | None, now: float) -> Result:
+def _assign_auto(s: Session, cmd: c.AssignAuto, actor: Participant, now: float) -> Result:
     rooms = s.breakouts.rooms
     if not rooms:
         raise InvalidTransition("create rooms first")
@@ -491,11 +526,11 @@ def _assign_auto(s: Session, cmd: c.AssignAuto, actor: Participant | None, now: 
     for i, p in enumerate(_relatives_in_order(s)):
         assignment[p.id] = rooms[i % len(rooms)].id
     _place_children(s, assignment)
-    return _breakouts(s, BP.DRAFT, assignment=assignment), []
+    return _breakouts(s, assignment=assignment), []
 
 
 @on(c.AssignByRole)
-def _assign_by_role(s: Session, cmd: c.AssignByRole, actor: Participant | None,
+def _assign_by_role(s: Session, cmd: c.AssignByRole, actor: Participant,
                     now: float) -> Result:
     if cmd.plan != "each_client_with_clinician":
         raise InvalidTransition(f"unknown plan {cmd.plan!r}")
@@ -517,11 +552,11 @@ def _assign_by_role(s: Session, cmd: c.AssignByRole, actor: Participant | None,
     for i, p in enumerate(clinicians[: len(relatives)]):
         assignment[p.id] = rooms[i].id
     _place_children(s, assignment)
-    return _breakouts(s, BP.DRAFT, rooms=tuple(rooms), assignment=assignment, next_room=n), []
+    return _breakouts(s, rooms=tuple(rooms), assignment=assignment, next_room=n), []
 
 
 @on(c.SetRequireClinician)
-def _require(s: Session, cmd: c.SetRequireClinician, actor: Participant | None,
+def _require(s: Session, cmd: c.SetRequireClinician, actor: Participant,
              now: float) -> Result:
     new = _breakouts(s, require_clinician=cmd.required)
     _check_clinician_rule(new)
@@ -529,19 +564,19 @@ def _require(s: Session, cmd: c.SetRequireClinician, actor: Participant | None,
 
 
 @on(c.OpenBreakouts)
-def _open_breakouts(s: Session, cmd: c.OpenBreakouts, actor: Participant | None,
+def _open_breakouts(s: Session, cmd: c.OpenBreakouts, actor: Participant,
                     now: float) -> Result:
     if not s.breakouts.rooms:
         raise InvalidTransition("create rooms first")
     deadline = None if cmd.duration is None else now + _seconds(cmd.duration, "duration")
-    new = _breakouts(s, BP.OPEN, deadline=deadline, closing_deadline=None)
+    new = _breakouts(s, deadline=deadline, closing_deadline=None)
     _check_child_rule(new)
     _check_clinician_rule(new)
     return new, [Event("breakouts_opened", EVERYONE, {"deadline": deadline})]
 
 
 @on(c.MoveParticipant)
-def _move_participant(s: Session, cmd: c.MoveParticipant, actor: Participant | None,
+def _move_participant(s: Session, cmd: c.MoveParticipant, actor: Participant,
                       now: float) -> Result:
     p = _assignable(s, cmd.target)
     room = _room(s, cmd.room_id)
@@ -559,8 +594,7 @@ def _move_participant(s: Session, cmd: c.MoveParticipant, actor: Participant | N
 
 
 @on(c.Visit)
-def _visit(s: Session, cmd: c.Visit, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _visit(s: Session, cmd: c.Visit, actor: Participant, now: float) -> Result:
     if not actor.present:
         raise InvalidTransition("join the session first")
     room = _room(s, cmd.room_id)
@@ -570,22 +604,20 @@ def _visit(s: Session, cmd: c.Visit, actor: Participant | None, now: float) -> R
 
 
 @on(c.ExtendBreakouts)
-def _extend(s: Session, cmd: c.ExtendBreakouts, actor: Participant | None, now: float) -> Result:
+def _extend(s: Session, cmd: c.ExtendBreakouts, actor: Participant, now: float) -> Result:
     b = s.breakouts
     _seconds(cmd.seconds, "an extension")
     base = b.deadline if b.deadline is not None and b.deadline > now else now
-    return _breakouts(s, BP.OPEN, deadline=base + cmd.seconds, closing_deadline=None), []
+    return _breakouts(s, deadline=base + cmd.seconds, closing_deadline=None), []
 
 
 @on(c.Broadcast)
-def _broadcast(s: Session, cmd: c.Broadcast, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _broadcast(s: Session, cmd: c.Broadcast, actor: Participant, now: float) -> Result:
     return s, [Event("broadcast", EVERYONE, {"text": cmd.text, "from": actor.id})]
 
 
 @on(c.AskForHelp)
-def _help(s: Session, cmd: c.AskForHelp, actor: Participant | None, now: float) -> Result:
-    assert actor is not None
+def _help(s: Session, cmd: c.AskForHelp, actor: Participant, now: float) -> Result:
     room = s.room_of(actor.id)
     if room is None:
         raise InvalidTransition("ask for help from a breakout room")
@@ -595,31 +627,40 @@ def _help(s: Session, cmd: c.AskForHelp, actor: Participant | None, now: float) 
 
 
 @on(c.CloseAll)
-def _close_all(s: Session, cmd: c.CloseAll, actor: Participant | None, now: float) -> Result:
+def _close_all(s: Session, cmd: c.CloseAll, actor: Participant, now: float) -> Result:
     grace = s.limits.close_grace if cmd.grace is None else _seconds(cmd.grace, "grace",
                                                                     zero_ok=True)
-    new = _breakouts(s, BP.CLOSING, closing_deadline=now + grace)
+    new = _breakouts(s, closing_deadline=now + grace)
     return new, [Event("close_all_started", EVERYONE, {"seconds": grace,
                                                        "deadline": now + grace})]
 
 
-@on(c.Tick)
-def _tick(s: Session, cmd: c.Tick, actor: Participant | None, now: float) -> Result:
+def _tick(s: Session, now: float) -> Result:
+    """Apply every deadline at or before ``now``, each through its trigger row."""
     events: list[Event] = []
     b = s.breakouts
-    if b.phase is BP.OPEN and b.deadline is not None and b.deadline <= now:
-        s = _breakouts(s, BP.CLOSING, deadline=None, closing_deadline=now + s.limits.close_grace)
+    if (b.phase, Trigger.TIME_UP) in BREAKOUT_TRIGGERS and b.deadline is not None \
+            and b.deadline <= now:
+        grace = s.limits.close_grace
+        s = _breakouts_triggered(s, Trigger.TIME_UP, deadline=None,
+                                 closing_deadline=now + grace)
         events.append(Event("close_all_started", EVERYONE, {
-            "seconds": s.limits.close_grace, "deadline": now + s.limits.close_grace}))
+            "seconds": grace, "deadline": now + grace}))
     b = s.breakouts
-    if b.phase is BP.CLOSING and b.closing_deadline is not None and b.closing_deadline <= now:
+    if (b.phase, Trigger.COUNTDOWN_OVER) in BREAKOUT_TRIGGERS \
+            and b.closing_deadline is not None and b.closing_deadline <= now:
         s = _return_all(s)
         events.append(Event("breakouts_closed", EVERYONE))
     for p in list(s.participants.values()):
-        if (p.status is PS.RECONNECTING and p.disconnected_at is not None
+        if ((p.status, Trigger.GRACE_OVER) in PARTICIPANT_TRIGGERS
+                and p.disconnected_at is not None
                 and p.disconnected_at + s.limits.reconnect_grace <= now):
-            s = s.with_participant(replace(p, status=PS.LEFT, visiting=None, hand_raised=False))
+            s = s.with_participant(_triggered(p, Trigger.GRACE_OVER, visiting=None,
+                                              hand_raised=False))
     return s, events
+
+
+HANDLERS[c.Tick] = lambda s, cmd, actor, now: _tick(s, now)
 
 
 def next_deadline(s: Session) -> float | None:
@@ -628,13 +669,15 @@ def next_deadline(s: Session) -> float | None:
         return None
     times: list[float] = []
     b = s.breakouts
-    if b.phase is BP.OPEN and b.deadline is not None:
+    if (b.phase, Trigger.TIME_UP) in BREAKOUT_TRIGGERS and b.deadline is not None:
         times.append(b.deadline)
-    if b.phase is BP.CLOSING and b.closing_deadline is not None:
+    if (b.phase, Trigger.COUNTDOWN_OVER) in BREAKOUT_TRIGGERS \
+            and b.closing_deadline is not None:
         times.append(b.closing_deadline)
     times.extend(p.disconnected_at + s.limits.reconnect_grace
                  for p in s.participants.values()
-                 if p.status is PS.RECONNECTING and p.disconnected_at is not None)
+                 if (p.status, Trigger.GRACE_OVER) in PARTICIPANT_TRIGGERS
+                 and p.disconnected_at is not None)
     return min(times) if times else None
 
 
@@ -649,44 +692,46 @@ def _return_lonely_children(s: Session) -> tuple[Session, list[Event]]:
     return s, events
 
 
+def _phases(state: Session, kind: type[c.Command]) -> Session:
+    """``state`` with the session and breakout phases the tables give ``kind``, or raise
+    InvalidTransition. A command's handler runs on this, so its checks see the phase
+    the command leads to (opening breakouts checks the child rule as open)."""
+    new = state
+    if kind in PHASE_GATED:
+        phase = SESSION_TABLE.get((state.phase, kind))
+        if phase is None:
+            raise InvalidTransition(f"cannot {kind.__name__} while {state.phase.value}")
+        new = replace(new, phase=phase)
+    if kind in BREAKOUT_GATED:
+        breakout_phase = BREAKOUT_TABLE.get((state.breakouts.phase, kind))
+        if breakout_phase is None:
+            raise InvalidTransition(
+                f"cannot {kind.__name__} while breakouts are {state.breakouts.phase.value}")
+        new = _breakouts(new, phase=breakout_phase)
+    return new
+
+
 def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
     """Apply one command. Raises a DomainError and changes nothing when refused.
 
     Returns the same object (and no events) when nothing changed, so callers can
     skip the write.
     """
-    authorize(state, cmd)
+    actor = authorize(state, cmd)
     kind = type(cmd)
     if state.phase is SP.ENDED:
         if kind is c.Tick:
             return state, []
         raise InvalidTransition("the session has ended")
-    new_phase: SP = state.phase
-    if kind in PHASE_GATED:
-        found = SESSION_TABLE.get((state.phase, kind))
-        if found is None:
-            raise InvalidTransition(f"cannot {kind.__name__} while {state.phase.value}")
-        new_phase = found
-    new_breakout_phase = None
-    if kind in BREAKOUT_GATED:
-        new_breakout_phase = BREAKOUT_TABLE.get((state.breakouts.phase, kind))
-        if new_breakout_phase is None:
-            raise InvalidTransition(
-                f"cannot {kind.__name__} while breakouts are {state.breakouts.phase.value}")
     handler = HANDLERS.get(kind)
     if handler is None:
         raise InvalidTransition(f"unknown command {kind.__name__}")
-    actor = state.participants.get(cmd.actor)
     now = cmd.now if isinstance(cmd, c.Tick) else now
-    new, events = handler(state, cmd, actor, now)
-    if new_breakout_phase is not None and new.breakouts.phase is not new_breakout_phase:
-        new = _breakouts(new, new_breakout_phase)
-    if new.phase is not new_phase:
-        new = replace(new, phase=new_phase)
+    new, events = handler(_phases(state, kind), cmd, actor, now)
     if kind is not c.Tick and (due := next_deadline(new)) is not None and due <= now:
         # A deadline the command itself made due (closing with no countdown) is applied
         # in the same transition: one commit, and nobody waits for a timer to fire.
-        new, ticked = _tick(new, c.Tick(actor=c.SYSTEM, now=now), None, now)
+        new, ticked = _tick(new, now)
         events += ticked
     new, returned = _return_lonely_children(new)
     events += returned

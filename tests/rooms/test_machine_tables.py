@@ -11,12 +11,16 @@ from rooms import commands as c
 from rooms.errors import DomainError, InvalidTransition
 from rooms.machine import (
     BREAKOUT_TABLE,
+    BREAKOUT_TRIGGERS,
     PARTICIPANT_TABLE,
+    PARTICIPANT_TRIGGERS,
     PHASE_GATED,
     SESSION_TABLE,
+    Trigger,
     handle,
+    next_deadline,
 )
-from rooms.model import BreakoutPhase, BreakoutRoom, ParticipantStatus, SessionPhase
+from rooms.model import BreakoutPhase, BreakoutRoom, ParticipantStatus, Session, SessionPhase
 from rooms.policy import PERMISSIONS
 from tests.rooms.builders import CO, NOW, A, B, T, family, live_family, sample, status
 
@@ -186,3 +190,84 @@ def test_tick_with_nothing_due_changes_nothing() -> None:
     assert new is s
     assert events == []
     assert B  # builders imported for the tables above
+
+
+# --- triggered transitions: the session ending and deadlines passing ------------------
+@pytest.mark.parametrize("st", list(PS), ids=str)
+def test_session_end_follows_the_participant_trigger_table(st: ParticipantStatus) -> None:
+    s = status(live_family(), A, st)
+    new, _ = handle(s, c.EndSession(actor=T), now=NOW)
+    expected = PARTICIPANT_TRIGGERS.get((st, Trigger.SESSION_ENDED), st)
+    assert new.participants[A].status is expected
+    assert new.participants[A].visiting is None
+
+
+@pytest.mark.parametrize("st", list(PS), ids=str)
+def test_reconnect_grace_follows_the_participant_trigger_table(st: ParticipantStatus) -> None:
+    s = live_family()
+    s = s.with_participant(replace(s.participants[A], status=st, disconnected_at=NOW,
+                                   hand_raised=True))
+    later = NOW + s.limits.reconnect_grace
+    before_due, _ = handle(s, c.Tick(actor=c.SYSTEM, now=later - 1), now=later - 1)
+    assert before_due.participants[A].status is st
+    new, _ = handle(s, c.Tick(actor=c.SYSTEM, now=later), now=later)
+    expected = PARTICIPANT_TRIGGERS.get((st, Trigger.GRACE_OVER))
+    if expected is None:
+        assert new.participants[A] == s.participants[A]
+    else:
+        assert new.participants[A].status is expected
+        assert new.participants[A].hand_raised is False
+
+
+def _open_rooms(phase: BreakoutPhase, *, deadline: float | None,
+                closing: float | None) -> Session:
+    s = live_family()
+    rooms = (BreakoutRoom("b1", "One"), BreakoutRoom("b2", "Two"))
+    assignment = {A: "b1", CO: "b1", B: "b2", "child": "b2", T: "b2"}
+    return replace(s, breakouts=replace(s.breakouts, phase=phase, rooms=rooms,
+                                        assignment=assignment, next_room=3,
+                                        deadline=deadline, closing_deadline=closing))
+
+
+@pytest.mark.parametrize("phase", list(BreakoutPhase), ids=str)
+def test_session_end_follows_the_breakout_trigger_table(phase: BreakoutPhase) -> None:
+    s = _open_rooms(phase, deadline=NOW + 60, closing=NOW + 30)
+    new, events = handle(s, c.EndSession(actor=T), now=NOW)
+    assert new.breakouts.phase is BREAKOUT_TRIGGERS.get((phase, Trigger.SESSION_ENDED), phase)
+    assert (new.breakouts.deadline, new.breakouts.closing_deadline) == (None, None)
+    assert "session_ended" in [e.kind for e in events]
+
+
+@pytest.mark.parametrize("phase", list(BreakoutPhase), ids=str)
+@pytest.mark.parametrize("trigger", [Trigger.TIME_UP, Trigger.COUNTDOWN_OVER], ids=str)
+def test_deadlines_follow_the_breakout_trigger_table(phase: BreakoutPhase,
+                                                     trigger: Trigger) -> None:
+    """A Tick past the deadline the trigger watches moves exactly the rows listed."""
+    due = NOW + 10
+    s = _open_rooms(phase, deadline=due if trigger is Trigger.TIME_UP else None,
+                    closing=due if trigger is Trigger.COUNTDOWN_OVER else None)
+    expected = BREAKOUT_TRIGGERS.get((phase, trigger))
+    assert (next_deadline(s) == due) is (expected is not None)
+    new, events = handle(s, c.Tick(actor=c.SYSTEM, now=due), now=due)
+    if expected is None:
+        assert new is s
+        assert events == []
+        return
+    assert new.breakouts.phase is expected
+    kind = "close_all_started" if trigger is Trigger.TIME_UP else "breakouts_closed"
+    assert kind in [e.kind for e in events]
+    if expected is BreakoutPhase.CLOSED:
+        assert all(new.room_of(pid) is None for pid in new.participants)
+
+
+def test_every_trigger_has_a_row() -> None:
+    used = {t for (_, t) in PARTICIPANT_TRIGGERS} | {t for (_, t) in BREAKOUT_TRIGGERS}
+    assert used == set(Trigger)
+
+
+def test_handlers_get_their_actor_from_authorization() -> None:
+    """A command from someone who is not in the session is refused before any handler."""
+    from rooms.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        handle(live_family(), c.RaiseHand(actor="stranger"), now=NOW)

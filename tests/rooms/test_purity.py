@@ -9,7 +9,13 @@ from pathlib import Path
 
 from rooms.commands import Command
 from rooms.diagram import markdown
-from rooms.machine import BREAKOUT_TABLE, PARTICIPANT_TABLE, SESSION_TABLE
+from rooms.machine import (
+    BREAKOUT_TABLE,
+    BREAKOUT_TRIGGERS,
+    PARTICIPANT_TABLE,
+    PARTICIPANT_TRIGGERS,
+    SESSION_TABLE,
+)
 
 ROOMS = Path(__file__).resolve().parents[2] / "rooms"
 IMPURE_MODULES = {"time", "datetime", "asyncio", "os", "socket", "random", "secrets",
@@ -53,3 +59,9 @@ def test_generated_tables_list_every_transition() -> None:
             row = next(line for line in doc.splitlines() if line.startswith(f"| {state.value} |"))
             arrow = "↺" if target == state else f"→ {target.value}"
             assert f"{cmd.__name__} {arrow}" in row
+    triggered = ((sections[1], PARTICIPANT_TRIGGERS), (sections[2], BREAKOUT_TRIGGERS))
+    for doc, moves in triggered:
+        for (state, trigger), target in moves.items():
+            row = next(line for line in doc.splitlines() if line.startswith(f"| {state.value} |"))
+            arrow = "↺" if target == state else f"→ {target.value}"
+            assert f"{trigger.value} {arrow}" in row.split(" | ")[2]
