@@ -29,35 +29,61 @@ def to(participant_id: str) -> Audience:
     return Audience(Scope.PARTICIPANT, participant_id)
 
 
+class EventKind(StrEnum):
+    """What happened. The values are the stable names clients and other nodes see."""
+
+    STATE_CHANGED = "state_changed"
+    KNOCK = "knock"
+    ADMITTED = "admitted"
+    DENIED = "denied"
+    LOBBY_MESSAGE = "lobby_message"
+    SENT_BACK = "sent_back"
+    REMOVED = "removed"
+    SESSION_ENDED = "session_ended"
+    MUTE_REQUESTED = "mute_requested"
+    CAMERA_OFF_REQUESTED = "camera_off_requested"
+    UNMUTE_REQUESTED = "unmute_requested"
+    BREAKOUTS_OPENED = "breakouts_opened"
+    BROADCAST = "broadcast"
+    HELP_REQUESTED = "help_requested"
+    CLOSE_ALL_STARTED = "close_all_started"
+    BREAKOUTS_CLOSED = "breakouts_closed"
+    CHILD_RETURNED = "child_returned"
+    VISIBILITY_CHANGED = "visibility_changed"
+
+
 @dataclass(frozen=True)
 class Event:
-    """``kind`` is a stable name from KINDS; ``version`` is the state version it produced."""
+    """``version`` is the state version the event's change produced."""
 
-    kind: str
+    kind: EventKind
     audience: Audience
     data: Mapping[str, Any] = field(default_factory=dict)
     session_id: str = ""
     version: int = 0
 
 
-KINDS = {
-    "state_changed": "the session's state changed; clients get a fresh snapshot",
-    "knock": "someone is waiting in the lobby (clinicians)",
-    "admitted": "a person was let in",
-    "denied": "a waiting person was not let in",
-    "lobby_message": "a clinician's one-to-one message to a waiting person",
-    "sent_back": "a person was sent back to the lobby",
-    "removed": "a person was removed from the session",
-    "session_ended": "the session ended: revoke links, close sockets",
-    "mute_requested": "a clinician muted this person's microphone",
-    "camera_off_requested": "a clinician turned this person's camera off",
-    "unmute_requested": "a clinician asks this person to unmute (they decide)",
-    "breakouts_opened": "everyone moved to their breakout room",
-    "broadcast": "a clinician's message to every room",
-    "help_requested": "someone in a breakout asked for a clinician",
-    "close_all_started": "breakouts close after a countdown",
-    "breakouts_closed": "everyone is back in the main room",
-    "child_returned": "a child was moved to the main room because no clinician or "
+K = EventKind
+KINDS: dict[EventKind, str] = {
+    K.STATE_CHANGED: "the session's state changed; clients get a fresh snapshot",
+    K.KNOCK: "someone is waiting in the lobby (clinicians)",
+    K.ADMITTED: "a person was let in",
+    K.DENIED: "a waiting person was not let in",
+    K.LOBBY_MESSAGE: "a clinician's one-to-one message to a waiting person",
+    K.SENT_BACK: "a person was sent back to the lobby",
+    K.REMOVED: "a person was removed from the session",
+    K.SESSION_ENDED: "the session ended: revoke links, close sockets",
+    K.MUTE_REQUESTED: "a clinician muted this person's microphone",
+    K.CAMERA_OFF_REQUESTED: "a clinician turned this person's camera off",
+    K.UNMUTE_REQUESTED: "a clinician asks this person to unmute (they decide)",
+    K.BREAKOUTS_OPENED: "everyone moved to their breakout room",
+    K.BROADCAST: "a clinician's message to every room",
+    K.HELP_REQUESTED: "someone in a breakout asked for a clinician",
+    K.CLOSE_ALL_STARTED: "breakouts close after a countdown",
+    K.BREAKOUTS_CLOSED: "everyone is back in the main room",
+    K.CHILD_RETURNED: "a child was moved to the main room because no clinician or "
     "guardian remained with them",
-    "visibility_changed": "who sees and hears whom changed; media must reconcile",
+    K.VISIBILITY_CHANGED: "who sees and hears whom changed; media must reconcile",
 }
+# Events that end someone's (or everyone's) presence: their sockets are closed.
+ENDINGS = frozenset({K.DENIED, K.REMOVED, K.SESSION_ENDED})

@@ -20,6 +20,7 @@ from rooms import commands as c
 from rooms.errors import Forbidden, InvalidTransition, Limit, NotFound
 from rooms.events import CLINICIANS as TO_CLINICIANS
 from rooms.events import EVERYONE, Event, to
+from rooms.events import EventKind as K
 from rooms.model import (
     RELATIVES,
     BreakoutPhase,
@@ -285,7 +286,7 @@ def _end(s: Session, cmd: c.EndSession, actor: Participant, now: float) -> Resul
              for pid, p in s.participants.items()}
     ended = _breakouts_triggered(replace(s, participants=parts), Trigger.SESSION_ENDED,
                                  deadline=None, closing_deadline=None)
-    return ended, [Event("session_ended", EVERYONE)]
+    return ended, [Event(K.SESSION_ENDED, EVERYONE)]
 
 
 @on(c.SetAutoAdmit)
@@ -327,7 +328,7 @@ def _add(s: Session, cmd: c.AddParticipant, actor: Participant, now: float) -> R
 def _remove(s: Session, cmd: c.RemoveParticipant, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
     new = _move(s, p, cmd, visiting=None, hand_raised=False)
-    return new, [Event("removed", to(p.id))]
+    return new, [Event(K.REMOVED, to(p.id))]
 
 
 @on(c.Knock)
@@ -341,17 +342,17 @@ def _knock(s: Session, cmd: c.Knock, actor: Participant, now: float) -> Result:
     if actor.id == s.owner or actor.role in s.auto_admit:
         waiting = _get(new, actor.id)
         new = _move(new, waiting, c.Admit(actor=actor.id, target=actor.id))
-        return new, [Event("admitted", to(actor.id))]
+        return new, [Event(K.ADMITTED, to(actor.id))]
     if actor.status is PS.WAITING:
         return new, []
-    return new, [Event("knock", TO_CLINICIANS, {"participant_id": actor.id,
+    return new, [Event(K.KNOCK, TO_CLINICIANS, {"participant_id": actor.id,
                                                  "name": actor.display_name})]
 
 
 @on(c.Admit)
 def _admit(s: Session, cmd: c.Admit, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
-    return _move(s, p, cmd), [Event("admitted", to(p.id))]
+    return _move(s, p, cmd), [Event(K.ADMITTED, to(p.id))]
 
 
 @on(c.AdmitAll)
@@ -360,14 +361,14 @@ def _admit_all(s: Session, cmd: c.AdmitAll, actor: Participant, now: float) -> R
     for p in list(s.participants.values()):
         if p.status is PS.WAITING:
             s = _move(s, p, c.Admit(actor=cmd.actor, target=p.id))
-            events.append(Event("admitted", to(p.id)))
+            events.append(Event(K.ADMITTED, to(p.id)))
     return s, events
 
 
 @on(c.Deny)
 def _deny(s: Session, cmd: c.Deny, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
-    return _move(s, p, cmd), [Event("denied", to(p.id), {"text": cmd.message or ""})]
+    return _move(s, p, cmd), [Event(K.DENIED, to(p.id), {"text": cmd.message or ""})]
 
 
 @on(c.LobbyMessage)
@@ -375,7 +376,7 @@ def _lobby_message(s: Session, cmd: c.LobbyMessage, actor: Participant,
                    now: float) -> Result:
     p = _get(s, cmd.target)
     _move(s, p, cmd)  # validates that the target is waiting
-    return s, [Event("lobby_message", to(p.id), {"text": cmd.text})]
+    return s, [Event(K.LOBBY_MESSAGE, to(p.id), {"text": cmd.text})]
 
 
 @on(c.SendBackToLobby)
@@ -383,7 +384,7 @@ def _send_back(s: Session, cmd: c.SendBackToLobby, actor: Participant,
                now: float) -> Result:
     p = _get(s, cmd.target)
     new = _move(s, p, cmd, visiting=None, hand_raised=False, disconnected_at=None)
-    return new, [Event("sent_back", to(p.id))]
+    return new, [Event(K.SENT_BACK, to(p.id))]
 
 
 @on(c.Connect)
@@ -433,14 +434,14 @@ def _lower(s: Session, cmd: c.LowerHand, actor: Participant, now: float) -> Resu
 @on(c.MuteRequest)
 def _mute(s: Session, cmd: c.MuteRequest, actor: Participant, now: float) -> Result:
     p = _get(s, cmd.target)
-    return _move(s, p, cmd, mic_on=False), [Event("mute_requested", to(p.id))]
+    return _move(s, p, cmd, mic_on=False), [Event(K.MUTE_REQUESTED, to(p.id))]
 
 
 @on(c.CameraOffRequest)
 def _camera_off(s: Session, cmd: c.CameraOffRequest, actor: Participant,
                 now: float) -> Result:
     p = _get(s, cmd.target)
-    return _move(s, p, cmd, camera_on=False), [Event("camera_off_requested", to(p.id))]
+    return _move(s, p, cmd, camera_on=False), [Event(K.CAMERA_OFF_REQUESTED, to(p.id))]
 
 
 @on(c.AskToUnmute)
@@ -448,7 +449,7 @@ def _ask_unmute(s: Session, cmd: c.AskToUnmute, actor: Participant,
                 now: float) -> Result:
     p = _get(s, cmd.target)
     _move(s, p, cmd)  # validates that the target is in the session
-    return s, [Event("unmute_requested", to(p.id))]
+    return s, [Event(K.UNMUTE_REQUESTED, to(p.id))]
 
 
 @on(c.CreateBreakouts)
@@ -572,7 +573,7 @@ def _open_breakouts(s: Session, cmd: c.OpenBreakouts, actor: Participant,
     new = _breakouts(s, deadline=deadline, closing_deadline=None)
     _check_child_rule(new)
     _check_clinician_rule(new)
-    return new, [Event("breakouts_opened", EVERYONE, {"deadline": deadline})]
+    return new, [Event(K.BREAKOUTS_OPENED, EVERYONE, {"deadline": deadline})]
 
 
 @on(c.MoveParticipant)
@@ -613,7 +614,7 @@ def _extend(s: Session, cmd: c.ExtendBreakouts, actor: Participant, now: float) 
 
 @on(c.Broadcast)
 def _broadcast(s: Session, cmd: c.Broadcast, actor: Participant, now: float) -> Result:
-    return s, [Event("broadcast", EVERYONE, {"text": cmd.text, "from": actor.id})]
+    return s, [Event(K.BROADCAST, EVERYONE, {"text": cmd.text, "from": actor.id})]
 
 
 @on(c.AskForHelp)
@@ -622,7 +623,7 @@ def _help(s: Session, cmd: c.AskForHelp, actor: Participant, now: float) -> Resu
     if room is None:
         raise InvalidTransition("ask for help from a breakout room")
     _move(s, actor, cmd)
-    return s, [Event("help_requested", TO_CLINICIANS,
+    return s, [Event(K.HELP_REQUESTED, TO_CLINICIANS,
                      {"participant_id": actor.id, "name": actor.display_name, "room": room})]
 
 
@@ -631,7 +632,7 @@ def _close_all(s: Session, cmd: c.CloseAll, actor: Participant, now: float) -> R
     grace = s.limits.close_grace if cmd.grace is None else _seconds(cmd.grace, "grace",
                                                                     zero_ok=True)
     new = _breakouts(s, closing_deadline=now + grace)
-    return new, [Event("close_all_started", EVERYONE, {"seconds": grace,
+    return new, [Event(K.CLOSE_ALL_STARTED, EVERYONE, {"seconds": grace,
                                                        "deadline": now + grace})]
 
 
@@ -644,13 +645,13 @@ def _tick(s: Session, now: float) -> Result:
         grace = s.limits.close_grace
         s = _breakouts_triggered(s, Trigger.TIME_UP, deadline=None,
                                  closing_deadline=now + grace)
-        events.append(Event("close_all_started", EVERYONE, {
+        events.append(Event(K.CLOSE_ALL_STARTED, EVERYONE, {
             "seconds": grace, "deadline": now + grace}))
     b = s.breakouts
     if (b.phase, Trigger.COUNTDOWN_OVER) in BREAKOUT_TRIGGERS \
             and b.closing_deadline is not None and b.closing_deadline <= now:
         s = _return_all(s)
-        events.append(Event("breakouts_closed", EVERYONE))
+        events.append(Event(K.BREAKOUTS_CLOSED, EVERYONE))
     for p in list(s.participants.values()):
         if ((p.status, Trigger.GRACE_OVER) in PARTICIPANT_TRIGGERS
                 and p.disconnected_at is not None
@@ -688,7 +689,7 @@ def _return_lonely_children(s: Session) -> tuple[Session, list[Event]]:
     for child in _lonely_children(s):
         assignment = {k: v for k, v in s.breakouts.assignment.items() if k != child}
         s = _breakouts(s, assignment=assignment)
-        events.append(Event("child_returned", TO_CLINICIANS, {"participant_id": child}))
+        events.append(Event(K.CHILD_RETURNED, TO_CLINICIANS, {"participant_id": child}))
     return s, events
 
 
@@ -739,8 +740,8 @@ def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
         return state, []
     new = replace(new, version=state.version + 1)
     if all_visibility(new) != all_visibility(state):
-        events.append(Event("visibility_changed", EVERYONE))
-    events.append(Event("state_changed", EVERYONE))
+        events.append(Event(K.VISIBILITY_CHANGED, EVERYONE))
+    events.append(Event(K.STATE_CHANGED, EVERYONE))
     return new, [replace(e, session_id=new.id, version=new.version) for e in events]
 
 

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from rooms.commands import SYSTEM, Command, Tick
 from rooms.errors import Conflict, DomainError, NotFound
-from rooms.events import Event
+from rooms.events import Event, EventKind
 from rooms.machine import handle, next_deadline
 from rooms.model import Session, from_json, to_json
 from rooms.stores import Store, StoreError
@@ -119,7 +119,7 @@ class RoomService:
             else:
                 raise Conflict("the session is busy; try again")
         await self._publish(new, events)
-        if self.media is not None and any(e.kind == "visibility_changed" for e in events):
+        if self.media is not None and any(e.kind is EventKind.VISIBILITY_CHANGED for e in events):
             await self._set_visible(new, visibility_changes(state, new))
         self._arm(new)
         return new, events

@@ -18,6 +18,7 @@ from aioice.ice import get_host_addresses
 from media.config import IceServer, RelayConfig
 from media.errors import MediaError
 from media.relay import Relay
+from rooms.events import ENDINGS, EventKind
 from rooms.service import EventSink, RoomService
 from rooms.stores import Store, StoreError
 from rooms.visibility import location, members
@@ -32,7 +33,7 @@ from server.wiring import create_socketio
 from signaling.chat import ChatLog
 from signaling.media import MediaSink, VisibilityPort, register_media
 from signaling.namespace import HearthNamespace
-from signaling.outbox import ENDINGS, Outbox, session_of_room, socket_room
+from signaling.outbox import Outbox, session_of_room, socket_room
 from signaling.registry import Registry
 from signaling.service import Signaling, build_registry
 from signaling.tokens import LinkSigner
@@ -141,8 +142,8 @@ class Live:
         session = await self.rooms.get(session_id)
         if session is None:
             return
-        events = [(str(kind), target) for kind, target in change["events"]]
-        if any(kind == "session_ended" for kind, _ in events):
+        events = [(EventKind(kind), target) for kind, target in change["events"]]
+        if any(kind is EventKind.SESSION_ENDED for kind, _ in events):
             await self.relay.close_session(session_id)
             await self._kick(session_id, None)
             await self.placement.release(session_id)
@@ -151,7 +152,7 @@ class Live:
             if kind in ENDINGS and target:
                 await self._kick(session_id, str(target))
         await self.media_sink.publish(session, [])  # people no longer present leave
-        if any(kind == "visibility_changed" for kind, _ in events):
+        if any(kind is EventKind.VISIBILITY_CHANGED for kind, _ in events):
             await self.rooms.reconcile_media(session_id)
         await self.rooms.resume(session_id)
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import Field
 
 from rooms.errors import Forbidden, InvalidTransition
-from rooms.events import Event
+from rooms.events import Event, EventKind
 from rooms.model import Role, Session
 from rooms.policy import may_share_screen
 from rooms.visibility import visible_publishers
@@ -170,7 +170,7 @@ class MediaSink:
         self._media = media
 
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
-        if any(e.kind == "session_ended" for e in events):
+        if any(e.kind is EventKind.SESSION_ENDED for e in events):
             await self._media.close_session(session.id)
             return
         for pid, p in session.participants.items():

@@ -14,24 +14,22 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from rooms.events import Event, Scope
-from rooms.model import ParticipantStatus, Session
+from rooms.events import ENDINGS, Event, Scope
+from rooms.events import EventKind as K
+from rooms.model import ParticipantStatus, Role, Session
 from rooms.visibility import members, room_chat_scope
 from signaling.chat import ChatLog, ChatMessage
 from signaling.views import snapshot
 
 log = logging.getLogger("hearth.outbox")
 
-NOTICES = {  # domain event kind -> client notice kind
-    "knock": "knock", "lobby_message": "lobby_message", "denied": "denied",
-    "sent_back": "sent_back", "removed": "removed", "session_ended": "session_ended",
-    "mute_requested": "mute_requested", "camera_off_requested": "camera_off_requested",
-    "unmute_requested": "unmute_requested",
-    "broadcast": "broadcast", "help_requested": "help_requested",
-    "close_all_started": "close_all_started", "breakouts_opened": "breakouts_opened",
-    "breakouts_closed": "breakouts_closed", "child_returned": "child_returned",
-}
-ENDINGS = {"denied", "removed", "session_ended"}
+# Domain events that reach people as a ``notice`` of the same kind.
+NOTICES = frozenset({
+    K.KNOCK, K.LOBBY_MESSAGE, K.DENIED, K.SENT_BACK, K.REMOVED, K.SESSION_ENDED,
+    K.MUTE_REQUESTED, K.CAMERA_OFF_REQUESTED, K.UNMUTE_REQUESTED, K.BROADCAST,
+    K.HELP_REQUESTED, K.CLOSE_ALL_STARTED, K.BREAKOUTS_OPENED, K.BREAKOUTS_CLOSED,
+    K.CHILD_RETURNED,
+})
 
 
 def socket_room(session_id: str, participant_id: str) -> str:
@@ -92,22 +90,21 @@ class Outbox:
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
         kinds = {e.kind for e in events}
         for event in events:
-            notice = NOTICES.get(event.kind)
-            if notice is None:
+            if event.kind not in NOTICES:
                 continue
-            data = {"kind": notice, "version": event.version, **dict(event.data)}
+            data = {"kind": event.kind.value, "version": event.version, **dict(event.data)}
             await self.to(session.id, audience(session, event), "notice", data)
-        if "state_changed" in kinds:
+        if K.STATE_CHANGED in kinds:
             await self.send_state(session, [
                 pid for pid, p in session.participants.items()
                 if p.status not in (ParticipantStatus.INVITED,)
             ])
-        if "visibility_changed" in kinds:
+        if K.VISIBILITY_CHANGED in kinds:
             for pid, p in session.participants.items():
                 if p.present:
                     await self.send_history(session, pid)
         for event in events:
-            if event.kind == "session_ended":
+            if event.kind is K.SESSION_ENDED:
                 if self._on_ended:
                     await self._on_ended(session.id)
                 await self._kick(session.id, None)
@@ -122,7 +119,7 @@ def threads_for(session: Session, pid: str) -> list[str]:
     p = session.participants[pid]
     threads = []
     room = room_chat_scope(session, pid)
-    if room is not None and p.role.value not in ("child", "observer"):
+    if room is not None and p.role not in (Role.CHILD, Role.OBSERVER):
         threads.append(room)
     if p.clinician:
         threads.append("clinical")

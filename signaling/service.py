@@ -11,7 +11,7 @@ from typing import Any
 
 from rooms import commands as c
 from rooms.errors import Forbidden, InvalidTransition, NotFound
-from rooms.model import ParticipantStatus, Role, Session
+from rooms.model import ParticipantStatus, Role, Session, SessionPhase
 from rooms.policy import chat_scopes
 from rooms.service import RoomService
 from rooms.visibility import readers, room_chat_scope
@@ -53,7 +53,7 @@ class Signaling:
             raise Forbidden("this link does not belong to the session")
         if p.status in GONE:
             raise Forbidden("you can no longer join this session")
-        if session.phase.value == "ended":
+        if session.phase is SessionPhase.ENDED:
             raise Forbidden("this session has ended")
 
     async def on_leave(self, caller: Caller, others_connected: bool) -> None:
@@ -87,7 +87,7 @@ def build_registry(sig: Signaling) -> Registry:
         pid = caller.participant_id
         session = await sig.state(caller)
         me = session.participants[pid]
-        if me.role is Role.THERAPIST and session.phase.value == "scheduled":
+        if me.role is Role.THERAPIST and session.phase is SessionPhase.SCHEDULED:
             session, _ = await sig.rooms.execute(session.id, c.OpenSession(actor=pid))
         if me.status in (ParticipantStatus.INVITED, ParticipantStatus.LEFT,
                          ParticipantStatus.WAITING):
