@@ -70,6 +70,17 @@ class Knock(Command):
 
 
 @dataclass(frozen=True)
+class Enter(Command):
+    """Arrive from a personal link, in one transition: the therapist's arrival opens a
+    scheduled session, someone outside knocks (or skips the lobby by role), and someone
+    admitted connects. The steps are ``ENTER_STEPS`` in ``rooms.machine``."""
+
+    consent_version: str
+    mic_on: bool = True
+    camera_on: bool = True
+
+
+@dataclass(frozen=True)
 class Admit(Command):
     target: str
 

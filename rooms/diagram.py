@@ -16,6 +16,8 @@ from rooms.commands import Command
 from rooms.machine import (
     BREAKOUT_TABLE,
     BREAKOUT_TRIGGERS,
+    ENTER_OPENS,
+    ENTER_STEPS,
     PARTICIPANT_TABLE,
     PARTICIPANT_TRIGGERS,
     SESSION_TABLE,
@@ -49,6 +51,25 @@ def table(title: str, transitions: Mapping[tuple[S, type[Command]], S],
     return "\n".join(lines)
 
 
+def enter_table() -> str:
+    """Enter's steps: the command each status takes, and where it leads by the table."""
+    opens = ", ".join(sorted(r.value for r in ENTER_OPENS))
+    lines = ["**Entering from a link (`Enter`, one transition)**", "",
+             f"A {opens}'s Enter first applies OpenSession while the session is scheduled. "
+             "Then each step below applies at most once, starting from the person's "
+             "status; a status not listed cannot enter.", "",
+             "| status | step → next status |", "|---|---|"]
+    for state, kind in ENTER_STEPS.items():
+        target = PARTICIPANT_TABLE[(state, kind)]
+        arrow = "↺" if target == state else f"→ {target.value}"
+        lines.append(f"| {state.value} | {kind.__name__} {arrow} |")
+    lines.append("")
+    lines.append("A knock that admits on the spot (the session's owner, or a role the "
+                 "session admits automatically) reaches admitted, whose step, Connect, "
+                 "follows in the same transition.")
+    return "\n".join(lines)
+
+
 def markdown() -> str:
     """All three machines; a pair not listed raises InvalidTransition."""
     from rooms.model import BreakoutPhase, ParticipantStatus, SessionPhase
@@ -58,4 +79,5 @@ def markdown() -> str:
         table("Participant status (lobby included)", PARTICIPANT_TABLE,
               list(ParticipantStatus), PARTICIPANT_TRIGGERS),
         table("Breakout phase", BREAKOUT_TABLE, list(BreakoutPhase), BREAKOUT_TRIGGERS),
+        enter_table(),
     ]) + "\n"

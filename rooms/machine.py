@@ -80,6 +80,20 @@ PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
     **{(s, c.SetDisplayName): s for s in (PS.INVITED, PS.WAITING, *_PRESENT)},
 }
 
+# Entering from a link is the lobby's own steps as one transition: Enter applies the
+# step of the status it finds, then the step of the status that leads to, each step
+# at most once (a knock that admits on the spot connects too). A status with no row
+# cannot enter. The therapist's Enter first opens a scheduled session.
+ENTER_STEPS: dict[PS, type[c.Command]] = {
+    PS.INVITED: c.Knock,
+    PS.LEFT: c.Knock,
+    PS.WAITING: c.Knock,
+    PS.ADMITTED: c.Connect,
+    PS.RECONNECTING: c.Connect,
+    PS.CONNECTED: c.Connect,
+}
+ENTER_OPENS = frozenset({Role.THERAPIST})
+
 _EDITABLE = (BP.NONE, BP.DRAFT, BP.CLOSED)
 BREAKOUT_TABLE: dict[tuple[BP, type[c.Command]], BP] = {
     **{(p, c.CreateBreakouts): BP.DRAFT for p in _EDITABLE},
@@ -347,6 +361,29 @@ def _knock(s: Session, cmd: c.Knock, actor: Participant, now: float) -> Result:
         return new, []
     return new, [Event(K.KNOCK, TO_CLINICIANS, {"participant_id": actor.id,
                                                  "name": actor.display_name})]
+
+
+@on(c.Enter)
+def _enter(s: Session, cmd: c.Enter, actor: Participant, now: float) -> Result:
+    steps: list[c.Command] = []
+    if actor.role in ENTER_OPENS and (s.phase, c.OpenSession) in SESSION_TABLE:
+        steps.append(c.OpenSession(actor=actor.id))
+    events: list[Event] = []
+    taken: set[type[c.Command]] = set()
+    for step in steps:
+        s, more = _step(s, step, now)
+        events += more
+    while (kind := ENTER_STEPS.get(_get(s, actor.id).status)) is not None \
+            and kind not in taken:
+        taken.add(kind)
+        step = c.Knock(actor=actor.id, consent_version=cmd.consent_version,
+                       mic_on=cmd.mic_on, camera_on=cmd.camera_on) \
+            if kind is c.Knock else kind(actor=actor.id)
+        s, more = _step(s, step, now)
+        events += more
+    if not taken:
+        raise InvalidTransition(f"cannot Enter while {actor.status.value}")
+    return s, events
 
 
 @on(c.Admit)
@@ -710,6 +747,13 @@ def _phases(state: Session, kind: type[c.Command]) -> Session:
                 f"cannot {kind.__name__} while breakouts are {state.breakouts.phase.value}")
         new = _breakouts(new, phase=breakout_phase)
     return new
+
+
+def _step(s: Session, cmd: c.Command, now: float) -> Result:
+    """One command inside another's transition (Enter's steps): authorized, gated by
+    the tables and handled like a command of its own, but committed with its parent."""
+    actor = authorize(s, cmd)
+    return HANDLERS[type(cmd)](_phases(s, type(cmd)), cmd, actor, now)
 
 
 def handle(state: Session, cmd: c.Command, *, now: float) -> Result:

@@ -28,6 +28,7 @@ PERMISSIONS: dict[type[c.Command], frozenset[Role]] = {
     c.AddParticipant: CLIN,
     c.RemoveParticipant: CLIN,
     c.Knock: ALL,
+    c.Enter: ALL,
     c.Admit: CLIN,
     c.AdmitAll: CLIN,
     c.Deny: CLIN,

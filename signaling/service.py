@@ -11,7 +11,7 @@ from typing import Any
 
 from rooms import commands as c
 from rooms.errors import Forbidden, InvalidTransition, NotFound
-from rooms.model import ParticipantStatus, Role, Session, SessionPhase
+from rooms.model import ParticipantStatus, Session, SessionPhase
 from rooms.policy import chat_scopes
 from rooms.service import RoomService
 from rooms.visibility import readers, room_chat_scope
@@ -85,19 +85,9 @@ def build_registry(sig: Signaling) -> Registry:
     async def join(caller: Caller, body: s.JoinPayload) -> dict[str, Any]:
         """Enter: knock (or skip the lobby by role), then connect once admitted."""
         pid = caller.participant_id
-        session = await sig.state(caller)
-        me = session.participants[pid]
-        if me.role is Role.THERAPIST and session.phase is SessionPhase.SCHEDULED:
-            session, _ = await sig.rooms.execute(session.id, c.OpenSession(actor=pid))
-        if me.status in (ParticipantStatus.INVITED, ParticipantStatus.LEFT,
-                         ParticipantStatus.WAITING):
-            session, _ = await sig.rooms.execute(session.id, c.Knock(
-                actor=pid, consent_version=body.consent_version, mic_on=body.mic_on,
-                camera_on=body.camera_on))
-        me = session.participants[pid]
-        if me.status in (ParticipantStatus.ADMITTED, ParticipantStatus.RECONNECTING,
-                         ParticipantStatus.CONNECTED):
-            session, _ = await sig.rooms.execute(session.id, c.Connect(actor=pid))
+        session, _ = await sig.rooms.execute(caller.session_id, c.Enter(
+            actor=pid, consent_version=body.consent_version, mic_on=body.mic_on,
+            camera_on=body.camera_on))
         await sig.outbox.send_state(session, [pid])  # the caller always gets a snapshot
         await sig.outbox.send_history(session, pid)
         return {"status": session.participants[pid].status.value, "version": session.version}

@@ -12,6 +12,7 @@ from rooms.errors import DomainError, InvalidTransition
 from rooms.machine import (
     BREAKOUT_TABLE,
     BREAKOUT_TRIGGERS,
+    ENTER_STEPS,
     PARTICIPANT_TABLE,
     PARTICIPANT_TRIGGERS,
     PHASE_GATED,
@@ -20,9 +21,16 @@ from rooms.machine import (
     handle,
     next_deadline,
 )
-from rooms.model import BreakoutPhase, BreakoutRoom, ParticipantStatus, Session, SessionPhase
+from rooms.model import (
+    BreakoutPhase,
+    BreakoutRoom,
+    ParticipantStatus,
+    Role,
+    Session,
+    SessionPhase,
+)
 from rooms.policy import PERMISSIONS
-from tests.rooms.builders import CO, NOW, A, B, T, family, live_family, sample, status
+from tests.rooms.builders import CO, NOW, OBS, A, B, T, family, live_family, sample, status
 
 PS = ParticipantStatus
 
@@ -121,10 +129,13 @@ def test_every_command_in_every_session_phase(phase: SessionPhase,
         new, _ = handle(s, cmd, now=NOW)
     except DomainError as exc:  # refused by another machine or rule: never for the phase
         reason = str(exc)
+    expected = SESSION_TABLE.get((phase, kind), phase)
+    if kind is c.Enter:  # the therapist's Enter opens a scheduled session: its first step
+        expected = SESSION_TABLE.get((phase, c.OpenSession), phase)
     if reason:
         assert phase.value not in reason
     else:
-        assert new.phase is SESSION_TABLE.get((phase, kind), phase)
+        assert new.phase is expected
 
 
 def test_ended_session_only_ticks() -> None:
@@ -271,3 +282,64 @@ def test_handlers_get_their_actor_from_authorization() -> None:
 
     with pytest.raises(Forbidden):
         handle(live_family(), c.RaiseHand(actor="stranger"), now=NOW)
+
+
+# --- Enter: the lobby's steps as one transition --------------------------------------
+def three_commits(s: Session, pid: str, now: float) -> tuple[Session, list[str]]:
+    """Entering as separate commands: OpenSession (the therapist, while scheduled),
+    Knock from outside, Connect once admitted."""
+    kinds: list[str] = []
+    me = s.participants[pid]
+    if me.role is Role.THERAPIST and s.phase is SessionPhase.SCHEDULED:
+        s, events = handle(s, c.OpenSession(actor=pid), now=now)
+        kinds += [e.kind for e in events]
+    if me.status in (PS.INVITED, PS.LEFT, PS.WAITING):
+        s, events = handle(s, c.Knock(actor=pid, consent_version="v1"), now=now)
+        kinds += [e.kind for e in events]
+    if s.participants[pid].status in (PS.ADMITTED, PS.RECONNECTING, PS.CONNECTED):
+        s, events = handle(s, c.Connect(actor=pid), now=now)
+        kinds += [e.kind for e in events]
+    return s, kinds
+
+
+def comparable(s: Session) -> Session:
+    return replace(s, version=0)
+
+
+@pytest.mark.parametrize("phase", [SessionPhase.SCHEDULED, SessionPhase.OPEN,
+                                   SessionPhase.LIVE], ids=str)
+@pytest.mark.parametrize("pid", [T, CO, A, OBS], ids=str)
+@pytest.mark.parametrize("st", list(PS), ids=str)
+def test_enter_is_the_three_commands_in_one_transition(
+        phase: SessionPhase, pid: str, st: ParticipantStatus) -> None:
+    s = replace(status(family(), pid, st), phase=phase)
+    if st not in ENTER_STEPS:
+        with pytest.raises(InvalidTransition, match=f"while {st.value}"):
+            handle(s, c.Enter(actor=pid, consent_version="v1"), now=NOW)
+        return
+    expected, expected_kinds = three_commits(s, pid, NOW)
+    new, events = handle(s, c.Enter(actor=pid, consent_version="v1"), now=NOW)
+    assert comparable(new) == comparable(expected)
+    if expected.version == s.version:  # nothing to do (already connected): no commit
+        assert new is s
+    else:
+        assert new.version == s.version + 1  # one commit, however many steps
+    once = [k for k in expected_kinds if k not in ("state_changed", "visibility_changed")]
+    assert [e.kind for e in events if e.kind not in ("state_changed",
+                                                     "visibility_changed")] == once
+
+
+def test_enter_from_the_steps_table_reaches_the_status_it_names() -> None:
+    s = family()
+    new, _ = handle(s, c.Enter(actor=A, consent_version="v1", mic_on=False), now=NOW)
+    assert new.participants[A].status is PARTICIPANT_TABLE[(PS.INVITED, ENTER_STEPS[PS.INVITED])]
+    assert new.participants[A].mic_on is False
+    owner, _ = handle(s, c.Enter(actor=T, consent_version="v1"), now=NOW)
+    assert owner.participants[T].status is PS.CONNECTED  # the owner skips the lobby
+    assert owner.phase is SessionPhase.OPEN
+
+
+def test_enter_respects_the_lock() -> None:
+    s, _ = handle(family(), c.Lock(actor=T), now=NOW)
+    with pytest.raises(InvalidTransition, match="locked"):
+        handle(s, c.Enter(actor=A, consent_version="v1"), now=NOW)

@@ -51,10 +51,10 @@ def test_the_checker_sees_impurity(tmp_path: Path) -> None:
 
 def test_generated_tables_list_every_transition() -> None:
     sections = markdown().split("\n\n**")
-    assert len(sections) == 3
+    assert len(sections) == 4  # three machines, then Enter's steps
     tables: tuple[Mapping[tuple[StrEnum, type[Command]], StrEnum], ...] = (
         SESSION_TABLE, PARTICIPANT_TABLE, BREAKOUT_TABLE)  # type: ignore[assignment]
-    for doc, transitions in zip(sections, tables, strict=True):
+    for doc, transitions in zip(sections[:3], tables, strict=True):
         for (state, cmd), target in transitions.items():
             row = next(line for line in doc.splitlines() if line.startswith(f"| {state.value} |"))
             arrow = "↺" if target == state else f"→ {target.value}"
