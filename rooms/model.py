@@ -7,10 +7,12 @@ breakouts are open, so there is one source of truth for "who is where".
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+from pydantic import TypeAdapter
 
 
 class Role(StrEnum):
@@ -148,37 +150,42 @@ class Session:
         return replace(self, participants={**self.participants, p.id: p})
 
 
+# --- the stored record ------------------------------------------------------------------
+# A session is stored as its fields plus ``schema``, the record format's version. Reading
+# upgrades older records step by step, then pydantic validates the whole tree (enums,
+# tuples, nested dataclasses) against the dataclasses above: one definition, no
+# hand-written parser. Add a field with a default, and old records still read; rename or
+# reshape one, and add an upgrade step.
+SCHEMA = 1
+_SESSION: TypeAdapter[Session] = TypeAdapter(Session)
+
+
+def _from_unversioned(d: dict[str, Any]) -> dict[str, Any]:
+    """Records written before the format carried a version have the same fields."""
+    return d
+
+
+UPGRADES: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_from_unversioned,)
+assert len(UPGRADES) == SCHEMA  # step i reads schema i and writes schema i + 1
+
+
 def to_json(session: Session) -> bytes:
-    data = asdict(session)
-    data["auto_admit"] = sorted(session.auto_admit)
-    data["breakouts"]["assignment"] = dict(session.breakouts.assignment)
-    # Insertion order is meaningful (who was added first pairs with the therapist).
-    return json.dumps(data, separators=(",", ":")).encode()
+    data: dict[str, Any] = _SESSION.dump_python(session, mode="json")
+    data["auto_admit"] = sorted(data["auto_admit"])  # a set: stored in a stable order
+    # Insertion order of participants is meaningful (who was added first pairs with the
+    # therapist); dicts keep it through JSON and validation.
+    return json.dumps({"schema": SCHEMA, **data}, separators=(",", ":")).encode()
+
+
+class RecordError(ValueError):
+    """A stored session record this version cannot read."""
 
 
 def from_json(raw: bytes) -> Session:
     d: dict[str, Any] = json.loads(raw)
-    participants = {
-        pid: Participant(
-            **{**p, "role": Role(p["role"]), "status": ParticipantStatus(p["status"]),
-               "guardian_of": tuple(p["guardian_of"])}
-        )
-        for pid, p in d["participants"].items()
-    }
-    b = d["breakouts"]
-    breakouts = Breakouts(
-        phase=BreakoutPhase(b["phase"]),
-        rooms=tuple(BreakoutRoom(**r) for r in b["rooms"]),
-        assignment=dict(b["assignment"]),
-        deadline=b["deadline"],
-        closing_deadline=b["closing_deadline"],
-        require_clinician=b["require_clinician"],
-        next_room=b["next_room"],
-    )
-    return Session(
-        id=d["id"], owner=d["owner"], title=d["title"], phase=SessionPhase(d["phase"]),
-        participants=participants, breakouts=breakouts, locked=d["locked"],
-        auto_admit=frozenset(Role(r) for r in d["auto_admit"]),
-        screen_share_relatives=d["screen_share_relatives"], limits=Limits(**d["limits"]),
-        created=d["created"], version=d["version"],
-    )
+    schema = d.pop("schema", 0)
+    if not isinstance(schema, int) or not 0 <= schema <= SCHEMA:
+        raise RecordError(f"unknown session record schema {schema!r}")
+    for upgrade in UPGRADES[schema:]:
+        d = upgrade(d)
+    return _SESSION.validate_python(d)
