@@ -1,9 +1,10 @@
-"""Configuration: defaults < optional TOML file < ``HEARTH_*`` environment.
+"""Configuration: defaults < optional TOML file < ``HEARTH_<NAME>_FILE`` secrets <
+``HEARTH_*`` environment < explicit overrides, through pydantic-settings.
 
-Every setting is a field of ``Settings``; the README table is checked against
-these fields by a test, so documentation cannot drift. Secrets may be given as
-``HEARTH_<NAME>_FILE`` pointing at a file, so they never sit in the environment
-or in code.
+Every setting is a field of ``Settings``; the README table is generated from these
+fields and a test compares it, so documentation cannot drift. Secrets may be given as
+``HEARTH_<NAME>_FILE`` pointing at a file, so they never sit in the environment or in
+code. Lists are comma-separated in the environment (``NoDecode``: not JSON).
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 ENV_PREFIX = "HEARTH_"
@@ -35,10 +39,76 @@ class ConfigError(Exception):
     """A setting is wrong; the message names it and fits on one line."""
 
 
-class Settings(BaseModel):
+# The environment one ``load_settings`` call reads (``os.environ`` when unset).
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("hearth_environ", default=None)
+Items = Annotated[tuple[str, ...], NoDecode]  # "a, b" in the environment, a list in TOML
+
+
+class _Env(EnvSettingsSource):
+    """``HEARTH_*`` variables from the mapping ``load_settings`` was given."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        return {k.lower(): v for k, v in (os.environ if environ is None else environ).items()}
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """``HEARTH_<NAME>_FILE``: a secret setting read from a file (Docker/systemd secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every secret at once
+
+    def __call__(self) -> dict[str, Any]:
+        environ = _ENVIRON.get()
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in sorted(SECRET_FIELDS):
+            var = f"{ENV_PREFIX}{name.upper()}_FILE"
+            path = env.get(var)
+            if path is None:
+                continue
+            try:
+                values[name] = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{var}: cannot read {path!r}: {exc.strerror}") from exc
+        return values
+
+
+class _Toml(TomlConfigSettingsSource):
+    """The file ``HEARTH_CONFIG`` names; keys as the fields. Unreadable is an error."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        environ = _ENVIRON.get()
+        path = (os.environ if environ is None else environ).get(CONFIG_ENV)
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    tomllib.load(fh)
+            except OSError as exc:
+                raise ConfigError(f"{CONFIG_ENV}: cannot read {path!r}: {exc.strerror}") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{CONFIG_ENV}: {path!r} is not valid TOML: {exc}") from exc
+        super().__init__(settings_cls, toml_file=Path(path) if path else [])
+
+
+class Settings(BaseSettings):
     """All of Hearth's settings, with their defaults."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, case_sensitive=False, extra="forbid", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Earlier sources win: overrides, environment, secret files, TOML, defaults."""
+        return (init_settings, _Env(settings_cls), _SecretFiles(settings_cls),
+                _Toml(settings_cls))
 
     mode: Literal["development", "production"] = Field(
         "development", description="`production` enforces passwords, real certs and keys."
@@ -71,7 +141,7 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )
-    trusted_proxies: tuple[str, ...] = Field(
+    trusted_proxies: Items = Field(
         (), description="Proxy addresses whose `X-Forwarded-*` headers are trusted."
     )
     login_idle_minutes: float = Field(30, gt=0, description="Therapist sign-in expires when idle.")
@@ -87,17 +157,17 @@ class Settings(BaseModel):
     chat_retention_hours: int = Field(
         0, ge=0, description="Keep encrypted chat this long after a session ends."
     )
-    media_hosts: tuple[str, ...] = Field(
+    media_hosts: Items = Field(
         (), description="Addresses the relay gathers and announces for ICE (empty: all local)."
     )
-    media_announce: tuple[str, ...] = Field(
+    media_announce: Items = Field(
         (), description="NAT 1:1: the public address announced for each of `media_hosts`, "
         "in order (unset: announce `media_hosts` themselves).",
     )
     media_ports: str | None = Field(
         None, description="UDP range for the relay's ICE sockets, e.g. `40000-40999` (unset: any)."
     )
-    ice_servers: tuple[str, ...] = Field(
+    ice_servers: Items = Field(
         (), description="STUN/TURN URLs given to clients and the relay; none by default."
     )
     turn_secret: SecretStr | None = Field(
@@ -124,6 +194,14 @@ class Settings(BaseModel):
     placement_ttl_seconds: float = Field(
         4.0, gt=0, le=600, description="A node silent this long is dead; its sessions move."
     )
+
+    @field_validator("trusted_proxies", "media_hosts", "media_announce", "ice_servers",
+                     mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
 
     @field_validator("public_url", "node_url")
     @classmethod
@@ -209,49 +287,34 @@ class Settings(BaseModel):
         return f"{parts.scheme}://{parts.netloc}"
 
 
-def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
-    fields = Settings.model_fields
-    values: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
-            continue
-        key = name[len(ENV_PREFIX) :].lower()
-        if key.endswith("_file") and key[: -len("_file")] in SECRET_FIELDS:
-            field = key[: -len("_file")]
-            try:
-                values[field] = Path(raw).read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"{name}: cannot read {raw!r}: {exc.strerror}") from exc
-            continue
-        if key not in fields:
+def _unknown(environ: Mapping[str, str]) -> None:
+    """A ``HEARTH_*`` variable that names no setting is a typo: stop and name it."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    known |= {f"{ENV_PREFIX}{name.upper()}_FILE" for name in SECRET_FIELDS}
+    known.add(CONFIG_ENV)
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
             raise ConfigError(f"{name}: unknown setting")
-        annotation = str(fields[key].annotation)
-        if "tuple" in annotation:
-            values[key] = tuple(p.strip() for p in raw.split(",") if p.strip())
-        else:
-            values[key] = raw
-    return values
+
+
+@contextmanager
+def _reading(environ: Mapping[str, str]) -> Iterator[None]:
+    token = _ENVIRON.set(environ)
+    try:
+        yield
+    finally:
+        _ENVIRON.reset(token)
 
 
 def load_settings(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Settings:
     """Build Settings, raising ConfigError with one line naming the bad setting."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    config_file = env.get(CONFIG_ENV)
-    if config_file:
-        try:
-            with open(config_file, "rb") as fh:
-                values.update(tomllib.load(fh))
-        except OSError as exc:
-            raise ConfigError(f"{CONFIG_ENV}: cannot read {config_file!r}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{CONFIG_ENV}: {config_file!r} is not valid TOML: {exc}") from exc
-    values.update(_env_values(env))
-    values.update(overrides or {})
+    env = dict(os.environ if environ is None else environ)
+    _unknown(env)
     try:
-        return Settings(**values)
+        with _reading(env):
+            return Settings(**dict(overrides or {}))
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "config"

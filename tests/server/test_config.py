@@ -126,3 +126,37 @@ def test_placement_defaults_and_node_identity() -> None:
     with pytest.raises(ConfigError, match="at least twice the heartbeat"):
         load_settings({"HEARTH_PLACEMENT_HEARTBEAT_SECONDS": "3",
                        "HEARTH_PLACEMENT_TTL_SECONDS": "4"})
+
+
+def test_lists_from_toml_and_env_and_the_order_of_sources(tmp_path: Path) -> None:
+    cfg = tmp_path / "hearth.toml"
+    cfg.write_text('ice_servers = ["turn:a.example:3478", "stun:b.example"]\n'
+                   'media_hosts = "10.0.0.5, 10.0.0.6"\nlog_level = "DEBUG"\n')
+    secret = tmp_path / "turn"
+    secret.write_text("from-file\n")
+    s = load_settings({"HEARTH_CONFIG": str(cfg), "HEARTH_TURN_SECRET_FILE": str(secret),
+                       "HEARTH_LOG_LEVEL": "WARNING"})
+    assert s.ice_servers == ("turn:a.example:3478", "stun:b.example")
+    assert s.media_hosts == ("10.0.0.5", "10.0.0.6")
+    assert s.log_level == "WARNING"  # the environment wins over the file
+    assert s.secret("turn_secret") == "from-file"
+    both = load_settings({"HEARTH_TURN_SECRET_FILE": str(secret), "HEARTH_TURN_SECRET": "env"})
+    assert both.secret("turn_secret") == "env"
+    assert load_settings({"HEARTH_TRUSTED_PROXIES": "[1]"}).trusted_proxies == ("[1]",)  # not JSON
+    assert load_settings({}, {"port": 9000}).port == 9000  # explicit overrides win
+
+
+def test_invalid_toml_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "hearth.toml"
+    cfg.write_text("port = = 1\n")
+    with pytest.raises(ConfigError, match=r"HEARTH_CONFIG: .* is not valid TOML"):
+        load_settings({"HEARTH_CONFIG": str(cfg)})
+
+
+def test_settings_read_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.config import Settings
+
+    monkeypatch.setenv("HEARTH_PORT", "9555")
+    monkeypatch.setenv("HEARTH_MEDIA_HOSTS", "127.0.0.1,127.0.0.2")
+    assert Settings().port == 9555
+    assert load_settings().media_hosts == ("127.0.0.1", "127.0.0.2")
