@@ -85,13 +85,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 _db_counter = iter(range(1, 10_000))
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "memory"])
 async def any_store(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Store]:
-    """The same test runs against the embedded store and a real Redis."""
+    """The same test runs against the embedded store, a real Redis and the in-memory store."""
     store: Store
-    if request.param == "sqlite":
+    if request.param == "memory":
+        from rooms.stores.memory import MemoryStore
+
+        store = MemoryStore()
+    elif request.param == "sqlite":
         from rooms.stores.sqlite import SqliteStore
 
         store = SqliteStore(tmp_path / "hearth.db")

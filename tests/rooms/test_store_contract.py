@@ -150,3 +150,27 @@ async def test_a_burst_beyond_the_connection_pool_waits_instead_of_failing(
     assert written == [1] * 400
     values = await asyncio.gather(*(any_store.get(f"burst:{i}") for i in range(400)))
     assert all(v is not None and v.value == b"v" for v in values)
+
+
+async def test_memory_store_is_a_store_and_refuses_after_close() -> None:
+    from rooms.stores.memory import MemoryStore
+
+    store = MemoryStore()
+    assert isinstance(store, Store)
+    await store.put("k", b"v")
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.get("k")
+
+
+async def test_memory_store_expiry_follows_its_clock() -> None:
+    from rooms.stores.memory import MemoryStore
+
+    now = [100.0]
+    store = MemoryStore(clock=lambda: now[0])
+    assert await store.add_once("once", ttl=5) is True
+    now[0] += 4.9
+    assert await store.add_once("once", ttl=5) is False
+    now[0] += 0.2
+    assert await store.get("once") is None
+    assert await store.add_once("once", ttl=5) is True
