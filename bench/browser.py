@@ -24,7 +24,8 @@ from typing import Any
 import requests
 import socketio
 
-from bench.doc import pct, replace_section
+from bench.common import pct
+from bench.doc import replace_section
 from tests.web.conftest import PASSWORD, Server, launch, new_page, wait_js
 
 BEGIN, END = "<!-- browser:begin -->", "<!-- browser:end -->"

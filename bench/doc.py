@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.common import pct
+
+__all__ = ["DOC", "pct", "replace_section"]  # pct lives in bench.common; kept importable here
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
@@ -19,8 +22,3 @@ def replace_section(begin: str, end: str, section: str, doc: Path = DOC) -> None
         text = text.rstrip() + "\n\n" + section + "\n"
     doc.write_text(text)
 
-
-def pct(values: list[float], q: float) -> float:
-    """The ``q`` quantile (nearest rank) of a non-empty sample."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

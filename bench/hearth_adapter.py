@@ -1,12 +1,13 @@
-"""Hearth over its own signaling: REST for the room, socket.io for media (issue 7).
+"""Hearth over its own signaling: REST for the room, socket.io for media.
 
 The coordinator starts one `hearth serve` for the whole benchmark (like Janus,
-it stays up across runs), via `janus-peer exec` so that it binds and announces
+it stays up across runs), via `bench/janus/janus-peer exec` so that it binds and announces
 198.18.77.2 only (HEARTH_MEDIA_HOSTS), in the same network position as Janus.
 With `{"netns": None, "host": "127.0.0.1"}` it runs on loopback instead (the CI
 smoke test). The server gets a fresh data dir and one throwaway therapist
 account; it is stopped at exit (atexit, and PR_SET_PDEATHSIG if the coordinator
-dies), and `janus-peer stop` kills anything left in the namespace.
+dies), and `janus-peer stop` kills anything left in the namespace. Its environment
+is built from scratch (no inherited ``HEARTH_*``), and a failure shows its output.
 
 Per run: the coordinator signs in, creates a session and ends it afterwards.
 Each client process signs in too and adds one `co_therapist` participant per
@@ -49,7 +50,9 @@ import socketio
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 REPO = Path(__file__).resolve().parent.parent
-JANUS_PEER = REPO.parent / "shared" / "tools" / "janus-peer"
+JANUS_PEER = REPO / "bench" / "janus" / "janus-peer"
+# Inherited by the server: what a process needs to run, never a HEARTH_* setting.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
 NETNS = "hearth-peer"
 PEER_IP = "198.18.77.2"
 DEFAULT_PORT = 8090
@@ -80,17 +83,18 @@ class HearthServer:
         self.data_dir = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
         exe = Path(sys.executable).with_name("hearth")
         hearth = str(exe) if exe.exists() else (shutil.which("hearth") or "hearth")
-        env = {
-            **os.environ,
-            "HEARTH_HOST": host, "HEARTH_PORT": str(port), "HEARTH_TLS": "false",
-            "HEARTH_PUBLIC_URL": self.url, "HEARTH_DATA_DIR": str(self.data_dir),
-            "HEARTH_MEDIA_HOSTS": media_hosts, "HEARTH_LOG_LEVEL": "WARNING",
-            "HEARTH_MAX_PARTICIPANTS": str(max_participants),
-        }
-        for key in ("HEARTH_CONFIG", "HEARTH_REDIS_URL", "HEARTH_ICE_SERVERS"):
-            env.pop(key, None)  # the benchmark's server uses nothing but these settings
-        subprocess.run([hearth, "therapist", "add", USERNAME], input=PASSWORD + "\n",
-                       env=env, capture_output=True, text=True, timeout=60, check=True)
+        env = server_env(host, port, self.url, self.data_dir, media_hosts, max_participants)
+        try:
+            added = subprocess.run([hearth, "therapist", "add", USERNAME],
+                                   input=PASSWORD + "\n", env=env, capture_output=True,
+                                   text=True, timeout=START_TIMEOUT_S * 4, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise HearthError(f"`hearth therapist add` did not run: {exc}") from exc
+        if added.returncode != 0:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise HearthError(f"`hearth therapist add` exited with {added.returncode}: "
+                              f"{(added.stderr or added.stdout).strip()[-2000:]}")
         cmd = [hearth, "serve"]
         if netns is not None:
             if not JANUS_PEER.exists():
@@ -145,6 +149,21 @@ class HearthServer:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def server_env(host: str, port: int, url: str, data_dir: Path, media_hosts: str,
+               max_participants: int) -> dict[str, str]:
+    """The benchmark server's whole environment: these settings and nothing inherited
+    that could change them (a stray HEARTH_REDIS_URL or HEARTH_CONFIG in the caller's
+    shell would otherwise make a different server)."""
+    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    env.update({
+        "HEARTH_HOST": host, "HEARTH_PORT": str(port), "HEARTH_TLS": "false",
+        "HEARTH_PUBLIC_URL": url, "HEARTH_DATA_DIR": str(data_dir),
+        "HEARTH_MEDIA_HOSTS": media_hosts, "HEARTH_LOG_LEVEL": "WARNING",
+        "HEARTH_MAX_PARTICIPANTS": str(max_participants),
+    })
+    return env
 
 
 _SERVERS: dict[tuple[str, int], HearthServer] = {}

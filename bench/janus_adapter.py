@@ -174,7 +174,8 @@ class Adapter:
         self.url: str = options.get("url", "http://198.18.77.2:8088/janus")
         self._pids: list[int] = list(options.get("pids") or find_janus_pids())
         if not self._pids:
-            raise JanusError("no janus process in netns hearth-peer: run janus-peer start")
+            raise JanusError("no janus process in netns hearth-peer: "
+                             "run bench/janus/janus-peer start")
         self.room: int | None = None
         self._session: JanusSession | None = None
         self._handle: int | None = None

@@ -1,21 +1,28 @@
-"""Relay benchmark: the same aiortc clients through each SFU, side by side (issue 7).
+"""Relay benchmark: the same aiortc clients through each SFU, side by side.
 
     python -m bench.relay --scenarios 1x1,4x3 --repeats 3 --warmup 8 --window 20 --sfu janus,hearth
+    python -m bench.relay --memory --cycles 100   # Hearth's memory: fresh process, then a soak
     python -m bench.relay --smoke          # loopback, p2p only, seconds long
     python -m bench.relay --smoke --sfu hearth   # plus `hearth serve` on loopback
-    make bench                             # the full run (janus-peer start/stop around it)
+    make bench-relay                       # the full run (bench/janus/janus-peer around it)
 
-Per repeat it runs the direct peer-to-peer baseline (1x1), then every scenario
-on every SFU in the order given (A B A B across repeats). Each run spawns
-fresh client processes, measures a window after warm-up, and records:
+Each repeat runs the direct peer-to-peer baseline (1x1) and every scenario on every
+SFU; the order alternates between repeats (the SFUs' order rotates, the baseline goes
+first, then last), so neither SFU always runs on a warmer or busier host. Each run
+spawns fresh client processes, measures a window after warm-up, and records:
 
 * SFU CPU seconds per forwarded packet (utime+stime of the SFU's PIDs);
 * forwarded packets/s against publishers x subscribers x the send rate;
-* RSS growth per peer connection;
 * transit p50/p95/p99, and the same minus the baseline of that repeat;
-* each client process's CPU: a run where one exceeds 80% of a core is rejected.
+* the host over the window: load average, steal time, other processes' CPU;
+* each client process's CPU.
 
-It writes bench/data/relay-*.json and the relay section of docs/benchmarks.md.
+A run is rejected, and listed with the reason, when any video packet was lost, when
+the clients' namespace dropped UDP datagrams, or when a client process went above 80%
+of a core: such a run says more about the host than about the SFU, so it never
+becomes a ratio. ``--memory`` starts a fresh `hearth serve`, measures its idle RSS and
+its RSS during a first room, then runs create → room → end cycles and reports the RSS
+that stays. It writes bench/data/relay-*.json and its sections of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -25,13 +32,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,17 @@ from bench.clients import (
     read_rss_kb,
     worker_main,
 )
+from bench.common import (
+    debian_version,
+    host_load,
+    host_sample,
+    machine,
+    md_table,
+    percentiles,
+    prune,
+)
+from bench.common import fmt as _f
+from bench.doc import replace_section
 from bench.workers import RunError, WorkerHandle
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +69,8 @@ CLIENT_CPU_LIMIT = 0.80  # of one core, per client process
 CONNECT_TIMEOUT_S = 25.0
 DATA_DIR = Path(__file__).resolve().parent / "data"
 BEGIN, END = "<!-- bench.relay:begin -->", "<!-- bench.relay:end -->"
+MEM_BEGIN, MEM_END = "<!-- bench.relay.memory:begin -->", "<!-- bench.relay.memory:end -->"
+MAX_CYCLES = 200  # the soak is bounded in count (and each cycle in time)
 
 
 def udp_drops(pid: int | str = "self") -> int:
@@ -72,18 +90,6 @@ def worker_handle(config: dict[str, Any]) -> WorkerHandle:
 
 
 # ---------------------------------------------------------------- one run
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50/p95/p99 by nearest rank (None when there is nothing to rank)."""
-    if not values:
-        return {"p50": None, "p95": None, "p99": None}
-    ordered = sorted(values)
-
-    def rank(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
-
-    return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99)}
 
 
 def transit_ms(
@@ -195,12 +201,14 @@ async def run_one(
         await asyncio.sleep(args.warmup)
 
         marks0 = await asyncio.gather(*(h.call("mark") for h in handles))
+        host0, self0 = host_sample(), read_cpu_ticks()
         sfu0 = sum(read_cpu_ticks(p) for p in sfu_pids)
         drops0 = (udp_drops(), udp_drops(sfu_pids[0]))
         t0 = time.monotonic()
         await asyncio.sleep(args.window)
         t1 = time.monotonic()
         sfu1 = sum(read_cpu_ticks(p) for p in sfu_pids)
+        host1, self1 = host_sample(), read_cpu_ticks()
         drops1 = (udp_drops(), udp_drops(sfu_pids[0]))
         rss = sum(read_rss_kb(p) for p in sfu_pids)
         marks1 = await asyncio.gather(*(h.call("mark") for h in handles))
@@ -220,6 +228,10 @@ async def run_one(
         ((m1[1] - m0[1]) / CLK_TCK) / (m1[0] - m0[0]) for m0, m1 in zip(marks0, marks1, strict=True)
     ]
     decoders = [d for c in collected for s in c["subscribers"].values() for d in s["decoders"]]
+    client_ticks = sum(m1[1] - m0[1] for m0, m1 in zip(marks0, marks1, strict=True))
+    clients = {h.pid for h in handles}
+    own = client_ticks + (self1 - self0) + (
+        0 if set(sfu_pids) <= clients else sfu1 - sfu0)  # p2p: the SFU is a client
     run.update({
         "window_s": window,
         "sfu_pids": sfu_pids,
@@ -232,7 +244,9 @@ async def run_one(
         "count_deficit": 1 - received / expected if expected else None,
         "loss": video_loss,
         "rss_kb": rss,
+        "rss_idle_kb": rss_idle,
         "rss_per_connection_kb": (rss - rss_idle) / (publishers + subscribers),
+        "host": host_load(host0, host1, own, window),
         "transit_ms": percentiles(values),
         "transit_matched": len(values),
         "transit_match_ratio": len(values) / video_received if video_received else None,
@@ -256,18 +270,25 @@ async def run_one(
 
 
 def judge(run: dict[str, Any]) -> None:
-    """Reject a run whose client process went above the CPU limit, and say so.
-
-    UDP receive-buffer drops are recorded but do not reject: the root namespace's
-    counter is shared with every other process on this (shared) host; the exact
-    per-packet loss says whether *our* packets were lost.
+    """Reject a run that cannot be compared, and say why: any lost video packet, any
+    UDP datagram dropped in the clients' namespace, or a client process above the CPU
+    limit. A lossy run costs the SFU less CPU per delivered packet and shows transit
+    of the packets that made it: it would flatter whichever SFU lost more.
     """
     run.pop("rejected", None)
-    over = [f"client process {w} at {c:.0%} of a core"
-            for w, c in enumerate(run.get("client_cpu", [])) if c > CLIENT_CPU_LIMIT]
-    if over:
-        run["rejected"] = "; ".join(over) + f" (limit {CLIENT_CPU_LIMIT:.0%})"
-
+    reasons = []
+    loss = run.get("loss")
+    if loss is None:
+        reasons.append("video loss not measurable (no video in the window)")
+    elif loss > 0:
+        reasons.append(f"video loss {loss:.2%}")
+    drops = run.get("root_netns_udp_drops", 0)
+    if drops:
+        reasons.append(f"{drops} UDP datagrams dropped in the clients' namespace")
+    reasons += [f"client process {w} at {c:.0%} of a core (limit {CLIENT_CPU_LIMIT:.0%})"
+                for w, c in enumerate(run.get("client_cpu", [])) if c > CLIENT_CPU_LIMIT]
+    if reasons:
+        run["rejected"] = "; ".join(reasons)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -291,6 +312,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                       "count_deficit"):
             row[field] = _median([r.get(field) for r in ok])
         row["client_cpu_max"] = max((max(r["client_cpu"]) for r in ok), default=None)
+        hosts = [r["host"] for r in ok if r.get("host")]
+        row["load1_max"] = max((h["loadavg"][0] for h in hosts), default=None)
+        row["steal_max"] = max((h["steal_share"] for h in hosts), default=None)
+        row["other_cpu_max"] = max((h["other_cpu_cores"] for h in hosts
+                                    if h["other_cpu_cores"] is not None), default=None)
         row["decode_errors"] = sum(r.get("decode_errors", 0) for r in ok)
         row["loss_max"] = max((r["loss"] for r in ok if r.get("loss") is not None), default=None)
         for q in ("p50", "p95", "p99"):
@@ -305,23 +331,9 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def machine() -> dict[str, str]:
-    """CPU model, core count and memory, as the report must state them."""
-    model = next((line.split(":", 1)[1].strip()
-                  for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    free = subprocess.run(["free", "-m"], capture_output=True, text=True, check=False).stdout
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
-    versions = {p: metadata.version(p) for p in ("aiortc", "aioice", "av")}
-    janus = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "janus"], capture_output=True,
-                           text=True, check=False).stdout.strip()
-    return {"cpu": model, "nproc": nproc, "free_m": free.strip(), "kernel": platform.release(),
-            "python": platform.python_version(), "janus": janus or "not installed",
-            "packages": ", ".join(f"{k} {v}" for k, v in versions.items())}
-
-
-def _f(value: float | None, fmt: str) -> str:
-    return "—" if value is None else format(value, fmt)
+def relay_machine() -> dict[str, str]:
+    """The machine, the client stack's versions and the Janus package's."""
+    return {**machine(("aiortc", "aioice", "av")), "janus": debian_version("janus")}
 
 
 def render(report: dict[str, Any], images: list[str] | None = None) -> str:
@@ -345,30 +357,31 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         m["free_m"],
         "```",
         "",
-        f"Protocol: warm-up {a['warmup']} s, window {a['window']} s, {a['repeats']} repeat(s), "
-        "order per repeat: p2p baseline (1x1), then each scenario on "
-        f"{', '.join(a['sfu']) or '—'}. "
+        f"Protocol: warm-up {a['warmup']} s, window {a['window']} s, {a['repeats']} repeat(s) "
+        f"of the p2p baseline (1x1) and each scenario on {', '.join(a['sfu']) or '—'}; the "
+        "order alternates between repeats (SFUs rotate; the baseline first, then last). "
         f"{a['workers']} client processes; clients send a pre-encoded VP8 clip "
         f"(~1 Mbps, {FPS} fps, keyframe every second) plus Opus 20 ms, "
         f"~{report['packet_rate']:.0f} packets/s per publisher. "
-        "Medians over accepted runs. Added transit subtracts the same repeat's p2p baseline.",
+        "Medians over accepted runs only (a run with any loss or client-side drop is "
+        "rejected). Added transit subtracts the same repeat's p2p baseline.",
         "",
-        "| Scenario | SFU | Runs ok | CPU µs/pkt | Fwd pkt/s | Expected | Loss (max) | "
-        "RSS/conn kB | Transit p50/p95/p99 ms | Added p50/p95/p99 ms | Client CPU max | "
-        "Decoded fps min (errors) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Scenario | SFU | Runs accepted | CPU µs/pkt | Fwd pkt/s | Expected | "
+        "Transit p50/p95/p99 ms | Added p50/p95/p99 ms | Client CPU max | "
+        "Host load1 / steal / others' CPU (max) | Decoded fps min (errors) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["summary"]:
         lines.append(
             f"| {r['scenario']} | {r['sfu']} | {r['accepted']}/{r['runs']} | "
             f"{_f(r['cpu_us_per_packet'], '.1f')} | {_f(r['forwarded_pps'], '.0f')} | "
-            f"{_f(r['expected_pps'], '.0f')} | {_f(r['loss'], '.2%')} "
-            f"({_f(r['loss_max'], '.2%')}) | "
-            f"{_f(r['rss_per_connection_kb'], '.0f')} | "
+            f"{_f(r['expected_pps'], '.0f')} | "
             f"{_f(r['transit_p50'], '.2f')} / {_f(r['transit_p95'], '.2f')} / "
             f"{_f(r['transit_p99'], '.2f')} | {_f(r['added_p50'], '.2f')} / "
             f"{_f(r['added_p95'], '.2f')} / {_f(r['added_p99'], '.2f')} | "
-            f"{_f(r['client_cpu_max'], '.0%')} | {_f(r['decoded_fps_min'], '.1f')} "
+            f"{_f(r['client_cpu_max'], '.0%')} | {_f(r.get('load1_max'), '.1f')} / "
+            f"{_f(r.get('steal_max'), '.1%')} / {_f(r.get('other_cpu_max'), '.2f')} | "
+            f"{_f(r['decoded_fps_min'], '.1f')} "
             f"({r['decode_errors']}) |"
         )
     by = {(r["scenario"], r["sfu"]): r for r in report["summary"]}
@@ -378,6 +391,10 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         lines += ["", "| Scenario | CPU/pkt Hearth / Janus | Added p95 Hearth - Janus ms |",
                   "|---|---|---|"]
         for s, h, j in ratios:
+            if not (h["accepted"] and j["accepted"]):
+                lines.append(f"| {s} | not compared: no accepted run for "
+                             f"{'Hearth' if not h['accepted'] else 'Janus'} | — |")
+                continue
             ratio = (h["cpu_us_per_packet"] / j["cpu_us_per_packet"]
                      if h["cpu_us_per_packet"] and j["cpu_us_per_packet"] else None)
             diff = (h["added_p95"] - j["added_p95"]
@@ -387,10 +404,14 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         lines += ["", "Charts (medians from the table above; drawn by `bench/plots.py`):", ""]
         lines += [f"![{Path(i).stem}]({i})" for i in images]
     rejected = [r for r in report["runs"] if r.get("rejected") or not r.get("ok")]
-    lines += ["", "Rejected or failed runs:" if rejected else "No run was rejected."]
+    lines += ["", "Rejected or failed runs (not in the medians):" if rejected
+              else "No run was rejected."]
     for r in rejected:
+        host = r.get("host") or {}
+        during = (f" (host load1 {host['loadavg'][0]:.1f}, others' CPU "
+                  f"{_f(host.get('other_cpu_cores'), '.2f')} cores)" if host else "")
         lines.append(f"- repeat {r['repeat']} {r['scenario']} {r['sfu']}: "
-                     f"{r.get('rejected') or r.get('error')}")
+                     f"{r.get('rejected') or r.get('error')}{during}")
     lines += [
         "",
         "Notes:",
@@ -401,18 +422,22 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         "- Fwd pkt/s counts every RTP packet (audio + video) the subscribers received; "
         "Expected is publishers x subscribers x the publishers' measured send rate.",
         "- Loss is exact, for video: the share of (packet, subscriber) pairs sent in the "
-        "window (minus its last 0.25 s) that never arrived before the window closed.",
-        "- RSS per connection: the SFU's RSS growth from before the room was created to the "
-        "end of the window, divided by publishers + subscribers.",
+        "window (minus its last 0.25 s) that never arrived before the window closed. Any "
+        "loss rejects the run.",
+        "- Host: the 1-minute load average at the end of the window, the share of CPU time "
+        "stolen by the hypervisor, and the CPU (in cores) that processes other than this "
+        "run's SFU and clients used over the window (whole-host /proc/stat minus ours).",
+        "- Memory is measured separately, on a fresh process (below): growth on a server "
+        "that already served rooms says little.",
         "- Transit joins VP8 RTP payload digests taken at the publisher's DTLS send and at "
         "the subscriber's receiver (after aiortc's DTLS task), both on CLOCK_MONOTONIC; it "
         "includes both clients' aiortc overhead, which the p2p baseline cancels.",
         "- One subscriber per publisher decodes that publisher's video; the others count "
-        "packets before aiortc's jitter buffer. A run is rejected when a client process "
-        f"used more than {CLIENT_CPU_LIMIT:.0%} of a core over the window.",
-        "- The JSON also holds UDP receive-buffer drops in the root namespace and in the "
-        "SFU's namespace over each window (the root one is shared with other processes on "
-        "this host), decode errors, unrouted packets and per-phase setup times.",
+        "packets before aiortc's jitter buffer. A run is also rejected when a client "
+        f"process used more than {CLIENT_CPU_LIMIT:.0%} of a core over the window, or when "
+        "the clients' namespace dropped UDP datagrams (receive-buffer errors).",
+        "- The JSON also holds the SFU namespace's UDP drops, decode errors, unrouted "
+        "packets, RSS and per-phase setup times.",
         f"Raw results: `{report['json']}`.",
         END,
     ]
@@ -421,15 +446,8 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
 
 def write_doc(path: Path, section: str) -> None:
     """Replace only the relay section, so other benchmarks' sections survive."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")  # keep the blank line
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    replace_section(BEGIN, END, section, path)
 
 
 def write_charts(report: dict[str, Any], doc: Path) -> list[str]:
@@ -463,7 +481,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="re-judge and re-render a results JSON instead of measuring")
     p.add_argument("--smoke", action="store_true",
                    help="loopback only, p2p baseline only, 1x1, seconds long")
+    p.add_argument("--memory", action="store_true",
+                   help="Hearth's memory: a fresh server, then create → room → end cycles")
+    p.add_argument("--cycles", type=int, default=100, help="soak cycles (with --memory)")
+    p.add_argument("--soak-scenario", default="6x5", help="the room of each soak cycle")
     args = p.parse_args(argv)
+    if not 1 <= args.cycles <= MAX_CYCLES:
+        p.error(f"--cycles must be 1-{MAX_CYCLES}")
+    args.soak_scenario = tuple(int(x) for x in args.soak_scenario.lower().split("x"))
+    if args.memory:
+        args.sfu = "hearth"
+        if args.smoke:
+            args.cycles, args.soak_scenario = min(args.cycles, 2), (1, 1)
     if args.smoke:
         args.scenarios, args.repeats, args.warmup, args.window = "1x1", 1, 1.0, 2.0
         args.sfu = args.sfu or ""  # --smoke --sfu hearth: Hearth on loopback too
@@ -489,7 +518,7 @@ def _check_network(host_ip: str) -> None:
     out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
                          check=False).stdout
     if f" {host_ip}/" not in out:
-        sys.exit(f"{host_ip} is not configured here: run ../shared/tools/janus-peer start")
+        sys.exit(f"{host_ip} is not configured here: run bench/janus/janus-peer start")
 
 
 async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
@@ -503,12 +532,10 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
             make_adapter(sfu, options[sfu])
         except (NotImplementedError, RuntimeError, KeyError) as exc:
             sys.exit(f"--sfu {sfu}: {exc}")
+    if args.memory:
+        return await memory(args, argv, options["hearth"])
     runs: list[dict[str, Any]] = []
-    plan: list[tuple[int, str, int, int]] = []
-    for rep in range(args.repeats):
-        plan.append((rep, "p2p", 1, 1))
-        for publishers, subscribers in args.scenarios:
-            plan += [(rep, sfu, publishers, subscribers) for sfu in args.sfu]
+    plan = plan_runs(args.repeats, args.scenarios, args.sfu)
     for i, (rep, sfu, publishers, subscribers) in enumerate(plan, 1):
         label = f"[{i}/{len(plan)}] repeat {rep} {publishers}x{subscribers} {sfu}"
         print(label, "...", flush=True)
@@ -539,16 +566,118 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
         "args": {"warmup": args.warmup, "window": args.window, "repeats": args.repeats,
                  "sfu": args.sfu, "workers": args.workers, "host_ip": args.host_ip,
                  "scenarios": [f"{p}x{s}" for p, s in args.scenarios]},
-        "machine": machine(),
+        "machine": relay_machine(),
         "packet_rate": clip_packet_rate(clip),
         "runs": runs,
         "summary": summarize(runs),
         "json": str(json_path.relative_to(REPO) if json_path.is_relative_to(REPO) else json_path),
     }
     json_path.write_text(json.dumps(report, indent=1, default=str))
+    prune(args.results_dir, keep=[json_path])  # the latest run per benchmark stays
     write_doc(args.doc, render(report, write_charts(report, args.doc)))
     print(f"wrote {json_path} and {args.doc}")
     return report
+
+
+def plan_runs(repeats: int, scenarios: list[tuple[int, int]],
+              sfus: list[str]) -> list[tuple[int, str, int, int]]:
+    """(repeat, sfu, publishers, subscribers) in measuring order. The SFUs' order rotates
+    per repeat and the p2p baseline alternates between first and last, so that a host
+    warming up or getting busier does not always favour the same side."""
+    plan: list[tuple[int, str, int, int]] = []
+    for rep in range(repeats):
+        k = rep % len(sfus) if sfus else 0
+        order = sfus[k:] + sfus[:k]
+        runs = [(rep, sfu, p, s) for p, s in scenarios for sfu in order]
+        baseline = (rep, "p2p", 1, 1)
+        plan += [baseline, *runs] if rep % 2 == 0 else [*runs, baseline]
+    return plan
+
+
+# ---------------------------------------------------------------- memory
+
+
+async def memory(args: argparse.Namespace, argv: list[str],
+                 options: dict[str, Any]) -> dict[str, Any]:
+    """A fresh `hearth serve`: its idle RSS, its RSS during a first room, then ``cycles``
+    create → room → end cycles, with the RSS that stays after each."""
+    publishers, subscribers = args.soak_scenario
+    adapter = make_adapter("hearth", options)  # the first use starts a fresh process
+    pids = adapter.sfu_pids()
+    await asyncio.sleep(2.0)  # let start-up settle
+    idle_kb = sum(read_rss_kb(p) for p in pids)
+    cycles: list[dict[str, Any]] = []
+    for i in range(args.cycles):
+        print(f"[{i + 1}/{args.cycles}] {publishers}x{subscribers} cycle ...", flush=True)
+        run: dict[str, Any] = {}
+        error = None
+        try:
+            run = await run_one("hearth", options, publishers, subscribers, args)
+        except Exception as exc:
+            error = repr(exc)
+        await asyncio.sleep(1.0)  # the session's end reaches the relay
+        after_kb = sum(read_rss_kb(p) for p in adapter.sfu_pids())
+        cycles.append({"ok": error is None, "error": error, "during_kb": run.get("rss_kb"),
+                       "after_kb": after_kb, "loss": run.get("loss"),
+                       "rejected": run.get("rejected")})
+        print(f"  RSS during {_f(run.get('rss_kb'), '.0f')} kB, after {after_kb} kB"
+              + (f"  FAILED: {error}" if error else ""), flush=True)
+    people = publishers + subscribers
+    first = cycles[0]
+    half = cycles[len(cycles) // 2:]
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m bench.relay " + shlex.join(argv),
+        "machine": relay_machine(), "scenario": f"{publishers}x{subscribers}",
+        "cycles": cycles, "idle_kb": idle_kb,
+        "first_room_per_person_kb": ((first["during_kb"] - idle_kb) / people
+                                     if first["ok"] and first["during_kb"] else None),
+        "retained_after_first_kb": first["after_kb"] - idle_kb,
+        "retained_kb": cycles[-1]["after_kb"] - idle_kb,
+        "growth_per_cycle_kb": ((half[-1]["after_kb"] - half[0]["after_kb"]) / (len(half) - 1)
+                                if len(half) > 1 else None),
+        "failed": sum(1 for c in cycles if not c["ok"]),
+    }
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    json_path = args.results_dir / f"relay-memory-{'smoke-' if args.smoke else ''}{stamp}.json"
+    report["json"] = str(json_path.relative_to(REPO) if json_path.is_relative_to(REPO)
+                         else json_path)
+    json_path.write_text(json.dumps(report, indent=1, default=str))
+    prune(args.results_dir, keep=[json_path])
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    replace_section(MEM_BEGIN, MEM_END, render_memory(report), args.doc)
+    print(f"wrote {json_path} and {args.doc}")
+    report["runs"] = [{"ok": c["ok"]} for c in cycles]
+    return report
+
+
+def render_memory(report: dict[str, Any]) -> str:
+    """The memory section of docs/benchmarks.md."""
+    m = report["machine"]
+    rows = [
+        ("idle, fresh process", f"{report['idle_kb'] / 1024:.1f} MB"),
+        (f"per person in the first {report['scenario']} room",
+         f"{_f(report['first_room_per_person_kb'], '.0f')} kB"),
+        ("retained after the first room ended",
+         f"{report['retained_after_first_kb'] / 1024:.1f} MB"),
+        (f"retained after {len(report['cycles'])} cycles",
+         f"{report['retained_kb'] / 1024:.1f} MB"),
+        ("growth per cycle, second half", f"{_f(report['growth_per_cycle_kb'], '.0f')} kB"),
+        ("cycles that failed", str(report["failed"])),
+    ]
+    lines = [
+        MEM_BEGIN, "## Hearth's memory: a fresh process, then a soak", "",
+        f"Measured {report['date']} with:", "", "```", report["command"], "```", "",
+        f"Machine: {m['cpu']}, {m['nproc']} CPUs, {m['mem_gb']} GB RAM, kernel {m['kernel']}, "
+        f"Python {m['python']}.", "",
+        "A fresh `hearth serve` (new data dir): its VmRSS once started; then each cycle "
+        f"creates a session, connects a {report['scenario']} room through the relay, "
+        "measures, ends the session and reads VmRSS one second later.", "",
+        *md_table(("Figure", "Value"), rows), "",
+        f"Raw results: `{report['json']}`.", MEM_END,
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def rerender(args: argparse.Namespace) -> dict[str, Any]:

@@ -32,7 +32,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import resource
 import shlex
@@ -44,7 +43,6 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from importlib import metadata
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
@@ -53,7 +51,9 @@ import aiohttp
 import socketio
 
 from bench.clients import CLK_TCK, read_cpu_ticks, read_rss_kb
-from bench.doc import pct, replace_section
+from bench.common import fmt as _f
+from bench.common import machine, pct, prune
+from bench.doc import replace_section
 from bench.workers import WorkerHandle
 from tests.conftest import RedisServer, free_port
 from tests.signaling.harness import Client, Live, Therapist
@@ -659,25 +659,6 @@ async def run_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------- report
 
 
-def machine() -> dict[str, str]:
-    """CPU, cores, memory and the versions that shape these figures."""
-    model = next((line.split(":", 1)[1].strip()
-                  for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem_kb = next(int(line.split()[1]) for line in
-                  Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal:"))
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in
-                         ("python-socketio", "python-engineio", "aiohttp", "redis"))
-    return {"cpu": model, "nproc": str(os.cpu_count()), "mem_gb": f"{mem_kb / 2**20:.1f}",
-            "kernel": platform.release(), "python": platform.python_version(),
-            "packages": versions}
-
-
-def _f(value: float | None, fmt: str) -> str:
-    return "—" if value is None else format(value, fmt)
-
-
 def _busy(run: dict[str, Any]) -> str:
     before = run.get("load_before", {})
     after = run.get("load_after", {})
@@ -887,13 +868,14 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
         "args": {"clients": args.clients, "sessions": args.sessions, "stores": args.stores,
                  "workers": args.workers, "steady": args.steady, "rate": args.rate,
                  "cycles": args.cycles, "hold": args.hold, "phase_limit": args.phase_limit},
-        "machine": machine(),
+        "machine": machine(("python-socketio", "python-engineio", "aiohttp", "redis")),
         "note": args.busy_note,
         "runs": runs,
         "json": str(json_path.relative_to(REPO) if json_path.is_relative_to(REPO)
                     else json_path),
     }
     json_path.write_text(json.dumps(report, indent=1, default=str))
+    prune(args.results_dir, keep=[json_path])  # the latest run per benchmark stays
     replace_section(BEGIN, END, render(report), doc=args.doc)
     print(f"wrote {json_path} and {args.doc}")
     return report

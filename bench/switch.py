@@ -16,7 +16,8 @@ import datetime as dt
 import statistics
 import time
 
-from bench.doc import pct, replace_section
+from bench.common import pct
+from bench.doc import replace_section
 from media.config import RelayConfig
 from media.relay import Relay
 from tests.media.clients import Client, wait_for
