@@ -1,1 +1,2 @@
-"""Relay benchmark harness (issue 7): the same aiortc clients against Janus, Hearth and P2P."""
+"""Hearth's benchmarks: the relay against Janus and P2P, memory, signaling load, and what a
+person feels in Chromium. Each writes its section of docs/benchmarks.md."""

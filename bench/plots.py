@@ -1,7 +1,7 @@
 """PNG charts of a relay benchmark report, so docs/benchmarks.md shows the comparison at a
 glance; the tables stay the exact figures.
 
-    python -m bench.plots bench/data/relay-20261127T024009Z.json   # → docs/benchmarks/
+    python -m bench.plots bench/data/relay-20261127T050753Z.json   # → docs/benchmarks/
 
 Reads only the report's ``summary`` rows (what ``bench.relay.summarize`` writes), so an
 old JSON can be drawn again without measuring.

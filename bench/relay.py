@@ -358,8 +358,11 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         "```",
         "",
         f"Protocol: warm-up {a['warmup']} s, window {a['window']} s, {a['repeats']} repeat(s) "
-        f"of the p2p baseline (1x1) and each scenario on {', '.join(a['sfu']) or '—'}; the "
-        "order alternates between repeats (SFUs rotate; the baseline first, then last). "
+        f"of the p2p baseline (1x1) and each scenario on {', '.join(a['sfu']) or '—'}; "
+        + ("the order alternates between repeats (SFUs rotate; the baseline first, then "
+           "last). " if a.get("order") == "alternating" else
+           "the same order in every repeat (the baseline first, then the SFUs as listed). ")
+        +
         f"{a['workers']} client processes; clients send a pre-encoded VP8 clip "
         f"(~1 Mbps, {FPS} fps, keyframe every second) plus Opus 20 ms, "
         f"~{report['packet_rate']:.0f} packets/s per publisher. "
@@ -392,8 +395,9 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
                   "|---|---|---|"]
         for s, h, j in ratios:
             if not (h["accepted"] and j["accepted"]):
-                lines.append(f"| {s} | not compared: no accepted run for "
-                             f"{'Hearth' if not h['accepted'] else 'Janus'} | — |")
+                missing = " or ".join(n for n, row in (("Hearth", h), ("Janus", j))
+                                      if not row["accepted"])
+                lines.append(f"| {s} | not compared: no accepted run for {missing} | — |")
                 continue
             ratio = (h["cpu_us_per_packet"] / j["cpu_us_per_packet"]
                      if h["cpu_us_per_packet"] and j["cpu_us_per_packet"] else None)
@@ -565,6 +569,7 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
         "command": "python -m bench.relay " + shlex.join(argv),
         "args": {"warmup": args.warmup, "window": args.window, "repeats": args.repeats,
                  "sfu": args.sfu, "workers": args.workers, "host_ip": args.host_ip,
+                 "order": "alternating",
                  "scenarios": [f"{p}x{s}" for p, s in args.scenarios]},
         "machine": relay_machine(),
         "packet_rate": clip_packet_rate(clip),
@@ -606,6 +611,7 @@ async def memory(args: argparse.Namespace, argv: list[str],
     pids = adapter.sfu_pids()
     await asyncio.sleep(2.0)  # let start-up settle
     idle_kb = sum(read_rss_kb(p) for p in pids)
+    load_before = host_sample().loadavg
     cycles: list[dict[str, Any]] = []
     for i in range(args.cycles):
         print(f"[{i + 1}/{args.cycles}] {publishers}x{subscribers} cycle ...", flush=True)
@@ -637,6 +643,8 @@ async def memory(args: argparse.Namespace, argv: list[str],
         "growth_per_cycle_kb": ((half[-1]["after_kb"] - half[0]["after_kb"]) / (len(half) - 1)
                                 if len(half) > 1 else None),
         "failed": sum(1 for c in cycles if not c["ok"]),
+        "rejected": sum(1 for c in cycles if c["rejected"]),
+        "loadavg": [load_before, host_sample().loadavg],
     }
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -664,7 +672,10 @@ def render_memory(report: dict[str, Any]) -> str:
         (f"retained after {len(report['cycles'])} cycles",
          f"{report['retained_kb'] / 1024:.1f} MB"),
         ("growth per cycle, second half", f"{_f(report['growth_per_cycle_kb'], '.0f')} kB"),
-        ("cycles that failed", str(report["failed"])),
+        ("cycles that failed to connect / had loss or drops",
+         f"{report['failed']} / {report.get('rejected', 0)}"),
+        ("host load average (1, 5, 15 min) before → after",
+         " → ".join(" ".join(f"{x:.1f}" for x in la) for la in report.get("loadavg", []))),
     ]
     lines = [
         MEM_BEGIN, "## Hearth's memory: a fresh process, then a soak", "",
@@ -673,7 +684,8 @@ def render_memory(report: dict[str, Any]) -> str:
         f"Python {m['python']}.", "",
         "A fresh `hearth serve` (new data dir): its VmRSS once started; then each cycle "
         f"creates a session, connects a {report['scenario']} room through the relay, "
-        "measures, ends the session and reads VmRSS one second later.", "",
+        "measures, ends the session and reads VmRSS one second later. RSS does not depend "
+        "on the host's load; a cycle that failed to connect still ended its session.", "",
         *md_table(("Figure", "Value"), rows), "",
         f"Raw results: `{report['json']}`.", MEM_END,
     ]

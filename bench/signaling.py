@@ -1,4 +1,4 @@
-"""Signaling load benchmark: many socket.io clients against a real ``hearth serve`` (issue 7).
+"""Signaling load benchmark: many socket.io clients against a real ``hearth serve``.
 
     python -m bench.signaling --clients 1000 --sessions 100 --stores embedded,redis
     python -m bench.signaling --smoke      # 20 clients, 2 sessions, embedded, seconds long

@@ -4,6 +4,9 @@ Three small machines, each an explicit transition table in the style of h11:
 the session phase, each participant's status, and the breakout phase. A
 (state, command) pair missing from its table raises InvalidTransition and the
 caller keeps the old state (states are immutable, so nothing half-changes).
+Moves that are not a machine's own command (the session ending, a deadline
+passing) are in trigger tables, like h11's state-triggered transitions; entering
+from a link is ``Enter``, the lobby's steps in one transition (``ENTER_STEPS``).
 Timers are data: ``next_deadline`` says when to wake, and ``Tick`` applies
 every deadline that has passed.
 """

@@ -1,4 +1,4 @@
-"""Storage backends: one Protocol, an embedded (SQLite) and a Redis implementation.
+"""Storage backends: one Protocol; embedded (SQLite), Redis, and in-memory (for tests).
 
 The primitives are deliberately small (versioned values with compare-and-set,
 append-only lists, sets, set-if-absent) so that both backends can be proven
