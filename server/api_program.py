@@ -39,10 +39,19 @@ from server.program.service import (
     _new_id,
     check_members,
 )
-from server.state import ACCOUNTS, DIRECTORY, KEYS, LINKS, LIVE, ROOMS, SETTINGS, STORE
+from server.state import (
+    ACCOUNTS,
+    DIRECTORY,
+    KEYS,
+    LINKS,
+    LIVE,
+    PROGRAM,
+    ROOMS,
+    SETTINGS,
+    STORE,
+)
 from signaling.tokens import LinkError
 
-PROGRAM = web.AppKey("program", Program)
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 

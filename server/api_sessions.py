@@ -21,12 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rooms.commands import AddParticipant, EndSession
 from rooms.machine import new_session
 from rooms.model import Role, Session
-from server.api_program import PROGRAM, require_role, require_staff
+from server.api_program import require_role, require_staff
 from server.directory import IssuedLink, SessionRecord
 from server.http import ApiError, parse_body
 from server.invites import invite_ics
 from server.program.service import Viewer
-from server.state import DIRECTORY, LINKS, ROOMS, SETTINGS
+from server.state import DIRECTORY, LINKS, PROGRAM, ROOMS, SETTINGS
 
 EARLY_JOIN = 15 * 60  # links open 15 minutes before a scheduled start
 LATE_GRACE = 60 * 60  # and close an hour after its end

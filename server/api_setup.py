@@ -8,9 +8,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.accounts import AccountError
-from server.api_program import PROGRAM
 from server.http import error_json, parse_body
-from server.state import ACCOUNTS, RUNTIME
+from server.state import ACCOUNTS, PROGRAM, RUNTIME
 
 log = logging.getLogger("hearth.server")
 

@@ -12,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 import jwt
 
-from server.api_program import PROGRAM
-from server.state import ROOMS
+from server.state import PROGRAM, ROOMS
 from tests.signaling.harness import Live, Therapist, token_of
 
 NY = "America/New_York"
