@@ -1,0 +1,34 @@
+"""Single sessions: links shown again without revoking, .ics never revokes, default end."""
+
+from __future__ import annotations
+
+import time
+
+from tests.signaling.harness import Live, token_of
+
+
+async def test_show_and_ics_keep_the_link_working_only_reissue_revokes(live: Live) -> None:
+    dr = await live.therapist()
+    start = time.time() + 60
+    made = await dr.api("POST", "/api/sessions", {"title": "Family", "starts_at": start})
+    assert made["ends_at"] == start + 60 * 60  # the clinic's default duration, shown
+    assert made["default_duration_minutes"] == 60
+    sid = made["id"]
+    pid, token = await dr.add(sid, "Sam", "partner")
+    shown = await dr.api("GET", f"/api/sessions/{sid}/participants/{pid}/link")
+    assert token_of(shown["link"]) == token
+    async with dr.http.get(f"{live.url}/api/sessions/{sid}/participants/{pid}/invite.ics") as r:
+        assert r.status == 200
+        assert token in (await r.read()).decode().replace("\r\n ", "")
+    again = await dr.api("GET", f"/api/sessions/{sid}/participants/{pid}/link")
+    assert token_of(again["link"]) == token
+    person = await live.client(token)
+    await person.ok("join", {"consent_version": "v"})
+    await person.sio.disconnect()
+
+    fresh = await dr.api("POST", f"/api/sessions/{sid}/participants/{pid}/link")
+    assert token_of(fresh["link"]) != token
+    assert await (await live.client(token, connect=False)).refused() == "revoked"
+    await dr.api("DELETE", f"/api/sessions/{sid}/participants/{pid}/link")
+    gone = await dr.api("GET", f"/api/sessions/{sid}/participants/{pid}/link")
+    assert gone["link"] is None
