@@ -8,19 +8,25 @@ role may never do answers 403.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rooms.stores import StoreError
 from server.api_auth import require_therapist
 from server.http import ApiError, parse_body
 from server.program import recurrence
 from server.program.ics import series_ics
+from server.program.mail import Mailer, MailError, SmtpTarget
 from server.program.models import (
     ClinicSettings,
     CrisisLine,
@@ -52,6 +58,9 @@ from server.state import (
 )
 from signaling.tokens import LinkError
 
+MAILER = web.AppKey("mailer", Mailer)
+REMINDER_INTERVAL = 60.0
+log = logging.getLogger("hearth.program")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -475,6 +484,43 @@ async def series_invite(request: web.Request) -> web.Response:
         "Content-Disposition": 'attachment; filename="sessions.ics"'})
 
 
+async def email_invitation(request: web.Request) -> web.Response:
+    """Email the person their link and session times (clinic name, times, link only)."""
+    viewer = await require_staff(request)
+    sid, mid = _member_ids(request)
+    program = program_of(request)
+    try:
+        await program.series(viewer, sid, write=True)
+        mailer = request.app.get(MAILER)
+        if mailer is None:
+            raise ProgramError(409, "no_smtp", "email is not set up: copy the link instead")
+        await program.send_invitation(viewer, sid, mid, mailer)
+    except ProgramError as exc:
+        raise _raise(exc) from exc
+    except MailError as exc:
+        raise ApiError(502, "mail_failed", str(exc)) from exc
+    return web.json_response({"ok": {"member_id": mid, "sent": True}})
+
+
+async def reminders_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Send due reminders once a minute while the app runs (only with SMTP set)."""
+    async def loop() -> None:
+        while True:
+            try:
+                sent = await app[PROGRAM].send_due_reminders(app[MAILER])
+                if sent:
+                    log.info("reminders sent", extra={"count": sent})
+            except (StoreError, MailError) as exc:
+                log.warning("reminders postponed", extra={"reason": type(exc).__name__})
+            await asyncio.sleep(REMINDER_INTERVAL)
+
+    task = asyncio.get_running_loop().create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def join_status(request: web.Request) -> web.Response:
     """For the join page: is this link open now, and if not, when is the next start."""
     body = await parse_body(request, TokenBody)
@@ -498,6 +544,10 @@ def setup_routes(app: web.Application) -> None:
     )
     app[PROGRAM] = program
     app[LIVE].namespace.resolve = program.resolve
+    smtp = settings.secret("smtp_url")
+    if smtp:
+        app[MAILER] = Mailer(SmtpTarget.parse(smtp), settings.smtp_from)
+        app.cleanup_ctx.append(reminders_ctx)
     r = app.router
     r.add_get("/api/clinic", get_clinic)
     r.add_put("/api/clinic", put_clinic)
@@ -518,4 +568,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/series/{sid}/members/{mid}/link", reissue_link)
     r.add_delete("/api/series/{sid}/members/{mid}/link", revoke_link)
     r.add_get("/api/series/{sid}/members/{mid}/invite.ics", series_invite)
+    r.add_post("/api/series/{sid}/members/{mid}/email", email_invitation)
     r.add_post("/api/join/status", join_status)

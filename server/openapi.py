@@ -90,6 +90,8 @@ OPERATIONS = [
     Operation("get", "/api/series/{sid}/members/{mid}/invite.ics",
               "Calendar file for the whole series with the member's link",
               content="text/calendar"),
+    Operation("post", "/api/series/{sid}/members/{mid}/email",
+              "Email a member their link and session times (needs HEARTH_SMTP_URL)"),
     Operation("post", "/api/join/status", "Whether a link opens now, else the next start",
               TokenBody, auth=False),
 ]

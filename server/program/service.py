@@ -30,6 +30,7 @@ from rooms.stores import Store
 from server.accounts import Account, AccountError, Accounts
 from server.directory import Directory, SessionRecord
 from server.program import recurrence
+from server.program.mail import REMINDERS, Mailer, invitation, reminder
 from server.program.models import (
     SESSION_ROLE,
     ClinicSettings,
@@ -527,6 +528,67 @@ class Program:
         await self._links.revoke(found[0].jti, until=found[0].expires)
         await self._store.delete(key)
         return True
+
+    # --- email -------------------------------------------------------------------
+    async def _household_members(self, series: SeriesRecord) -> list[Member]:
+        household = await self._read(f"program:household:{series.household_id}",
+                                     HouseholdRecord)
+        return [] if household is None else self._open(household[0]).members
+
+    async def send_invitation(self, viewer: Viewer, sid: str, member_id: str,
+                              mailer: Mailer) -> str:
+        """Email a member their link and upcoming times; returns the address used."""
+        series = await self.series(viewer, sid, write=True)
+        member = await self._member(series, member_id)
+        if not member.email:
+            raise ProgramError(409, "no_email", "this person has no email address")
+        link = await self.current_link(viewer, sid, member_id)
+        if link is None:
+            raise ProgramError(409, "no_link", "issue this person's link first")
+        now = self.clock()
+        starts = [o.starts_at for o in recurrence.occurrences(series)
+                  if not o.cancelled and o.starts_at > now]
+        clinic = await self.clinic()
+        await mailer.send(invitation(
+            clinic=clinic.name, sender=mailer.sender, to=member.email, starts=starts,
+            zone=member.timezone or series.timezone, url=link[0]))
+        return member.email
+
+    async def send_due_reminders(self, mailer: Mailer, now: float | None = None,
+                                 *, slack: float = 15 * 60) -> int:
+        """Send the 24 h and 1 h reminders that are due now; each one at most once."""
+        now = self.clock() if now is None else now
+        clinic = await self.clinic()
+        sent = 0
+        for sid in await self._store.set_members("program:series-all"):
+            series = await self.series_record(sid)
+            if series is None:
+                continue
+            due = [(o, kind) for o in recurrence.occurrences(series) if not o.cancelled
+                   for kind, ahead in REMINDERS.items()
+                   if o.starts_at - ahead <= now < o.starts_at - ahead + slack]
+            if not due:
+                continue
+            members = await self._household_members(series)
+            for occ, kind in due:
+                away = set(series.absent.get(str(occ.index), []))
+                for member in members:
+                    if not member.email or member.id in away:
+                        continue
+                    key = self._link_key(sid, member.id)
+                    link = await self._read(key, LinkRecord)
+                    if link is None:
+                        continue
+                    claim = f"program:reminded:{sid}:{occ.index}:{member.id}:{kind}"
+                    if not await self._store.add_once(claim, ttl=3 * 86400):
+                        continue
+                    url = self._sealer.open(link[0].sealed_url, key).decode()
+                    await mailer.send(reminder(
+                        clinic=clinic.name, sender=mailer.sender, to=member.email,
+                        start=occ.starts_at, zone=member.timezone or series.timezone,
+                        url=url, kind=kind))
+                    sent += 1
+        return sent
 
     # --- single-session links, kept so the console can show them again ------------
     async def keep_session_link(self, session_id: str, pid: str, url: str, jti: str,

@@ -56,6 +56,7 @@ TABLE: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("POST", L + "/link", None, (401, 403, 404, 404, 201, 201)),
     ("GET", L + "/link", None, (401, 403, 404, 404, 200, 200)),
     ("GET", L + "/invite.ics", None, (401, 403, 404, 404, 200, 200)),
+    ("POST", L + "/email", None, (401, 403, 404, 404, 409, 409)),  # no SMTP here
     ("DELETE", L + "/link", None, (401, 403, 404, 404, 200, 200)),
     ("GET", "/api/sessions", None, (401, 403, 200, 200, 200, 200)),
     ("POST", "/api/sessions", {"title": "One-off"}, (401, 403, 201, 403, 201, 201)),
