@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jwt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -528,9 +529,28 @@ async def join_status(request: web.Request) -> web.Response:
         claims = await request.app[LINKS].verify(body.token)
         status = await program_of(request).link_status(claims)
     except LinkError as exc:
+        start = None
+        if exc.code == "not_yet_valid":
+            start = await _scheduled_start(request, body.token)
         return web.json_response({"ok": {"open": False, "code": exc.code,
-                                         "message": str(exc), "next_start": None}})
+                                         "message": str(exc), "next_start": start}})
     return web.json_response({"ok": status})
+
+
+async def _scheduled_start(request: web.Request, token: str) -> float | None:
+    """The start of the session a genuine (signed) but not-yet-open link names."""
+    ring = request.app[KEYS].ring
+    try:
+        key = ring.keys.get(str(jwt.get_unverified_header(token).get("kid")))
+        if key is None:
+            return None
+        claims = jwt.decode(token, key, algorithms=["HS256"], audience="hearth-join",
+                            issuer=request.app[SETTINGS].public_url,
+                            options={"verify_nbf": False})
+    except jwt.PyJWTError:
+        return None
+    record = await request.app[DIRECTORY].get(str(claims.get("sid")))
+    return None if record is None else record.starts_at
 
 
 def setup_routes(app: web.Application) -> None:
