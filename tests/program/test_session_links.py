@@ -32,3 +32,19 @@ async def test_show_and_ics_keep_the_link_working_only_reissue_revokes(live: Liv
     await dr.api("DELETE", f"/api/sessions/{sid}/participants/{pid}/link")
     gone = await dr.api("GET", f"/api/sessions/{sid}/participants/{pid}/link")
     assert gone["link"] is None
+
+
+async def test_too_early_single_session_link_reports_its_start(live: Live) -> None:
+    dr = await live.therapist()
+    start = time.time() + 3 * 3600
+    sid = (await dr.api("POST", "/api/sessions", {"title": "Later", "starts_at": start,
+                                                   "ends_at": start + 3600}))["id"]
+    _, token = await dr.add(sid, "Sam", "partner")
+    assert await (await live.client(token, connect=False)).refused() == "not_yet_valid"
+    async with live.http.post(f"{live.url}/api/join/status", json={"token": token}) as r:
+        status = (await r.json())["ok"]
+    assert status["code"] == "not_yet_valid"
+    assert status["next_start"] == start
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    async with live.http.post(f"{live.url}/api/join/status", json={"token": forged}) as r:
+        assert (await r.json())["ok"]["next_start"] is None

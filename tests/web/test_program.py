@@ -4,6 +4,7 @@ occurrence 1 from their one personal link (real Chromium, real server)."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Browser, expect
 
@@ -73,3 +74,39 @@ def test_household_weekly_series_and_join_from_series_link(browser: Browser,
     room.click("#admit-all")
     expect(maria.locator("#screen-session")).to_be_visible()
     shot(maria, "program-member-joined")
+
+
+def test_too_early_page_says_when_in_the_persons_own_zone(browser: Browser,
+                                                          server: Server) -> None:
+    dr = new_page(browser)
+    sign_in(dr, server)
+    dr.click('#nav button[data-go="program"]')
+    dr.fill("#hh-label", "Okafor household")
+    dr.fill("#hm-name-0", "Ada")
+    dr.click("#new-household button[type=submit]")
+    expect(dr.locator("#household-title")).to_have_text("Okafor household")
+    # Tomorrow, 19:00 in New York; the person reads it in Berlin time.
+    day = dt.date.today() + dt.timedelta(days=2)
+    dr.check(f'#sr-days input[value="{day.weekday()}"]')
+    dr.fill("#sr-time", "19:00")
+    dr.fill("#sr-first", day.isoformat())
+    dr.fill("#sr-count", "4")
+    dr.fill("#sr-tz", "America/New_York")
+    dr.click("#new-series button[type=submit]")
+    expect(dr.locator("#occurrences tbody tr")).to_have_count(4)
+    dr.click('button[data-reissue-for="Ada"]')
+    link = dr.locator('input[data-link-for="Ada"]').input_value()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                  timezone_id="Europe/Berlin", locale="en-GB")
+    ada = context.new_page()
+    ada.set_default_timeout(15000)
+    prejoin(ada, link)
+    expect(ada.locator("#notice-title")).to_have_text("Not open yet")
+    berlin = dt.datetime(day.year, day.month, day.day, 19, 0,
+                         tzinfo=ZoneInfo("America/New_York")).astimezone(ZoneInfo("Europe/Berlin"))
+    text = ada.locator("#notice-text")
+    expect(text).to_contain_text("The next session starts")
+    expect(text).to_contain_text(berlin.strftime("%H:%M"))
+    expect(text).to_contain_text("your time, Europe/Berlin")
+    shot(ada, "program-too-early")
