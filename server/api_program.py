@@ -72,7 +72,7 @@ class Strict(BaseModel):
 def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # a directory, too long
         raise ValueError(f"unknown time zone {name!r}") from exc
     return name
 

@@ -25,7 +25,7 @@ from server.api_program import require_role, require_staff
 from server.directory import IssuedLink, SessionRecord
 from server.http import ApiError, parse_body
 from server.invites import invite_ics
-from server.program.service import Viewer
+from server.program.service import ProgramError, Viewer
 from server.state import DIRECTORY, LINKS, PROGRAM, ROOMS, SETTINGS
 
 EARLY_JOIN = 15 * 60  # links open 15 minutes before a scheduled start
@@ -46,6 +46,8 @@ class CreateSessionBody(Strict):
     starts_at: float | None = Field(None, description="Unix time of the scheduled start")
     ends_at: float | None = Field(
         None, description="Unix time of the scheduled end (default: the clinic's duration)")
+    household_id: str | None = Field(
+        None, max_length=40, description="Seat this household's people as participants")
 
     @model_validator(mode="after")
     def _window(self) -> CreateSessionBody:
@@ -167,6 +169,12 @@ async def create_session(request: web.Request) -> web.Response:
         reconnect_grace=float(settings.reconnect_grace_seconds),
     )
     await request.app[ROOMS].create(session)
+    if body.household_id is not None:
+        try:
+            await request.app[PROGRAM].seat_household(viewer, record.id, body.household_id)
+        except ProgramError as exc:
+            await request.app[ROOMS].execute(record.id, EndSession(actor=account.id))
+            raise ApiError(exc.status, exc.code, exc.message) from exc
     view = record_view(record, session)
     view["default_duration_minutes"] = default_minutes
     return web.json_response({"ok": view}, status=201)

@@ -446,15 +446,41 @@ class Program:
                                           "index": occ.index}).encode())
         return record
 
-    async def member_of(self, session_id: str, participant_id: str) -> str | None:
-        """The household member id behind a participant of an occurrence session."""
+    async def seat_household(self, viewer: Viewer, session_id: str, hid: str) -> list[str]:
+        """Add a household's people to a one-off session (no re-typing); their ids."""
+        _, body = await self.household(viewer, hid)
+        for member in sorted(body.members, key=lambda m: m.role == "child"):
+            guardians = tuple(g.id for g in body.members if member.id in g.guardian_of) \
+                if member.role == "child" else ()
+            await self._rooms.execute(session_id, AddParticipant(
+                actor=viewer.id, participant_id=member.id,
+                role=Role(SESSION_ROLE[member.role]), display_name=member.name,
+                guardian_of=guardians))
+        await self._store.put(f"program:session-members:{session_id}", json.dumps(
+            {"v": 1, "household": hid, "members": {m.id: m.id for m in body.members}}).encode())
+        return [m.id for m in body.members]
+
+    async def occurrence_of_session(self, session_id: str
+                                    ) -> tuple[SeriesRecord, OccurrenceRecord] | None:
+        """The series and occurrence a session materializes (None for one-off sessions)."""
         found = await self._store.get(f"program:occ-session:{session_id}")
         if found is None:
             return None
         ref = json.loads(found.value)
         series = await self.series_record(ref["series"])
         occ = None if series is None else await self.occurrence(series, int(ref["index"]))
-        return None if occ is None else occ.members.get(participant_id)
+        return None if series is None or occ is None else (series, occ)
+
+    async def member_of(self, session_id: str, participant_id: str) -> str | None:
+        """The household member id behind a participant of an occurrence session."""
+        found = await self.occurrence_of_session(session_id)
+        if found is not None:
+            return found[1].members.get(participant_id)
+        seated = await self._store.get(f"program:session-members:{session_id}")
+        if seated is None:
+            return None
+        members: dict[str, str] = json.loads(seated.value)["members"]
+        return members.get(participant_id)
 
     # --- sessions visible to staff ------------------------------------------------
     async def may_read_session(self, viewer: Viewer, record: SessionRecord) -> bool:

@@ -93,6 +93,10 @@ async def test_same_link_in_two_occurrences_refused_between_and_after_revocation
         assert people["Maria Rivera"] == "client"
         assert people["Kit Rivera"] == "child"
         assert await program.member_of(record.session_id, maria["id"]) == maria["id"]
+        linked = await program.occurrence_of_session(record.session_id)
+        assert linked is not None
+        assert linked[0].household_id == home["id"]
+        assert linked[1].index == record.index
 
     # Showing the link again does not revoke it; revoking it stops it everywhere.
     again = await dr.api("GET", f"/api/series/{series['id']}/members/{maria['id']}/link")
@@ -158,3 +162,14 @@ async def test_member_not_attending_one_occurrence(live: Live) -> None:
     assert {p.display_name for p in session.participants.values()} >= {"Maria Rivera",
                                                                         "Kit Rivera"}
     assert "Ben Rivera" not in {p.display_name for p in session.participants.values()}
+
+
+async def test_bad_time_zones_are_coded_errors(live: Live) -> None:
+    dr = await live.therapist()
+    home = await household(dr)
+    for zone in ("America", "a" * 60, "../etc/passwd", "Mars/Olympus"):
+        async with dr.http.post(f"{live.url}/api/series", json={
+                "household_id": home["id"], "timezone": zone, "weekdays": [0],
+                "start_time": "19:00", "first_date": "2027-03-01", "count": 2}) as r:
+            assert r.status == 400, zone
+            assert (await r.json())["error"]["code"] == "invalid"

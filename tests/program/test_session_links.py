@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from server.state import PROGRAM
 from tests.signaling.harness import Live, token_of
 
 
@@ -48,3 +49,23 @@ async def test_too_early_single_session_link_reports_its_start(live: Live) -> No
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     async with live.http.post(f"{live.url}/api/join/status", json={"token": forged}) as r:
         assert (await r.json())["ok"]["next_start"] is None
+
+
+async def test_one_off_session_for_a_household_seats_its_people(live: Live) -> None:
+    dr = await live.therapist()
+    home = await dr.api("POST", "/api/households", {"label": "Lee", "members": [
+        {"name": "Jo Lee", "role": "parent", "guardian_of": ["#1"]},
+        {"name": "Kim Lee", "role": "child"}]})
+    made = await dr.api("POST", "/api/sessions", {"title": "Family check-in",
+                                                  "household_id": home["id"]})
+    detail = await dr.api("GET", f"/api/sessions/{made['id']}")
+    people = {p["display_name"]: p for p in detail["participants"]}
+    jo, kim = home["members"]
+    assert people["Jo Lee"]["id"] == jo["id"]
+    assert people["Kim Lee"]["role"] == "child"
+    assert people["Jo Lee"]["guardian_of"] == [kim["id"]]
+    assert await live.app[PROGRAM].member_of(made["id"], kim["id"]) == kim["id"]
+    other = await live.therapist()
+    async with other.http.post(f"{live.url}/api/sessions", json={
+            "title": "x", "household_id": home["id"]}) as r:
+        assert r.status == 404

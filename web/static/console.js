@@ -46,6 +46,10 @@ async function loadSessions() {
                    "data-session": s.id }, s.title),
     el("span", { class: "muted" }, ` · ${fmt(s.starts_at)} · ${s.phase}`))));
   if (!list.length) ul.append(el("li", { class: "muted" }, "No sessions yet."));
+  const homes = ctx.role === "co_therapist" ? [] : await api("GET", "/api/households").catch(() => []);
+  $("ns-household").replaceChildren(el("option", { value: "" }, "None: add people by hand"),
+    ...homes.map((h) => el("option", { value: h.id }, h.label)));
+  $("new-session").hidden = ctx.role === "co_therapist";
   show("sessions");
 }
 
@@ -172,6 +176,7 @@ $("new-session").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;
   const body = { title: f.title.value.trim() };
+  if (f.household.value) body.household_id = f.household.value;
   if (f.end.value && !f.start.value) {
     $("new-status").textContent = "Give a start time too, or leave the end empty.";
     f.start.focus();
