@@ -55,7 +55,7 @@ def local_starts(series: SeriesRecord) -> list[dt.datetime]:
     )
     out: list[dt.datetime] = []
     for naive in rule:
-        if len(out) >= MAX_OCCURRENCES:
+        if len(out) > MAX_OCCURRENCES:  # one more than allowed, so callers can refuse
             break
         out.append(naive.replace(tzinfo=zone))
     return out
@@ -64,7 +64,7 @@ def local_starts(series: SeriesRecord) -> list[dt.datetime]:
 def occurrences(series: SeriesRecord) -> list[Occurrence]:
     duration = series.duration_minutes * 60
     out = []
-    for index, local in enumerate(local_starts(series)):
+    for index, local in enumerate(local_starts(series)[:MAX_OCCURRENCES]):
         original = local.timestamp()
         moved = series.moved.get(str(index))
         start = float(moved) if moved is not None else original

@@ -310,8 +310,12 @@ class Program:
             staff = await self.staff(record.co_therapist)
             if staff is None or not staff.active:
                 raise ProgramError(400, "invalid", "co_therapist: no such active staff member")
-        if not recurrence.occurrences(record):
+        count = len(recurrence.local_starts(record))
+        if count == 0:
             raise ProgramError(400, "invalid", "the rule yields no occurrence")
+        if count > recurrence.MAX_OCCURRENCES:
+            raise ProgramError(400, "invalid",
+                               f"a series has at most {recurrence.MAX_OCCURRENCES} sessions")
         await self._write(f"program:series:{record.id}", record)
         await self._store.set_add("program:series-all", record.id)
         await self._store.set_add(f"program:series-of:{record.owner}", record.id)

@@ -173,3 +173,21 @@ async def test_bad_time_zones_are_coded_errors(live: Live) -> None:
                 "start_time": "19:00", "first_date": "2027-03-01", "count": 2}) as r:
             assert r.status == 400, zone
             assert (await r.json())["error"]["code"] == "invalid"
+
+
+async def test_series_limits_are_coded_errors(live: Live) -> None:
+    dr = await live.therapist()
+    home = await household(dr)
+    bodies = [
+        {"weekdays": [0, 1, 2, 3, 4, 5, 6], "until": "2028-12-31"},  # over 400 sessions
+        {"weekdays": [0], "until": "2027-03-01", "first_date": "2027-03-02"},  # before start
+        {"weekdays": [0], "count": 3, "until": "2027-05-01"},  # both ends
+        {"weekdays": [7], "count": 3},
+        {"weekdays": [0], "count": 3, "start_time": "7pm"},
+    ]
+    for extra in bodies:
+        body = {"household_id": home["id"], "start_time": "19:00", "first_date": "2027-03-01",
+                **extra}
+        async with dr.http.post(f"{live.url}/api/series", json=body) as r:
+            assert r.status == 400, extra
+            assert (await r.json())["error"]["code"] == "invalid"
