@@ -335,6 +335,16 @@ async def add_member(request: web.Request) -> web.Response:
                              status=201)
 
 
+async def remove_member(request: web.Request) -> web.Response:
+    viewer = await require_staff(request)
+    try:
+        record, household = await program_of(request).remove_member(
+            viewer, request.match_info["hid"], request.match_info["mid"])
+    except ProgramError as exc:
+        raise _raise(exc) from exc
+    return web.json_response({"ok": household_view(record.id, record.owner, household)})
+
+
 # --- series ---------------------------------------------------------------------------
 async def create_series(request: web.Request) -> web.Response:
     viewer = await require_staff(request)
@@ -579,6 +589,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/households", create_household)
     r.add_get("/api/households/{hid}", get_household)
     r.add_post("/api/households/{hid}/members", add_member)
+    r.add_delete("/api/households/{hid}/members/{mid}", remove_member)
     r.add_get("/api/series", list_series)
     r.add_post("/api/series", create_series)
     r.add_get("/api/series/{sid}", get_series)

@@ -74,6 +74,8 @@ OPERATIONS = [
               HouseholdBodyIn, ok=201),
     Operation("get", "/api/households/{hid}", "One household"),
     Operation("post", "/api/households/{hid}/members", "Add a member", MemberBody, ok=201),
+    Operation("delete", "/api/households/{hid}/members/{mid}",
+              "Remove a member (their series links are revoked)"),
     Operation("get", "/api/series", "Series you may see"),
     Operation("post", "/api/series", "Create a recurring series for a household", SeriesBody,
               ok=201),

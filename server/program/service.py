@@ -292,6 +292,35 @@ class Program:
         updated = await self._update(f"program:household:{record.id}", HouseholdRecord, change)
         return updated, self._open(updated)
 
+    async def remove_member(self, viewer: Viewer, hid: str, member_id: str
+                            ) -> tuple[HouseholdRecord, HouseholdBody]:
+        """Remove a person: guardianships to them go, and their series links are revoked."""
+        record, body = await self.household(viewer, hid)
+        if member_id not in {m.id for m in body.members}:
+            raise ProgramError(404, "not_found", "no such member")
+        if len(body.members) == 1:
+            raise ProgramError(409, "conflict", "a household keeps at least one person")
+
+        def change(r: HouseholdRecord) -> HouseholdRecord:
+            current = self._open(r)
+            kept = [m.model_copy(update={"guardian_of": [c for c in m.guardian_of
+                                                         if c != member_id]})
+                    for m in current.members if m.id != member_id]
+            return r.model_copy(update={"sealed": self._seal(r.id, HouseholdBody(
+                label=current.label, members=kept))})
+
+        updated = await self._update(f"program:household:{record.id}", HouseholdRecord, change)
+        for sid in await self._store.set_members("program:series-all"):
+            series = await self.series_record(sid)
+            if series is None or series.household_id != hid:
+                continue
+            key = self._link_key(sid, member_id)
+            link = await self._read(key, LinkRecord)
+            if link is not None:
+                await self._links.revoke(link[0].jti, until=link[0].expires)
+                await self._store.delete(key)
+        return updated, self._open(updated)
+
     async def reseal_households(self) -> int:
         """Rewrite every household under the current data key (after a key rotation)."""
         count = 0

@@ -191,3 +191,18 @@ async def test_series_limits_are_coded_errors(live: Live) -> None:
         async with dr.http.post(f"{live.url}/api/series", json=body) as r:
             assert r.status == 400, extra
             assert (await r.json())["error"]["code"] == "invalid"
+
+
+async def test_removing_a_member_revokes_their_series_link(live: Live) -> None:
+    dr = await live.therapist()
+    home = await household(dr)
+    ben, kit = home["members"][1], home["members"][2]
+    series = await evening_series(dr, home["id"])
+    token = token_of((await dr.api("POST", f"/api/series/{series['id']}/members/{ben['id']}/link"))
+                     ["link"])
+    left = await dr.api("DELETE", f"/api/households/{home['id']}/members/{ben['id']}")
+    assert [m["name"] for m in left["members"]] == ["Maria Rivera", "Kit Rivera"]
+    at(live, series["occurrences"][0]["starts_at"])
+    assert await (await live.client(token, connect=False)).refused() == "revoked"
+    kept = await dr.api("GET", f"/api/households/{home['id']}")
+    assert all(kit["id"] not in m["guardian_of"] for m in kept["members"])

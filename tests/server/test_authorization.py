@@ -48,6 +48,8 @@ TABLE: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/households/{hid}", None, (401, 403, 404, 404, 200, 200)),
     ("POST", "/api/households/{hid}/members", {"name": "B", "role": "partner"},
      (401, 403, 404, 404, 201, 201)),
+    ("DELETE", "/api/households/{hid}/members/{mid}", None,
+     (401, 403, 404, 404, 200, 404)),  # the admin removed them first
     ("GET", "/api/series", None, (401, 403, 200, 200, 200, 200)),
     ("POST", "/api/series", SERIES_BODY, (401, 403, 404, 403, 201, 201)),
     ("GET", R, None, (401, 403, 404, 200, 200, 200)),
@@ -103,7 +105,8 @@ async def test_every_route_for_every_role(make_client: AppClient) -> None:
         return (await r.json())["ok"]
 
     home = await ok("POST", "/api/households", {"label": "Rivera", "members": [
-        {"name": "Maria", "role": "client"}, {"name": "Ben", "role": "parent"}]})
+        {"name": "Maria", "role": "client"}, {"name": "Ben", "role": "parent"},
+        {"name": "Gran", "role": "other_family"}]})
     series = await ok("POST", "/api/series", {**SERIES_BODY, "household_id": home["id"],
                                               "co_therapist": ids["co"]})
     joined = await ok("POST", f"/api/series/{series['id']}/occurrences/0/join")
@@ -113,7 +116,8 @@ async def test_every_route_for_every_role(make_client: AppClient) -> None:
                              headers=auth("admin"))
     assert resp.status == 200
     fill = {"session_id": joined["session_id"], "participant_id": member, "sid": series["id"],
-            "mid": member, "hid": home["id"], "index": "0", "account_id": ids["spare"]}
+            "mid": member, "hid": home["id"], "index": "0", "account_id": ids["spare"],
+            "spare_member": home["members"][2]["id"]}
 
     registered = {(r.method, r.resource.canonical)  # type: ignore[union-attr]
                   for r in client.app.router.routes()
@@ -124,6 +128,8 @@ async def test_every_route_for_every_role(make_client: AppClient) -> None:
     got: dict[tuple[str, str], tuple[int, ...]] = {}
     for method, template, body, _ in TABLE:
         path = template.format(**fill)
+        if template == "/api/households/{hid}/members/{mid}":
+            path = template.format(**{**fill, "mid": fill["spare_member"]})
         if template.endswith("/occurrences/{index}"):
             path = template.format(**{**fill, "index": "1"})  # cancel the second one
         data = body

@@ -93,9 +93,14 @@ async function openHousehold(id) {
   if (!h) return;
   household = h;
   $("household-title").textContent = h.label;
-  $("household-members").querySelector("tbody").replaceChildren(...h.members.map((m) => el("tr", {},
+  $("household-members").querySelector("tbody").replaceChildren(...h.members.map((m) => el("tr", { "data-member": m.id },
     el("td", {}, m.name), el("td", {}, roleName(m.role)), el("td", {}, m.minor ? "yes" : "no"),
-    el("td", {}, m.email || "—"))));
+    el("td", {}, m.email || "—"),
+    el("td", {}, h.members.length > 1 ? el("button", { type: "button", class: "link", onclick: async () => {
+      if (!confirm(`Remove ${m.name} from ${h.label}? Their series links stop working.`)) return;
+      const done = await guard(() => api("DELETE", `/api/households/${h.id}/members/${m.id}`), "household-status").catch(() => null);
+      if (done) { await openHousehold(h.id); $("household-status").textContent = `${m.name} removed.`; }
+    } }, "Remove") : ""))));
   $("sr-tz").value = ctx.clinic.timezone;
   $("sr-duration").placeholder = String(ctx.clinic.default_duration_minutes);
   if (!$("sr-first").value) $("sr-first").value = new Date().toISOString().slice(0, 10);
@@ -258,6 +263,19 @@ export function setupProgram(d) {
     if (!made) return;
     await openSeries(made.id);
     $("series-status").textContent = `Series created with ${made.occurrences.length} sessions. Issue each person's link below.`;
+  });
+
+  $("add-member").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const body = { name: f.name.value.trim(), role: f.role.value };
+    if (f.email.value.trim()) body.email = f.email.value.trim();
+    if (f.dob.value) body.date_of_birth = f.dob.value;
+    const done = await deps.guard(() => api("POST", `/api/households/${household.id}/members`, body), "household-status").catch(() => null);
+    if (!done) return;
+    f.reset();
+    await openHousehold(household.id);
+    $("household-status").textContent = `${body.name} added.`;
   });
 
   $("clinic-form").addEventListener("submit", async (e) => {
