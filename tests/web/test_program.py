@@ -6,10 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import Server, new_page, shot
-from tests.web.test_flow import prejoin, sign_in
+from tests.web.conftest import PASSWORD, Server, new_page, shot
+from tests.web.test_flow import prejoin
+
+
+def sign_in(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/console")
+    page.fill("#si-username", "dr.rivera")
+    page.fill("#si-password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#sessions")).to_be_visible(timeout=20000)
 
 
 def test_household_weekly_series_and_join_from_series_link(browser: Browser,

@@ -46,11 +46,17 @@ async function loadSessions() {
                    "data-session": s.id }, s.title),
     el("span", { class: "muted" }, ` · ${fmt(s.starts_at)} · ${s.phase}`))));
   if (!list.length) ul.append(el("li", { class: "muted" }, "No sessions yet."));
-  const homes = ctx.role === "co_therapist" ? [] : await api("GET", "/api/households").catch(() => []);
-  $("ns-household").replaceChildren(el("option", { value: "" }, "None: add people by hand"),
-    ...homes.map((h) => el("option", { value: h.id }, h.label)));
   $("new-session").hidden = ctx.role === "co_therapist";
   show("sessions");
+  // The household choice fills in without holding up the list.
+  if (ctx.role !== "co_therapist") {
+    api("GET", "/api/households").then((homes) => {
+      const keep = $("ns-household").value;
+      $("ns-household").replaceChildren(el("option", { value: "" }, "None: add people by hand"),
+        ...homes.map((h) => el("option", { value: h.id }, h.label)));
+      $("ns-household").value = keep;
+    }).catch(() => null);
+  }
 }
 
 export async function copy(text, label, statusId) {
@@ -83,22 +89,23 @@ export function linkCell({ label, link, onReissue, extra = [], statusId }) {
 
 async function renderParticipants(session) {
   const tbody = $("participants").querySelector("tbody");
-  const rows = [];
-  for (const p of session.participants) {
+  // Every current link is fetched at once (shown again; nothing is revoked by showing).
+  const shown = await Promise.all(session.participants.map((p) => p.role === "therapist" ? null
+    : api("GET", `/api/sessions/${session.id}/participants/${p.id}/link`).catch(() => null)));
+  const rows = session.participants.map((p, i) => {
     let cell = el("td", {});
     if (p.role !== "therapist") {
-      const shown = await api("GET", `/api/sessions/${session.id}/participants/${p.id}/link`).catch(() => null);
-      const link = shown && shown.link;
+      const link = shown[i] && shown[i].link;
       const extra = session.starts_at && link ? [el("a", {
         href: `/api/sessions/${session.id}/participants/${p.id}/invite.ics`, download: "session.ics",
       }, "Invite (.ics)")] : [];
       cell = linkCell({ label: p.display_name, link, onReissue: () => reissue(p), extra,
                         statusId: "detail-status" });
     }
-    rows.push(el("tr", { "data-participant": p.id },
+    return el("tr", { "data-participant": p.id },
       el("td", {}, p.display_name), el("td", {}, p.role.replace("_", "-")),
-      el("td", {}, p.status), cell));
-  }
+      el("td", {}, p.status), cell);
+  });
   tbody.replaceChildren(...rows);
   const guardians = session.participants.filter((p) => !["child", "observer", "therapist", "co_therapist"].includes(p.role));
   $("ap-guardian").replaceChildren(...guardians.map((p) => el("option", { value: p.id }, p.display_name)));
@@ -124,10 +131,12 @@ async function reissue(p) {
 }
 
 async function afterSignIn() {
-  const me = await api("GET", "/api/me");
+  const [me, clinicOrError] = await Promise.all([
+    api("GET", "/api/me"), api("GET", "/api/clinic").catch((err) => err)]);
   idleLimit = me.idle_seconds || idleLimit;
   try {
-    const clinic = await api("GET", "/api/clinic");
+    if (clinicOrError instanceof Error) throw clinicOrError;
+    const clinic = clinicOrError;
     ctx.role = clinic.role;
     ctx.clinic = clinic;
   } catch (err) {

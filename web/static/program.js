@@ -124,10 +124,12 @@ async function openSeries(id) {
   const duration = `${s.duration_minutes} minutes`;
   const ends = s.count ? `${s.count} sessions` : `until ${s.until}`;
   $("series-when").textContent = `${s.weekdays.map((d) => DAYS[d]).join(", ")} at ${s.start_time}, ${duration}, ${ends}. Time zone: ${s.timezone}.`;
+  const members = home ? home.members : [];
+  const shownAll = await Promise.all(members.map((m) =>
+    api("GET", `/api/series/${s.id}/members/${m.id}/link`).catch(() => null)));
   const people = [];
-  for (const m of home ? home.members : []) {
-    const shown = await api("GET", `/api/series/${s.id}/members/${m.id}/link`).catch(() => null);
-    const link = shown && shown.link;
+  for (const [i, m] of members.entries()) {
+    const link = shownAll[i] && shownAll[i].link;
     const extra = link ? [
       el("a", { href: `/api/series/${s.id}/members/${m.id}/invite.ics`, download: "sessions.ics",
                 "data-ics-for": m.name }, "Calendar (.ics)"),
