@@ -39,7 +39,7 @@ class Operation:
 
 
 OPERATIONS = [
-    Operation("post", "/api/setup", "Create the first therapist with the one-time setup token",
+    Operation("post", "/api/setup", "Create an account with a one-time setup link (admin or staff)",
               SetupBody, auth=False, ok=201),
     Operation("post", "/api/login", "Sign in; sets the HttpOnly login cookie", LoginBody,
               auth=False),

@@ -9,6 +9,7 @@ member in the occurrence that is open now, or refuses with a code and the next s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -434,6 +435,15 @@ class Program:
         existing = await self._read(key, OccurrenceRecord)
         if existing is not None:
             return existing[0]
+        # One maker per occurrence (across nodes); the others wait for its record.
+        if not await self._store.add_once(f"program:occ-making:{series.id}:{occ.index}",
+                                          ttl=30):
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                existing = await self._read(key, OccurrenceRecord)
+                if existing is not None:
+                    return existing[0]
+            raise ProgramError(503, "unavailable", "the session is being prepared, try again")
         owner = await self._accounts.get_by_id(series.owner)
         household = await self._read(f"program:household:{series.household_id}",
                                      HouseholdRecord)
@@ -467,16 +477,10 @@ class Program:
                 await self._store.set_add(f"program:on:{co.id}", meta.id)
         record = OccurrenceRecord(series_id=series.id, index=occ.index, session_id=meta.id,
                                   members={m.id: m.id for m in present})
-        if await self._store.cas(key, record.model_dump_json().encode(),
-                                 expected_version=0) is None:
-            # Another node made it first: retire ours, use theirs.
-            await self._rooms.execute(meta.id, EndSession(actor=owner.id))
-            winner = await self._read(key, OccurrenceRecord)
-            assert winner is not None
-            return winner[0]
         await self._store.put(f"program:occ-session:{meta.id}",
                               json.dumps({"v": 1, "series": series.id,
                                           "index": occ.index}).encode())
+        await self._write(key, record)
         return record
 
     async def seat_household(self, viewer: Viewer, session_id: str, hid: str) -> list[str]:

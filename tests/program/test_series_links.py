@@ -6,12 +6,14 @@ test needs (the link itself is a real signed link checked against real time).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jwt
 
+from server.program import recurrence
 from server.state import PROGRAM, ROOMS
 from tests.signaling.harness import Live, Therapist, token_of
 
@@ -206,3 +208,15 @@ async def test_removing_a_member_revokes_their_series_link(live: Live) -> None:
     assert await (await live.client(token, connect=False)).refused() == "revoked"
     kept = await dr.api("GET", f"/api/households/{home['id']}")
     assert all(kit["id"] not in m["guardian_of"] for m in kept["members"])
+
+
+async def test_concurrent_joins_make_one_session_per_occurrence(live: Live) -> None:
+    dr = await live.therapist()
+    home = await household(dr)
+    series = await evening_series(dr, home["id"])
+    program = live.app[PROGRAM]
+    record = await program.series_record(series["id"])
+    assert record is not None
+    occ = recurrence.occurrences(record)[0]
+    made = await asyncio.gather(*(program.materialize(record, occ) for _ in range(5)))
+    assert len({m.session_id for m in made}) == 1
