@@ -55,3 +55,19 @@ async def test_invite_setup_sign_in_with_role(live: Live) -> None:
                                                               "co.lee": "co_therapist"}
     finally:
         await boss.close()
+
+
+async def test_first_run_setup_account_is_the_clinic_admin(live: Live) -> None:
+    token = await live.app[ACCOUNTS].issue_setup_token(600)
+    async with live.http.post(f"{live.url}/api/setup", json={
+            "token": token, "username": "first.admin", "password": PASSWORD}) as r:
+        assert r.status == 201
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        async with http.post(f"{live.url}/api/login", json={"username": "first.admin",
+                                                             "password": PASSWORD}) as r:
+            assert r.status == 200
+        async with http.get(f"{live.url}/api/clinic") as r:
+            assert (await r.json())["ok"]["role"] == "admin"
+    finally:
+        await http.close()
