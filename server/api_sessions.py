@@ -65,6 +65,15 @@ class AddParticipantBody(Strict):
     display_name: str = Field(min_length=1, max_length=60)
     role: ParticipantRole
     guardian_of: list[str] = Field(default_factory=list, max_length=10)
+    account_id: str | None = Field(
+        None, max_length=64, description="A co-therapist's staff account: they see the session "
+        "in their console and join it from there")
+
+    @model_validator(mode="after")
+    def _staff(self) -> AddParticipantBody:
+        if self.account_id is not None and self.role != "co_therapist":
+            raise ValueError("account_id: only for the co_therapist role")
+        return self
 
 
 def _participant_id() -> str:
@@ -202,6 +211,11 @@ async def add_participant(request: web.Request) -> web.Response:
     record = await owned(request, account)
     body = await parse_body(request, AddParticipantBody)
     pid = _participant_id()
+    if body.account_id is not None:
+        staff = await request.app[PROGRAM].staff(body.account_id)
+        if staff is None or not staff.active or staff.role == "admin":
+            raise ApiError(400, "invalid", "account_id: no such active clinician")
+        pid = body.account_id
     await request.app[ROOMS].execute(
         record.id,
         AddParticipant(
@@ -209,6 +223,8 @@ async def add_participant(request: web.Request) -> web.Response:
             display_name=body.display_name, guardian_of=tuple(body.guardian_of),
         ),
     )
+    if body.account_id is not None:
+        await request.app[PROGRAM].put_on_session(body.account_id, record.id)
     url, issued = await issue_link(request, record, pid, body.role, body.display_name)
     return web.json_response(
         {"ok": {"participant_id": pid, "link": url, "expires": issued.expires}}, status=201

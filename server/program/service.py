@@ -474,7 +474,7 @@ class Program:
                 await self._rooms.execute(meta.id, AddParticipant(
                     actor=owner.id, participant_id=co.id, role=Role.CO_THERAPIST,
                     display_name=co.username))
-                await self._store.set_add(f"program:on:{co.id}", meta.id)
+                await self.put_on_session(co.id, meta.id)
         record = OccurrenceRecord(series_id=series.id, index=occ.index, session_id=meta.id,
                                   members={m.id: m.id for m in present})
         await self._store.put(f"program:occ-session:{meta.id}",
@@ -524,6 +524,10 @@ class Program:
         if viewer.role == "admin" or record.owner == viewer.id:
             return True
         return record.id in await self._store.set_members(f"program:on:{viewer.id}")
+
+    async def put_on_session(self, account_id: str, session_id: str) -> None:
+        """A clinician added to someone else's session sees it and may join it."""
+        await self._store.set_add(f"program:on:{account_id}", session_id)
 
     async def sessions_for(self, viewer: Viewer) -> list[SessionRecord]:
         if viewer.role == "admin":

@@ -71,3 +71,36 @@ async def test_first_run_setup_account_is_the_clinic_admin(live: Live) -> None:
             assert (await r.json())["ok"]["role"] == "admin"
     finally:
         await http.close()
+
+
+async def test_co_therapist_added_to_a_one_off_session_sees_and_joins_it(live: Live) -> None:
+    boss = await admin(live)
+    try:
+        invite = await boss.api("POST", "/api/staff/invites", {"role": "co_therapist"})
+        co = await live.app[PROGRAM].accept_invite(invite["link"].split("#", 1)[1], "co.kim",
+                                                   PASSWORD)
+        dr = await live.therapist()
+        sid = await dr.session("Couples session")
+        other = await dr.session("Someone else's")
+        await dr.api("POST", f"/api/sessions/{sid}/participants", {
+            "display_name": "Kim (co-therapist)", "role": "co_therapist", "account_id": co.id})
+        http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        try:
+            async with http.post(f"{live.url}/api/login", json={"username": "co.kim",
+                                                                 "password": PASSWORD}) as r:
+                assert r.status == 200
+            async with http.get(f"{live.url}/api/sessions") as r:
+                assert [s["id"] for s in (await r.json())["ok"]] == [sid]
+            async with http.get(f"{live.url}/api/sessions/{other}") as r:
+                assert r.status == 404
+            async with http.post(f"{live.url}/api/sessions/{sid}/join") as r:
+                link = (await r.json())["ok"]["link"]
+            async with http.post(f"{live.url}/api/sessions/{sid}/end") as r:
+                assert r.status == 403
+        finally:
+            await http.close()
+        me = await live.client(link.split("#", 1)[1])
+        joined = await me.ok("join", {"consent_version": "v"})
+        assert joined is not None
+    finally:
+        await boss.close()

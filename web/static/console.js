@@ -202,17 +202,28 @@ $("new-session").addEventListener("submit", async (e) => {
   }
 });
 
-$("ap-role").addEventListener("change", (e) => { $("guardian-box").hidden = e.target.value !== "child"; });
+$("ap-role").addEventListener("change", async (e) => {
+  $("guardian-box").hidden = e.target.value !== "child";
+  $("co-box").hidden = e.target.value !== "co_therapist";
+  if (e.target.value === "co_therapist") {
+    const staff = await api("GET", "/api/staff").catch(() => []);
+    $("ap-account").replaceChildren(el("option", { value: "" }, "None (link only)"),
+      ...staff.filter((s) => s.active && s.role !== "admin" && s.account_id !== ctx.clinic.account_id)
+        .map((s) => el("option", { value: s.account_id }, s.username)));
+  }
+});
 
 $("add-participant").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;
   const body = { display_name: f.display_name.value.trim(), role: f.role.value };
   if (body.role === "child") body.guardian_of = [...f.guardian.selectedOptions].map((o) => o.value);
+  if (body.role === "co_therapist" && f.account.value) body.account_id = f.account.value;
   const res = await guard(() => api("POST", `/api/sessions/${current.id}/participants`, body), "detail-status");
   if (!res) return;
   f.reset();
   $("guardian-box").hidden = true;
+  $("co-box").hidden = true;
   await openDetail(current.id);
   $("detail-status").textContent = `${body.display_name} added. Send them their personal link.`;
 });
