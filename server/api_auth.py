@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.accounts import Account
 from server.auth import COOKIE
 from server.http import ApiError, error_json, parse_body
-from server.state import ACCOUNTS, LOGINS
+from server.state import ACCOUNTS, LOGINS, PROGRAM
 
 log = logging.getLogger("hearth.auth")
 
@@ -40,6 +40,9 @@ async def login(request: web.Request) -> web.Response:
         logins.per_address.fail(address_key, now)
         log.info("sign-in refused")
         return error_json(401, "bad_credentials", "wrong username or password")
+    if not await request.app[PROGRAM].may_sign_in(account.id):
+        log.info("sign-in refused: deactivated", extra={"account": account.id})
+        return error_json(403, "deactivated", "this account has been deactivated")
     logins.per_account.clear(account_key)
     response = web.json_response({"ok": {"account_id": account.id, "username": account.username}})
     await logins.start(account, response, request.cookies.get(COOKIE))

@@ -1,4 +1,4 @@
-"""First-run setup: the one-time link creates the first therapist account."""
+"""Setup links: the first-run link creates the clinic admin; staff invites create staff."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.accounts import AccountError
 from server.http import error_json, parse_body
-from server.state import ACCOUNTS, RUNTIME
+from server.state import ACCOUNTS, PROGRAM, RUNTIME
 
 log = logging.getLogger("hearth.server")
 
@@ -23,12 +23,18 @@ class SetupBody(BaseModel):
 
 async def setup_account(request: web.Request) -> web.Response:
     body = await parse_body(request, SetupBody)
+    program = request.app[PROGRAM]
     try:
+        if await program.is_invite(body.token):
+            account = await program.accept_invite(body.token, body.username, body.password)
+            log.info("staff account created", extra={"account": account.id})
+            return web.json_response({"ok": {"account_id": account.id}}, status=201)
         account = await request.app[ACCOUNTS].create_with_setup_token(
             body.token, body.username, body.password
         )
     except AccountError as exc:
         return error_json(400, "invalid", str(exc))
+    await program.make_admin(account)
     request.app[RUNTIME].setup_url = None
-    log.info("first therapist created", extra={"account": account.id})
+    log.info("clinic admin created", extra={"account": account.id})
     return web.json_response({"ok": {"account_id": account.id}}, status=201)

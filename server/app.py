@@ -11,7 +11,7 @@ from aiohttp import web
 
 from rooms.errors import DomainError
 from rooms.stores import StoreError
-from server import api_auth, api_sessions, api_setup
+from server import api_auth, api_program, api_sessions, api_setup
 from server.accounts import Accounts
 from server.auth import LoginSessions
 from server.config import Settings
@@ -203,6 +203,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app.router.add_get("/metrics", metrics_view)
     api_auth.setup_routes(app)
     api_sessions.setup_routes(app)
+    api_program.setup_routes(app)
     app.router.add_get("/", static_page)
     app.router.add_get("/{page:setup|console|join}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)

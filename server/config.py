@@ -32,7 +32,7 @@ from pydantic_settings import (
 
 ENV_PREFIX = "HEARTH_"
 CONFIG_ENV = "HEARTH_CONFIG"
-SECRET_FIELDS = frozenset({"redis_url", "jwt_keys", "data_key", "turn_secret"})
+SECRET_FIELDS = frozenset({"redis_url", "jwt_keys", "data_key", "turn_secret", "smtp_url"})
 
 
 class ConfigError(Exception):
@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     )
     turn_secret: SecretStr | None = Field(
         None, description="coturn `static-auth-secret` for time-limited TURN credentials."
+    )
+    smtp_url: SecretStr | None = Field(
+        None, description="Mail server for invitations and reminders, "
+        "`smtp://user:pass@host:587` (STARTTLS) or `smtps://…:465`; unset: links are copied."
+    )
+    smtp_from: str = Field(
+        "hearth@localhost", max_length=200, description="Sender address of invitations."
     )
     turn_credential_minutes: int = Field(
         60, ge=1, le=24 * 60, description="Lifetime of the TURN credentials given to a client."

@@ -13,6 +13,15 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server.api_auth import LoginBody
+from server.api_program import (
+    ClinicBody,
+    HouseholdBodyIn,
+    InviteBody,
+    MemberBody,
+    OccurrenceBody,
+    SeriesBody,
+    TokenBody,
+)
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
 from server.state import SETTINGS
@@ -30,7 +39,7 @@ class Operation:
 
 
 OPERATIONS = [
-    Operation("post", "/api/setup", "Create the first therapist with the one-time setup token",
+    Operation("post", "/api/setup", "Create an account with a one-time setup link (admin or staff)",
               SetupBody, auth=False, ok=201),
     Operation("post", "/api/login", "Sign in; sets the HttpOnly login cookie", LoginBody,
               auth=False),
@@ -49,6 +58,44 @@ OPERATIONS = [
               "Calendar invite with the personal link", content="text/calendar"),
     Operation("post", "/api/sessions/{session_id}/join", "Your own link into the session"),
     Operation("post", "/api/sessions/{session_id}/end", "End the session for everyone"),
+    Operation("get", "/api/sessions/{session_id}/participants/{participant_id}/link",
+              "Show the participant's current link again (revokes nothing)"),
+    # The program: clinic, staff, households, series.
+    Operation("get", "/api/clinic", "Clinic settings and your staff role"),
+    Operation("put", "/api/clinic", "Change clinic settings (admin)", ClinicBody),
+    Operation("get", "/api/staff", "Staff accounts"),
+    Operation("post", "/api/staff/invites", "A one-time setup link for a new staff member "
+              "(admin)", InviteBody, ok=201),
+    Operation("post", "/api/staff/{account_id}/deactivate", "Deactivate a staff account "
+              "(admin)"),
+    Operation("post", "/api/staff/{account_id}/activate", "Reactivate a staff account (admin)"),
+    Operation("get", "/api/households", "Households you may see"),
+    Operation("post", "/api/households", "Create a household with its members",
+              HouseholdBodyIn, ok=201),
+    Operation("get", "/api/households/{hid}", "One household"),
+    Operation("post", "/api/households/{hid}/members", "Add a member", MemberBody, ok=201),
+    Operation("delete", "/api/households/{hid}/members/{mid}",
+              "Remove a member (their series links are revoked)"),
+    Operation("get", "/api/series", "Series you may see"),
+    Operation("post", "/api/series", "Create a recurring series for a household", SeriesBody,
+              ok=201),
+    Operation("get", "/api/series/{sid}", "One series with its occurrences"),
+    Operation("post", "/api/series/{sid}/occurrences/{index}",
+              "Cancel, move, or mark a member not attending one occurrence", OccurrenceBody),
+    Operation("post", "/api/series/{sid}/occurrences/{index}/join",
+              "Your own link into an occurrence"),
+    Operation("get", "/api/series/{sid}/members/{mid}/link",
+              "Show a member's current series link (revokes nothing)"),
+    Operation("post", "/api/series/{sid}/members/{mid}/link",
+              "Revoke a member's series link and issue a new one", ok=201),
+    Operation("delete", "/api/series/{sid}/members/{mid}/link", "Revoke a member's series link"),
+    Operation("get", "/api/series/{sid}/members/{mid}/invite.ics",
+              "Calendar file for the whole series with the member's link",
+              content="text/calendar"),
+    Operation("post", "/api/series/{sid}/members/{mid}/email",
+              "Email a member their link and session times (needs HEARTH_SMTP_URL)"),
+    Operation("post", "/api/join/status", "Whether a link opens now, else the next start",
+              TokenBody, auth=False),
 ]
 
 ERROR_SCHEMA = {

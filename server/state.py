@@ -14,6 +14,7 @@ from server.auth import LoginSessions
 from server.config import Settings
 from server.directory import Directory
 from server.keys import Keys
+from server.program.service import Program
 from signaling.tokens import LinkSigner
 
 
@@ -37,6 +38,7 @@ LOGINS = web.AppKey("logins", LoginSessions)
 DIRECTORY = web.AppKey("directory", Directory)
 LINKS = web.AppKey("links", LinkSigner)
 ROOMS = web.AppKey("rooms", RoomService)
+PROGRAM = web.AppKey("program", Program)
 
 
 if TYPE_CHECKING:

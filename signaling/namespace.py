@@ -44,6 +44,8 @@ DisconnectHook = Callable[[Caller, bool], Awaitable[None]]
 AuditHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 ObserveHook = Callable[[str, str, float], None]  # event (bounded), outcome code, seconds
 PlaceHook = Callable[[str], Awaitable[str | None]]  # session → URL of the node serving it
+# Series links: verified claims → the occurrence session and person they mean now.
+ResolveHook = Callable[[JoinClaims], Awaitable[JoinClaims]]
 
 
 class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -73,6 +75,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # Placement: a session lives in one process; a socket reaching another is sent on.
         self.place = place
         self.connections: dict[str, Connection] = {}
+        self.resolve: ResolveHook | None = None
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -81,6 +84,8 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError("invalid_token")
         try:
             claims = await self.links.verify(token)
+            if self.resolve is not None:
+                claims = await self.resolve(claims)
         except LinkError as exc:
             await self.audit("link_refused", {"code": exc.code, "via": "socket"})
             raise socketio.exceptions.ConnectionRefusedError(exc.code) from exc

@@ -83,9 +83,17 @@ def real_ids(server: ThreadServer, cookie: str) -> dict[str, str]:
     pid = requests.post(f"{server.url}/api/sessions/{sid}/participants", headers=headers,
                         json={"display_name": "P", "role": "parent"},
                         timeout=10).json()["ok"]["participant_id"]
-    return {"session_id": sid, "participant_id": pid}
+    home = requests.post(f"{server.url}/api/households", headers=headers, timeout=10, json={
+        "label": "F", "members": [{"name": "M", "role": "client"}]}).json()["ok"]
+    series = requests.post(f"{server.url}/api/series", headers=headers, timeout=10, json={
+        "household_id": home["id"], "weekdays": [0], "start_time": "19:00",
+        "first_date": "2027-01-04", "count": 3}).json()["ok"]
+    me = requests.get(f"{server.url}/api/me", headers=headers, timeout=10).json()["ok"]
+    return {"session_id": sid, "participant_id": pid, "hid": home["id"], "sid": series["id"],
+            "mid": home["members"][0]["id"], "index": "1", "account_id": me["account_id"]}
 
 
+@pytest.mark.timeout(600)  # some 40 operations x 20 examples on a loaded host
 def test_api_never_errors(api_schema: Any, cookie: str, server: ThreadServer) -> None:
     """Every documented operation, fuzzed (valid and invalid inputs): never a 5xx."""
     ids = real_ids(server, cookie)

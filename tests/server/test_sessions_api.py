@@ -107,7 +107,7 @@ async def test_other_therapists_sessions_are_not_found(make_client: AppClient) -
 
 async def test_bad_session_bodies(make_client: AppClient) -> None:
     client, auth = await signed_in(make_client)
-    for body in ({"title": ""}, {"title": "x", "starts_at": 10}, {"title": "x", "starts_at": 10,
+    for body in ({"title": ""}, {"title": "x", "ends_at": 10}, {"title": "x", "starts_at": 10,
                  "ends_at": 5}, {"title": "x", "owner": "me"}, {"title": "x" * 200}):
         r = await client.post("/api/sessions", headers=auth, json=body)
         assert r.status == 400, body

@@ -1,22 +1,33 @@
-// Therapist console: sign in, sessions, participants and their personal links.
+// Clinic console: sign in, one-off sessions with their participants' links, and the
+// program pages (households, series, clinic and staff) from program.js.
 import { api, ApiError, el } from "/static/api.js";
+import { setupProgram, loadProgram, loadClinic, fmtWhen } from "/static/program.js";
 
 const $ = (id) => document.getElementById(id);
-const screens = ["signin", "sessions", "detail"];
+const screens = ["signin", "sessions", "detail", "program", "household", "series", "clinic"];
+const navOf = { sessions: "sessions", detail: "sessions", program: "program", household: "program",
+                series: "program", clinic: "clinic" };
 let current = null; // the session shown in the detail screen
+export const ctx = { role: null, clinic: null };
 
-function show(name) {
+export function show(name) {
   for (const s of screens) $(s).hidden = s !== name;
   $("logout").hidden = name === "signin";
+  $("nav").hidden = name === "signin";
+  for (const b of $("nav").querySelectorAll("button")) {
+    if (b.dataset.go === navOf[name]) b.setAttribute("aria-current", "page");
+    else b.removeAttribute("aria-current");
+  }
   const heading = $(name).querySelector("h2");
   if (heading) { heading.tabIndex = -1; heading.focus(); }
 }
 
+const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 function fmt(ts) {
-  return ts ? new Date(ts * 1000).toLocaleString() : "unscheduled";
+  return ts ? fmtWhen(ts, localZone) : "unscheduled";
 }
 
-async function guard(fn, statusId) {
+export async function guard(fn, statusId) {
   try {
     return await fn();
   } catch (err) {
@@ -35,42 +46,68 @@ async function loadSessions() {
                    "data-session": s.id }, s.title),
     el("span", { class: "muted" }, ` · ${fmt(s.starts_at)} · ${s.phase}`))));
   if (!list.length) ul.append(el("li", { class: "muted" }, "No sessions yet."));
+  $("new-session").hidden = ctx.role === "co_therapist";
   show("sessions");
-}
-
-async function copy(text, label) {
-  try {
-    await navigator.clipboard.writeText(text);
-    $("detail-status").textContent = `${label}: link copied.`;
-  } catch {
-    $("detail-status").textContent = `${label}: copy failed; select the link text instead.`;
+  // The household choice fills in without holding up the list.
+  if (ctx.role !== "co_therapist") {
+    api("GET", "/api/households").then((homes) => {
+      const keep = $("ns-household").value;
+      $("ns-household").replaceChildren(el("option", { value: "" }, "None: add people by hand"),
+        ...homes.map((h) => el("option", { value: h.id }, h.label)));
+      $("ns-household").value = keep;
+    }).catch(() => null);
   }
 }
 
-const links = new Map(); // participant id -> last link shown in this tab
+export async function copy(text, label, statusId) {
+  try {
+    await navigator.clipboard.writeText(text);
+    $(statusId).textContent = `${label}: link copied.`;
+  } catch {
+    $(statusId).textContent = `${label}: copy failed; select the link text instead.`;
+  }
+}
 
-function renderParticipants(session) {
+// One cell: the current link (shown again whenever the page loads, never revoked by
+// showing), Copy, and the explicit "Revoke and issue a new link" after a confirmation.
+export function linkCell({ label, link, onReissue, extra = [], statusId }) {
+  const cell = el("td", {});
+  if (link) {
+    cell.append(el("input", { readonly: true, value: link, "aria-label": `Link for ${label}`,
+                              class: "link-text", "data-link-for": label }));
+    cell.append(el("button", { type: "button", onclick: () => copy(link, label, statusId) }, "Copy"));
+  }
+  cell.append(el("button", { type: "button", class: link ? "danger" : undefined,
+    "data-reissue-for": label,
+    onclick: () => {
+      if (link && !confirm(`Revoke ${label}'s current link and issue a new one? The old link stops working at once.`)) return;
+      onReissue();
+    } }, link ? "Revoke and issue a new link" : "Issue link"));
+  cell.append(...extra);
+  return cell;
+}
+
+async function renderParticipants(session) {
   const tbody = $("participants").querySelector("tbody");
-  tbody.replaceChildren(...session.participants.map((p) => {
-    const link = links.get(p.id);
-    const cell = el("td", {});
+  // Every current link is fetched at once (shown again; nothing is revoked by showing).
+  const shown = await Promise.all(session.participants.map((p) => p.role === "therapist" ? null
+    : api("GET", `/api/sessions/${session.id}/participants/${p.id}/link`).catch(() => null)));
+  const rows = session.participants.map((p, i) => {
+    let cell = el("td", {});
     if (p.role !== "therapist") {
-      if (link) {
-        cell.append(el("input", { readonly: true, value: link, "aria-label": `Link for ${p.display_name}`,
-                                  class: "link-text", "data-link-for": p.display_name }));
-        cell.append(el("button", { type: "button", onclick: () => copy(link, p.display_name) }, "Copy"));
-      }
-      cell.append(el("button", { type: "button", onclick: () => reissue(p) }, link ? "New link" : "Show new link"));
-      if (session.starts_at) {
-        cell.append(el("a", { href: `/api/sessions/${session.id}/participants/${p.id}/invite.ics`,
-                              download: "session.ics" }, "Invite (.ics)"));
-      }
+      const link = shown[i] && shown[i].link;
+      const extra = session.starts_at && link ? [el("a", {
+        href: `/api/sessions/${session.id}/participants/${p.id}/invite.ics`, download: "session.ics",
+      }, "Invite (.ics)")] : [];
+      cell = linkCell({ label: p.display_name, link, onReissue: () => reissue(p), extra,
+                        statusId: "detail-status" });
     }
     return el("tr", { "data-participant": p.id },
       el("td", {}, p.display_name), el("td", {}, p.role.replace("_", "-")),
       el("td", {}, p.status), cell);
-  }));
-  const guardians = session.participants.filter((p) => !["child", "observer", "therapist"].includes(p.role));
+  });
+  tbody.replaceChildren(...rows);
+  const guardians = session.participants.filter((p) => !["child", "observer", "therapist", "co_therapist"].includes(p.role));
   $("ap-guardian").replaceChildren(...guardians.map((p) => el("option", { value: p.id }, p.display_name)));
 }
 
@@ -79,17 +116,42 @@ async function openDetail(id) {
   if (!session) return;
   current = session;
   $("detail-title").textContent = session.title;
-  $("detail-when").textContent = `${fmt(session.starts_at)} · ${session.phase}`;
+  const when = session.starts_at ? `${fmt(session.starts_at)} – ${fmt(session.ends_at)}` : "unscheduled";
+  $("detail-when").textContent = `${when} · ${session.phase}`;
   $("end-session").disabled = session.phase === "ended";
   $("open-room").disabled = session.phase === "ended";
-  renderParticipants(session);
+  await renderParticipants(session);
   show("detail");
 }
 
 async function reissue(p) {
-  const res = await guard(() => api("POST", `/api/sessions/${current.id}/participants/${p.id}/link`), "detail-status");
-  links.set(p.id, res.link);
+  await guard(() => api("POST", `/api/sessions/${current.id}/participants/${p.id}/link`), "detail-status");
   await openDetail(current.id);
+  $("detail-status").textContent = `${p.display_name}: the old link is revoked; the new one is shown.`;
+}
+
+async function afterSignIn() {
+  const [me, clinicOrError] = await Promise.all([
+    api("GET", "/api/me"), api("GET", "/api/clinic").catch((err) => err)]);
+  idleLimit = me.idle_seconds || idleLimit;
+  try {
+    if (clinicOrError instanceof Error) throw clinicOrError;
+    const clinic = clinicOrError;
+    ctx.role = clinic.role;
+    ctx.clinic = clinic;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "deactivated") {
+      await api("POST", "/api/logout").catch(() => null);
+      show("signin");
+      $("signin-status").textContent = err.message;
+      return false;
+    }
+    throw err;
+  }
+  $("nav-clinic").hidden = ctx.role !== "admin";
+  $("whoami").textContent = `${me.username} · ${ctx.role.replace("_", "-")} · ${ctx.clinic.name}`;
+  $("ns-end-hint").textContent = `Without an end, a session lasts the clinic's default of ${ctx.clinic.default_duration_minutes} minutes. Times are in ${localZone}.`;
+  return true;
 }
 
 $("signin-form").addEventListener("submit", async (e) => {
@@ -98,11 +160,9 @@ $("signin-form").addEventListener("submit", async (e) => {
   try {
     await api("POST", "/api/login", { username: f.username.value.trim(), password: f.password.value });
     f.reset();
-    const me = await api("GET", "/api/me");
-    idleLimit = me.idle_seconds || idleLimit;
     lastActivity = Date.now();
     $("signin-status").textContent = "";
-    await loadSessions();
+    if (await afterSignIn()) await loadSessions();
   } catch (err) {
     $("signin-status").textContent = err.message;
   }
@@ -113,29 +173,57 @@ $("logout").addEventListener("click", async () => {
   show("signin");
 });
 
+for (const b of document.querySelectorAll("[data-go]")) {
+  b.addEventListener("click", () => {
+    if (b.dataset.go === "sessions") loadSessions();
+    else if (b.dataset.go === "program") loadProgram();
+    else if (b.dataset.go === "clinic") loadClinic();
+  });
+}
+
 $("new-session").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;
   const body = { title: f.title.value.trim() };
-  if (f.start.value && f.end.value) {
-    body.starts_at = new Date(f.start.value).getTime() / 1000;
-    body.ends_at = new Date(f.end.value).getTime() / 1000;
+  if (f.household.value) body.household_id = f.household.value;
+  if (f.end.value && !f.start.value) {
+    $("new-status").textContent = "Give a start time too, or leave the end empty.";
+    f.start.focus();
+    return;
   }
-  const s = await guard(() => api("POST", "/api/sessions", body));
-  if (s) { f.reset(); await openDetail(s.id); }
+  if (f.start.value) body.starts_at = new Date(f.start.value).getTime() / 1000;
+  if (f.end.value) body.ends_at = new Date(f.end.value).getTime() / 1000;
+  const s = await guard(() => api("POST", "/api/sessions", body), "new-status").catch(() => null);
+  if (!s) return;
+  f.reset();
+  await openDetail(s.id);
+  if (s.default_duration_minutes) {
+    $("detail-status").textContent = `No end was given: the session ends at ${fmt(s.ends_at)} (${s.default_duration_minutes} minutes).`;
+  }
 });
 
-$("ap-role").addEventListener("change", (e) => { $("guardian-box").hidden = e.target.value !== "child"; });
+$("ap-role").addEventListener("change", async (e) => {
+  $("guardian-box").hidden = e.target.value !== "child";
+  $("co-box").hidden = e.target.value !== "co_therapist";
+  if (e.target.value === "co_therapist") {
+    const staff = await api("GET", "/api/staff").catch(() => []);
+    $("ap-account").replaceChildren(el("option", { value: "" }, "None (link only)"),
+      ...staff.filter((s) => s.active && s.role !== "admin" && s.account_id !== ctx.clinic.account_id)
+        .map((s) => el("option", { value: s.account_id }, s.username)));
+  }
+});
 
 $("add-participant").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;
   const body = { display_name: f.display_name.value.trim(), role: f.role.value };
   if (body.role === "child") body.guardian_of = [...f.guardian.selectedOptions].map((o) => o.value);
+  if (body.role === "co_therapist" && f.account.value) body.account_id = f.account.value;
   const res = await guard(() => api("POST", `/api/sessions/${current.id}/participants`, body), "detail-status");
-  links.set(res.participant_id, res.link);
+  if (!res) return;
   f.reset();
   $("guardian-box").hidden = true;
+  $("co-box").hidden = true;
   await openDetail(current.id);
   $("detail-status").textContent = `${body.display_name} added. Send them their personal link.`;
 });
@@ -168,10 +256,10 @@ setInterval(async () => {
   }
 }, 5000);
 
+setupProgram({ ctx, show, guard, linkCell });
+
 (async () => {
   try {
-    const me = await api("GET", "/api/me");
-    idleLimit = me.idle_seconds || idleLimit;
-    await loadSessions();
+    if (await afterSignIn()) await loadSessions();
   } catch { show("signin"); }
 })();

@@ -2,6 +2,7 @@
 import { connect } from "/static/signal.js";
 import { setupPrejoin } from "/static/prejoin.js";
 import { Room } from "/static/room.js";
+import { SCHEDULE_ENDINGS, SCHEDULE_CODES, showNextStart } from "/static/schedule.js";
 
 const $ = (id) => document.getElementById(id);
 const token = decodeURIComponent(location.hash.slice(1));
@@ -37,6 +38,7 @@ const ENDINGS = {
   not_yet_valid: ["Too early", "This link opens 15 minutes before your session starts."],
   revoked: ["This link no longer works", "Ask your therapist for a new link."],
   invalid_token: ["This link is not valid", "Check that you opened the whole link, or ask for a new one."],
+  ...SCHEDULE_ENDINGS,
 };
 
 function start() {
@@ -56,6 +58,7 @@ function start() {
     socket.on("connect_error", (err) => {
       const ending = ENDINGS[err.message];
       if (ending) { socket.disconnect(); room.stop(); notice(...ending); }
+      if (ending && SCHEDULE_CODES.has(err.message)) showNextStart(savedToken, notice, ending);
     });
   });
   screen("prejoin");

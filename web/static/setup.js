@@ -18,7 +18,10 @@ form.addEventListener("submit", async (event) => {
   });
   const data = await res.json().catch(() => ({}));
   if (res.ok) {
-    status.textContent = "Account created. You can now sign in.";
+    const link = document.createElement("a");
+    link.href = "/console";
+    link.textContent = "Sign in to the console";
+    status.replaceChildren("Account created. ", link);
     history.replaceState(null, "", "/");
     form.hidden = true;
   } else {
