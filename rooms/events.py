@@ -31,13 +31,15 @@ def to(participant_id: str) -> Audience:
 
 @dataclass(frozen=True)
 class Event:
-    """``kind`` is a stable name from KINDS; ``version`` is the state version it produced."""
+    """``kind`` is a stable name from KINDS; ``version`` is the state version it produced;
+    ``actor`` is the verified id behind the command (``system`` for timers)."""
 
     kind: str
     audience: Audience
     data: Mapping[str, Any] = field(default_factory=dict)
     session_id: str = ""
     version: int = 0
+    actor: str = ""  # who issued the command (for the audit log)
 
 
 KINDS = {
@@ -49,9 +51,11 @@ KINDS = {
     "sent_back": "a person was sent back to the lobby",
     "removed": "a person was removed from the session",
     "session_ended": "the session ended: revoke links, close sockets",
+    "link_revoked": "a person's link was revoked or re-issued: close sockets holding the old one",
     "mute_requested": "a clinician muted this person's microphone",
     "camera_off_requested": "a clinician turned this person's camera off",
     "unmute_requested": "a clinician asks this person to unmute (they decide)",
+    "moved": "a clinician moved a person to another breakout room (for the audit log)",
     "breakouts_opened": "everyone moved to their breakout room",
     "broadcast": "a clinician's message to every room",
     "help_requested": "someone in a breakout asked for a clinician",

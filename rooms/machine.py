@@ -75,6 +75,9 @@ PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
        for cmd in (c.SetMedia, c.RaiseHand, c.LowerHand, c.MuteRequest, c.CameraOffRequest,
                    c.AskToUnmute, c.AskForHelp)},
     **{(s, c.SetMedia): s for s in (PS.INVITED, PS.WAITING, PS.RECONNECTING)},
+    # Only after a restore can a removed or denied person be given a link again.
+    **{(s, c.RestoreParticipant): PS.INVITED for s in (PS.REMOVED, PS.DENIED)},
+    **{(s, c.RevokeLink): s for s in PS},
     **{(s, c.SetDisplayName): s for s in (PS.INVITED, PS.WAITING, *_PRESENT)},
 }
 
@@ -285,6 +288,20 @@ def _remove(s: Session, cmd: c.RemoveParticipant, actor: Participant | None, now
     p = _get(s, cmd.target)
     new = _move(s, p, cmd, visiting=None, hand_raised=False)
     return new, [Event("removed", to(p.id))]
+
+
+@on(c.RestoreParticipant)
+def _restore(s: Session, cmd: c.RestoreParticipant, actor: Participant | None,
+             now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd, knocked_at=None, disconnected_at=None), []
+
+
+@on(c.RevokeLink)
+def _revoke_link(s: Session, cmd: c.RevokeLink, actor: Participant | None,
+                 now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd), [Event("link_revoked", to(p.id))]
 
 
 @on(c.Knock)
@@ -555,7 +572,7 @@ def _move_participant(s: Session, cmd: c.MoveParticipant, actor: Participant | N
         new = new.with_participant(replace(p, visiting=None))
     _check_child_rule(new)
     _check_clinician_rule(new)
-    return new, []
+    return new, [Event("moved", TO_CLINICIANS, {"participant_id": p.id, "room_id": room})]
 
 
 @on(c.Visit)
@@ -696,7 +713,8 @@ def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
     if all_visibility(new) != all_visibility(state):
         events.append(Event("visibility_changed", EVERYONE))
     events.append(Event("state_changed", EVERYONE))
-    return new, [replace(e, session_id=new.id, version=new.version) for e in events]
+    return new, [replace(e, session_id=new.id, version=new.version, actor=cmd.actor)
+                 for e in events]
 
 
 __all__ = ["handle", "new_session", "next_deadline"]

@@ -14,15 +14,15 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rooms.commands import AddParticipant, EndSession
+from rooms.commands import AddParticipant, EndSession, RestoreParticipant, RevokeLink
 from rooms.machine import new_session
-from rooms.model import Role, Session
+from rooms.model import ParticipantStatus, Role, Session, SessionPhase
 from server.accounts import Account
 from server.api_auth import require_therapist
 from server.directory import IssuedLink, SessionRecord
-from server.http import ApiError, parse_body
+from server.http import ApiError, client_address, parse_body
 from server.invites import invite_ics
-from server.state import DIRECTORY, LINKS, ROOMS, SETTINGS
+from server.state import DIRECTORY, LINKS, LIVE, LOGINS, ROOMS, SETTINGS
 
 EARLY_JOIN = 15 * 60  # links open 15 minutes before a scheduled start
 LATE_GRACE = 60 * 60  # and close an hour after its end
@@ -109,14 +109,35 @@ async def issue_link(
     now = time.time()
     nbf, exp = window or link_window(record, now, settings.link_lifetime_hours)
     token, claims = request.app[LINKS].issue(
-        session_id=record.id, participant_id=participant_id, role=role, name=name,
-        not_before=nbf, expires=exp,
+        session_id=record.id, participant_id=participant_id, not_before=nbf, expires=exp,
     )
     issued = IssuedLink(participant_id, claims.jti, claims.not_before, claims.expires)
     previous = await request.app[DIRECTORY].record_link(record.id, issued)
     if previous is not None:
         await request.app[LINKS].revoke(previous.jti, until=previous.expires)
+        await announce_revocation(request, record, participant_id)
+    await audit_rest(request, "link_issued", record.id, participant_id)
     return f"{settings.public_url}/join#{token}", issued
+
+
+async def announce_revocation(request: web.Request, record: SessionRecord,
+                              participant_id: str) -> None:
+    """The deny-list is written; make it a versioned session change so the node serving
+    the session closes sockets still holding the old link (at once, not at reconnect)."""
+    session = await request.app[ROOMS].get(record.id)
+    if session is None or session.phase is SessionPhase.ENDED:
+        return  # an ended session's links and sockets are already closed
+    await request.app[ROOMS].execute(record.id, RevokeLink(actor=record.owner,
+                                                           target=participant_id))
+
+
+async def audit_rest(request: web.Request, action: str, session_id: str,
+                     subject: str | None, outcome: str = "ok") -> None:
+    account = await request.app[LOGINS].account(request)
+    await request.app[LIVE].audit(action, {
+        "actor": account.id if account else None, "subject": subject,
+        "session": session_id, "address": client_address(
+            request, request.app[SETTINGS].trusted_proxies), "outcome": outcome})
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -180,10 +201,24 @@ async def _participant(request: web.Request, record: SessionRecord) -> tuple[str
     return pid, p.role.value, p.display_name
 
 
+async def _linkable(request: web.Request, record: SessionRecord) -> tuple[str, str, str]:
+    """A participant who may be given a link: never one removed or denied until the
+    therapist restores them (a link they could not use would be a silent trap)."""
+    pid, role, name = await _participant(request, record)
+    session = await request.app[ROOMS].get(record.id)
+    assert session is not None
+    status = session.participants[pid].status
+    if status in (ParticipantStatus.REMOVED, ParticipantStatus.DENIED):
+        await audit_rest(request, "link_refused", record.id, pid, outcome=status.value)
+        raise ApiError(409, status.value,
+                       f"this person was {status.value}; restore them before sending a link")
+    return pid, role, name
+
+
 async def reissue_link(request: web.Request) -> web.Response:
     account = await require_therapist(request)
     record = await owned(request, account)
-    pid, role, name = await _participant(request, record)
+    pid, role, name = await _linkable(request, record)
     url, issued = await issue_link(request, record, pid, role, name)
     return web.json_response({"ok": {"participant_id": pid, "link": url,
                                      "expires": issued.expires}})
@@ -196,13 +231,26 @@ async def revoke_link(request: web.Request) -> web.Response:
     current = await request.app[DIRECTORY].current_link(record.id, pid)
     if current is not None:
         await request.app[LINKS].revoke(current.jti, until=current.expires)
+        await announce_revocation(request, record, pid)
+        await audit_rest(request, "link_revoked", record.id, pid)
     return web.json_response({"ok": {"participant_id": pid, "revoked": current is not None}})
+
+
+async def restore_participant(request: web.Request) -> web.Response:
+    """Undo a removal (or a denial): the person may be sent a new link, and knocks again."""
+    account = await require_therapist(request)
+    record = await owned(request, account)
+    pid, _, _ = await _participant(request, record)
+    session, _ = await request.app[ROOMS].execute(
+        record.id, RestoreParticipant(actor=account.id, target=pid))
+    return web.json_response({"ok": {"participant_id": pid,
+                                     "status": session.participants[pid].status.value}})
 
 
 async def invite(request: web.Request) -> web.Response:
     account = await require_therapist(request)
     record = await owned(request, account)
-    pid, role, name = await _participant(request, record)
+    pid, role, name = await _linkable(request, record)
     if record.starts_at is None or record.ends_at is None:
         raise ApiError(409, "conflict", "the session has no schedule to invite to")
     url, _ = await issue_link(request, record, pid, role, name)
@@ -244,3 +292,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/participants/{participant_id}/invite.ics", invite)
     r.add_post("/api/sessions/{session_id}/join", therapist_join)
     r.add_post("/api/sessions/{session_id}/end", end_session)
+    r.add_post("/api/sessions/{session_id}/participants/{participant_id}/restore",
+               restore_participant)

@@ -11,11 +11,11 @@ from aiohttp import web
 
 from rooms.errors import DomainError
 from rooms.stores import StoreError
-from server import api_auth, api_sessions, api_setup
+from server import api_audit, api_auth, api_join, api_sessions, api_setup
 from server.accounts import Accounts
 from server.auth import LoginSessions
 from server.config import Settings
-from server.http import MAX_BODY, ApiError, error_json
+from server.http import MAX_BODY, ApiError, error_json, security_headers
 from server.keys import Keys, load_keys
 from server.live import Live
 from server.metrics import METRICS, Metrics, metrics_view
@@ -41,29 +41,7 @@ WEB_DIR = ROOT_DIR / "web"
 # Only the socket.io client's dist folder is served from node_modules (pinned by npm ci).
 VENDOR_DIR = ROOT_DIR / "node_modules" / "socket.io-client" / "dist"
 
-# Strict CSP: no inline script, nothing from other origins, no plugins, no framing.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault(
-        "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
-    )
-    if request.app[SETTINGS].tls:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
 
 
 @web.middleware
@@ -174,7 +152,8 @@ async def on_shutdown(app: web.Application) -> None:
 def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Application:
     """Build the application; nothing is opened until it starts (cleanup_ctx)."""
     app = web.Application(
-        client_max_size=MAX_BODY, middlewares=[security_headers, api_errors, same_origin]
+        client_max_size=MAX_BODY,
+        middlewares=[security_headers(settings.tls), api_errors, same_origin],
     )
     app[SETTINGS] = settings
     app[KEYS] = keys or load_keys(settings)
@@ -203,6 +182,8 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app.router.add_get("/metrics", metrics_view)
     api_auth.setup_routes(app)
     api_sessions.setup_routes(app)
+    api_join.setup_routes(app)
+    api_audit.setup_routes(app)
     app.router.add_get("/", static_page)
     app.router.add_get("/{page:setup|console|join}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)

@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server.api_auth import LoginBody
+from server.api_join import ExchangeBody
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
 from server.state import SETTINGS
@@ -49,6 +50,16 @@ OPERATIONS = [
               "Calendar invite with the personal link", content="text/calendar"),
     Operation("post", "/api/sessions/{session_id}/join", "Your own link into the session"),
     Operation("post", "/api/sessions/{session_id}/end", "End the session for everyone"),
+    Operation("post", "/api/sessions/{session_id}/participants/{participant_id}/restore",
+              "Undo a removal or denial, so the person can be sent a new link"),
+    Operation("get", "/api/sessions/{session_id}/audit", "The session's audit entries"),
+    Operation("post", "/api/join/exchange",
+              "Trade a join link's token for an HttpOnly cookie scoped to its session",
+              ExchangeBody, auth=False),
+    Operation("get", "/api/join/{session_id}", "Who the session's join cookie belongs to",
+              auth=False),
+    Operation("post", "/api/join/{session_id}/leave", "Forget the session's join cookie",
+              auth=False),
 ]
 
 ERROR_SCHEMA = {
