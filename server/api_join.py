@@ -51,6 +51,13 @@ async def exchange(request: web.Request) -> web.Response:
     """The link's token for an HttpOnly cookie scoped to its session."""
     body = await parse_body(request, ExchangeBody)
     me, expires = await _identify(request, body.token, "exchange")
+    same_browser = request.cookies.get(cookie_name(me.session_id)) == body.token
+    if not await request.app[LINKS].claim(me.jti, until=expires) and not same_browser:
+        await request.app[LIVE].audit("link_refused", {
+            "code": "link_used", "via": "exchange", "session": me.session_id,
+            "subject": me.participant_id,
+            "address": client_address(request, request.app[SETTINGS].trusted_proxies)})
+        raise ApiError(403, "link_used", "this link was already used in another browser")
     response = web.json_response({"ok": identity_view(me)})
     max_age = int(min(expires - time.time(), COOKIE_HOURS * 3600))
     response.set_cookie(

@@ -55,14 +55,15 @@ class Connection:
     address: str = "unknown"
 
 
-def link_of(environ: dict[str, Any], auth: Any) -> str | None:
-    """The link a socket presents: in the auth payload (API clients), or, for a page
-    that exchanged its link, the HttpOnly cookie of the session named in the auth."""
+def link_of(environ: dict[str, Any], auth: Any) -> tuple[str, bool] | None:
+    """The link a socket presents, and whether it came from the session cookie: in the
+    auth payload (API clients), or, for a page that exchanged its link, the HttpOnly
+    cookie of the session named in the auth."""
     if not isinstance(auth, dict):
         return None
     token = auth.get("token")
     if isinstance(token, str):
-        return token
+        return token, False
     session_id = auth.get("session")
     if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
         return None
@@ -72,7 +73,7 @@ def link_of(environ: dict[str, Any], auth: Any) -> str | None:
     except CookieError:
         return None
     morsel = cookies.get(cookie_name(session_id))
-    return morsel.value if morsel is not None else None
+    return (morsel.value, True) if morsel is not None else None
 
 
 ConnectHook = Callable[[Caller, JoinClaims], Awaitable[None]]
@@ -131,13 +132,17 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                                                   "address": address})
                 raise socketio.exceptions.ConnectionRefusedError(
                     "rate_limited", {"retry_after": math.ceil(wait)})
-        token = link_of(environ, auth)
-        if token is None:
+        presented = link_of(environ, auth)
+        if presented is None:
             await self.audit("link_refused", {"code": "missing_token", "via": "socket",
                                               "address": address})
             raise socketio.exceptions.ConnectionRefusedError("invalid_token")
+        token, from_cookie = presented
         try:
             claims = await self.links.verify(token)
+            if not from_cookie and await self.links.claimed(claims.jti):
+                # Spent by a browser: only that browser's cookie may present it now.
+                raise LinkError("link_used", "this link was already used in a browser")
             if self.penalties is not None:
                 wait = await self.penalties.refused_for(self.penalties.link(claims.jti))
                 if wait:

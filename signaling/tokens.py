@@ -146,6 +146,16 @@ class LinkSigner:
             raise LinkError("session_ended", "this session has ended")
         return claims
 
+    async def claim(self, jti: str, *, until: float) -> bool:
+        """Spend a link on the browser that opened it (its session cookie holds it from
+        then on). True the first time; the same link in a browser's history is a trace
+        that no longer works anywhere else."""
+        ttl = max(1.0, until - time.time() + LEEWAY_SECONDS)
+        return await self._store.add_once(f"link-claimed:{jti}", b"1", ttl=ttl)
+
+    async def claimed(self, jti: str) -> bool:
+        return await self._store.get(f"link-claimed:{jti}") is not None
+
     async def revoked(self, jti: str) -> bool:
         """Whether a link id is on the deny-list (checked again for live sockets)."""
         return await self._store.get(f"link-revoked:{jti}") is not None
