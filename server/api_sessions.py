@@ -148,7 +148,7 @@ async def create_session(request: web.Request) -> web.Response:
     )
     settings = request.app[SETTINGS]
     session = new_session(
-        record.id, owner_id=account.id, owner_name=account.username, title=body.title,
+        record.id, owner_id=account.id, owner_name=account.shown_name, title=body.title,
         now=time.time(), max_participants=settings.max_participants,
         max_breakouts=settings.max_breakouts,
         reconnect_grace=float(settings.reconnect_grace_seconds),
@@ -268,7 +268,7 @@ async def therapist_join(request: web.Request) -> web.Response:
     record = await owned(request, account)
     now = time.time()
     url, issued = await issue_link(
-        request, record, account.id, "therapist", account.username,
+        request, record, account.id, "therapist", account.shown_name,
         window=(now - 60, now + THERAPIST_LINK_HOURS * 3600),
     )
     return web.json_response({"ok": {"link": url, "expires": issued.expires}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -165,6 +166,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app[LOGINS] = LoginSessions(
         store, app[ACCOUNTS], idle_seconds=settings.login_idle_minutes * 60,
         secure=settings.public_url.startswith("https://"),
+        salt=hmac.new(app[KEYS].ring.active, b"hearth sign-in throttle", "sha256").digest(),
     )
     live = Live(settings, store, app[KEYS], app[METRICS])
     app[LIVE] = live

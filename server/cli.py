@@ -189,7 +189,8 @@ def cmd_therapist_add(settings: Settings, args: argparse.Namespace) -> None:
     async def run() -> str:
         store = create_store(settings)
         try:
-            return (await Accounts(store).create(args.username, password)).id
+            return (await Accounts(store).create(args.username, password,
+                                                 args.display_name or "")).id
         finally:
             await store.close()
 
@@ -252,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = therapist.add_parser("add", help="create a therapist account")
     add.add_argument("username")
     add.add_argument("--password-file", help="read the password from this file")
+    add.add_argument("--display-name",
+                     help="the name people in sessions see (never the sign-in name)")
     add.set_defaults(func=cmd_therapist_add)
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True

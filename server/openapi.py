@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from server.api_auth import LoginBody
+from server.api_auth import DisplayNameBody, LoginBody, OtpBody
 from server.api_join import ExchangeBody
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
@@ -37,6 +37,11 @@ OPERATIONS = [
               auth=False),
     Operation("post", "/api/logout", "Sign out", auth=False),
     Operation("get", "/api/me", "The signed-in therapist"),
+    Operation("patch", "/api/me", "Set the display name people in sessions see",
+              DisplayNameBody),
+    Operation("post", "/api/me/totp", "Offer a TOTP second factor (secret and otpauth URI)"),
+    Operation("post", "/api/me/totp/confirm", "Turn the second factor on with a current code",
+              OtpBody),
     Operation("post", "/api/sessions", "Create a session", CreateSessionBody, ok=201),
     Operation("get", "/api/sessions", "List your sessions"),
     Operation("get", "/api/sessions/{session_id}", "One session with its participants"),
