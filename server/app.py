@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -117,6 +119,16 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("media and store closed", extra={"seconds": round(time.monotonic() - started, 2)})
 
 
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to a file readable by this user only (mode 0600 from creation)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its old mode through O_TRUNC
+    return path
+
+
 async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
     """With no therapist account yet, print a one-time setup link."""
     settings = app[SETTINGS]
@@ -125,12 +137,17 @@ async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
             token = await app[ACCOUNTS].issue_setup_token(settings.setup_link_minutes * 60)
             url = f"{settings.public_url}/setup#{token}"
             app[RUNTIME].setup_url = url
-            # Printed to the operator's terminal, never logged: it grants an account.
-            print(
-                f"\nNo therapist account yet. Create the first one within "
-                f"{settings.setup_link_minutes} minutes (works once):\n  {url}\n",
-                flush=True,
-            )
+            # It grants an account: written to a file only the owner can read, and
+            # printed only to a terminal, never to a log or a container's stdout.
+            path = write_private(settings.data_dir / "secrets" / "setup-link", url + "\n")
+            log.warning("no therapist account yet: the one-time setup link is in a file",
+                        extra={"path": str(path), "minutes": settings.setup_link_minutes})
+            if sys.stdout.isatty():
+                print(
+                    f"\nNo therapist account yet. Create the first one within "
+                    f"{settings.setup_link_minutes} minutes (works once):\n  {url}\n",
+                    flush=True,
+                )
     except StoreError:
         log.error("cannot check accounts: store unavailable")
     yield

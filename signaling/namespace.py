@@ -295,9 +295,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             payload = spec.payload.model_validate(data if data is not None else {})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "payload"
-            return error("invalid", f"{where}: {first['msg']}")
+            return error("invalid", readable(exc))
         try:
             result = await spec.handler(conn.caller, payload)
         except DomainError as exc:
@@ -311,6 +309,17 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                                                    "session": conn.caller.session_id})
             return error("internal", "something went wrong; nothing was changed")
         return {"ok": result}
+
+
+def readable(exc: ValidationError) -> str:
+    """The first schema error as a person reads it; lengths count characters:
+    ``message too long (2113 / 2000)``."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "payload"
+    if first["type"] == "string_too_long" and isinstance(first.get("input"), str):
+        what = "message" if where == "text" else where
+        return f"{what} too long ({len(first['input'])} / {first['ctx']['max_length']})"
+    return f"{where}: {first['msg']}"
 
 
 class Revocations:
