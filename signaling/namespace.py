@@ -53,6 +53,7 @@ class Connection:
     caller: Caller
     bucket: TokenBucket = field(default_factory=TokenBucket)
     address: str = "unknown"
+    closing: bool = False  # being closed (revoked, flooding): its events are refused
 
 
 def link_of(environ: dict[str, Any], auth: Any) -> tuple[str, bool] | None:
@@ -223,11 +224,11 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if conn is not None and await self.links.revoked(conn.caller.jti):
                 doomed.append(sid)
         for sid in doomed:
-            self.connections.pop(sid, None)  # from now on its events are refused
+            self.connections[sid].closing = True  # from now on its events are refused
             await self.emit("notice", {"kind": "revoked"}, to=sid)
         if doomed:
             await asyncio.sleep(NOTICE_GRACE)  # let the notice reach the page first
-        for sid in doomed:
+        for sid in doomed:  # on_disconnect then records the person as gone from here
             await self.disconnect(sid)
         return len(doomed)
 
@@ -251,7 +252,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _cut_off(self, sid: str, conn: Connection) -> None:
         """A flooding socket is closed, and its link and address are refused at connect
         for a growing back-off, on every node (the record is in the store)."""
-        self.connections.pop(sid, None)
+        conn.closing = True
         backoff = 0.0
         if self.penalties is not None:
             try:
@@ -272,7 +273,7 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _dispatch(self, event: str, *args: Any) -> dict[str, Any]:
         sid = args[0]
         conn = self.connections.get(sid)
-        if conn is None:
+        if conn is None or conn.closing:
             return error("unauthenticated", "not connected")
         if not conn.bucket.take(self.clock()):
             if conn.bucket.exhausted:

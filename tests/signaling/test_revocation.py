@@ -33,6 +33,11 @@ async def test_revoke_closes_the_live_socket(live: Live) -> None:
     assert alex.notices("revoked"), "the page is told why before the socket closes"
     assert not sam.disconnected.is_set()
     await sam.ok("hand", {"raised": True})  # everyone else carries on
+    # No ghost: the others see Alex's connection gone, not "connected".
+    alex_id = room.ids["Alex"]
+    await room.therapist.wait(lambda c: next(
+        p["status"] for p in c.state["participants"] if p["id"] == alex_id) != "connected",
+        "Alex no longer connected")
     again = await live.client(room.tokens["Alex"], connect=False)
     assert await again.refused() == "revoked"
 
