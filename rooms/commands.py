@@ -63,6 +63,24 @@ class RemoveParticipant(Command):
 
 
 @dataclass(frozen=True)
+class RestoreParticipant(Command):
+    """Undo a removal: the person may be given a link again (and knocks as new)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class RevokeLink(Command):
+    """A person's link was revoked or re-issued: sockets still holding it must close.
+
+    The deny-list in the store is the truth; this command makes the change a
+    versioned session event, so every node's sinks learn of it.
+    """
+
+    target: str
+
+
+@dataclass(frozen=True)
 class Knock(Command):
     consent_version: str
     mic_on: bool = True

@@ -40,9 +40,11 @@ class EventKind(StrEnum):
     SENT_BACK = "sent_back"
     REMOVED = "removed"
     SESSION_ENDED = "session_ended"
+    LINK_REVOKED = "link_revoked"
     MUTE_REQUESTED = "mute_requested"
     CAMERA_OFF_REQUESTED = "camera_off_requested"
     UNMUTE_REQUESTED = "unmute_requested"
+    PARTICIPANT_MOVED = "participant_moved"
     BREAKOUTS_OPENED = "breakouts_opened"
     BROADCAST = "broadcast"
     HELP_REQUESTED = "help_requested"
@@ -54,13 +56,15 @@ class EventKind(StrEnum):
 
 @dataclass(frozen=True)
 class Event:
-    """``version`` is the state version the event's change produced."""
+    """``version`` is the state version the event's change produced; ``actor`` is the
+    verified id behind the command (``system`` for timers)."""
 
     kind: EventKind
     audience: Audience
     data: Mapping[str, Any] = field(default_factory=dict)
     session_id: str = ""
     version: int = 0
+    actor: str = ""  # who issued the command (for the audit log)
 
 
 K = EventKind
@@ -73,9 +77,11 @@ KINDS: dict[EventKind, str] = {
     K.SENT_BACK: "a person was sent back to the lobby",
     K.REMOVED: "a person was removed from the session",
     K.SESSION_ENDED: "the session ended: revoke links, close sockets",
+    K.LINK_REVOKED: "a person's link was revoked or re-issued: close sockets holding the old one",
     K.MUTE_REQUESTED: "a clinician muted this person's microphone",
     K.CAMERA_OFF_REQUESTED: "a clinician turned this person's camera off",
     K.UNMUTE_REQUESTED: "a clinician asks this person to unmute (they decide)",
+    K.PARTICIPANT_MOVED: "a clinician moved a person to another breakout room (for the audit log)",
     K.BREAKOUTS_OPENED: "everyone moved to their breakout room",
     K.BROADCAST: "a clinician's message to every room",
     K.HELP_REQUESTED: "someone in a breakout asked for a clinician",

@@ -80,6 +80,9 @@ PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
        for cmd in (c.SetMedia, c.RaiseHand, c.LowerHand, c.MuteRequest, c.CameraOffRequest,
                    c.AskToUnmute, c.AskForHelp)},
     **{(s, c.SetMedia): s for s in (PS.INVITED, PS.WAITING, PS.RECONNECTING)},
+    # Only after a restore can a removed or denied person be given a link again.
+    **{(s, c.RestoreParticipant): PS.INVITED for s in (PS.REMOVED, PS.DENIED)},
+    **{(s, c.RevokeLink): s for s in PS},
     **{(s, c.SetDisplayName): s for s in (PS.INVITED, PS.WAITING, *_PRESENT)},
 }
 
@@ -346,6 +349,18 @@ def _remove(s: Session, cmd: c.RemoveParticipant, actor: Participant, now: float
     p = _get(s, cmd.target)
     new = _move(s, p, cmd, visiting=None, hand_raised=False)
     return new, [Event(K.REMOVED, to(p.id))]
+
+
+@on(c.RestoreParticipant)
+def _restore(s: Session, cmd: c.RestoreParticipant, actor: Participant, now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd, knocked_at=None, disconnected_at=None), []
+
+
+@on(c.RevokeLink)
+def _revoke_link(s: Session, cmd: c.RevokeLink, actor: Participant, now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _move(s, p, cmd), [Event(K.LINK_REVOKED, to(p.id))]
 
 
 @on(c.Knock)
@@ -631,7 +646,8 @@ def _move_participant(s: Session, cmd: c.MoveParticipant, actor: Participant,
         new = new.with_participant(replace(p, visiting=None))
     _check_child_rule(new)
     _check_clinician_rule(new)
-    return new, []
+    moved = {"participant_id": p.id, "room_id": room}
+    return new, [Event(K.PARTICIPANT_MOVED, TO_CLINICIANS, moved)]
 
 
 @on(c.Visit)
@@ -789,7 +805,8 @@ def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
     if all_visibility(new) != all_visibility(state):
         events.append(Event(K.VISIBILITY_CHANGED, EVERYONE))
     events.append(Event(K.STATE_CHANGED, EVERYONE))
-    return new, [replace(e, session_id=new.id, version=new.version) for e in events]
+    return new, [replace(e, session_id=new.id, version=new.version, actor=cmd.actor)
+                 for e in events]
 
 
 __all__ = ["handle", "new_session", "next_deadline"]

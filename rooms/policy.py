@@ -27,6 +27,8 @@ PERMISSIONS: dict[type[c.Command], frozenset[Role]] = {
     c.AllowScreenShare: CLIN,
     c.AddParticipant: CLIN,
     c.RemoveParticipant: CLIN,
+    c.RestoreParticipant: CLIN,
+    c.RevokeLink: CLIN,
     c.Knock: ALL,
     c.Enter: ALL,
     c.Admit: CLIN,

@@ -8,8 +8,9 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -26,12 +27,25 @@ class AccountError(ValueError):
     """A username or password is not acceptable; the message is safe to show."""
 
 
+DEFAULT_DISPLAY_NAME = "Therapist"
+
+
 @dataclass(frozen=True)
 class Account:
+    """A therapist. ``username`` signs in and is never shown to clients; people in a
+    session see ``shown_name`` (the display name, or a neutral default)."""
+
     id: str
     username: str
     password_hash: str
     created: float
+    display_name: str = ""
+    totp_secret: str | None = None  # set once a code from the authenticator confirmed it
+    totp_pending: str | None = None  # offered, not yet confirmed
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or DEFAULT_DISPLAY_NAME
 
 
 def normalize_username(username: str) -> str:
@@ -58,10 +72,11 @@ class Accounts:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def create(self, username: str, password: str) -> Account:
+    async def create(self, username: str, password: str, display_name: str = "") -> Account:
         name = normalize_username(username)
         check_password(password)
-        account = Account(uuid.uuid4().hex, name, _hasher.hash(password), time.time())
+        account = Account(uuid.uuid4().hex, name, _hasher.hash(password), time.time(),
+                          display_name=display_name.strip()[:60])
         created = await self._store.cas(
             f"account:{name}", json.dumps(asdict(account)).encode(), expected_version=0
         )
@@ -91,6 +106,38 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return None
         return account
+
+    async def _save(self, account: Account) -> Account:
+        await self._store.put(f"account:{account.username}", json.dumps(asdict(account)).encode())
+        return account
+
+    async def set_display_name(self, account: Account, display_name: str) -> Account:
+        return await self._save(replace(account, display_name=display_name))
+
+    async def totp_begin(self, account: Account) -> str:
+        """A new TOTP secret, active only after ``totp_confirm`` with a current code."""
+        secret = pyotp.random_base32()
+        await self._save(replace(account, totp_pending=secret))
+        return secret
+
+    async def totp_confirm(self, account: Account, code: str) -> bool:
+        if account.totp_pending is None or not await self._code_ok(
+                account, account.totp_pending, code):
+            return False
+        await self._save(replace(account, totp_secret=account.totp_pending, totp_pending=None))
+        return True
+
+    async def totp_ok(self, account: Account, code: str | None) -> bool:
+        """True if the account has no second factor, or ``code`` is current and unused."""
+        if account.totp_secret is None:
+            return True
+        return code is not None and await self._code_ok(account, account.totp_secret, code)
+
+    async def _code_ok(self, account: Account, secret: str, code: str) -> bool:
+        if not pyotp.TOTP(secret).verify(code, valid_window=1):
+            return False
+        # A code works once: a shoulder-surfed or replayed code is refused.
+        return await self._store.add_once(f"totp-used:{account.id}:{code}", ttl=120)
 
     async def count(self) -> int:
         return len(await self._store.set_members("accounts"))

@@ -426,11 +426,10 @@ async def join_occurrence(request: web.Request) -> web.Response:
         occ = await program.materialize(record, items[index])
     except ProgramError as exc:
         raise _raise(exc) from exc
-    role = "therapist" if viewer.id == record.owner else "co_therapist"
     now = time.time()
     token, claims = request.app[LINKS].issue(
-        session_id=occ.session_id, participant_id=viewer.id, role=role,
-        name=viewer.account.username, not_before=now - 60, expires=now + 12 * 3600)
+        session_id=occ.session_id, participant_id=viewer.id, not_before=now - 60,
+        expires=now + 12 * 3600)
     url = f"{request.app[SETTINGS].public_url}/join#{token}"
     return web.json_response({"ok": {"link": url, "session_id": occ.session_id,
                                      "expires": claims.expires}})

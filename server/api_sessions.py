@@ -18,15 +18,15 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rooms.commands import AddParticipant, EndSession
+from rooms.commands import AddParticipant, EndSession, RestoreParticipant, RevokeLink
 from rooms.machine import new_session
-from rooms.model import Role, Session
+from rooms.model import ParticipantStatus, Role, Session, SessionPhase
 from server.api_program import require_role, require_staff
 from server.directory import IssuedLink, SessionRecord
-from server.http import ApiError, parse_body
+from server.http import ApiError, client_address, parse_body
 from server.invites import invite_ics
 from server.program.service import ProgramError, Viewer
-from server.state import DIRECTORY, LINKS, PROGRAM, ROOMS, SETTINGS
+from server.state import DIRECTORY, LINKS, LIVE, LOGINS, PROGRAM, ROOMS, SETTINGS
 
 EARLY_JOIN = 15 * 60  # links open 15 minutes before a scheduled start
 LATE_GRACE = 60 * 60  # and close an hour after its end
@@ -135,13 +135,14 @@ async def issue_link(
     now = time.time()
     nbf, exp = window or link_window(record, now, settings.link_lifetime_hours)
     token, claims = request.app[LINKS].issue(
-        session_id=record.id, participant_id=participant_id, role=role, name=name,
-        not_before=nbf, expires=exp,
+        session_id=record.id, participant_id=participant_id, not_before=nbf, expires=exp,
     )
     issued = IssuedLink(participant_id, claims.jti, claims.not_before, claims.expires)
     previous = await request.app[DIRECTORY].record_link(record.id, issued)
     if previous is not None:
         await request.app[LINKS].revoke(previous.jti, until=previous.expires)
+        await announce_revocation(request, record, participant_id)
+    await audit_rest(request, "link_issued", record.id, participant_id)
     url = f"{settings.public_url}/join#{token}"
     await request.app[PROGRAM].keep_session_link(record.id, participant_id, url, issued.jti,
                                                 issued.expires)
@@ -155,6 +156,26 @@ async def shown_link(request: web.Request, record: SessionRecord, pid: str
     if current is None or current.expires <= time.time():
         return None
     return await request.app[PROGRAM].session_link(record.id, pid, current.jti)
+
+
+async def announce_revocation(request: web.Request, record: SessionRecord,
+                              participant_id: str) -> None:
+    """The deny-list is written; make it a versioned session change so the node serving
+    the session closes sockets still holding the old link (at once, not at reconnect)."""
+    session = await request.app[ROOMS].get(record.id)
+    if session is None or session.phase is SessionPhase.ENDED:
+        return  # an ended session's links and sockets are already closed
+    await request.app[ROOMS].execute(record.id, RevokeLink(actor=record.owner,
+                                                           target=participant_id))
+
+
+async def audit_rest(request: web.Request, action: str, session_id: str,
+                     subject: str | None, outcome: str = "ok") -> None:
+    account = await request.app[LOGINS].account(request)
+    await request.app[LIVE].audit(action, {
+        "actor": account.id if account else None, "subject": subject,
+        "session": session_id, "address": client_address(
+            request, request.app[SETTINGS].trusted_proxies), "outcome": outcome})
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -172,7 +193,7 @@ async def create_session(request: web.Request) -> web.Response:
     )
     settings = request.app[SETTINGS]
     session = new_session(
-        record.id, owner_id=account.id, owner_name=account.username, title=body.title,
+        record.id, owner_id=account.id, owner_name=account.shown_name, title=body.title,
         now=time.time(), max_participants=settings.max_participants,
         max_breakouts=settings.max_breakouts,
         reconnect_grace=float(settings.reconnect_grace_seconds),
@@ -250,13 +271,25 @@ async def show_link(request: web.Request) -> web.Response:
         return web.json_response({"ok": {"participant_id": pid, "link": None}})
     return web.json_response({"ok": {"participant_id": pid, "link": found[0],
                                      "expires": found[1]}})
+async def _linkable(request: web.Request, record: SessionRecord) -> tuple[str, str, str]:
+    """A participant who may be given a link: never one removed or denied until the
+    therapist restores them (a link they could not use would be a silent trap)."""
+    pid, role, name = await _participant(request, record)
+    session = await request.app[ROOMS].get(record.id)
+    assert session is not None
+    status = session.participants[pid].status
+    if status in (ParticipantStatus.REMOVED, ParticipantStatus.DENIED):
+        await audit_rest(request, "link_refused", record.id, pid, outcome=status.value)
+        raise ApiError(409, status.value,
+                       f"this person was {status.value}; restore them before sending a link")
+    return pid, role, name
 
 
 async def reissue_link(request: web.Request) -> web.Response:
     """Revoke the participant's link and issue a new one: only on explicit request."""
     account = await require_staff(request)
     record = await owned(request, account)
-    pid, role, name = await _participant(request, record)
+    pid, role, name = await _linkable(request, record)
     url, issued = await issue_link(request, record, pid, role, name)
     return web.json_response({"ok": {"participant_id": pid, "link": url,
                                      "expires": issued.expires}})
@@ -270,14 +303,29 @@ async def revoke_link(request: web.Request) -> web.Response:
     if current is not None:
         await request.app[LINKS].revoke(current.jti, until=current.expires)
     await request.app[PROGRAM].forget_session_link(record.id, pid)
+    if current is not None:
+        await announce_revocation(request, record, pid)
+        await audit_rest(request, "link_revoked", record.id, pid)
     return web.json_response({"ok": {"participant_id": pid, "revoked": current is not None}})
+
+
+async def restore_participant(request: web.Request) -> web.Response:
+    """Undo a removal (or a denial): the person may be sent a new link, and knocks again."""
+    viewer = await require_staff(request)
+    record = await owned(request, viewer)
+    pid, _, _ = await _participant(request, record)
+    session, _ = await request.app[ROOMS].execute(
+        record.id, RestoreParticipant(actor=viewer.id, target=pid))
+    await audit_rest(request, "restored", record.id, pid)
+    return web.json_response({"ok": {"participant_id": pid,
+                                     "status": session.participants[pid].status.value}})
 
 
 async def invite(request: web.Request) -> web.Response:
     """The participant's .ics with their current link: it never revokes anything."""
     account = await require_staff(request)
     record = await owned(request, account)
-    pid, _, _ = await _participant(request, record)
+    pid, _, _ = await _linkable(request, record)
     if record.starts_at is None or record.ends_at is None:
         raise ApiError(409, "conflict", "the session has no schedule to invite to")
     found = await shown_link(request, record, pid)
@@ -303,7 +351,7 @@ async def therapist_join(request: web.Request) -> web.Response:
     account = viewer.account
     now = time.time()
     url, issued = await issue_link(
-        request, record, account.id, me.role.value, account.username,
+        request, record, account.id, me.role.value, account.shown_name,
         window=(now - 60, now + THERAPIST_LINK_HOURS * 3600),
     )
     return web.json_response({"ok": {"link": url, "expires": issued.expires}})
@@ -328,3 +376,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/sessions/{session_id}/participants/{participant_id}/invite.ics", invite)
     r.add_post("/api/sessions/{session_id}/join", therapist_join)
     r.add_post("/api/sessions/{session_id}/end", end_session)
+    r.add_post("/api/sessions/{session_id}/participants/{participant_id}/restore",
+               restore_participant)

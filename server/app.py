@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,11 +14,11 @@ from aiohttp import web
 
 from rooms.errors import DomainError
 from rooms.stores import StoreError
-from server import api_auth, api_program, api_sessions, api_setup
+from server import api_audit, api_auth, api_join, api_program, api_sessions, api_setup
 from server.accounts import Accounts
 from server.auth import LoginSessions
 from server.config import Settings
-from server.http import MAX_BODY, ApiError, error_json
+from server.http import MAX_BODY, ApiError, error_json, security_headers
 from server.keys import Keys, load_keys
 from server.live import Live
 from server.metrics import METRICS, Metrics, metrics_view
@@ -41,29 +44,7 @@ WEB_DIR = ROOT_DIR / "web"
 # Only the socket.io client's dist folder is served from node_modules (pinned by npm ci).
 VENDOR_DIR = ROOT_DIR / "node_modules" / "socket.io-client" / "dist"
 
-# Strict CSP: no inline script, nothing from other origins, no plugins, no framing.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault(
-        "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
-    )
-    if request.app[SETTINGS].tls:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
 
 
 @web.middleware
@@ -138,6 +119,16 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("media and store closed", extra={"seconds": round(time.monotonic() - started, 2)})
 
 
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to a file readable by this user only (mode 0600 from creation)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its old mode through O_TRUNC
+    return path
+
+
 async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
     """With no therapist account yet, print a one-time setup link."""
     settings = app[SETTINGS]
@@ -146,12 +137,17 @@ async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
             token = await app[ACCOUNTS].issue_setup_token(settings.setup_link_minutes * 60)
             url = f"{settings.public_url}/setup#{token}"
             app[RUNTIME].setup_url = url
-            # Printed to the operator's terminal, never logged: it grants an account.
-            print(
-                f"\nNo therapist account yet. Create the first one within "
-                f"{settings.setup_link_minutes} minutes (works once):\n  {url}\n",
-                flush=True,
-            )
+            # It grants an account: written to a file only the owner can read, and
+            # printed only to a terminal, never to a log or a container's stdout.
+            path = write_private(settings.data_dir / "secrets" / "setup-link", url + "\n")
+            log.warning("no therapist account yet: the one-time setup link is in a file",
+                        extra={"path": str(path), "minutes": settings.setup_link_minutes})
+            if sys.stdout.isatty():
+                print(
+                    f"\nNo therapist account yet. Create the first one within "
+                    f"{settings.setup_link_minutes} minutes (works once):\n  {url}\n",
+                    flush=True,
+                )
     except StoreError:
         log.error("cannot check accounts: store unavailable")
     yield
@@ -174,7 +170,8 @@ async def on_shutdown(app: web.Application) -> None:
 def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Application:
     """Build the application; nothing is opened until it starts (cleanup_ctx)."""
     app = web.Application(
-        client_max_size=MAX_BODY, middlewares=[security_headers, api_errors, same_origin]
+        client_max_size=MAX_BODY,
+        middlewares=[security_headers(settings.tls), api_errors, same_origin],
     )
     app[SETTINGS] = settings
     app[KEYS] = keys or load_keys(settings)
@@ -186,6 +183,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app[LOGINS] = LoginSessions(
         store, app[ACCOUNTS], idle_seconds=settings.login_idle_minutes * 60,
         secure=settings.public_url.startswith("https://"),
+        salt=hmac.new(app[KEYS].ring.active, b"hearth sign-in throttle", "sha256").digest(),
     )
     live = Live(settings, store, app[KEYS], app[METRICS])
     app[LIVE] = live
@@ -204,6 +202,8 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     api_auth.setup_routes(app)
     api_sessions.setup_routes(app)
     api_program.setup_routes(app)
+    api_join.setup_routes(app)
+    api_audit.setup_routes(app)
     app.router.add_get("/", static_page)
     app.router.add_get("/{page:setup|console|join}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)

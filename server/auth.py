@@ -2,17 +2,18 @@
 
 The cookie holds a random id; the store holds only its hash, with a sliding TTL
 (automatic logoff when idle, as HIPAA expects). Signing in always issues a new
-id and deletes any old one (no session fixation). Failed attempts are limited
-per account and per client address.
+id and deletes any old one (no session fixation). Failed attempts slow down
+guessing per account and per client address, without a lock-out (``SignInThrottle``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -27,45 +28,84 @@ def _key(token: str) -> str:
     return "login:" + hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass
-class AttemptLimiter:
-    """Sliding-window limit on failed sign-ins, per key (account or address).
+ACCOUNT_FREE_FAILURES = 3  # then each attempt on the account waits, growing
+ACCOUNT_MAX_DELAY = 8.0  # seconds: slow for a guesser, never a lock-out for the owner
+ADDRESS_FREE_FAILURES = 10  # then the address is refused for a growing back-off
+ADDRESS_MAX_BACKOFF = 900.0
+FAILURE_MEMORY = 900.0  # failures are forgotten 15 minutes after the last one
 
-    Per process: with several processes an attacker gets at most N times the
-    budget, which still bounds guessing; argon2 makes each guess expensive.
+
+@dataclass
+class SignInThrottle:
+    """Failed sign-ins slow guessing without handing anyone a way to lock the therapist out.
+
+    Per address: after 10 failures an address is refused for 5 s, doubling up to
+    15 minutes; other addresses are unaffected. Per account: after 3 failures each
+    attempt on the account waits 0.5 s, doubling up to 8 s, and then goes ahead, so
+    failures sprayed from many addresses make the therapist wait seconds, never
+    refuse them. The counts live in the store (every process sees them); addresses
+    only as keyed hashes.
     """
 
-    limit: int
-    window: float
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    store: Store
+    salt: bytes
+    base_delay: float = 0.5
+    base_backoff: float = 5.0
+    clock: Callable[[], float] = field(default=time.time)
 
-    def blocked(self, key: str, now: float) -> bool:
-        q = self._failures.get(key)
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        return q is not None and len(q) >= self.limit
+    def _account(self, username: str) -> str:
+        return "signin:acct:" + hashlib.sha256(username.strip().lower().encode()).hexdigest()
 
-    def fail(self, key: str, now: float) -> None:
-        self._failures.setdefault(key, deque()).append(now)
-        if len(self._failures) > 100_000:  # bounded memory under a spray of usernames
-            self._failures.pop(next(iter(self._failures)))
+    def _address(self, address: str) -> str:
+        return "signin:addr:" + hmac.new(self.salt, address.encode(), "sha256").hexdigest()
 
-    def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
+    async def _read(self, key: str) -> dict[str, float]:
+        found = await self.store.get(key)
+        return {"fails": 0, "until": 0.0} if found is None else json.loads(found.value)
+
+    async def address_wait(self, address: str) -> float:
+        """Seconds this address must wait before it may try again (0: now)."""
+        return max(0.0, (await self._read(self._address(address)))["until"] - self.clock())
+
+    async def account_delay(self, username: str) -> float:
+        fails = int((await self._read(self._account(username)))["fails"])
+        if fails < ACCOUNT_FREE_FAILURES:
+            return 0.0
+        return float(min(ACCOUNT_MAX_DELAY,
+                         self.base_delay * 2 ** (fails - ACCOUNT_FREE_FAILURES)))
+
+    async def failed(self, username: str, address: str) -> None:
+        now = self.clock()
+        acct = await self._read(self._account(username))
+        await self.store.put(self._account(username), json.dumps(
+            {"fails": acct["fails"] + 1, "until": 0.0}).encode(), ttl=FAILURE_MEMORY)
+        addr = await self._read(self._address(address))
+        fails = int(addr["fails"]) + 1
+        until = addr["until"]
+        if fails >= ADDRESS_FREE_FAILURES:
+            backoff = min(ADDRESS_MAX_BACKOFF,
+                          self.base_backoff * 2 ** (fails - ADDRESS_FREE_FAILURES))
+            until = now + backoff
+        await self.store.put(self._address(address), json.dumps(
+            {"fails": fails, "until": until}).encode(), ttl=FAILURE_MEMORY + ADDRESS_MAX_BACKOFF)
+
+    async def succeeded(self, username: str, address: str) -> None:
+        await self.store.delete(self._account(username))
+        await self.store.delete(self._address(address))
 
 
 class LoginSessions:
     """Creates, checks (sliding idle timeout) and ends therapist login sessions."""
 
     def __init__(
-        self, store: Store, accounts: Accounts, *, idle_seconds: float, secure: bool
+        self, store: Store, accounts: Accounts, *, idle_seconds: float, secure: bool,
+        salt: bytes = b"",
     ) -> None:
         self._store = store
         self._accounts = accounts
         self.idle_seconds = idle_seconds
         self._secure = secure
-        self.per_account = AttemptLimiter(limit=5, window=900)
-        self.per_address = AttemptLimiter(limit=30, window=900)
+        self.throttle = SignInThrottle(store, salt)
 
     async def start(self, account: Account, response: web.StreamResponse,
                     old_token: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from media.errors import MediaError
 from media.selftest import check_internals
 from server.accounts import AccountError, Accounts
 from server.app import create_app
+from server.audit import AuditLog, Problem
 from server.config import ConfigError, Settings, load_settings
 from server.keys import load_keys
 from server.logs import setup_logging
@@ -187,7 +189,8 @@ def cmd_therapist_add(settings: Settings, args: argparse.Namespace) -> None:
     async def run() -> str:
         store = create_store(settings)
         try:
-            return (await Accounts(store).create(args.username, password)).id
+            return (await Accounts(store).create(args.username, password,
+                                                 args.display_name or "")).id
         finally:
             await store.close()
 
@@ -205,6 +208,30 @@ def cmd_check_config(settings: Settings, args: argparse.Namespace) -> None:
     store = "redis" if settings.redis_url else f"sqlite in {settings.data_dir}"
     print(f"configuration OK: mode={settings.mode} listen={settings.host}:{settings.port} "
           f"public_url={settings.public_url} store={store}")
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
+    """Export the audit log as JSON lines, or check its hash chain."""
+    async def run() -> tuple[list[dict[str, object]], list[Problem]]:
+        store = create_store(settings)
+        try:
+            log = AuditLog(store, b"")
+            entries = await (log.for_session(args.session) if getattr(args, "session", None)
+                             else log.entries())
+            return entries, (await log.verify() if args.audit_command == "verify" else [])
+        finally:
+            await store.close()
+
+    entries, problems = asyncio.run(run())
+    if args.audit_command == "export":
+        for entry in sorted(entries, key=lambda e: int(str(e.get("seq", 0)))):
+            print(json.dumps(entry, sort_keys=True))
+        return
+    for problem in problems:
+        print(f"entry {problem.seq}: {problem.what}")
+    if problems:
+        raise CliError(f"audit log is NOT intact: {len(problems)} problem(s)")
+    print(f"audit log intact: {len(entries)} entries, hash chain verified")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,7 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     add = therapist.add_parser("add", help="create a therapist account")
     add.add_argument("username")
     add.add_argument("--password-file", help="read the password from this file")
+    add.add_argument("--display-name",
+                     help="the name people in sessions see (never the sign-in name)")
     add.set_defaults(func=cmd_therapist_add)
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    export = audit.add_parser("export", help="print every entry as a JSON line")
+    export.add_argument("--session", help="only this session's entries")
+    export.set_defaults(func=cmd_audit)
+    audit.add_parser("verify", help="check the hash chain (edited or deleted entries)"
+                     ).set_defaults(func=cmd_audit)
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     check.set_defaults(func=cmd_check_config)
     return parser

@@ -32,7 +32,8 @@ from pydantic_settings import (
 
 ENV_PREFIX = "HEARTH_"
 CONFIG_ENV = "HEARTH_CONFIG"
-SECRET_FIELDS = frozenset({"redis_url", "jwt_keys", "data_key", "turn_secret", "smtp_url"})
+SECRET_FIELDS = frozenset({"redis_url", "jwt_keys", "data_key", "turn_secret", "smtp_url",
+                           "metrics_token"})
 
 
 class ConfigError(Exception):
@@ -200,6 +201,13 @@ class Settings(BaseSettings):
     )
     placement_ttl_seconds: float = Field(
         4.0, gt=0, le=600, description="A node silent this long is dead; its sessions move."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token `/metrics` requires (unset: `/metrics` answers 404)."
+    )
+    audit_hash_addresses: bool = Field(
+        True, description="Audit entries keep a keyed hash of client addresses, not the "
+        "addresses themselves."
     )
 
     @field_validator("trusted_proxies", "media_hosts", "media_announce", "ice_servers",

@@ -7,7 +7,8 @@ signaling (and later media) is easy to read.
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
+import hmac
 import logging
 import time
 from typing import Any
@@ -22,9 +23,12 @@ from rooms.events import ENDINGS, EventKind
 from rooms.service import EventSink, RoomService
 from rooms.stores import Store, StoreError
 from rooms.visibility import location, members
+from server.audit import AuditLog, AuditSink
 from server.bus import RedisBus
 from server.config import Settings
 from server.directory import Directory
+from server.http import environ_address
+from server.identity import identify
 from server.keys import Keys
 from server.metrics import Metrics
 from server.placement import Placement
@@ -32,14 +36,16 @@ from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
 from signaling.media import MediaSink, VisibilityPort, register_media
-from signaling.namespace import HearthNamespace
+from signaling.namespace import HearthNamespace, Revocations, answer_oversized_frames
 from signaling.outbox import Outbox, session_of_room, socket_room
+from signaling.ratelimit import Penalties
 from signaling.registry import Registry
 from signaling.service import Signaling, build_registry
-from signaling.tokens import LinkSigner
+from signaling.tokens import Identity, JoinClaims, LinkSigner
 
 log = logging.getLogger("hearth.live")
 KICK_DELAY = 0.3
+FRAME_OVERHEAD = 1024  # socket.io framing around the largest payload the gate accepts
 
 
 class Live:
@@ -67,7 +73,9 @@ class Live:
         self.media_sink = MediaSink(self.relay)
         redis_url = settings.secret("redis_url")
         self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
-        sinks: list[EventSink] = [self.outbox, self.media_sink]
+        salt = hmac.new(keys.ring.active, b"hearth address hashing", hashlib.sha256).digest()
+        self.audit_log = AuditLog(store, salt, hash_addresses=settings.audit_hash_addresses)
+        sinks: list[EventSink] = [self.outbox, self.media_sink, AuditSink(self.audit_log)]
         if self.bus is not None:
             sinks.append(self.bus)
         self.rooms = RoomService(
@@ -78,12 +86,19 @@ class Live:
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,
                        ice_servers_for=self._ice_servers_for)
+        self.penalties = Penalties(store, salt)
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,
             on_leave=self.signaling.on_leave, audit=self.audit, coded_errors=(MediaError,),
-            observe=self._observe, place=self._place,
+            observe=self._observe, place=self._place, identify=self.identify,
+            penalties=self.penalties,
+            address=lambda environ: environ_address(environ, settings.trusted_proxies),
         )
+        self.rooms.sinks.append(Revocations(self.namespace))
         self.sio.register_namespace(self.namespace)
+        # engine.io refuses what the gate would refuse, with the gate's own answer.
+        answer_oversized_frames(self.sio, max(
+            spec.max_bytes for spec in self.registry.events.values()) + FRAME_OVERHEAD)
         metrics.watch(self.live_figures)
 
     def _media_event(self, session_id: str, participant_id: str, event: str,
@@ -106,6 +121,10 @@ class Live:
         task = asyncio.get_running_loop().create_task(send())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def identify(self, claims: JoinClaims) -> Identity:
+        """Verified claims → identity (role and name from the server)."""
+        return await identify(self.rooms, claims)
 
     async def _place(self, session_id: str) -> str | None:
         """None when the session is served here, else the URL of the node that serves it."""
@@ -151,6 +170,8 @@ class Live:
         for kind, target in events:
             if kind in ENDINGS and target:
                 await self._kick(session_id, str(target))
+            elif kind is EventKind.LINK_REVOKED and target:
+                await self.namespace.close_revoked(session_id, str(target))
         await self.media_sink.publish(session, [])  # people no longer present leave
         if any(kind is EventKind.VISIBILITY_CHANGED for kind, _ in events):
             await self.rooms.reconcile_media(session_id)
@@ -261,17 +282,20 @@ class Live:
                 purged += 1
         return purged
 
-    async def audit(self, event: str, fields: dict[str, Any]) -> None:
-        """Security-relevant refusals, with opaque fields only (codes, ids, never tokens)."""
-        if event == "link_refused":
-            self.metrics.links_refused.labels(code=str(fields.get("code"))).inc()
-        record = {"ts": time.time(), "event": event, **fields}
-        day = time.strftime("%Y-%m-%d", time.gmtime())
+    async def audit(self, action: str, fields: dict[str, Any]) -> None:
+        """Write a security-relevant action to the audit chain (opaque ids only)."""
+        code = fields.get("code")
+        if action == "link_refused":
+            self.metrics.links_refused.labels(code=str(code)).inc()
+        outcome = str(fields.get("outcome") or ("refused" if code else "ok"))
         try:
-            await self.store.append(f"audit:{day}", json.dumps(record).encode())
+            await self.audit_log.write(
+                action, actor=_opt(fields.get("actor")), subject=_opt(fields.get("subject")),
+                session=_opt(fields.get("session")), address=_opt(fields.get("address")),
+                outcome=outcome, code=_opt(code))
         except Exception:
             log.exception("audit write failed")
-        log.warning("audit", extra={"audit_event": event, "code": str(fields.get("code"))})
+        log.info("audit", extra={"audit_event": action, "code": str(code)})
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -281,6 +305,10 @@ class Live:
             await self.bus.close()
         await self.rooms.close()
         await self.relay.close()
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def relay_config(settings: Settings) -> RelayConfig:

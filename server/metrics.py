@@ -6,6 +6,7 @@ process never share counters.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -13,6 +14,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from server.state import SETTINGS
 
 
 @dataclass
@@ -81,6 +84,23 @@ class _Snapshot:
 METRICS = web.AppKey("metrics", Metrics)
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+def metrics_allowed(request: web.Request, token: str | None) -> bool:
+    """With ``metrics_token`` set, only ``Authorization: Bearer <token>`` reads metrics;
+    without one, only this machine does (a scraper on loopback or a local sidecar)."""
+    if token:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    return request.remote in LOOPBACK and "X-Forwarded-For" not in request.headers
+
+
 async def metrics_view(request: web.Request) -> web.Response:
+    if not metrics_allowed(request, request.app[SETTINGS].secret("metrics_token")):
+        return web.json_response(
+            {"error": {"code": "unauthenticated",
+                       "message": "metrics need the bearer token (HEARTH_METRICS_TOKEN)"}},
+            status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

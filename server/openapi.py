@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from server.api_auth import LoginBody
+from server.api_auth import DisplayNameBody, LoginBody, OtpBody
+from server.api_join import ExchangeBody
 from server.api_program import (
     ClinicBody,
     HouseholdBodyIn,
@@ -45,6 +46,11 @@ OPERATIONS = [
               auth=False),
     Operation("post", "/api/logout", "Sign out", auth=False),
     Operation("get", "/api/me", "The signed-in therapist"),
+    Operation("patch", "/api/me", "Set the display name people in sessions see",
+              DisplayNameBody),
+    Operation("post", "/api/me/totp", "Offer a TOTP second factor (secret and otpauth URI)"),
+    Operation("post", "/api/me/totp/confirm", "Turn the second factor on with a current code",
+              OtpBody),
     Operation("post", "/api/sessions", "Create a session", CreateSessionBody, ok=201),
     Operation("get", "/api/sessions", "List your sessions"),
     Operation("get", "/api/sessions/{session_id}", "One session with its participants"),
@@ -96,6 +102,16 @@ OPERATIONS = [
               "Email a member their link and session times (needs HEARTH_SMTP_URL)"),
     Operation("post", "/api/join/status", "Whether a link opens now, else the next start",
               TokenBody, auth=False),
+    Operation("post", "/api/sessions/{session_id}/participants/{participant_id}/restore",
+              "Undo a removal or denial, so the person can be sent a new link"),
+    Operation("get", "/api/sessions/{session_id}/audit", "The session's audit entries"),
+    Operation("post", "/api/join/exchange",
+              "Trade a join link's token for an HttpOnly cookie scoped to its session",
+              ExchangeBody, auth=False),
+    Operation("get", "/api/join/{session_id}", "Who the session's join cookie belongs to",
+              auth=False),
+    Operation("post", "/api/join/{session_id}/leave", "Forget the session's join cookie",
+              auth=False),
 ]
 
 ERROR_SCHEMA = {

@@ -8,13 +8,15 @@ signaling never imports ``media``. Which media a person receives is always
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
-from rooms.errors import Forbidden, InvalidTransition
+from rooms.errors import DomainError, Forbidden, InvalidTransition
 from rooms.events import Event, EventKind
 from rooms.model import Role, Session
 from rooms.policy import may_share_screen
@@ -60,6 +62,43 @@ class AnswerPayload(Payload):
 class IcePayload(Payload):
     leg: Literal["publish", "subscribe"]
     candidate: dict[str, Any] | None = None
+
+
+class BadCandidate(DomainError):
+    code = "bad_candidate"
+
+
+CANDIDATE = re.compile(
+    r"^(?:candidate:)?[A-Za-z0-9+/]{1,32} [12] (?:udp|tcp) \d{1,10} (\S{1,64}) (\d{1,5}) "
+    r"typ (?:host|srflx|prflx|relay)(?: [A-Za-z0-9_.:/+-]{1,64}){0,20}$", re.IGNORECASE)
+
+
+def check_candidate(candidate: Mapping[str, Any] | None) -> None:
+    """Refuse a malformed candidate with a message a person can read (before the relay's
+    parser, whose exceptions say nothing useful)."""
+    if candidate is None or not candidate.get("candidate"):
+        return  # end of candidates
+    line = candidate["candidate"]
+    match = CANDIDATE.match(line) if isinstance(line, str) and len(line) <= 512 else None
+    if match is None:
+        raise BadCandidate("the ICE candidate is not valid: expected 'candidate:<foundation> "
+                           "<component> udp|tcp <priority> <address> <port> typ <type>'")
+    address, port = match.group(1), int(match.group(2))
+    if not 0 < port < 65536:
+        raise BadCandidate("the ICE candidate's port is out of range")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        if not address.endswith(".local"):  # mDNS names are the only names browsers send
+            raise BadCandidate("the ICE candidate's address is not an IP address") from None
+        return
+    if ip.is_multicast or ip.is_unspecified:
+        raise BadCandidate("the ICE candidate's address cannot receive media")
+    mid, index = candidate.get("sdpMid"), candidate.get("sdpMLineIndex")
+    if mid is not None and not (isinstance(mid, str) and len(mid) <= 32):
+        raise BadCandidate("the ICE candidate's sdpMid is not valid")
+    if index is not None and not (isinstance(index, int) and 0 <= index < 256):
+        raise BadCandidate("the ICE candidate's sdpMLineIndex is not valid")
 
 
 class PausePayload(Payload):
@@ -123,6 +162,7 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
     @r.event("media_ice", IcePayload, who=who)
     async def media_ice(caller: Caller, body: IcePayload) -> dict[str, Any]:
         """A trickled ICE candidate for the publish or subscribe connection."""
+        check_candidate(body.candidate)
         await media.add_ice_candidate(caller.session_id, caller.participant_id, body.leg,
                                       body.candidate)
         return {}

@@ -19,7 +19,9 @@ SERVER_EVENTS = {
     "chat": "`{id, scope, sender, sender_name, sender_role, text, ts}`",
     "chat_history": "`{scope, messages}`: a thread's history on join and on room change",
     "connect_error": "`{message: code}` when the link is refused: `invalid_token`, "
-    "`expired`, `not_yet_valid`, `revoked`, `session_ended`, `forbidden`, `unavailable`; "
+    "`expired`, `not_yet_valid`, `revoked`, `session_ended`, `removed`, `denied`, "
+    "`forbidden`, `unavailable`; `{message: \"rate_limited\", data: {retry_after}}` "
+    "(the link or address was cut off for flooding: wait that many seconds); "
     "or `{message: \"wrong_node\", data: {url}}`: reconnect to `url`",
 }
 
@@ -31,9 +33,12 @@ checks this file against the code.
 ## Connecting
 
 Connect with socket.io to the server's origin and pass the personal link's token
-as `auth: {token}`. The token decides who you are and what you may do; nothing in
-an event payload can change that. A cross-site `Origin` is refused on both
-transports.
+as `auth: {token}`, or, from a page that traded its link for the session's HttpOnly
+cookie (`POST /api/join/exchange`), `auth: {session}`. The link holds opaque ids
+only; the server looks up your role and name. Nothing in an event payload can
+change who you are. A cross-site `Origin` is refused on both transports. A link
+revoked or re-issued while connected gets the `revoked` notice and is closed.
+Frames larger than the largest payload any event accepts get the `too_large` ack.
 
 ## Acks
 

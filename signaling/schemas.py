@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,7 @@ from signaling.registry import Payload
 
 Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 MAX_CHAT = 2000
+NAME_MAX = 40  # every breakout room name, at create and at rename
 
 
 class JoinPayload(Payload):
@@ -46,12 +47,13 @@ class LockPayload(Payload):
 
 
 class BreakoutsCreatePayload(Payload):
-    names: list[str] = Field(min_length=1, max_length=20)
+    names: list[Annotated[str, Field(min_length=1, max_length=NAME_MAX)]] = Field(
+        min_length=1, max_length=20)
 
 
 class BreakoutRenamePayload(Payload):
     room_id: str = Id
-    name: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
 
 
 class BreakoutRoomPayload(Payload):

@@ -49,7 +49,7 @@ class Signaling:
         """Socket connecting: the person must belong to the session and not be gone."""
         session = await self.state(caller)
         p = session.participants.get(caller.participant_id)
-        if p is None or p.role.value != claims.role:
+        if p is None or p.role.value != caller.role:
             raise Forbidden("this link does not belong to the session")
         if p.status in GONE:
             raise Forbidden("you can no longer join this session")

@@ -1,7 +1,9 @@
 """Personal join links: signed JWTs with a pinned algorithm, key ids and revocation.
 
-The role and identity in a link are the only source of authority for a socket,
-so verification is strict: one algorithm (HS256; "none" and algorithm confusion
+A link carries opaque ids only (session, participant, link id): anyone who sees
+it (a mail scanner, a shoulder) learns no name and no role; the server looks both
+up after verification. The ids in a link are the only source of authority for a
+socket, so verification is strict: one algorithm (HS256; "none" and algorithm confusion
 are impossible), known ``kid`` only, issuer and audience checked, ``nbf``/``exp``
 with at most 60 s of leeway, and a ``jti`` that can be revoked. A link to an
 ended session is refused everywhere, because "ended" is recorded in the store
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import jwt
@@ -22,10 +24,7 @@ from rooms.stores import Store
 ALGORITHM = "HS256"
 AUDIENCE = "hearth-join"
 LEEWAY_SECONDS = 30
-REQUIRED = ["exp", "nbf", "iat", "jti", "sub", "sid", "role", "iss", "aud"]
-ROLES = frozenset(
-    {"therapist", "co_therapist", "client", "partner", "parent", "family", "child", "observer"}
-)
+REQUIRED = ["exp", "nbf", "iat", "jti", "sub", "sid", "iss", "aud"]
 
 
 class LinkError(Exception):
@@ -38,15 +37,33 @@ class LinkError(Exception):
 
 @dataclass(frozen=True)
 class JoinClaims:
-    """What a verified link says about its holder."""
+    """What a verified link says about its holder: opaque ids and its time window."""
+
+    session_id: str
+    participant_id: str
+    jti: str
+    not_before: float
+    expires: float
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who holds a verified link: ids from the link, role and name from the server."""
 
     session_id: str
     participant_id: str
     role: str
-    name: str
+    display_name: str
     jti: str
-    not_before: float
-    expires: float
+
+
+# Turns verified claims into an identity (server-side lookup); raises LinkError.
+Identify = Callable[[JoinClaims], Awaitable[Identity]]
+
+
+def cookie_name(session_id: str) -> str:
+    """The HttpOnly cookie that holds a link for one session after the page exchanged it."""
+    return f"hearth_join_{session_id}"
 
 
 class LinkSigner:
@@ -67,22 +84,16 @@ class LinkSigner:
         *,
         session_id: str,
         participant_id: str,
-        role: str,
-        name: str,
         not_before: float,
         expires: float,
         now: float | None = None,
     ) -> tuple[str, JoinClaims]:
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}")
         jti = uuid.uuid4().hex
         payload = {
             "iss": self._issuer,
             "aud": AUDIENCE,
             "sub": participant_id,
             "sid": session_id,
-            "role": role,
-            "name": name,
             "jti": jti,
             "iat": int(now if now is not None else time.time()),
             "nbf": int(not_before),
@@ -90,7 +101,7 @@ class LinkSigner:
         }
         token = jwt.encode(payload, self._keys[self._kid], ALGORITHM, headers={"kid": self._kid})
         return token, JoinClaims(
-            session_id, participant_id, role, name, jti, float(int(not_before)),
+            session_id, participant_id, jti, float(int(not_before)),
             float(int(expires)),
         )
 
@@ -118,13 +129,9 @@ class LinkSigner:
             raise LinkError("not_yet_valid", "link is not valid yet") from exc
         except jwt.PyJWTError as exc:
             raise LinkError("invalid_token", "link is not valid") from exc
-        if claims["role"] not in ROLES:
-            raise LinkError("invalid_token", "link is not valid")
         return JoinClaims(
             session_id=str(claims["sid"]),
             participant_id=str(claims["sub"]),
-            role=str(claims["role"]),
-            name=str(claims.get("name", "")),
             jti=str(claims["jti"]),
             not_before=float(claims["nbf"]),
             expires=float(claims["exp"]),
@@ -138,6 +145,21 @@ class LinkSigner:
         if await self._store.get(f"session-ended:{claims.session_id}") is not None:
             raise LinkError("session_ended", "this session has ended")
         return claims
+
+    async def claim(self, jti: str, session_id: str, *, until: float) -> bool:
+        """Spend a link on the browser that opened it for one session (its session cookie
+        holds it from then on). True the first time; the same link in a browser's history
+        is a trace that no longer works anywhere else. A series link is spent once per
+        occurrence, since each occurrence is its own session."""
+        ttl = max(1.0, until - time.time() + LEEWAY_SECONDS)
+        return await self._store.add_once(f"link-claimed:{jti}:{session_id}", b"1", ttl=ttl)
+
+    async def claimed(self, jti: str, session_id: str) -> bool:
+        return await self._store.get(f"link-claimed:{jti}:{session_id}") is not None
+
+    async def revoked(self, jti: str) -> bool:
+        """Whether a link id is on the deny-list (checked again for live sockets)."""
+        return await self._store.get(f"link-revoked:{jti}") is not None
 
     async def revoke(self, jti: str, *, until: float) -> None:
         """Deny-list a link until it would have expired anyway (plus leeway)."""

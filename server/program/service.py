@@ -564,8 +564,7 @@ class Program:
         now = self.clock()
         expires = recurrence.last_close(series) + 3600
         token, claims = self._links.issue(
-            session_id=SERIES_PREFIX + series.id, participant_id=member.id,
-            role=SESSION_ROLE[member.role], name=member.name, not_before=now - 60,
+            session_id=SERIES_PREFIX + series.id, participant_id=member.id, not_before=now - 60,
             expires=max(expires, now + 3600), now=now,
         )
         url = f"{self._public_url}/join#{token}"

@@ -70,6 +70,7 @@ SAMPLE_FIELDS: dict[type[c.Command], dict[str, Any]] = {
     c.AddParticipant: {"participant_id": "new", "role": Role.FAMILY, "display_name": "N"},
     c.Knock: {"consent_version": "v1"}, c.Enter: {"consent_version": "v1"},
     c.Deny: {"target": A}, c.Admit: {"target": A}, c.RemoveParticipant: {"target": A},
+    c.RestoreParticipant: {"target": A}, c.RevokeLink: {"target": A},
     c.LobbyMessage: {"target": A, "text": "hi"}, c.SendBackToLobby: {"target": A},
     c.SetMedia: {"mic_on": False, "camera_on": False},
     c.SetDisplayName: {"display_name": "New name"},

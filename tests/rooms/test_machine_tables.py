@@ -45,6 +45,8 @@ SUBJECT_COMMANDS: dict[type[c.Command], Callable[[str], c.Command]] = {
     c.Disconnect: lambda pid: c.Disconnect(actor=pid),
     c.Leave: lambda pid: c.Leave(actor=pid),
     c.RemoveParticipant: lambda pid: c.RemoveParticipant(actor=T, target=pid),
+    c.RestoreParticipant: lambda pid: c.RestoreParticipant(actor=T, target=pid),
+    c.RevokeLink: lambda pid: c.RevokeLink(actor=T, target=pid),
     c.SetMedia: lambda pid: c.SetMedia(actor=pid, mic_on=True, camera_on=False),
     c.SetDisplayName: lambda pid: c.SetDisplayName(actor=pid, display_name="Renamed"),
     c.RaiseHand: lambda pid: c.RaiseHand(actor=pid),

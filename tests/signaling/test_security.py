@@ -27,8 +27,7 @@ async def admitted_family(live: Live) -> tuple:  # type: ignore[type-arg]
 
 
 async def audit_entries(live: Live) -> list[dict]:  # type: ignore[type-arg]
-    day = time.strftime("%Y-%m-%d", time.gmtime())
-    return [json.loads(x) for x in await live.app[STORE].range(f"audit:{day}")]
+    return [json.loads(x) for x in await live.app[STORE].range("audit:log")]
 
 
 def b64(data: bytes) -> str:

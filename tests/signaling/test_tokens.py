@@ -24,7 +24,7 @@ def signer(store: Store, keys: dict[str, bytes] | None = None, kid: str = "k1") 
 
 def issue(s: LinkSigner, *, nbf_offset: float = -60, exp_offset: float = 3600) -> str:
     now = time.time()
-    token, _ = s.issue(session_id="s1", participant_id="p1", role="partner", name="Sam",
+    token, _ = s.issue(session_id="s1", participant_id="p1",
                        not_before=now + nbf_offset, expires=now + exp_offset)
     return token
 
@@ -40,8 +40,7 @@ def forge(header: dict[str, object], payload: dict[str, object], sig: bytes = b"
 async def test_valid_link_round_trips(any_store: Store) -> None:
     s = signer(any_store)
     claims = await s.verify(issue(s))
-    assert (claims.session_id, claims.participant_id, claims.role, claims.name) == (
-        "s1", "p1", "partner", "Sam")
+    assert (claims.session_id, claims.participant_id) == ("s1", "p1")
 
 
 async def test_alg_none_refused(any_store: Store) -> None:
@@ -133,7 +132,7 @@ async def test_missing_claims_refused(any_store: Store) -> None:
 async def test_wrong_audience_or_issuer_refused(any_store: Store) -> None:
     s = signer(any_store)
     claims = jwt.decode(issue(s), options={"verify_signature": False})
-    for change in ({"aud": "other"}, {"iss": "https://evil.example"}, {"role": "admin"}):
+    for change in ({"aud": "other"}, {"iss": "https://evil.example"}):
         token = jwt.encode({**claims, **change}, KEY, "HS256", headers={"kid": "k1"})
         with pytest.raises(LinkError):
             await s.verify(token)
@@ -175,4 +174,11 @@ def test_any_single_bit_flip_is_refused(position: int, bit: int) -> None:
     # base64 padding bits can flip without changing the decoded bytes: then the
     # claims must be exactly the originals (nothing was actually altered).
     assert claims.participant_id == "p1"
-    assert claims.role == "partner"
+    assert claims.session_id == "s1"
+
+
+def test_link_payload_holds_opaque_ids_only() -> None:
+    """Anyone who sees a link (a mail scanner) learns no name and no role from it."""
+    s = LinkSigner({"k1": KEY}, "k1", issuer=ISSUER, store=None)  # type: ignore[arg-type]
+    payload = jwt.decode(issue(s), options={"verify_signature": False})
+    assert set(payload) == {"iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp"}

@@ -1,5 +1,5 @@
 """A new user's first run: default `hearth serve` over HTTPS with its dev certificate,
-the printed one-time setup link, then sign-in and a first session."""
+the one-time setup link (from its owner-only file), then sign-in and a first session."""
 
 from __future__ import annotations
 
@@ -30,11 +30,16 @@ def test_first_run_over_https(browser: Browser, tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 30
         link = None
+        secret = tmp_path / "data" / "secrets" / "setup-link"
         while link is None and time.monotonic() < deadline:
-            found = re.search(r"(https://localhost:\d+/setup#\S+)", "".join(out))
-            link = found.group(1) if found else None
+            if secret.name in "".join(out) and secret.exists():
+                found = re.search(r"(https://localhost:\d+/setup#\S+)", secret.read_text())
+                link = found.group(1) if found else None
             time.sleep(0.1)
         assert link, "".join(out)
+        # The log names the file, never the link; only the owner may read the file.
+        assert link.split("#")[1] not in "".join(out)
+        assert secret.stat().st_mode & 0o777 == 0o600
         assert (tmp_path / "data" / "certs" / "ca.pem").exists()
         context = browser.new_context(ignore_https_errors=True)
         page = context.new_page()

@@ -1,13 +1,13 @@
-// socket.io with acks as promises. The join token is the only credential; it is sent
-// in the connection's auth payload, never in a URL.
+// socket.io with acks as promises. The credential is the join page's HttpOnly session
+// cookie (auth: {session}) or a link token (auth: {token}); never in a URL.
 import { io } from "/vendor/socket.io.esm.min.js";
 
 export class SignalError extends Error {
   constructor(code, message) { super(message); this.code = code; }
 }
 
-export function connect(token) {
-  const socket = io({ auth: { token }, transports: ["websocket", "polling"],
+export function connect(auth) {
+  const socket = io({ auth, withCredentials: true, transports: ["websocket", "polling"],
                       reconnectionDelay: 500, reconnectionDelayMax: 2000 });
   followPlacement(socket);
   socket.call = (event, payload = {}) => new Promise((resolve, reject) => {
