@@ -27,6 +27,7 @@ from server.directory import Directory
 from server.keys import Keys
 from server.metrics import Metrics
 from server.placement import Placement
+from server.records.wiring import Records
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
@@ -66,14 +67,15 @@ class Live:
         self.media_sink = MediaSink(self.relay)
         redis_url = settings.secret("redis_url")
         self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
-        sinks: list[EventSink] = [self.outbox, self.media_sink]
+        self.records = Records(store, keys.data)
+        sinks: list[EventSink] = [self.outbox, self.media_sink, self.records.attendance_sink]
         if self.bus is not None:
             sinks.append(self.bus)
         self.rooms = RoomService(
             store, sinks=sinks,
             media=VisibilityPort(self.relay, on_layout=self._layout),
             arms=self.placement.is_local)
-        self.signaling = Signaling(self.rooms, self.chat, self.outbox)
+        self.signaling = Signaling(self.rooms, self.chat, self.outbox, gate=self.records.gate)
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,
                        ice_servers_for=self._ice_servers_for)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from server.api_auth import LoginBody
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
+from server.records.api import ROUTES as RECORDS_ROUTES
 from server.state import SETTINGS
 
 
@@ -49,6 +50,8 @@ OPERATIONS = [
               "Calendar invite with the personal link", content="text/calendar"),
     Operation("post", "/api/sessions/{session_id}/join", "Your own link into the session"),
     Operation("post", "/api/sessions/{session_id}/end", "End the session for everyone"),
+    *(Operation(r["method"], r["path"], r["summary"], r.get("body"), auth=r.get("auth", True),
+                ok=r.get("ok", 200)) for r in RECORDS_ROUTES),
 ]
 
 ERROR_SCHEMA = {
