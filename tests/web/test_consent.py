@@ -79,5 +79,23 @@ def test_child_waits_for_guardian_consent_then_is_admitted(browser: Browser,
     assert kit_doc["state"] == "accepted"
     assert kit_doc["by_guardian"]
     assert by_id[blair["participant_id"]]["documents"][0]["state"] == "accepted"
-    for page in (room, child, guardian):
+
+    # The console shows each member's consent and the session's attendance.
+    console = new_page(browser)
+    console.goto(f"{server.url}/console")
+    console.fill("#si-username", "dr.rivera")
+    console.fill("#si-password", PASSWORD)
+    console.click("#signin-form button[type=submit]")
+    expect(console.locator("#records-program")).to_be_visible()
+    console.click(f'button[data-session="{sid}"]')
+    rows = console.locator("#attendance-session tbody tr")
+    expect(rows.filter(has_text="Kit")).to_have_count(1)
+    expect(rows.filter(has_text="Blair")).to_have_count(1)
+    expect(console.locator("#consent-status tr", has_text="Kit")).to_contain_text(
+        "telehealth: accepted (by guardian)")
+    expect(console.locator("a", has_text="Export attendance (CSV)")).to_have_attribute(
+        "href", f"/api/records/sessions/{sid}/attendance?format=csv")
+    console.locator("#records-session").scroll_into_view_if_needed()
+    shot(console, "console-records")
+    for page in (room, child, guardian, console):
         page.context.close()

@@ -1,5 +1,6 @@
 // Therapist console: sign in, sessions, participants and their personal links.
 import { api, ApiError, el } from "/static/api.js";
+import { mountProgramRecords, mountRecords } from "/static/attendance.js";
 
 const $ = (id) => document.getElementById(id);
 const screens = ["signin", "sessions", "detail"];
@@ -36,6 +37,7 @@ async function loadSessions() {
     el("span", { class: "muted" }, ` · ${fmt(s.starts_at)} · ${s.phase}`))));
   if (!list.length) ul.append(el("li", { class: "muted" }, "No sessions yet."));
   show("sessions");
+  mountProgramRecords();
 }
 
 async function copy(text, label) {
@@ -84,6 +86,7 @@ async function openDetail(id) {
   $("open-room").disabled = session.phase === "ended";
   renderParticipants(session);
   show("detail");
+  mountRecords(session);
 }
 
 async function reissue(p) {
