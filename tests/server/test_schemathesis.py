@@ -83,9 +83,10 @@ def real_ids(server: ThreadServer, cookie: str) -> dict[str, str]:
     pid = requests.post(f"{server.url}/api/sessions/{sid}/participants", headers=headers,
                         json={"display_name": "P", "role": "parent"},
                         timeout=10).json()["ok"]["participant_id"]
-    return {"session_id": sid, "participant_id": pid}
+    return {"session_id": sid, "participant_id": pid, "household_id": "house-fuzz"}
 
 
+@pytest.mark.timeout(300)  # two dozen operations, fuzzed on a shared, loaded host
 def test_api_never_errors(api_schema: Any, cookie: str, server: ThreadServer) -> None:
     """Every documented operation, fuzzed (valid and invalid inputs): never a 5xx."""
     ids = real_ids(server, cookie)
