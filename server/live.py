@@ -68,9 +68,10 @@ class Live:
         redis_url = settings.secret("redis_url")
         self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
         self.records = Records(store, keys.data)
-        sinks: list[EventSink] = [self.outbox, self.media_sink, self.records.attendance_sink]
+        sinks: list[EventSink] = [self.outbox, self.media_sink]
         if self.bus is not None:
             sinks.append(self.bus)
+        sinks.append(self.records.attendance_sink)
         self.rooms = RoomService(
             store, sinks=sinks,
             media=VisibilityPort(self.relay, on_layout=self._layout),

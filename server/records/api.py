@@ -296,7 +296,8 @@ async def export_ledger(request: web.Request) -> web.Response:
     directory = request.app[DIRECTORY]
     mine: dict[str, bool] = {}
     entries = []
-    for e in await request.app[RECORDS].consent.entries():
+    stored, unreadable = await request.app[RECORDS].consent.entries()
+    for e in stored:
         if e.session_id not in mine:
             record = await directory.get(e.session_id)
             mine[e.session_id] = record is not None and record.owner == account.id
@@ -308,7 +309,8 @@ async def export_ledger(request: web.Request) -> web.Response:
                                              "format": q.format})
     if q.format == "csv":
         return _csv(ledger_csv(entries), "consent-ledger.csv")
-    return web.json_response({"ok": {"entries": [e.view() for e in entries]}})
+    return web.json_response({"ok": {"entries": [e.view() for e in entries],
+                                     "unreadable": unreadable}})
 
 
 # --- consent: the person with a link ---------------------------------------------------

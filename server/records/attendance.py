@@ -28,7 +28,7 @@ from rooms.events import Event
 from rooms.model import Participant, ParticipantStatus, Session, SessionPhase
 from rooms.stores import Store
 from server.records.people import NoProgram, Resolver
-from server.records.sealed import Sealer, plain, read_plain
+from server.records.sealed import RecordError, Sealer, plain, read_plain
 
 log = logging.getLogger("hearth.records")
 
@@ -245,9 +245,15 @@ class AttendanceBook:
         return None if found is None else Track.from_dict(self._sealer.open(key, found.value))
 
     async def session_tracks(self, session_id: str) -> list[Track]:
+        """The session's tracks that open (one sealed under another key is logged and
+        left out, never guessed at)."""
         out = []
         for pid in sorted(await self._store.set_members(f"att-people:{session_id}")):
-            t = await self.track(session_id, pid)
+            try:
+                t = await self.track(session_id, pid)
+            except RecordError:
+                log.warning("unreadable attendance track", extra={"session": session_id})
+                continue
             if t is not None:
                 out.append(t)
         return sorted(out, key=lambda t: t.segments[0].start if t.segments else 0.0)

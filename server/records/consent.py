@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from rooms.errors import Forbidden
+from rooms.errors import Conflict, Forbidden
 from rooms.model import CLINICIANS, Participant, Role, Session
 from rooms.stores import Store
 from server.records.people import Member, NoProgram, Resolver, subject_key
-from server.records.sealed import Sealer, plain, read_plain
+from server.records.sealed import RecordError, Sealer, plain, read_plain
+
+log = logging.getLogger("hearth.records")
 
 Kind = Literal["telehealth", "recording", "group"]
 KINDS: tuple[Kind, ...] = ("telehealth", "recording", "group")
@@ -125,9 +128,14 @@ class ConsentLedger:
         self.resolver: Resolver = resolver or NoProgram()
 
     # --- documents ---------------------------------------------------------------
+    async def _stored(self, kind: str) -> tuple[list[Document], int]:
+        found = await self._store.get(f"consent-docs:{kind}")
+        if found is None:
+            return [], 0
+        return [Document(**d) for d in read_plain(found.value)["versions"]], found.version
+
     async def history(self, kind: str) -> list[Document]:
-        docs = [Document(**read_plain(raw)) for raw in
-                await self._store.range(f"consent-doc:{kind}")]
+        docs, _ = await self._stored(kind)
         if kind == "telehealth" and not docs:
             return [_default_telehealth()]  # telehealth consent exists from the start
         return docs
@@ -148,16 +156,18 @@ class ConsentLedger:
     async def publish(self, kind: str, title: str, text: str, required: bool,
                       by: str) -> Document:
         """A new version; the previous ones stay as they were (their hashes still
-        identify what people accepted)."""
-        stored = await self._store.range(f"consent-doc:{kind}")
-        if kind == "telehealth" and not stored:  # keep the built-in text as version 1
-            first = _default_telehealth()
-            await self._store.append(f"consent-doc:{kind}", plain(asdict(first)))
-            stored = [b""]
-        doc = Document(kind, len(stored) + 1, title, text, content_hash(kind, title, text),
-                       required or kind == "telehealth", time.time(), by)
-        await self._store.append(f"consent-doc:{kind}", plain(asdict(doc)))
-        return doc
+        identify what people accepted). Compare-and-set numbers versions exactly once."""
+        for _ in range(8):
+            docs, version = await self._stored(kind)
+            if kind == "telehealth" and not docs:  # keep the built-in text as version 1
+                docs = [_default_telehealth()]
+            doc = Document(kind, len(docs) + 1, title, text, content_hash(kind, title, text),
+                           required or kind == "telehealth", time.time(), by)
+            value = plain({"versions": [asdict(d) for d in (*docs, doc)]})
+            if await self._store.cas(f"consent-docs:{kind}", value,
+                                     expected_version=version) is not None:
+                return doc
+        raise Conflict("consent documents are busy; try again")
 
     # --- the ledger ---------------------------------------------------------------
     async def record(
@@ -185,14 +195,26 @@ class ConsentLedger:
         await self._store.append(mine, self._sealer.seal(mine, fields))
         return entry
 
-    async def entries(self) -> list[Entry]:
-        return [Entry(**self._sealer.open(LEDGER, raw))
-                for raw in await self._store.range(LEDGER)]
+    def _open_all(self, key: str, raws: list[bytes]) -> tuple[list[Entry], int]:
+        """Entries that open, and how many did not (another data key, tampering):
+        those are counted and reported, never guessed at."""
+        out, unreadable = [], 0
+        for raw in raws:
+            try:
+                out.append(Entry(**self._sealer.open(key, raw)))
+            except (RecordError, TypeError, ValueError):
+                unreadable += 1
+        if unreadable:
+            log.warning("unreadable consent entries", extra={"count": unreadable})
+        return out, unreadable
+
+    async def entries(self) -> tuple[list[Entry], int]:
+        return self._open_all(LEDGER, await self._store.range(LEDGER))
 
     async def entries_of(self, session_id: str, participant_id: str) -> list[Entry]:
         member = await self.resolver.member_of(session_id, participant_id)
         key = f"consent-of:{subject_key(session_id, participant_id, member)}"
-        return [Entry(**self._sealer.open(key, raw)) for raw in await self._store.range(key)]
+        return self._open_all(key, await self._store.range(key))[0]
 
     async def standing(self, session_id: str, participant_id: str) -> dict[str, Standing]:
         """Per current document: the person's latest entry, judged against its hash."""

@@ -175,3 +175,11 @@ async def test_repeated_or_late_delivery_changes_nothing(any_store: Store,
     assert session is not None
     await AttendanceSink(book, clock).publish(session, [])  # a fresh node sees it again
     assert await any_store.get("att:s1:alex") == before
+
+
+async def test_a_record_of_an_unknown_schema_is_refused(any_store: Store,
+                                                        sealer: Sealer) -> None:
+    book = AttendanceBook(any_store, sealer)
+    await any_store.put("att:s9:x", b'{"schema":2,"sealed":"AAAA"}')
+    with pytest.raises(RecordError, match="unknown record schema"):
+        await book.track("s9", "x")
