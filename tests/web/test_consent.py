@@ -64,11 +64,14 @@ def test_child_waits_for_guardian_consent_then_is_admitted(browser: Browser,
     box = guardian.locator('input[data-consent-child="{}"]'.format(kit["participant_id"]))
     expect(box).to_be_visible()
     box.check()
-    guardian.check("#pj-consent")
     shot(guardian, "consent-guardian")
+    guardian.click(f'button[data-consent-save="{kit["participant_id"]}"]')
+    expect(guardian.locator('fieldset[data-consent-for="Kit"]')).to_contain_text(
+        "Your consent for Kit is on file.")
+    expect(hold).to_contain_text("consent is on file", timeout=15000)
+    guardian.check("#pj-consent")  # and Blair joins too
     guardian.click("#pj-join")
     expect(guardian.locator("#screen-lobby")).to_be_visible()
-    expect(hold).to_contain_text("consent is on file", timeout=15000)
 
     admit.click()
     expect(child.locator("#screen-session")).to_be_visible()

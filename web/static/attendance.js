@@ -23,6 +23,12 @@ function status(box) {
   return p;
 }
 
+function now(p) {
+  const last = p.intervals[p.intervals.length - 1];
+  if (!last || last.end !== null) return "";
+  return last.kind === "lobby" ? " (waiting in the lobby)" : " (in the session now)";
+}
+
 const STATES = { accepted: "accepted", missing: "not given", withdrawn: "withdrawn", outdated: "older version" };
 
 // One session: each person's consent standing and attendance, with exports.
@@ -54,7 +60,7 @@ export async function mountRecords(session) {
     el("thead", {}, el("tr", {}, ["Name", "Role", "Lobby (min)", "Attended (min)", "Rooms", "Drops"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, attendance.people.map((p) => el("tr", { "data-participant": p.participant_id },
       el("td", {}, p.name), el("td", {}, p.role), el("td", {}, mins(p.lobby_seconds)),
-      el("td", { "data-seconds": p.attended_seconds }, mins(p.attended_seconds) + (p.in_progress ? " (in progress)" : "")),
+      el("td", { "data-seconds": p.attended_seconds }, mins(p.attended_seconds) + now(p)),
       el("td", {}, Object.entries(p.by_room_seconds).map(([room, s]) => `${room} ${mins(s)}`).join(", ")),
       el("td", {}, String(p.drops.length)))))));
   if (!attendance.people.length) box.append(el("p", { class: "muted" }, "Nobody has joined yet."));

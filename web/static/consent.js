@@ -56,12 +56,24 @@ function render(state) {
   }
   for (const child of state.children) {
     const onFile = state.documents.every((d, i) => !d.required || child.documents[i].state === "accepted");
+    const input = el("input", { type: "checkbox", "data-consent-child": child.participant_id, checked: onFile, disabled: onFile });
+    const said = el("p", { role: "status", class: "muted" });
+    // A guardian who is not joining themselves can give the consent without joining.
+    const save = onFile ? null : el("button", { type: "button", "data-consent-save": child.participant_id, onclick: async () => {
+      if (!input.checked) { said.textContent = `Tick the box to give consent for ${child.name}.`; return; }
+      try {
+        await consentFor(state, child.participant_id);
+        input.disabled = true;
+        save.remove();
+        said.textContent = `Your consent for ${child.name} is on file.`;
+      } catch (err) { said.textContent = `Your consent could not be saved: ${err.message}`; }
+    } }, `Give consent for ${child.name} now`);
     notes.push(el("fieldset", { class: "consent", "data-consent-for": child.name },
       el("legend", {}, `Consent for ${child.name}`),
-      el("label", { class: "check" },
-        el("input", { type: "checkbox", "data-consent-child": child.participant_id, checked: onFile, disabled: onFile }),
+      el("label", { class: "check" }, input,
         onFile ? ` Your consent for ${child.name} is on file.`
-          : ` I am ${child.name}'s parent or guardian, and I consent for ${child.name} to take part by video.`)));
+          : ` I am ${child.name}'s parent or guardian, and I consent for ${child.name} to take part by video.`),
+      save, said));
   }
   box.append(...notes);
 }
@@ -78,9 +90,13 @@ async function record(state) {
     }
   }
   for (const input of document.querySelectorAll("input[data-consent-child]:checked:not(:disabled)")) {
-    for (const doc of required) {
-      await call("POST", "/api/consent/accept", { kind: doc.kind, hash: doc.hash, for_participant: input.dataset.consentChild });
-    }
+    await consentFor(state, input.dataset.consentChild);
+  }
+}
+
+async function consentFor(state, childId) {
+  for (const doc of state.documents.filter((d) => d.required)) {
+    await call("POST", "/api/consent/accept", { kind: doc.kind, hash: doc.hash, for_participant: childId });
   }
 }
 
