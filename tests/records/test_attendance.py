@@ -183,3 +183,25 @@ async def test_a_record_of_an_unknown_schema_is_refused(any_store: Store,
     await any_store.put("att:s9:x", b'{"schema":2,"sealed":"AAAA"}')
     with pytest.raises(RecordError, match="unknown record schema"):
         await book.track("s9", "x")
+
+
+def test_an_interval_across_midnight_sunday_counts_in_both_weeks() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from server.records.attendance import Segment, Track
+
+    tz = ZoneInfo("America/New_York")
+    monday = dt.datetime(2026, 11, 30, 0, 0, tzinfo=tz).timestamp()
+    t = Track("s", "p", "client", "P", "m1", "h1",
+              segments=[Segment("lobby", "Lobby", "camera", monday - 3700, monday - 3600),
+                        Segment("main", "Main room", "camera", monday - 3600, monday + 1800)])
+    report = range_report([t], monday - 7 * 86400, monday + 7 * 86400, tz, {"h1": 3600},
+                          {}, monday + 9000)
+    (person,) = report["people"]
+    assert [(w["week"], w["attended_seconds"], w["met"]) for w in person["weeks"]] == [
+        ("2026-W48", 3600, True), ("2026-W49", 1800, False)]
+    assert person["total_seconds"] == 5400
+    # A range that starts at the Monday clips the Sunday evening away.
+    clipped = range_report([t], monday, monday + 86400, tz, {}, {}, monday + 9000)
+    assert clipped["people"][0]["total_seconds"] == 1800
