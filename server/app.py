@@ -23,6 +23,7 @@ from server.keys import Keys, load_keys
 from server.live import Live
 from server.metrics import METRICS, Metrics, metrics_view
 from server.openapi import openapi_json
+from server.records import api as records_api
 from server.state import (
     ACCOUNTS,
     DIRECTORY,
@@ -190,6 +191,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app[LINKS] = live.links
     app[DIRECTORY] = live.directory
     app[ROOMS] = live.rooms
+    app[records_api.RECORDS] = live.records
     live.attach(app)
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(first_run_ctx)
@@ -204,6 +206,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     api_program.setup_routes(app)
     api_join.setup_routes(app)
     api_audit.setup_routes(app)
+    records_api.setup_routes(app)
     app.router.add_get("/", static_page)
     app.router.add_get("/{page:setup|console|join}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)

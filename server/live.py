@@ -32,6 +32,7 @@ from server.identity import identify
 from server.keys import Keys
 from server.metrics import Metrics
 from server.placement import Placement
+from server.records.wiring import Records
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
@@ -75,14 +76,16 @@ class Live:
         self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
         salt = hmac.new(keys.ring.active, b"hearth address hashing", hashlib.sha256).digest()
         self.audit_log = AuditLog(store, salt, hash_addresses=settings.audit_hash_addresses)
+        self.records = Records(store, keys.data)
         sinks: list[EventSink] = [self.outbox, self.media_sink, AuditSink(self.audit_log)]
         if self.bus is not None:
             sinks.append(self.bus)
+        sinks.append(self.records.attendance_sink)
         self.rooms = RoomService(
             store, sinks=sinks,
             media=VisibilityPort(self.relay, on_layout=self._layout),
             arms=self.placement.is_local)
-        self.signaling = Signaling(self.rooms, self.chat, self.outbox)
+        self.signaling = Signaling(self.rooms, self.chat, self.outbox, gate=self.records.gate)
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,
                        ice_servers_for=self._ice_servers_for)

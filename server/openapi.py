@@ -25,6 +25,7 @@ from server.api_program import (
 )
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
+from server.records.api import ROUTES as RECORDS_ROUTES
 from server.state import SETTINGS
 
 
@@ -112,6 +113,8 @@ OPERATIONS = [
               auth=False),
     Operation("post", "/api/join/{session_id}/leave", "Forget the session's join cookie",
               auth=False),
+    *(Operation(r["method"], r["path"], r["summary"], r.get("body"), auth=r.get("auth", True),
+                ok=r.get("ok", 200)) for r in RECORDS_ROUTES),
 ]
 
 ERROR_SCHEMA = {

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from rooms import commands as c
 from rooms.errors import Forbidden, InvalidTransition, NotFound
-from rooms.model import ParticipantStatus, Session, SessionPhase
+from rooms.model import Participant, ParticipantStatus, Session, SessionPhase
 from rooms.policy import chat_scopes
 from rooms.service import RoomService
 from rooms.visibility import readers, room_chat_scope
@@ -28,11 +28,25 @@ THERAPIST = "therapist"
 GONE = (ParticipantStatus.REMOVED, ParticipantStatus.DENIED)
 
 
+class AdmissionGate(Protocol):
+    """Checks the server makes before a knock and an admission (consent on file).
+
+    Each raises a DomainError with a readable message to refuse; ``hold_reason``
+    says why a waiting person cannot be admitted yet (None: they can)."""
+
+    async def check_knock(self, session: Session, p: Participant) -> None: ...
+
+    async def check_admit(self, session: Session, pid: str) -> None: ...
+
+    async def hold_reason(self, session: Session, pid: str) -> str | None: ...
+
+
 @dataclass
 class Signaling:
     rooms: RoomService
     chat: ChatLog
     outbox: Outbox
+    gate: AdmissionGate | None = None
 
     async def state(self, caller: Caller) -> Session:
         session = await self.rooms.get(caller.session_id)
@@ -85,6 +99,12 @@ def build_registry(sig: Signaling) -> Registry:
     async def join(caller: Caller, body: s.JoinPayload) -> dict[str, Any]:
         """Enter: knock (or skip the lobby by role), then connect once admitted."""
         pid = caller.participant_id
+        if sig.gate is not None:
+            session = await sig.state(caller)
+            me = session.participants[pid]
+            if me.status in (ParticipantStatus.INVITED, ParticipantStatus.LEFT,
+                             ParticipantStatus.WAITING):
+                await sig.gate.check_knock(session, me)
         session, _ = await sig.rooms.execute(caller.session_id, c.Enter(
             actor=pid, consent_version=body.consent_version, mic_on=body.mic_on,
             camera_on=body.camera_on))
@@ -96,13 +116,31 @@ def build_registry(sig: Signaling) -> Registry:
         """Leave the session (rejoining later goes through the lobby)."""
         return c.Leave(actor=caller.participant_id)
 
-    def make_admit(caller: Caller, body: s.Target) -> c.Command:
-        """Let a waiting person in."""
-        return c.Admit(actor=caller.participant_id, target=body.participant_id)
+    @r.event("admit", s.Target, who=CLIN)
+    async def admit(caller: Caller, body: s.Target) -> dict[str, Any]:
+        """Let a waiting person in (a child only with a guardian's consent on file)."""
+        if sig.gate is not None:
+            await sig.gate.check_admit(await sig.state(caller), body.participant_id)
+        return await run(caller, c.Admit(actor=caller.participant_id,
+                                         target=body.participant_id))
 
-    def make_admit_all(caller: Caller, body: Empty) -> c.Command:
-        """Let everyone waiting in."""
-        return c.AdmitAll(actor=caller.participant_id)
+    @r.event("admit_all", Empty, who=CLIN)
+    async def admit_all(caller: Caller, body: Empty) -> dict[str, Any]:
+        """Let everyone waiting in; people held for consent stay (listed in ``held``)."""
+        if sig.gate is None:
+            return await run(caller, c.AdmitAll(actor=caller.participant_id))
+        session = await sig.state(caller)
+        waiting = [pid for pid, p in session.participants.items()
+                   if p.status is ParticipantStatus.WAITING]
+        held = [pid for pid in waiting if await sig.gate.hold_reason(session, pid) is not None]
+        if not held:
+            return await run(caller, c.AdmitAll(actor=caller.participant_id))
+        result: dict[str, Any] = {"version": session.version, "held": held}
+        for pid in waiting:
+            if pid not in held:
+                result.update(await run(caller, c.Admit(actor=caller.participant_id,
+                                                         target=pid)))
+        return result
 
     def make_deny(caller: Caller, body: s.DenyPayload) -> c.Command:
         """Do not let a waiting person in; their link stops working."""
@@ -210,8 +248,6 @@ def build_registry(sig: Signaling) -> Registry:
         return c.CloseAll(actor=caller.participant_id, grace=body.grace_seconds)
 
     act("leave", Empty, ANYONE, make_leave)
-    act("admit", s.Target, CLIN, make_admit)
-    act("admit_all", Empty, CLIN, make_admit_all)
     act("deny", s.DenyPayload, CLIN, make_deny)
     act("lobby_message", s.LobbyMessagePayload, CLIN, make_lobby_message)
     act("send_to_lobby", s.Target, CLIN, make_send_back)

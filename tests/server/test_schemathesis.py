@@ -90,10 +90,11 @@ def real_ids(server: ThreadServer, cookie: str) -> dict[str, str]:
         "first_date": "2027-01-04", "count": 3}).json()["ok"]
     me = requests.get(f"{server.url}/api/me", headers=headers, timeout=10).json()["ok"]
     return {"session_id": sid, "participant_id": pid, "hid": home["id"], "sid": series["id"],
-            "mid": home["members"][0]["id"], "index": "1", "account_id": me["account_id"]}
+            "mid": home["members"][0]["id"], "index": "1", "account_id": me["account_id"],
+            "household_id": home["id"]}
 
 
-@pytest.mark.timeout(600)  # some 40 operations x 20 examples on a loaded host
+@pytest.mark.timeout(600)  # some 60 operations x 20 examples on a loaded host
 def test_api_never_errors(api_schema: Any, cookie: str, server: ThreadServer) -> None:
     """Every documented operation, fuzzed (valid and invalid inputs): never a 5xx."""
     ids = real_ids(server, cookie)

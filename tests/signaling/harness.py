@@ -57,6 +57,7 @@ class Live:
 class Therapist:
     live: Live
     http: aiohttp.ClientSession
+    tokens: dict[str, str] = field(default_factory=dict)  # participant id -> link token
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:
         async with self.http.request(method, f"{self.live.url}{path}", json=body) as r:
@@ -68,12 +69,20 @@ class Therapist:
     async def session(self, title: str = "Family session") -> str:
         return str((await self.api("POST", "/api/sessions", {"title": title}))["id"])
 
-    async def add(self, sid: str, name: str, role: str, guardians: list[str] | None = None
-                  ) -> tuple[str, str]:
+    async def add(self, sid: str, name: str, role: str, guardians: list[str] | None = None,
+                  *, consent: bool = True) -> tuple[str, str]:
         res = await self.api("POST", f"/api/sessions/{sid}/participants",
                              {"display_name": name, "role": role,
                               "guardian_of": guardians or []})
-        return res["participant_id"], token_of(res["link"])
+        pid, token = res["participant_id"], token_of(res["link"])
+        self.tokens[pid] = token
+        if consent:  # as the pre-join page does; a guardian consents for a child
+            if role == "child":
+                for guardian in guardians or []:
+                    await accept_consent(self.live.url, self.tokens[guardian], for_child=pid)
+            else:
+                await accept_consent(self.live.url, token)
+        return pid, token
 
     async def join_token(self, sid: str) -> str:
         return token_of((await self.api("POST", f"/api/sessions/{sid}/join"))["link"])
@@ -84,6 +93,23 @@ class Therapist:
 
 def token_of(link: str) -> str:
     return link.split("#", 1)[1]
+
+
+async def accept_consent(url: str, token: str, *, for_child: str | None = None) -> None:
+    """Accept every required consent document with this link, as the pre-join page does."""
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.get(f"{url}/api/consent") as r:
+            assert r.status == 200, await r.text()
+            docs = (await r.json())["ok"]["documents"]
+        for doc in docs:
+            if not doc["required"]:
+                continue
+            body: dict[str, Any] = {"kind": doc["kind"], "hash": doc["hash"]}
+            if for_child:
+                body["for_participant"] = for_child
+            async with http.post(f"{url}/api/consent/accept", json=body) as r:
+                assert r.status == 201, await r.text()
 
 
 class Client:

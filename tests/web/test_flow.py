@@ -33,6 +33,9 @@ def prejoin(page: Page, link: str, screenshot: str | None = None) -> None:
     if screenshot:
         shot(page, screenshot)
     page.check("#pj-consent")
+    expect(page.locator("#consent-hash")).to_be_attached()  # the server's documents shown
+    for box in page.locator("input[data-consent-child]").all():  # a guardian's child
+        box.check()
     page.click("#pj-join")
 
 

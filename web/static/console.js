@@ -2,6 +2,7 @@
 // program pages (households, series, clinic and staff) from program.js.
 import { api, ApiError, el } from "/static/api.js";
 import { setupProgram, loadProgram, loadClinic, fmtWhen } from "/static/program.js";
+import { mountProgramRecords, mountRecords } from "/static/attendance.js";
 
 const $ = (id) => document.getElementById(id);
 const screens = ["signin", "sessions", "detail", "program", "household", "series", "clinic"];
@@ -57,6 +58,7 @@ async function loadSessions() {
       $("ns-household").value = keep;
     }).catch(() => null);
   }
+  mountProgramRecords();
 }
 
 export async function copy(text, label, statusId) {
@@ -122,6 +124,7 @@ async function openDetail(id) {
   $("open-room").disabled = session.phase === "ended";
   await renderParticipants(session);
   show("detail");
+  mountRecords(session);
 }
 
 async function reissue(p) {

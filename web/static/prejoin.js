@@ -1,5 +1,6 @@
 // Pre-join: camera preview, microphone level, device choice, consent. Nothing is sent
 // anywhere until the person presses Join.
+import { withConsent } from "/static/consent.js";
 const $ = (id) => document.getElementById(id);
 
 export const CONSENT_VERSION = "2026-11";
@@ -95,6 +96,7 @@ export async function openDevices() {
 }
 
 export function setupPrejoin(name, onJoin) {
+  onJoin = withConsent(onJoin);
   $("pj-name").textContent = name;
   $("consent-text").textContent = CONSENT_TEXT;
   $("consent-version").textContent = `(version ${CONSENT_VERSION})`;
