@@ -111,7 +111,9 @@ def test_media_isolation_by_colour(playwright_instance: object, server: Server,
             "() => [...document.querySelectorAll('#people-list li')].find("
             "li => li.textContent.includes('Blair')).dataset.participant")
         dr.click("#tab-people")
-        dr.click(f'#people-list li[data-participant="{blair_id}"] >> text=To lobby')
+        row = dr.locator(f'#people-list > li[data-participant="{blair_id}"]')
+        row.get_by_role("button", name="Options for Blair").click()
+        row.get_by_role("menuitem", name="Send to lobby").click()
         expect(pages["Blair"].locator("#screen-lobby")).to_be_visible()
         wait_colours(dr, {"green"})
         dr.click("#admit-all")

@@ -197,6 +197,9 @@ export class Room {
       this.say(me.room ? `You are now in ${this.roomName(me.room)}.` : "You are back in the main room.");
     }
     if (before) this.noticeHands(before, st);
+    // A knock's toast goes once that person is no longer waiting.
+    const waiting = new Set(st.lobby.map((p) => p.id));
+    this.toasts = this.toasts.filter((t) => !t.waiting || waiting.has(t.waiting));
     if (st.breakouts.phase !== "open" && st.breakouts.phase !== "closing") this.helps = [];
     this.render();
     this.show("session");
@@ -250,7 +253,7 @@ export class Room {
         if (this.clinician) {
           this.attention(`${n.name} is waiting in the lobby.`, n.participant_id
             ? { label: "Admit", run: () => this.act("admit", { participant_id: n.participant_id }, "admit-all").catch(() => null) }
-            : null);
+            : null, n.participant_id || null);
         }
         break;
       case "close_all_started": this.flash(`Breakout rooms close in ${n.seconds} seconds.`); break;
@@ -259,9 +262,9 @@ export class Room {
   }
 
   // A toast, a soft chime and (through render) a badge on the People tab.
-  attention(text, action = null) {
+  attention(text, action = null, waiting = null) {
     const id = (this.toastSeq = (this.toastSeq || 0) + 1);
-    this.toasts = [...this.toasts.slice(-3), { id, text, action }];
+    this.toasts = [...this.toasts.slice(-3), { id, text, action, waiting }];
     this.say(text);
     this.chime();
     setTimeout(() => { this.toasts = this.toasts.filter((t) => t.id !== id); this.render(); }, 10000);
@@ -631,7 +634,7 @@ export class Room {
       ${video || nothing}
       ${withVideo ? nothing : html`<div class="avatar" aria-hidden="true">${initials(p.name)}</div>`}
       <figcaption class="tile-name">
-        ${p.hand_raised && t.source === "camera" ? html`<span class="tile-hand" role="img" aria-label="hand raised">✋</span>` : nothing}
+        ${p.hand_raised && t.source === "camera" ? html`<span class="tile-hand">Hand up</span>` : nothing}
         <span class="tile-label">${name}</span>
         ${t.source === "camera" ? html`<span class="tile-role">${roleText(p.role)}</span>` : nothing}
         ${t.source === "camera" && !(mine ? this.media.micOn : p.mic_on) ? html`<span class="tile-mic">muted</span>` : nothing}
@@ -860,9 +863,12 @@ export class Room {
       <h2>In the session</h2>
       <ul class="plain" id="people-list">
         ${repeat(people, (p) => p.id, (p) => html`<li data-participant=${p.id}>
-          <span class="person">${p.hand_raised ? html`<span role="img" aria-label="hand raised">✋</span> ` : nothing}${p.name}${p.id === me ? " (you)" : ""}</span>
-          <span class="role">${[roleText(p.role), p.mic_on ? "" : "muted", p.camera_on ? "" : "camera off",
-            p.status === "reconnecting" ? "reconnecting" : "", clin && p.room ? this.roomName(p.room) : ""].filter(Boolean).join(" · ")}</span>
+          <span class="who">
+            <span class="person">${p.name}${p.id === me ? " (you)" : ""}</span>
+            ${p.hand_raised ? html`<span class="hand">Hand up</span>` : nothing}
+            <span class="role">${[roleText(p.role), p.mic_on ? "" : "muted", p.camera_on ? "" : "camera off",
+              p.status === "reconnecting" ? "reconnecting" : "", clin && p.room ? this.roomName(p.room) : ""].filter(Boolean).join(" · ")}</span>
+          </span>
           ${clin && p.id !== me ? this.personMenu(p) : nothing}
           ${this.refusal(`person:${p.id}`)}
         </li>`)}
