@@ -66,8 +66,8 @@ def new_page(browser: Browser, *, width: int = 1280, height: int = 800) -> Page:
     return page
 
 
-def session_with(dr: Page, title: str, people: list[tuple[str, str, str | None]]) -> tuple[
-        Page, dict[str, str]]:
+def session_with(dr: Page, title: str, people: list[tuple[str, str, str | None]], *,
+                 camera_off: bool = True) -> tuple[Page, dict[str, str]]:
     """Create a session with people ``(name, role, guardian)``; open the therapist's room."""
     dr.fill("#ns-title", title)
     dr.click("#new-session button[type=submit]")
@@ -78,22 +78,34 @@ def session_with(dr: Page, title: str, people: list[tuple[str, str, str | None]]
     room = popup.value
     room.on("dialog", lambda d: d.accept())
     room.set_default_timeout(SLOW)
-    join(room, room.url)
+    join(room, room.url, camera_off=camera_off)
     expect(room.locator("#screen-session")).to_be_visible()
     return room, links
 
 
-def join(page: Page, link: str, *, camera_off: bool = False, audio_only: bool = False) -> None:
+def join(page: Page, link: str, *, camera_off: bool = False, audio_only: bool = False,
+         silent: bool = False) -> None:
+    """Pre-join and join. ``silent``: camera and microphone off (tests about the screen,
+    not the media, keep the two shared cores for the pages)."""
     if audio_only:
         page.add_init_script(AUDIO_ONLY)
     page.goto(link)
     expect(page.locator("#screen-prejoin")).to_be_visible()
-    if camera_off:
+    if silent:
         page.check("#pj-camoff")
-    if camera_off or audio_only:
-        wait_js(page, "document.getElementById('pj-video').srcObject?.getAudioTracks().length > 0")
+        page.check("#pj-micoff")
+        wait_js(page, "document.getElementById('pj-camera-off').hidden === false && "
+                "document.getElementById('pj-video').srcObject?.getTracks().length === 0",
+                limit=60)
+    elif camera_off:
+        page.check("#pj-camoff")
+    if silent:
+        pass
+    elif camera_off or audio_only:
+        wait_js(page, "document.getElementById('pj-video').srcObject?.getAudioTracks().length > 0",
+                limit=60)
     else:
-        wait_js(page, "document.getElementById('pj-video').videoWidth > 0")
+        wait_js(page, "document.getElementById('pj-video').videoWidth > 0", limit=60)
     page.check("#pj-consent")
     page.click("#pj-join")
 
@@ -139,7 +151,7 @@ def test_private_reply_reaches_exactly_that_person(browser: Browser, server: Ser
     pages: dict[str, Page] = {"Dr": room}
     for name in ("Alex", "Blair", "Kit", "Dr Co"):
         pages[name] = new_page(browser)
-        join(pages[name], links[name])
+        join(pages[name], links[name], silent=True)
     for page in pages.values():
         page.on("console", lambda m: console.append(m.text))
     admit_everyone(room, [pages[n] for n in ("Alex", "Blair", "Kit")])
@@ -251,7 +263,8 @@ def test_layouts_show_every_person_once_without_overlap(browser: Browser,
     dr = therapist(browser, server)
     room, links = session_with(dr, "Layouts", [
         ("Alex Morgan", "client", None), ("Blair Morgan", "partner", None),
-        ("Casey Morgan-Whitfield", "family", None), ("Devon", "family", None)])
+        ("Casey Morgan-Whitfield", "family", None), ("Devon", "family", None)],
+        camera_off=False)
     pages: dict[str, Page] = {}
     pages["Alex Morgan"] = new_page(browser)
     join(pages["Alex Morgan"], links["Alex Morgan"])
@@ -319,7 +332,7 @@ def test_focus_stays_and_shortcuts_work(browser: Browser, server: Server) -> Non
     dr = therapist(browser, server)
     room, links = session_with(dr, "Focus", [("Alex", "client", None)])
     alex = new_page(browser)
-    join(alex, links["Alex"])
+    join(alex, links["Alex"], silent=True)
     admit_everyone(room, [alex])
     room.click("#tab-chat")
     assert_accessible(room, "the therapist's session page")
@@ -364,14 +377,14 @@ def test_knock_shows_a_toast_and_a_locked_room_says_so(browser: Browser, server:
                                              ("Locked Out", "family", None)])
     room.add_init_script(COUNT_CHIMES)
     room.reload()
-    join(room, room.url)
+    join(room, room.url, camera_off=True)
     expect(room.locator("#screen-session")).to_be_visible()
     room.click("#tab-chat")
     chimes = room.evaluate("() => window.__chimes")
 
     # A knock while the therapist reads the chat: a toast, a chime, a badge on People.
     late = new_page(browser)
-    join(late, links["Late Knocker"])
+    join(late, links["Late Knocker"], silent=True)
     expect(late.locator("#screen-lobby")).to_be_visible()
     toast = room.locator(".toast", has_text="Late Knocker is waiting in the lobby")
     expect(toast).to_be_visible()
@@ -387,7 +400,7 @@ def test_knock_shows_a_toast_and_a_locked_room_says_so(browser: Browser, server:
     room.click("#btn-lock")
     expect(room.locator("#room-label")).to_contain_text("locked")
     locked = new_page(browser)
-    join(locked, links["Locked Out"])
+    join(locked, links["Locked Out"], silent=True)
     expect(locked.locator("#notice-title")).to_have_text("The room is locked")
     for page in (late, locked):
         page.context.close()
@@ -404,7 +417,7 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
         ("Late Knocker", "family", None)])
     family = {name: new_page(browser) for name in ("Alex", "Blair", "Kit")}
     for name, page in family.items():
-        join(page, links[name])
+        join(page, links[name], silent=name != "Blair")
     admit_everyone(room, list(family.values()))
 
     # Per-person menu: one button opens the actions for that person.
@@ -455,7 +468,7 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
     room.fill("#bo-grace", "4")
     room.focus("#bo-grace")
     late = new_page(browser)
-    join(late, links["Late Knocker"])
+    join(late, links["Late Knocker"], silent=True)
     expect(room.locator(".toast", has_text="Late Knocker is waiting")).to_be_visible()
     assert room.input_value("#bo-grace") == "4"
     assert room.evaluate("() => document.activeElement.id") == "bo-grace"

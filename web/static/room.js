@@ -673,7 +673,8 @@ export class Room {
 
   tick() {
     if (!this.state) return;
-    this.render();
+    const timer = this.timerText();
+    if (timer !== this.lastTimer) { this.lastTimer = timer; this.render(); }
     this.media.updateQuality();
   }
 
