@@ -319,8 +319,14 @@ def test_layouts_show_every_person_once_without_overlap(browser: Browser,
     shot(phone, "session-phone")
     phone.click("#btn-layout")
     check_layout(phone, 5, "phone grid")
-    for page in [*pages.values()]:
-        page.context.close()
+    # A dropped connection shows on that person's tile, which stays in place.
+    phone.context.close()
+    devon = room.locator("#stage figure.tile.camera", has_text="Devon")
+    expect(devon.locator(".tile-status")).to_have_text("Connection lost")
+    check_layout(room, 5, "grid view with a dropped connection")
+    for name, page in pages.items():
+        if name != "Devon":
+            page.context.close()
     room.context.close()
     dr.context.close()
 

@@ -633,9 +633,10 @@ export class Room {
     return html`<figure class=${classes} data-key=${t.key} data-participant=${t.pid}>
       ${video || nothing}
       ${withVideo ? nothing : html`<div class="avatar" aria-hidden="true">${initials(p.name)}</div>`}
+      ${p.hand_raised && t.source === "camera" ? html`<span class="tile-hand" aria-hidden="true">Hand up</span>` : nothing}
       <figcaption class="tile-name">
-        ${p.hand_raised && t.source === "camera" ? html`<span class="tile-hand">Hand up</span>` : nothing}
         <span class="tile-label">${name}</span>
+        ${p.hand_raised && t.source === "camera" ? html`<span class="sr-only">hand raised</span>` : nothing}
         ${t.source === "camera" ? html`<span class="tile-role">${roleText(p.role)}</span>` : nothing}
         ${t.source === "camera" && !(mine ? this.media.micOn : p.mic_on) ? html`<span class="tile-mic">muted</span>` : nothing}
       </figcaption>
