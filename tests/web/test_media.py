@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import Server, dominant, launch, new_page, shot, solid_y4m, wait_js
@@ -57,6 +58,7 @@ def frames_decoding(page: Page) -> None:
     wait_js(page, f"{expr} > {first + 10}")
 
 
+@pytest.mark.timeout(300)  # three browsers on a host shared with other work
 def test_media_isolation_by_colour(playwright_instance: object, server: Server,
                                    tmp_path: Path) -> None:
     browsers = {name: launch(playwright_instance, [

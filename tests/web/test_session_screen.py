@@ -422,8 +422,8 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
         ("Alex", "client", None), ("Blair", "partner", None), ("Kit", "child", "Blair"),
         ("Late Knocker", "family", None)])
     family = {name: new_page(browser) for name in ("Alex", "Blair", "Kit")}
-    for name, page in family.items():
-        join(page, links[name], silent=name != "Blair")
+    for name, page in family.items():  # Blair keeps a microphone (to be muted)
+        join(page, links[name], silent=name != "Blair", camera_off=True)
     admit_everyone(room, list(family.values()))
 
     # Per-person menu: one button opens the actions for that person.
@@ -432,7 +432,7 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
     menu = row.get_by_role("menu")
     expect(menu).to_be_visible()
     expect(menu.get_by_role("menuitem")).to_have_text(
-        ["Mute", "Turn camera off", "Private message", "Send to lobby", "Remove from session"])
+        ["Mute", "Private message", "Send to lobby", "Remove from session"])
     family["Alex"].click("#btn-hand")  # someone else acts: the open menu stays open
     expect(room.locator("#people-list .hand")).to_have_count(1)
     expect(menu).to_be_visible()
@@ -469,6 +469,19 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
     expect(family["Alex"].locator("#room-label")).to_have_text("Room 1")
     expect(refusal).to_have_count(0)
     assert_accessible(family["Alex"], "a breakout room")
+
+    # Move while open, from the person's menu; a refused move says why beside the person.
+    room.click("#tab-people")
+    alex_row = room.locator("#people-list > li", has_text="Alex")
+    alex_row.get_by_role("button", name="Options for Alex").click()
+    alex_row.get_by_role("menuitem", name="Move to Quiet room").click()
+    expect(family["Alex"].locator("#room-label")).to_have_text("Quiet room")
+    blair_row = room.locator("#people-list > li", has_text="Blair")
+    blair_row.get_by_role("button", name="Options for Blair").click()
+    blair_row.get_by_role("menuitem", name="Move to Quiet room").click()
+    expect(blair_row.locator(".refusal")).to_contain_text("child")
+    expect(family["Blair"].locator("#room-label")).to_have_text("Room 1")
+    room.click("#tab-breakouts")
 
     # A half-typed countdown survives someone knocking, and keeps its focus.
     room.fill("#bo-grace", "4")
