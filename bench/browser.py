@@ -102,13 +102,18 @@ def run(repeats: int) -> dict[str, list[float]]:
                     text = f"bench-{i}-{time.monotonic_ns()}"
                     host.fill("#chat-input", text)
                     host.press("#chat-input", "Enter")
-                    wait_js(page, f"performance.getEntriesByName('hearth:chat:{text}').length")
+                    # Marks carry the message id, never its text.
+                    mid = wait_js(host, "[...document.querySelectorAll('#chat-log li')].find("
+                                  f"li => li.querySelector('.text')?.textContent === {text!r})"
+                                  "?.dataset.id")
+                    wait_js(page, f"performance.getEntriesByName('hearth:chat:{mid}').length")
+                    wait_js(host, f"performance.getEntriesByName('hearth:send:{mid}').length")
                     sent = host.evaluate(
                         f"() => performance.timeOrigin + performance.getEntriesByName("
-                        f"'hearth:send:{text}')[0].startTime")
+                        f"'hearth:send:{mid}')[0].startTime")
                     got = page.evaluate(
                         f"() => performance.timeOrigin + performance.getEntriesByName("
-                        f"'hearth:chat:{text}')[0].startTime")
+                        f"'hearth:chat:{mid}')[0].startTime")
                     results["chat"].append(got - sent)
                     page.context.close()
             finally:

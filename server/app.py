@@ -44,6 +44,8 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT_DIR / "web"
 # Only the socket.io client's dist folder is served from node_modules (pinned by npm ci).
 VENDOR_DIR = ROOT_DIR / "node_modules" / "socket.io-client" / "dist"
+# lit-html (the session screen's renderer), pinned by npm ci, as ES modules.
+LIT_DIR = ROOT_DIR / "node_modules" / "lit-html"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -212,4 +214,6 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)
     if VENDOR_DIR.is_dir():
         app.router.add_static("/vendor/", VENDOR_DIR, follow_symlinks=False)
+    if LIT_DIR.is_dir():
+        app.router.add_static("/lit/", LIT_DIR, follow_symlinks=False)
     return app

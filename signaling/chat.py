@@ -3,6 +3,8 @@
 Each message is sealed with a fresh 96-bit nonce and the session and scope as
 associated data, so a ciphertext moved to another session or scope fails to
 open. History is purged when the session ends (plus the configured retention).
+Every message is kept until then (no cap per thread); readers get a thread in
+pages of ``PAGE_SIZE``, newest first, and ask for earlier pages by position.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rooms.stores import Store
 
 MAX_TEXT = 2000
 HISTORY_LIMIT = 200
+PAGE_SIZE = 100  # messages per history page ("Load earlier" asks for the one before)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,16 @@ class ChatMessage:
     sender_role: str
     text: str
     ts: float
+    kind: str = "message"  # "broadcast": a clinician's message to every room
+
+
+@dataclass(frozen=True)
+class Page:
+    """A slice of one thread. ``start`` is the position of its first message in the
+    thread: the cursor for the page before it (nothing earlier when it is 0)."""
+
+    messages: list[ChatMessage]
+    start: int
 
 
 class ChatLog:
@@ -44,10 +57,10 @@ class ChatLog:
 
     async def append(
         self, session_id: str, scope: str, *, sender: str, sender_name: str, sender_role: str,
-        text: str,
+        text: str, kind: str = "message",
     ) -> ChatMessage:
         message = ChatMessage(
-            uuid.uuid4().hex, scope, sender, sender_name, sender_role, text, time.time()
+            uuid.uuid4().hex, scope, sender, sender_name, sender_role, text, time.time(), kind
         )
         nonce = os.urandom(12)
         sealed = nonce + self._aead.encrypt(
@@ -57,11 +70,9 @@ class ChatLog:
         await self._store.append(self._key(session_id, scope), sealed)
         return message
 
-    async def history(
-        self, session_id: str, scope: str, limit: int = HISTORY_LIMIT
-    ) -> list[ChatMessage]:
+    def _open(self, session_id: str, scope: str, items: list[bytes]) -> list[ChatMessage]:
         out: list[ChatMessage] = []
-        for sealed in await self._store.range(self._key(session_id, scope), -limit):
+        for sealed in items:
             try:
                 plain = self._aead.decrypt(
                     sealed[:12], sealed[12:], f"{session_id}|{scope}".encode()
@@ -70,6 +81,25 @@ class ChatLog:
                 continue  # tampered or from another key: never shown
             out.append(ChatMessage(**json.loads(plain)))
         return out
+
+    async def history(
+        self, session_id: str, scope: str, limit: int = HISTORY_LIMIT
+    ) -> list[ChatMessage]:
+        """The newest ``limit`` messages of a thread, oldest first."""
+        items = await self._store.range(self._key(session_id, scope), -limit)
+        return self._open(session_id, scope, items)
+
+    async def page(
+        self, session_id: str, scope: str, *, before: int | None = None,
+        limit: int = PAGE_SIZE,
+    ) -> Page:
+        """Up to ``limit`` messages ending just before position ``before`` (None: the
+        newest). Positions count from the thread's first message, so a page asked for
+        while others write is neither shifted nor short of a message."""
+        items = await self._store.range(self._key(session_id, scope))
+        end = len(items) if before is None else max(0, min(before, len(items)))
+        start = max(0, end - limit)
+        return Page(self._open(session_id, scope, items[start:end]), start)
 
     async def purge(self, session_id: str) -> None:
         key = f"chat-scopes:{session_id}"

@@ -18,7 +18,7 @@ from rooms.events import ENDINGS, Event, Scope
 from rooms.events import EventKind as K
 from rooms.model import ParticipantStatus, Role, Session
 from rooms.visibility import members, room_chat_scope
-from signaling.chat import ChatLog, ChatMessage
+from signaling.chat import ChatLog, ChatMessage, Page
 from signaling.views import snapshot
 
 log = logging.getLogger("hearth.outbox")
@@ -82,9 +82,8 @@ class Outbox:
 
     async def send_history(self, session: Session, pid: str) -> None:
         for thread in threads_for(session, pid):
-            messages = await self._chat.history(session.id, thread)
-            await self._emit("chat_history", {"scope": thread,
-                                              "messages": [message_view(m) for m in messages]},
+            page = await self._chat.page(session.id, thread)
+            await self._emit("chat_history", history_view(thread, page),
                              socket_room(session.id, pid))
 
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
@@ -132,4 +131,10 @@ def threads_for(session: Session, pid: str) -> list[str]:
 
 def message_view(m: ChatMessage) -> dict[str, Any]:
     return {"id": m.id, "scope": m.scope, "sender": m.sender, "sender_name": m.sender_name,
-            "sender_role": m.sender_role, "text": m.text, "ts": m.ts}
+            "sender_role": m.sender_role, "text": m.text, "ts": m.ts, "kind": m.kind}
+
+
+def history_view(thread: str, page: Page) -> dict[str, Any]:
+    """One page of a thread; ``start`` > 0 means earlier messages can be asked for."""
+    return {"scope": thread, "messages": [message_view(m) for m in page.messages],
+            "start": page.start}

@@ -16,8 +16,11 @@ SERVER_EVENTS = {
     "`lobby` for clinicians, `breakouts`); sent on join and after every change; "
     "keep the highest `version`",
     "notice": "`{kind, version, ...}`: one of the notice kinds below",
-    "chat": "`{id, scope, sender, sender_name, sender_role, text, ts}`",
-    "chat_history": "`{scope, messages}`: a thread's history on join and on room change",
+    "chat": "`{id, scope, sender, sender_name, sender_role, text, ts, kind}`; `scope` is "
+    "the thread (`main`, `breakout:<id>`, `private:<participant>`, `clinical`); `kind` is "
+    "`message` or `broadcast` (a clinician's message to every room, kept in each room's chat)",
+    "chat_history": "`{scope, messages, start}`: the newest page of a thread, on join and on "
+    "room change; `start` > 0 means earlier pages exist (ask with `chat_earlier`)",
     "connect_error": "`{message: code}` when the link is refused: `invalid_token`, "
     "`expired`, `not_yet_valid`, `revoked`, `session_ended`, `removed`, `denied`, "
     "`forbidden`, `unavailable`; `{message: \"rate_limited\", data: {retry_after}}` "

@@ -101,3 +101,8 @@ class ChatSendPayload(Payload):
         None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
         description="clinicians only: the participant whose private thread to answer",
     )
+
+
+class ChatEarlierPayload(Payload):
+    scope: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_:-]+$")
+    before: int = Field(ge=0, description="the `start` of the earliest page already held")

@@ -14,10 +14,10 @@ from rooms.errors import Forbidden, InvalidTransition, NotFound
 from rooms.model import Participant, ParticipantStatus, Session, SessionPhase
 from rooms.policy import chat_scopes
 from rooms.service import RoomService
-from rooms.visibility import readers, room_chat_scope
+from rooms.visibility import chat_threads, readers, room_chat_scope
 from signaling import schemas as s
 from signaling.chat import ChatLog
-from signaling.outbox import Outbox, message_view
+from signaling.outbox import Outbox, history_view, message_view
 from signaling.registry import Caller, Empty, Registry
 from signaling.tokens import JoinClaims
 
@@ -39,6 +39,12 @@ class AdmissionGate(Protocol):
     async def check_admit(self, session: Session, pid: str) -> None: ...
 
     async def hold_reason(self, session: Session, pid: str) -> str | None: ...
+
+
+class Locked(InvalidTransition):
+    """Knocking on a locked session: the knocker is told, so nothing seems to hang."""
+
+    code = "locked"
 
 
 @dataclass
@@ -99,11 +105,13 @@ def build_registry(sig: Signaling) -> Registry:
     async def join(caller: Caller, body: s.JoinPayload) -> dict[str, Any]:
         """Enter: knock (or skip the lobby by role), then connect once admitted."""
         pid = caller.participant_id
-        if sig.gate is not None:
-            session = await sig.state(caller)
-            me = session.participants[pid]
-            if me.status in (ParticipantStatus.INVITED, ParticipantStatus.LEFT,
-                             ParticipantStatus.WAITING):
+        session = await sig.state(caller)
+        me = session.participants[pid]
+        if me.status in (ParticipantStatus.INVITED, ParticipantStatus.LEFT,
+                         ParticipantStatus.WAITING):
+            if session.locked and not me.clinician:
+                raise Locked("the room is locked")
+            if sig.gate is not None:
                 await sig.gate.check_knock(session, me)
         session, _ = await sig.rooms.execute(caller.session_id, c.Enter(
             actor=pid, consent_version=body.consent_version, mic_on=body.mic_on,
@@ -269,7 +277,6 @@ def build_registry(sig: Signaling) -> Registry:
     act("breakouts_move", s.MovePayload, CLIN, make_move)
     act("breakouts_visit", s.VisitPayload, CLIN, make_visit)
     act("breakouts_extend", s.ExtendPayload, CLIN, make_extend)
-    act("breakouts_broadcast", s.BroadcastPayload, CLIN, make_broadcast)
     act("breakouts_help", Empty, "relatives and children in a breakout", make_help)
     act("breakouts_close", s.ClosePayload, CLIN, make_close)
 
@@ -288,6 +295,29 @@ def build_registry(sig: Signaling) -> Registry:
             sender_role=me.role.value, text=body.text)
         await sig.outbox.to(session.id, readers(session, thread), "chat", message_view(message))
         return {"id": message.id, "scope": thread}
+
+    @r.event("breakouts_broadcast", s.BroadcastPayload, who=CLIN)
+    async def breakouts_broadcast(caller: Caller, body: s.BroadcastPayload) -> dict[str, Any]:
+        """A message shown in every room, and kept in each room's chat, marked."""
+        session, _ = await sig.rooms.execute(caller.session_id, make_broadcast(caller, body))
+        me = session.participants[caller.participant_id]
+        threads = ["main", *(f"breakout:{room.id}" for room in session.breakouts.rooms)]
+        for thread in threads:
+            message = await sig.chat.append(
+                session.id, thread, sender=me.id, sender_name=me.display_name,
+                sender_role=me.role.value, text=body.text, kind="broadcast")
+            await sig.outbox.to(session.id, readers(session, thread), "chat",
+                                message_view(message))
+        return {"version": session.version}
+
+    @r.event("chat_earlier", s.ChatEarlierPayload, who="anyone who reads the thread")
+    async def chat_earlier(caller: Caller, body: s.ChatEarlierPayload) -> dict[str, Any]:
+        """The page of a chat thread just before position ``before`` ("Load earlier")."""
+        session = await sig.state(caller)
+        if body.scope not in chat_threads(session, caller.participant_id):
+            raise Forbidden("you do not read that chat")
+        page = await sig.chat.page(session.id, body.scope, before=body.before)
+        return history_view(body.scope, page)
 
     return r
 

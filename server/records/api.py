@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rooms.model import Participant, ParticipantStatus, Role, Session
+from rooms.model import Participant, Role, Session
 from server.accounts import Account
 from server.api_auth import require_therapist
 from server.http import ApiError, parse_body
+from server.identity import identify
 from server.records.attendance import (
     csv_cell,
     intervals_csv,
@@ -38,8 +39,8 @@ from server.records.attendance import (
 )
 from server.records.consent import KINDS, TITLES, Document, Entry, needs_consent
 from server.records.wiring import Records
-from server.state import DIRECTORY, LINKS, LIVE, ROOMS
-from signaling.tokens import LinkError
+from server.state import DIRECTORY, LINKS, LIVE, PROGRAM, ROOMS
+from signaling.tokens import LinkError, cookie_name
 
 RECORDS = web.AppKey("records", Records)
 
@@ -322,18 +323,23 @@ class LinkHolder:
 
 
 async def _link_holder(request: web.Request) -> LinkHolder:
+    """The person behind a personal link: the join page's HttpOnly session cookie (named by
+    ``?s=<session id>``), or the link's token as a Bearer header for other clients."""
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    token: str | None = header[7:].strip() if header.startswith("Bearer ") else None
+    if token is None and request.query.get("s"):
+        token = request.cookies.get(cookie_name(request.query["s"]))
+    if not token:
         raise ApiError(401, "unauthenticated", "open this page from your personal link")
     try:
-        claims = await request.app[LINKS].verify(header[7:].strip())
+        claims = await request.app[PROGRAM].resolve(await request.app[LINKS].verify(token))
+        me_id = await identify(request.app[ROOMS], claims)
     except LinkError as exc:
         await _audit(request, "link_refused", {"code": exc.code, "via": "consent"})
         raise ApiError(401, exc.code, "this link does not work any more") from exc
-    session = await request.app[ROOMS].get(claims.session_id)
-    me = session.participants.get(claims.participant_id) if session else None
-    if session is None or me is None or me.role.value != claims.role \
-            or me.status in (ParticipantStatus.REMOVED, ParticipantStatus.DENIED):
+    session = await request.app[ROOMS].get(me_id.session_id)
+    me = session.participants.get(me_id.participant_id) if session else None
+    if session is None or me is None:
         raise ApiError(403, "forbidden", "this link does not belong to the session")
     return LinkHolder(session, me, claims.jti)
 

@@ -84,14 +84,15 @@ def test_therapist_and_family_flow(browser: Browser, server: Server) -> None:
     room.press("#chat-input", "Enter")
     expect(alex_page.locator("#chat-log")).to_contain_text("Welcome, Alex")
     kit_page = family["Kit"]
-    expect(kit_page.locator("#scope-room")).to_be_hidden()
+    expect(kit_page.locator("#thread-room")).to_have_count(0)
+    kit_page.click("#tab-chat")  # on a phone the panels are a bottom sheet
     kit_page.fill("#chat-input", "can we talk")
     kit_page.press("#chat-input", "Enter")
-    room.click("#scope-clinicians")
+    room.locator("#panel-chat .thread", has_text="Kit (private)").click()
     expect(room.locator("#chat-log")).to_contain_text("can we talk")
-    alex_page.click("#scope-clinicians")
+    alex_page.click("#thread-private")
     expect(alex_page.locator("#chat-log")).not_to_contain_text("can we talk")
-    alex_page.click("#scope-room")
+    alex_page.click("#thread-room")
     shot(room, "session")
 
     # Breakouts by role: each partner with a clinician, the child with its guardian.

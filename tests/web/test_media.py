@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import Server, dominant, launch, new_page, shot, solid_y4m, wait_js
@@ -57,6 +58,7 @@ def frames_decoding(page: Page) -> None:
     wait_js(page, f"{expr} > {first + 10}")
 
 
+@pytest.mark.timeout(300)  # three browsers on a host shared with other work
 def test_media_isolation_by_colour(playwright_instance: object, server: Server,
                                    tmp_path: Path) -> None:
     browsers = {name: launch(playwright_instance, [
@@ -111,7 +113,9 @@ def test_media_isolation_by_colour(playwright_instance: object, server: Server,
             "() => [...document.querySelectorAll('#people-list li')].find("
             "li => li.textContent.includes('Blair')).dataset.participant")
         dr.click("#tab-people")
-        dr.click(f'#people-list li[data-participant="{blair_id}"] >> text=To lobby')
+        row = dr.locator(f'#people-list > li[data-participant="{blair_id}"]')
+        row.get_by_role("button", name="Options for Blair").click()
+        row.get_by_role("menuitem", name="Send to lobby").click()
         expect(pages["Blair"].locator("#screen-lobby")).to_be_visible()
         wait_colours(dr, {"green"})
         dr.click("#admit-all")

@@ -7,9 +7,12 @@ import { el } from "/static/api.js";
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 3000;
 
+// The join page holds the person's link as an HttpOnly cookie named for the session in
+// the address (`/join?s=<id>`); the server reads it, so no token is ever in this script.
 async function call(method, path, body) {
-  const token = sessionStorage.getItem("hearth-token") || "";
-  const init = { method, headers: { Authorization: `Bearer ${token}` }, credentials: "same-origin" };
+  const session = new URLSearchParams(location.search).get("s") || "";
+  path += `${path.includes("?") ? "&" : "?"}s=${encodeURIComponent(session)}`;
+  const init = { method, headers: {}, credentials: "same-origin" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
