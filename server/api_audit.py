@@ -5,14 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api_program import require_staff
-from server.api_sessions import owned
+from server.api_sessions import visible
 from server.state import LIVE
 
 
 async def session_audit(request: web.Request) -> web.Response:
-    """Every audit entry of one of the caller's sessions, oldest first."""
+    """Every audit entry of a session the caller may read (its clinicians, the admin)."""
     viewer = await require_staff(request)
-    record = await owned(request, viewer)  # 404 for anyone else's session
+    record = await visible(request, viewer)  # 404 for a session one may not read
     entries = await request.app[LIVE].audit_log.for_session(record.id)
     return web.json_response({"ok": sorted(entries, key=lambda e: int(e["seq"]))})
 

@@ -26,10 +26,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rooms.model import Participant, Role, Session
-from server.accounts import Account
-from server.api_auth import require_therapist
+from server.api_program import require_role, require_staff
 from server.http import ApiError, parse_body
 from server.identity import identify
+from server.program.service import ProgramError, Viewer
 from server.records.attendance import (
     csv_cell,
     intervals_csv,
@@ -128,11 +128,13 @@ async def _audit(request: web.Request, event: str, fields: dict[str, Any]) -> No
     await request.app[LIVE].audit(event, fields)
 
 
-async def _owned_session(request: web.Request, account: Account) -> tuple[str, str, Session]:
+async def _owned_session(request: web.Request, viewer: Viewer) -> tuple[str, str, Session]:
+    """A session the clinician may read (own, on it as co-therapist, or the admin's)."""
     sid = request.match_info["session_id"]
     record = await request.app[DIRECTORY].get(sid)
     session = await request.app[ROOMS].get(sid)
-    if record is None or record.owner != account.id or session is None:
+    if record is None or session is None \
+            or not await request.app[PROGRAM].may_read_session(viewer, record):
         raise ApiError(404, "not_found", "no such session")
     return sid, record.title, session
 
@@ -144,9 +146,10 @@ def _csv(text: str, name: str) -> web.Response:
 
 # --- attendance ---------------------------------------------------------------------
 async def session_attendance(request: web.Request) -> web.Response:
-    account = await require_therapist(request)
+    viewer = await require_staff(request)
+    account = viewer.account
     q: FormatQuery = _query(request, FormatQuery)
-    sid, title, _ = await _owned_session(request, account)
+    sid, title, _ = await _owned_session(request, viewer)
     tracks = await request.app[RECORDS].attendance.session_tracks(sid)
     now = time.time()
     await _audit(request, "records_export", {"what": "attendance_session", "session": sid,
@@ -158,7 +161,8 @@ async def session_attendance(request: web.Request) -> web.Response:
 
 
 async def range_attendance(request: web.Request) -> web.Response:
-    account = await require_therapist(request)
+    viewer = await require_staff(request)
+    account = viewer.account
     q: RangeQuery = _query(request, RangeQuery)
     tz = ZoneInfo(q.tz)
     lo = dt.datetime.combine(q.from_, dt.time(), tz).timestamp()
@@ -169,7 +173,7 @@ async def range_attendance(request: web.Request) -> web.Response:
     tracks = []
     for sid in await book.sessions_between(q.from_, q.to):
         record = await directory.get(sid)
-        if record is None or record.owner != account.id:
+        if record is None or not await request.app[PROGRAM].may_read_session(viewer, record):
             continue
         titles[sid] = record.title
         for t in await book.session_tracks(sid):
@@ -193,16 +197,26 @@ async def range_attendance(request: web.Request) -> web.Response:
                                      "tz": q.tz, **report}})
 
 
-async def get_target(request: web.Request) -> web.Response:
-    await require_therapist(request)
+async def _my_household(request: web.Request, viewer: Viewer) -> str:
+    """A household the clinician may see (its therapist, or the admin); 404 otherwise."""
     hid = _household(request)
+    try:
+        await request.app[PROGRAM].household(viewer, hid)
+    except ProgramError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return hid
+
+
+async def get_target(request: web.Request) -> web.Response:
+    hid = await _my_household(request, await require_staff(request))
     seconds = await request.app[RECORDS].attendance.target(hid)
     return web.json_response({"ok": {"household_id": hid, "hours": seconds / 3600}})
 
 
 async def set_target(request: web.Request) -> web.Response:
-    account = await require_therapist(request)
-    hid = _household(request)
+    viewer = await require_staff(request)
+    account = viewer.account
+    hid = await _my_household(request, viewer)
     body = await parse_body(request, TargetBody)
     await request.app[RECORDS].attendance.set_target(hid, round(body.hours * 3600))
     await _audit(request, "attendance_target_set", {"household": hid, "account": account.id})
@@ -218,7 +232,7 @@ def _household(request: web.Request) -> str:
 
 # --- consent: clinicians -------------------------------------------------------------
 async def list_documents(request: web.Request) -> web.Response:
-    await require_therapist(request)
+    await require_staff(request)
     ledger = request.app[RECORDS].consent
     out = []
     for kind in KINDS:
@@ -231,7 +245,9 @@ async def list_documents(request: web.Request) -> web.Response:
 
 
 async def publish_document(request: web.Request) -> web.Response:
-    account = await require_therapist(request)
+    viewer = await require_staff(request)
+    require_role(viewer, "admin")  # consent documents are the clinic's
+    account = viewer.account
     body = await parse_body(request, PublishBody)
     doc = await request.app[RECORDS].consent.publish(body.kind, body.title, body.text,
                                                      body.required, account.id)
@@ -241,8 +257,8 @@ async def publish_document(request: web.Request) -> web.Response:
 
 
 async def session_consent(request: web.Request) -> web.Response:
-    account = await require_therapist(request)
-    sid, _, session = await _owned_session(request, account)
+    viewer = await require_staff(request)
+    sid, _, session = await _owned_session(request, viewer)
     ledger = request.app[RECORDS].consent
     gate = request.app[RECORDS].gate
     people = []
@@ -260,8 +276,9 @@ async def session_consent(request: web.Request) -> web.Response:
 
 async def clinician_withdraw(request: web.Request) -> web.Response:
     """A withdrawal stated to the clinician (in session, by phone) is recorded by them."""
-    account = await require_therapist(request)
-    sid, _, session = await _owned_session(request, account)
+    viewer = await require_staff(request)
+    account = viewer.account
+    sid, _, session = await _owned_session(request, viewer)
     body = await parse_body(request, ClinicianWithdrawBody)
     p = session.participants.get(request.match_info["participant_id"])
     if p is None:
@@ -292,7 +309,8 @@ def ledger_csv(entries: list[Entry]) -> str:
 
 
 async def export_ledger(request: web.Request) -> web.Response:
-    account = await require_therapist(request)
+    viewer = await require_staff(request)
+    account = viewer.account
     q: LedgerQuery = _query(request, LedgerQuery)
     directory = request.app[DIRECTORY]
     mine: dict[str, bool] = {}
@@ -301,7 +319,8 @@ async def export_ledger(request: web.Request) -> web.Response:
     for e in stored:
         if e.session_id not in mine:
             record = await directory.get(e.session_id)
-            mine[e.session_id] = record is not None and record.owner == account.id
+            mine[e.session_id] = record is not None \
+                and await request.app[PROGRAM].may_read_session(viewer, record)
         day = dt.datetime.fromtimestamp(e.at, dt.UTC).date()
         if mine[e.session_id] and (q.from_ is None or day >= q.from_) \
                 and (q.to is None or day <= q.to):
