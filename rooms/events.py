@@ -55,6 +55,8 @@ KINDS = {
     "mute_requested": "a clinician muted this person's microphone",
     "camera_off_requested": "a clinician turned this person's camera off",
     "unmute_requested": "a clinician asks this person to unmute (they decide)",
+    "settings_changed": "a clinician changed a session setting (lock, auto-admit, screen "
+    "share; for the audit log)",
     "moved": "a clinician moved a person to another breakout room (for the audit log)",
     "breakouts_opened": "everyone moved to their breakout room",
     "broadcast": "a clinician's message to every room",

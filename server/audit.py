@@ -46,6 +46,7 @@ EVENT_ACTIONS = {
     "moved": "breakout_move",
     "breakouts_closed": "breakout_close",
     "session_ended": "session_end",
+    "settings_changed": "settings_change",
 }
 
 
@@ -151,4 +152,4 @@ class AuditSink:
                 else event.data.get("participant_id")
             await self.audit.write(action, actor=event.actor or None,
                                    subject=str(subject) if subject else None,
-                                   session=session.id)
+                                   session=session.id, code=event.data.get("setting"))
