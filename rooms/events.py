@@ -44,6 +44,7 @@ class EventKind(StrEnum):
     MUTE_REQUESTED = "mute_requested"
     CAMERA_OFF_REQUESTED = "camera_off_requested"
     UNMUTE_REQUESTED = "unmute_requested"
+    SETTINGS_CHANGED = "settings_changed"
     PARTICIPANT_MOVED = "participant_moved"
     BREAKOUTS_OPENED = "breakouts_opened"
     BROADCAST = "broadcast"
@@ -81,6 +82,8 @@ KINDS: dict[EventKind, str] = {
     K.MUTE_REQUESTED: "a clinician muted this person's microphone",
     K.CAMERA_OFF_REQUESTED: "a clinician turned this person's camera off",
     K.UNMUTE_REQUESTED: "a clinician asks this person to unmute (they decide)",
+    K.SETTINGS_CHANGED: "a clinician changed a session setting (lock, auto-admit, screen "
+    "share; for the audit log)",
     K.PARTICIPANT_MOVED: "a clinician moved a person to another breakout room (for the audit log)",
     K.BREAKOUTS_OPENED: "everyone moved to their breakout room",
     K.BROADCAST: "a clinician's message to every room",

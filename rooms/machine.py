@@ -290,14 +290,20 @@ def _open(s: Session, cmd: c.OpenSession, actor: Participant, now: float) -> Res
     return s, []
 
 
+def _setting(s: Session, new: Session, name: str) -> Result:
+    """A session setting; a real change is an event (the audit log records it)."""
+    return new, ([Event(K.SETTINGS_CHANGED, TO_CLINICIANS, {"setting": name})]
+                 if new != s else [])
+
+
 @on(c.Lock)
 def _lock(s: Session, cmd: c.Lock, actor: Participant, now: float) -> Result:
-    return replace(s, locked=True), []
+    return _setting(s, replace(s, locked=True), "locked")
 
 
 @on(c.Unlock)
 def _unlock(s: Session, cmd: c.Unlock, actor: Participant, now: float) -> Result:
-    return replace(s, locked=False), []
+    return _setting(s, replace(s, locked=False), "locked")
 
 
 @on(c.EndSession)
@@ -311,12 +317,13 @@ def _end(s: Session, cmd: c.EndSession, actor: Participant, now: float) -> Resul
 
 @on(c.SetAutoAdmit)
 def _auto(s: Session, cmd: c.SetAutoAdmit, actor: Participant, now: float) -> Result:
-    return replace(s, auto_admit=frozenset(cmd.roles) - {Role.CHILD, Role.OBSERVER}), []
+    return _setting(s, replace(s, auto_admit=frozenset(cmd.roles) - {Role.CHILD, Role.OBSERVER}),
+                    "auto_admit")
 
 
 @on(c.AllowScreenShare)
 def _share(s: Session, cmd: c.AllowScreenShare, actor: Participant, now: float) -> Result:
-    return replace(s, screen_share_relatives=cmd.allowed), []
+    return _setting(s, replace(s, screen_share_relatives=cmd.allowed), "screen_share")
 
 
 @on(c.AddParticipant)

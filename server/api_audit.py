@@ -6,7 +6,8 @@ from aiohttp import web
 
 from server.api_program import require_staff
 from server.api_sessions import visible
-from server.state import LIVE
+from server.http import client_address
+from server.state import LIVE, SETTINGS
 
 
 async def session_audit(request: web.Request) -> web.Response:
@@ -14,6 +15,9 @@ async def session_audit(request: web.Request) -> web.Response:
     viewer = await require_staff(request)
     record = await visible(request, viewer)  # 404 for a session one may not read
     entries = await request.app[LIVE].audit_log.for_session(record.id)
+    await request.app[LIVE].audit("export", {
+        "actor": viewer.id, "session": record.id, "code": "audit_read",
+        "address": client_address(request, request.app[SETTINGS].trusted_proxies)})
     return web.json_response({"ok": sorted(entries, key=lambda e: int(e["seq"]))})
 
 

@@ -46,6 +46,7 @@ EVENT_ACTIONS: dict[EventKind, str] = {
     EventKind.PARTICIPANT_MOVED: "breakout_move",
     EventKind.BREAKOUTS_CLOSED: "breakout_close",
     EventKind.SESSION_ENDED: "session_end",
+    EventKind.SETTINGS_CHANGED: "settings_change",
 }
 
 
@@ -151,4 +152,4 @@ class AuditSink:
                 else event.data.get("participant_id")
             await self.audit.write(action, actor=event.actor or None,
                                    subject=str(subject) if subject else None,
-                                   session=session.id)
+                                   session=session.id, code=event.data.get("setting"))

@@ -218,6 +218,9 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
             log = AuditLog(store, b"")
             entries = await (log.for_session(args.session) if getattr(args, "session", None)
                              else log.entries())
+            if args.audit_command == "export":  # reading the log is itself recorded
+                await log.write("export", actor="cli", session=getattr(args, "session", None),
+                                code="audit_export")
             return entries, (await log.verify() if args.audit_command == "verify" else [])
         finally:
             await store.close()

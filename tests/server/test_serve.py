@@ -86,10 +86,14 @@ def served(tmp_path: Path) -> Iterator[Served]:
     s.proc.wait()
 
 
-async def test_serves_tls_prints_setup_link_once(served: Served) -> None:
+async def test_serves_tls_prints_setup_link_once(served: Served, tmp_path: Path) -> None:
     served.wait_for(r"Trust this CA")
-    token = served.wait_for(r"/setup#(\S+)").group(1)
+    served.wait_for(r"setup-link")  # the log names the owner-only file, never the link
+    secret = tmp_path / "data" / "secrets" / "setup-link"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    token = secret.read_text().strip().split("/setup#")[1]
     served.wait_for(r"serving on")
+    assert token not in "".join(served.output)
     async with aiohttp.ClientSession() as http:
         status, body_, headers = await get_when_up(http, served, "/healthz")
         assert (status, body_) == (200, {"status": "alive"})

@@ -9,6 +9,7 @@ from tests.signaling.harness import Live, admitted
 async def test_moderation_is_audited_with_actor_and_subject(live: Live) -> None:
     room = await admitted(live, ("Alex", "client"), ("Sam", "partner"))
     t, alex, sam = room.therapist, room.ids["Alex"], room.ids["Sam"]
+    await t.ok("lock", {"locked": True})
     await t.ok("breakouts_create", {"names": ["One", "Two"]})
     await t.ok("breakouts_assign", {"participant_id": alex, "room_id": "b1"})
     await t.ok("breakouts_assign", {"participant_id": sam, "room_id": "b2"})
@@ -21,12 +22,14 @@ async def test_moderation_is_audited_with_actor_and_subject(live: Live) -> None:
     entries = await room.dr.api("GET", f"/api/sessions/{room.sid}/audit")
     by_action = {e["action"]: e for e in entries}
     for action in ("admit", "breakout_open", "breakout_move", "breakout_close",
-                   "send_to_lobby", "remove", "session_end", "link_issued"):
+                   "send_to_lobby", "remove", "session_end", "link_issued",
+                   "settings_change"):
         assert action in by_action, (action, sorted(by_action))
     therapist_id = t.state["me"]["id"]
     assert by_action["remove"]["actor"] == therapist_id
     assert by_action["remove"]["subject"] == alex
     assert by_action["breakout_move"]["subject"] == sam
+    assert by_action["settings_change"]["code"] == "locked"
     assert all(e["session"] == room.sid for e in entries)
     stranger = await live.therapist()
     async with stranger.http.get(f"{live.url}/api/sessions/{room.sid}/audit") as r:
