@@ -31,6 +31,7 @@ from rooms.stores import Store
 from server.accounts import Account, AccountError, Accounts
 from server.directory import Directory, SessionRecord
 from server.program import recurrence
+from server.program.ics import series_ics
 from server.program.mail import REMINDERS, Mailer, invitation, reminder
 from server.program.models import (
     SESSION_ROLE,
@@ -563,9 +564,10 @@ class Program:
         await self.revoke_link(viewer, sid, member_id)
         now = self.clock()
         expires = recurrence.last_close(series) + 3600
+        # No name in the link: it travels by email and calendar; the session knows the name.
         token, claims = self._links.issue(
             session_id=SERIES_PREFIX + series.id, participant_id=member.id,
-            role=SESSION_ROLE[member.role], name=member.name, not_before=now - 60,
+            role=SESSION_ROLE[member.role], name="", not_before=now - 60,
             expires=max(expires, now + 3600), now=now,
         )
         url = f"{self._public_url}/join#{token}"
@@ -616,9 +618,11 @@ class Program:
         starts = [o.starts_at for o in recurrence.occurrences(series)
                   if not o.cancelled and o.starts_at > now]
         clinic = await self.clinic()
+        ics = series_ics(series, recurrence.occurrences(series), uid=f"{sid}-{member_id}@hearth",
+                         clinic=clinic.name, url=link[0])
         await mailer.send(invitation(
             clinic=clinic.name, sender=mailer.sender, to=member.email, starts=starts,
-            zone=member.timezone or series.timezone, url=link[0]))
+            zone=member.timezone or series.timezone, url=link[0], ics=ics))
         return member.email
 
     async def send_due_reminders(self, mailer: Mailer, now: float | None = None,

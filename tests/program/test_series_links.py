@@ -61,6 +61,7 @@ async def test_same_link_in_two_occurrences_refused_between_and_after_revocation
     token = token_of(issued["link"])
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["sid"] == f"series:{series['id']}"
+    assert claims["name"] == ""  # links travel by email: no names in them
 
     # Occurrence 1: the link opens, as Maria, in the occurrence's own session.
     at(live, occ[0]["starts_at"] - 10 * 60)
