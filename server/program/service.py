@@ -51,6 +51,7 @@ from signaling.tokens import JoinClaims, LinkError, LinkSigner
 
 SERIES_PREFIX = "series:"
 INVITE_TTL = 7 * 24 * 3600
+MAX_MOVE = 14 * 24 * 3600  # an occurrence moves within two weeks of its planned time
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -388,6 +389,8 @@ class Program:
         items = recurrence.occurrences(record)
         if not 0 <= index < len(items):
             raise ProgramError(404, "not_found", "no such occurrence")
+        if move_to is not None and abs(move_to - items[index].original_start) > MAX_MOVE:
+            raise ProgramError(400, "invalid", "move_to: at most 14 days from its planned time")
         if await self._store.get(f"program:occ:{sid}:{index}") is not None and \
                 move_to is not None:
             raise ProgramError(409, "conflict", "this occurrence has already started")
@@ -563,7 +566,8 @@ class Program:
         member = await self._member(series, member_id)
         await self.revoke_link(viewer, sid, member_id)
         now = self.clock()
-        expires = recurrence.last_close(series) + 3600
+        # Valid past the last planned session by more than any move can shift one.
+        expires = recurrence.last_close(series) + MAX_MOVE + 3600
         # No name in the link: it travels by email and calendar; the session knows the name.
         token, claims = self._links.issue(
             session_id=SERIES_PREFIX + series.id, participant_id=member.id,
