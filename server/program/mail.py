@@ -52,7 +52,7 @@ def when(ts: float, zone: str) -> str:
 
 
 def invitation(*, clinic: str, sender: str, to: str, starts: list[float], zone: str,
-               url: str) -> EmailMessage:
+               url: str, ics: bytes | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = f"{clinic}: your video sessions"
     msg["From"] = sender
@@ -65,6 +65,8 @@ def invitation(*, clinic: str, sender: str, to: str, starts: list[float], zone: 
     lines += ["", "Join from your browser with your personal link (do not share it).",
               "It opens 15 minutes before each session:", url]
     msg.set_content("\n".join(lines) + "\n")
+    if ics is not None:
+        msg.add_attachment(ics, maintype="text", subtype="calendar", filename="sessions.ics")
     return msg
 
 

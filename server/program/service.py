@@ -31,6 +31,7 @@ from rooms.stores import Store
 from server.accounts import Account, AccountError, Accounts
 from server.directory import Directory, SessionRecord
 from server.program import recurrence
+from server.program.ics import series_ics
 from server.program.mail import REMINDERS, Mailer, invitation, reminder
 from server.program.models import (
     SESSION_ROLE,
@@ -50,6 +51,7 @@ from signaling.tokens import JoinClaims, LinkError, LinkSigner
 
 SERIES_PREFIX = "series:"
 INVITE_TTL = 7 * 24 * 3600
+MAX_MOVE = 14 * 24 * 3600  # an occurrence moves within two weeks of its planned time
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -387,6 +389,8 @@ class Program:
         items = recurrence.occurrences(record)
         if not 0 <= index < len(items):
             raise ProgramError(404, "not_found", "no such occurrence")
+        if move_to is not None and abs(move_to - items[index].original_start) > MAX_MOVE:
+            raise ProgramError(400, "invalid", "move_to: at most 14 days from its planned time")
         if await self._store.get(f"program:occ:{sid}:{index}") is not None and \
                 move_to is not None:
             raise ProgramError(409, "conflict", "this occurrence has already started")
@@ -562,7 +566,9 @@ class Program:
         member = await self._member(series, member_id)
         await self.revoke_link(viewer, sid, member_id)
         now = self.clock()
-        expires = recurrence.last_close(series) + 3600
+        # Valid past the last planned session by more than any move can shift one.
+        expires = recurrence.last_close(series) + MAX_MOVE + 3600
+        # No name in the link: it travels by email and calendar; the session knows the name.
         token, claims = self._links.issue(
             session_id=SERIES_PREFIX + series.id, participant_id=member.id, not_before=now - 60,
             expires=max(expires, now + 3600), now=now,
@@ -615,9 +621,11 @@ class Program:
         starts = [o.starts_at for o in recurrence.occurrences(series)
                   if not o.cancelled and o.starts_at > now]
         clinic = await self.clinic()
+        ics = series_ics(series, recurrence.occurrences(series), uid=f"{sid}-{member_id}@hearth",
+                         clinic=clinic.name, url=link[0])
         await mailer.send(invitation(
             clinic=clinic.name, sender=mailer.sender, to=member.email, starts=starts,
-            zone=member.timezone or series.timezone, url=link[0]))
+            zone=member.timezone or series.timezone, url=link[0], ics=ics))
         return member.email
 
     async def send_due_reminders(self, mailer: Mailer, now: float | None = None,

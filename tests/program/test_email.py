@@ -57,7 +57,8 @@ NAMES = ("Maria", "Rivera", "Ben", "Kit", "client", "parent", "child")
 
 
 def text_of(message: Message) -> str:
-    body = message.get_payload(decode=True)
+    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    body = part.get_payload(decode=True)
     assert isinstance(body, bytes)
     return str(message["Subject"]) + "\n" + body.decode()
 
@@ -87,6 +88,12 @@ async def test_invitation_and_reminders(mail_live: Live, smtp: tuple[Inbox, int]
     assert link in text
     for name in NAMES:
         assert name not in text, name
+    calendar = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    ics = calendar.get_payload(decode=True)
+    assert isinstance(ics, bytes)
+    assert b"RRULE:FREQ=WEEKLY;COUNT=12;BYDAY=MO,WE,TH" in ics
+    for name in NAMES:
+        assert name.encode() not in ics, name
 
     program = live.app[PROGRAM]
     mailer = live.app[MAILER]

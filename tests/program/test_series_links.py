@@ -61,6 +61,7 @@ async def test_same_link_in_two_occurrences_refused_between_and_after_revocation
     token = token_of(issued["link"])
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["sid"] == f"series:{series['id']}"
+    assert claims["name"] == ""  # links travel by email: no names in them
 
     # Occurrence 1: the link opens, as Maria, in the occurrence's own session.
     at(live, occ[0]["starts_at"] - 10 * 60)
@@ -133,6 +134,9 @@ async def test_cancelled_refused_moved_opens_at_new_time(live: Live) -> None:
     new_start = dt.datetime(2027, 3, 19, 18, 30, tzinfo=ZoneInfo(NY)).timestamp()
     assert updated["occurrences"][7]["starts_at"] == new_start
     assert updated["occurrences"][7]["moved"] is True
+    async with dr.http.post(f"{live.url}/api/series/{sid}/occurrences/8",
+                            json={"move_to": "2027-06-01T19:00"}) as r:
+        assert r.status == 400  # a move, not a new schedule
     at(live, occ[7]["starts_at"])  # the old time: closed, pointing at the next start
     assert await (await live.client(token, connect=False)).refused() == "outside_window"
     at(live, new_start - 14 * 60)

@@ -66,6 +66,12 @@ def test_household_weekly_series_and_join_from_series_link(browser: Browser,
     expect(dr.locator('a[data-ics-for="Maria"]')).to_be_visible()
     expect(dr.locator('button[data-reissue-for="Maria"]')).to_have_text(
         "Revoke and issue a new link")
+    # Ben will not attend the second session: the page says so by name.
+    row = dr.locator('#occurrences tr[data-occurrence="1"]')
+    row.locator("select").select_option(label="Ben")
+    row.get_by_role("button", name="Mark not attending / attending").click()
+    expect(dr.locator('#occurrences tr[data-occurrence="1"] td').nth(2)).to_contain_text(
+        "not attending: Ben")
     shot(dr, "program-series")
 
     maria = new_page(browser)

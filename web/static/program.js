@@ -157,7 +157,16 @@ async function openSeries(id) {
         } }, "Move"));
       }
     }
-    const absent = o.absent.length ? ` · not attending: ${o.absent.length}` : "";
+    if (writer && !o.cancelled && o.starts_at > now && members.length) {
+      const who = el("select", { "aria-label": `Person for session ${o.index + 1}`, class: "link-text" },
+        ...members.map((m) => el("option", { value: m.id }, `${m.name}${o.absent.includes(m.id) ? " (not attending)" : ""}`)));
+      actions.append(who, el("button", { type: "button", class: "link", onclick: () => {
+        const away = o.absent.includes(who.value);
+        changeOcc(o, { absent: { member_id: who.value, absent: !away } });
+      } }, "Mark not attending / attending"));
+    }
+    const names = new Map(members.map((m) => [m.id, m.name]));
+    const absent = o.absent.length ? ` · not attending: ${o.absent.map((id) => names.get(id) || "removed").join(", ")}` : "";
     return el("tr", { class: o.cancelled ? "cancelled" : undefined, "data-occurrence": o.index },
       el("td", {}, String(o.index + 1)), el("td", {}, fmtWhen(o.starts_at, s.timezone)),
       el("td", {}, status + absent), actions);
