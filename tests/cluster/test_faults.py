@@ -1,0 +1,134 @@
+"""Faults an operator meets, on two real `hearth serve` nodes and a real redis-server that
+is restarted or stopped for a while: ending a session through the other node still
+closes every socket on the serving node, and changes made elsewhere still reach every
+client, because the serving node re-reads the store (the bus is only a hint).
+Loopback only; every wait is bounded and waits on a condition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.cluster.harness import Cluster, DurableRedis, Node
+from tests.cluster.test_cluster import close_all, family
+
+pytestmark = pytest.mark.cluster
+PEOPLE = ("t", "alex", "blair", "casey")
+
+
+@pytest.fixture
+async def durable(tmp_path: Path) -> AsyncIterator[tuple[Cluster, DurableRedis]]:
+    server = DurableRedis(tmp_path)
+    c = Cluster(tmp_path, server.url, HEARTH_SHUTDOWN_GRACE_SECONDS="2")
+    try:
+        yield c, server
+    finally:
+        c.stop_all()
+        server.stop()
+
+
+async def therapist_on(c: Cluster, node: Node, room: dict[str, Any]) -> Any:
+    """The session owner's sign-in, talking REST to ``node`` (the store is shared)."""
+    dr = await c.therapist(node)
+    await dr.http.close()
+    await dr.live.http.close()
+    dr.http = room["dr"].http
+    return dr
+
+
+async def api_when_up(dr: Any, method: str, path: str, body: Any = None) -> tuple[Any, float]:
+    """Call REST until the store answers (bounded: 10 s); the answer and when it came."""
+    url = f"{dr.live.url}{path}"
+    for _ in range(100):
+        async with dr.http.request(method, url, json=body) as r:
+            if r.status != 503:
+                assert r.status in (200, 201), await r.text()
+                return (await r.json())["ok"], time.monotonic()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} kept answering 503")
+
+
+async def metric(node: Node, name: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(f"{node.url}/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"no metric {name}")
+
+
+@pytest.mark.parametrize("fault", ["none", "restart", "outage"])
+async def test_ending_elsewhere_closes_every_socket_whatever_happened_to_redis(
+    durable: tuple[Cluster, DurableRedis], fault: str,
+) -> None:
+    c, redis = durable
+    a = await c.start("node-a")
+    b = await c.start("node-b")
+    room = await family(c, a, b)
+    try:
+        for name in PEOPLE:
+            room[name].closing = True  # they must be closed by the server, not leave
+        dr_b = await therapist_on(c, b, room)
+        if fault == "restart":
+            await redis.restart()
+        elif fault == "outage":
+            await redis.restart(down=8.0)
+        # The console ends the session through node B, right after Redis is back.
+        ended, at = await api_when_up(dr_b, "POST", f"/api/sessions/{room['sid']}/end")
+        assert ended["phase"] == "ended"
+        for name in PEOPLE:
+            await room[name].wait(lambda x: x.disconnected.is_set(), f"{name} closed",
+                                  limit=10)
+        last = max(room[n].closed_at or 0.0 for n in PEOPLE) - at
+        print(f"\nend through node B ({fault}) → last socket on node A closed: {last:.2f} s")
+        assert last < 2.0
+        for name in PEOPLE:
+            assert room[name].notices("session_ended"), f"{name} was not told"
+            assert room[name].state["session"]["phase"] == "ended", name
+        assert await metric(a, "hearth_connections") == 0
+        assert await metric(a, "hearth_placed_sessions") == 0
+        assert await metric(a, "hearth_sessions") == 0  # the relay let the session go
+    finally:
+        await close_all(room)
+
+
+def newest(client: Any) -> int:
+    return max((s["version"] for s in client.received["state"]), default=-1)
+
+
+@pytest.mark.parametrize("down", [0.0, 8.0])
+async def test_changes_made_elsewhere_after_redis_returns_reach_every_client(
+    durable: tuple[Cluster, DurableRedis], down: float,
+) -> None:
+    c, redis = durable
+    a = await c.start("node-a")
+    b = await c.start("node-b")
+    room = await family(c, a, b)
+    try:
+        dr_b = await therapist_on(c, b, room)
+        await redis.restart(down=down)
+        back = time.monotonic()
+        for i in range(3):  # a change through node B 1, 2 and 3 s after Redis returns
+            await asyncio.sleep(max(0.0, back + 1.0 + i - time.monotonic()))
+            before = {name: newest(room[name]) for name in PEOPLE}
+            await api_when_up(dr_b, "POST", f"/api/sessions/{room['sid']}/participants",
+                              {"display_name": f"late {i}", "role": "family"})
+            sent = time.monotonic()
+            for name in PEOPLE:
+                await room[name].wait(lambda x, n=name: newest(x) > before[n],
+                                      f"change {i} reaches {name}", limit=3)
+            print(f"\nRedis down {down:.0f} s; change {i} (at +{sent - back:.1f} s) reached "
+                  f"every client on node A in {time.monotonic() - sent:.2f} s")
+        # The therapist's newest snapshot holds the same participants the store does.
+        stored = await room["dr"].api("GET", f"/api/sessions/{room['sid']}")
+        assert newest(room["t"]) >= 0
+        assert {p["display_name"] for p in stored["participants"]} >= {"late 0", "late 1",
+                                                                       "late 2"}
+    finally:
+        await close_all(room)
