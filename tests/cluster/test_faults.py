@@ -121,7 +121,7 @@ async def test_changes_made_elsewhere_after_redis_returns_reach_every_client(
                               {"display_name": f"late {i}", "role": "family"})
             sent = time.monotonic()
             for name in PEOPLE:
-                await room[name].wait(lambda x, n=name: newest(x) > before[n],
+                await room[name].wait(lambda x, v=before[name]: newest(x) > v,
                                       f"change {i} reaches {name}", limit=3)
             print(f"\nRedis down {down:.0f} s; change {i} (at +{sent - back:.1f} s) reached "
                   f"every client on node A in {time.monotonic() - sent:.2f} s")
