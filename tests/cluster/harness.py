@@ -62,6 +62,7 @@ class Cluster:
         self.public_url = ""
         self.env = env
         self.nodes: dict[str, Node] = {}
+        self.cli_data_dir = tmp / "cli"  # the embedded store's directory, without Redis
         self._keys = {
             "HEARTH_JWT_KEYS": f"k1:{secrets.token_urlsafe(48)}",
             "HEARTH_DATA_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -69,7 +70,9 @@ class Cluster:
 
     def environ(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
-        env.update(self._keys, HEARTH_REDIS_URL=self.redis_url, HEARTH_TLS="false",
+        if self.redis_url:  # without Redis: one node on the embedded store
+            env["HEARTH_REDIS_URL"] = self.redis_url
+        env.update(self._keys, HEARTH_TLS="false",
                    HEARTH_MEDIA_HOSTS="127.0.0.1", HEARTH_LOG_LEVEL="WARNING",
                    HEARTH_PLACEMENT_HEARTBEAT_SECONDS=str(HEARTBEAT),
                    HEARTH_PLACEMENT_TTL_SECONDS=str(TTL), **self.env, **extra)
@@ -105,7 +108,7 @@ class Cluster:
 
     def add_therapist(self, username: str) -> None:
         done = subprocess.run([HEARTH, "therapist", "add", username], input=PASSWORD + "\n",
-                              env=self.environ(HEARTH_DATA_DIR=str(self.tmp / "cli")),
+                              env=self.environ(HEARTH_DATA_DIR=str(self.cli_data_dir)),
                               cwd=self.tmp, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
 
