@@ -75,7 +75,8 @@ class Cluster:
         env.update(self._keys, HEARTH_TLS="false",
                    HEARTH_MEDIA_HOSTS="127.0.0.1", HEARTH_LOG_LEVEL="WARNING",
                    HEARTH_PLACEMENT_HEARTBEAT_SECONDS=str(HEARTBEAT),
-                   HEARTH_PLACEMENT_TTL_SECONDS=str(TTL), **self.env, **extra)
+                   HEARTH_PLACEMENT_TTL_SECONDS=str(TTL))
+        env.update({**self.env, **extra})  # the cluster's, then the caller's, win
         return env
 
     def spawn(self, name: str, *args: str, port: int | None = None, **env: str) -> Node:
