@@ -96,8 +96,8 @@ class Cluster:
         self.nodes[name] = node
         return node
 
-    async def start(self, name: str, **env: str) -> Node:
-        node = self.spawn(name, **env)
+    async def start(self, name: str, *, port: int | None = None, **env: str) -> Node:
+        node = self.spawn(name, port=port, **env)
         await ready(node.url, node)
         return node
 

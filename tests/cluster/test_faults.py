@@ -8,6 +8,7 @@ Loopback only; every wait is bounded and waits on a condition.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,17 +17,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.cluster.harness import Cluster, DurableRedis, Node
+from tests.cluster.harness import Cluster, DurableRedis, Following, Node
 from tests.cluster.test_cluster import close_all, family
 
 pytestmark = pytest.mark.cluster
 PEOPLE = ("t", "alex", "blair", "casey")
+GRACE = 2.0
 
 
 @pytest.fixture
 async def durable(tmp_path: Path) -> AsyncIterator[tuple[Cluster, DurableRedis]]:
     server = DurableRedis(tmp_path)
-    c = Cluster(tmp_path, server.url, HEARTH_SHUTDOWN_GRACE_SECONDS="2")
+    c = Cluster(tmp_path, server.url, HEARTH_SHUTDOWN_GRACE_SECONDS=str(int(GRACE)))
     try:
         yield c, server
     finally:
@@ -131,4 +133,55 @@ async def test_changes_made_elsewhere_after_redis_returns_reach_every_client(
         assert {p["display_name"] for p in stored["participants"]} >= {"late 0", "late 1",
                                                                        "late 2"}
     finally:
+        await close_all(room)
+
+
+async def test_rolling_upgrade_brings_everyone_back_within_grace_plus_3s(
+    durable: tuple[Cluster, DurableRedis],
+) -> None:
+    """Restart node A, then drain node B (SIGTERM, 2 s grace) with 8 people in the
+    session: every one of them is back, on node A, within the grace plus 3 s."""
+    c, _ = durable
+    a = await c.start("node-a")
+    b = await c.start("node-b")
+    room = await family(c, a, b)
+    extra = []
+    try:
+        for i in range(4):
+            _, token = await room["dr"].add(room["sid"], f"kin{i}", "family")
+            p = Following([b.url, a.url], token)
+            await p.connect()
+            await p.ok("join", {"consent_version": "v"})
+            extra.append(p)
+        await room["t"].ok("admit_all", {})
+        for p in extra:
+            await p.wait(lambda x: x.state["me"]["status"] == "admitted", "admitted")
+            await p.ok("join", {"consent_version": "v"})
+        people = [room[n] for n in PEOPLE] + extra
+        # Node A (serving) is upgraded: drained, stopped, started again.
+        a.proc.send_signal(signal.SIGTERM)
+        for p in people:
+            await p.wait(lambda x: x.rejoins, "moved to B", limit=15)
+        assert a.proc.wait(timeout=15) == 0
+        assert all(p.node_url == b.url for p in people)
+        a = await c.start("node-a", port=a.port)
+        # Then node B is drained: everyone comes back to the new node A.
+        for p in people:
+            p.rejoins.clear()
+        drained = time.monotonic()
+        b.proc.send_signal(signal.SIGTERM)
+        for p in people:
+            await p.wait(lambda x: x.rejoins or x.errors, "back on A", limit=15)
+            assert not p.errors, p.errors
+        back = max(p.closed_at or 0.0 for p in people)
+        last = max(time.monotonic() - drained,
+                   *(p.closed_at - drained + p.rejoins[0][0] for p in people
+                     if p.closed_at is not None))
+        print(f"\nrolling upgrade: drain of B (grace {GRACE:.0f} s) → all 8 back on A in "
+              f"{last:.2f} s (sockets closed at +{back - drained:.2f} s)")
+        assert all(p.node_url == a.url for p in people)
+        assert last < GRACE + 3
+    finally:
+        for p in extra:
+            await p.close()
         await close_all(room)
