@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from multiprocessing.connection import Connection
@@ -202,7 +203,8 @@ def main() -> None:
     if args.smoke:
         args.size, args.dropped, args.before, args.after = 30, 20, 1.0, 3.0
     result = asyncio.run(run(args.size, args.dropped, args.before, args.after))
-    result["command"] = "python -m bench.massdrop" + (" --smoke" if args.smoke else "")
+    result["command"] = " ".join(["python -m bench.massdrop", *sys.argv[1:]])
+    result["load_average_1m"] = os.getloadavg()[0]
     print(json.dumps(result, indent=2))
     if not args.smoke:
         DATA.mkdir(exist_ok=True)

@@ -44,7 +44,8 @@ class Reconciler:
         self._suspect: dict[str, int] = {}  # newer version seen once, not yet applied
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._forced_pending = False
+        self._waiting_forced = False
+        self._waiting_plain = False
         self.passes = 0
         self.caught_up = 0  # sessions this node brought up to date (for tests, /metrics)
 
@@ -65,11 +66,15 @@ class Reconciler:
     def request(self, *, force: bool) -> None:
         """Run a pass soon (from a heartbeat or a reconnect hook); never blocks them.
 
-        A forced pass already waiting covers any other request.
+        At most one pass of each kind waits: a waiting forced pass covers any request,
+        a waiting plain pass covers plain ones, so slow passes never pile up.
         """
-        if self._forced_pending:
+        if self._waiting_forced or (not force and self._waiting_plain):
             return
-        self._forced_pending = force
+        if force:
+            self._waiting_forced = True
+        else:
+            self._waiting_plain = True
         task = asyncio.get_running_loop().create_task(self._guarded(force))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -86,7 +91,9 @@ class Reconciler:
     async def run(self, *, force: bool) -> None:
         async with self._lock:
             if force:
-                self._forced_pending = False
+                self._waiting_forced = False
+            else:
+                self._waiting_plain = False
             self.passes += 1
             served = set(self._served())
             for gone in set(self.applied) - served:
