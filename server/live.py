@@ -191,14 +191,17 @@ class Live:
             return
         events = [(str(kind), target) for kind, target in change["events"]]
         if any(kind == "session_ended" for kind, _ in events):
+            # The committing node's notice travels through socket.io's Redis manager and
+            # may arrive after the kick (or not at all): tell our sockets from here too.
             self.reconciler.forget(session_id)
-            await self.relay.close_session(session_id)
-            await self._kick(session_id, None)
-            await self.placement.release(session_id)
+            await self._end_here(session)
             return
         self.reconciler.note(session_id, int(change["version"]))
         for kind, target in events:
             if kind in ENDINGS and target:
+                for sid in self.namespace.sids_of(session_id, str(target)):
+                    await self.sio.emit("notice", {"kind": kind, "version": session.version},
+                                        to=sid)
                 await self._kick(session_id, str(target))
         await self.media_sink.publish(session, [])  # people no longer present leave
         if any(kind == "visibility_changed" for kind, _ in events):

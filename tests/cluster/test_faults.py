@@ -128,8 +128,7 @@ async def test_changes_made_elsewhere_after_redis_returns_reach_every_client(
             print(f"\nRedis down {down:.0f} s; change {i} (at +{sent - back:.1f} s) reached "
                   f"every client on node A in {time.monotonic() - sent:.2f} s")
         # The therapist's newest snapshot holds the same participants the store does.
-        stored = await room["dr"].api("GET", f"/api/sessions/{room['sid']}")
-        assert newest(room["t"]) >= 0
+        stored, _ = await api_when_up(room["dr"], "GET", f"/api/sessions/{room['sid']}")
         assert {p["display_name"] for p in stored["participants"]} >= {"late 0", "late 1",
                                                                        "late 2"}
     finally:
