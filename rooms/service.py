@@ -124,6 +124,40 @@ class RoomService:
         self._arm(new)
         return new, events
 
+    async def execute_many(self, session_id: str, cmds: Sequence[Command]
+                           ) -> tuple[Session, list[Event]]:
+        """Apply several commands in one commit (a batch of disconnects): a command the
+        machine refuses is skipped, the others are written and published together."""
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            for _ in range(MAX_ATTEMPTS):
+                found = await self._store.get(_key(session_id))
+                if found is None:
+                    raise NotFound("no such session")
+                state = from_json(found.value)
+                new, events = state, []
+                for cmd in cmds:
+                    try:
+                        new, more = handle(new, cmd, now=self._clock())
+                    except DomainError:
+                        continue
+                    events += more
+                    await asyncio.sleep(0)  # a big batch must not stall other sessions
+                if new is state:
+                    return state, []
+                written = await self._store.cas(
+                    _key(session_id), to_json(new), expected_version=found.version
+                )
+                if written is not None:
+                    break
+            else:
+                raise Conflict("the session is busy; try again")
+        await self._publish(new, events)
+        if self.media is not None and any(e.kind == "visibility_changed" for e in events):
+            await self._set_visible(new, visibility_changes(state, new))
+        self._arm(new)
+        return new, events
+
     async def _publish(self, session: Session, events: Sequence[Event]) -> None:
         for sink in self.sinks:
             try:

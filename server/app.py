@@ -37,6 +37,7 @@ from server.state import (
     STORE,
     Runtime,
 )
+from server.storehealth import WatchedStore
 from server.wiring import create_store
 
 log = logging.getLogger("hearth.server")
@@ -81,8 +82,9 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
         return error_json(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
-    except StoreError:
-        log.warning("store unavailable during request", extra={"route": request.path})
+    except StoreError as exc:  # the cause is logged once per transition (WatchedStore)
+        log.debug("store unavailable during request",
+                  extra={"route": request.path, "reason": str(exc)})
         return error_json(503, "unavailable", "storage is unavailable, try again shortly")
 
 
@@ -94,6 +96,12 @@ async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     if runtime.draining:
         return web.json_response({"status": "draining"}, status=503)
+    store = request.app[STORE]
+    if isinstance(store, WatchedStore) and store.write_error is not None:
+        # Reads and pings may still work on a full disk; a refused write says otherwise
+        # until a write succeeds again (the heartbeat writes every second).
+        return web.json_response({"status": "store_unavailable", "detail": store.write_error},
+                                 status=503)
     try:
         await request.app[STORE].ping()
     except StoreError as exc:
@@ -180,7 +188,8 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app[KEYS] = keys or load_keys(settings)
     app[RUNTIME] = Runtime()
     app[METRICS] = Metrics()
-    store = create_store(settings)  # constructors do not connect; store_ctx checks it
+    # Constructors do not connect; store_ctx checks it. Refused writes show on /readyz.
+    store = WatchedStore(create_store(settings), app[METRICS].registry)
     app[STORE] = store
     app[ACCOUNTS] = Accounts(store)
     app[LOGINS] = LoginSessions(

@@ -20,11 +20,12 @@ from media.config import IceServer, RelayConfig
 from media.errors import MediaError
 from media.relay import Relay
 from rooms.events import ENDINGS, EventKind
+from rooms.model import ParticipantStatus, Session
 from rooms.service import EventSink, RoomService
 from rooms.stores import Store, StoreError
 from rooms.visibility import location, members
 from server.audit import AuditLog, AuditSink
-from server.bus import RedisBus
+from server.bus import RedisBus, ResilientRedisManager
 from server.config import Settings
 from server.directory import Directory
 from server.http import environ_address
@@ -32,6 +33,7 @@ from server.identity import identify
 from server.keys import Keys
 from server.metrics import Metrics
 from server.placement import Placement
+from server.reconcile import Reconciler
 from server.records.wiring import Records
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
@@ -70,14 +72,18 @@ class Live:
         self.placement = Placement(
             store, settings.node_id, settings.node_url,
             heartbeat=settings.placement_heartbeat_seconds, ttl=settings.placement_ttl_seconds,
-            on_claim=self._claimed, on_lost=self._lost)
+            on_claim=self._claimed, on_lost=self._lost, on_beat=self._beaten)
         self.media_sink = MediaSink(self.relay)
+        self.reconciler = Reconciler(
+            lambda sid: self.rooms.get(sid), lambda: self.placement.local,
+            ended=self._end_here, changed=self._refresh_here)
         redis_url = settings.secret("redis_url")
         self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
         salt = hmac.new(keys.ring.active, b"hearth address hashing", hashlib.sha256).digest()
         self.audit_log = AuditLog(store, salt, hash_addresses=settings.audit_hash_addresses)
         self.records = Records(store, keys.data)
-        sinks: list[EventSink] = [self.outbox, self.media_sink, AuditSink(self.audit_log)]
+        sinks: list[EventSink] = [self.outbox, self.reconciler, self.media_sink,
+                                  AuditSink(self.audit_log)]
         if self.bus is not None:
             sinks.append(self.bus)
         sinks.append(self.records.attendance_sink)
@@ -153,7 +159,50 @@ class Live:
     async def start(self) -> None:
         await self.placement.start()
         if self.bus is not None:
+            self.bus.on_reconnect = self._redis_back
             await self.bus.start(self._changed_elsewhere)
+        if isinstance(self.sio.manager, ResilientRedisManager):
+            self.sio.manager.on_reconnect = self._redis_back
+
+    def _beaten(self, recovered: bool) -> None:
+        """Each heartbeat: catch up on what the bus missed; after a store outage, resend."""
+        self.reconciler.request(force=recovered)
+
+    async def _redis_back(self) -> None:
+        """A Redis subscription came back: messages may have been lost meanwhile."""
+        self.reconciler.request(force=True)
+
+    async def _end_here(self, session: Session) -> None:
+        """The session ended (seen in the store): tell this node's sockets, close them,
+        let the relay and the placement go. Repeating it is harmless."""
+        for sid in self.namespace.sids_of(session.id, None):
+            await self.sio.emit("notice", {"kind": "session_ended", "version": session.version},
+                                to=sid)
+        await self.outbox.send_state(session, [
+            pid for pid, p in session.participants.items()
+            if p.status is not ParticipantStatus.INVITED])
+        await self.relay.close_session(session.id)
+        await self._kick(session.id, None)
+        await self.placement.release(session.id)
+
+    async def _refresh_here(self, session: Session) -> None:
+        """The stored state is newer than what this node's clients were sent: people
+        removed or denied leave, the relay follows, timers re-arm, everyone gets a fresh
+        viewer-filtered snapshot."""
+        for pid, p in session.participants.items():
+            if p.status in (ParticipantStatus.REMOVED, ParticipantStatus.DENIED):
+                sids = self.namespace.sids_of(session.id, pid)
+                for sid in sids:
+                    await self.sio.emit("notice", {"kind": p.status.value,
+                                                   "version": session.version}, to=sid)
+                if sids:
+                    await self._kick(session.id, pid)
+        await self.media_sink.publish(session, [])
+        await self.rooms.reconcile_media(session.id)
+        await self.rooms.resume(session.id)
+        await self.outbox.send_state(session, [
+            pid for pid, p in session.participants.items()
+            if p.status is not ParticipantStatus.INVITED])
 
     async def _changed_elsewhere(self, change: dict[str, Any]) -> None:
         """Another node committed a change to a session served here (a REST call):
@@ -166,12 +215,17 @@ class Live:
             return
         events = [(EventKind(kind), target) for kind, target in change["events"]]
         if any(kind is EventKind.SESSION_ENDED for kind, _ in events):
-            await self.relay.close_session(session_id)
-            await self._kick(session_id, None)
-            await self.placement.release(session_id)
+            # The committing node's notice travels through socket.io's Redis manager and
+            # may arrive after the kick (or not at all): tell our sockets from here too.
+            self.reconciler.forget(session_id)
+            await self._end_here(session)
             return
+        self.reconciler.note(session_id, int(change["version"]))
         for kind, target in events:
             if kind in ENDINGS and target:
+                for sid in self.namespace.sids_of(session_id, str(target)):
+                    await self.sio.emit("notice", {"kind": kind, "version": session.version},
+                                        to=sid)
                 await self._kick(session_id, str(target))
             elif kind is EventKind.LINK_REVOKED and target:
                 await self.namespace.close_revoked(session_id, str(target))
@@ -303,6 +357,7 @@ class Live:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self.reconciler.close()
         await self.placement.stop()
         if self.bus is not None:
             await self.bus.close()

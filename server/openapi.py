@@ -26,6 +26,17 @@ from server.api_program import (
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
 from server.records.api import ROUTES as RECORDS_ROUTES
+from server.responses import (
+    AccountCreated,
+    LinkRevoked,
+    Me,
+    OwnLink,
+    ParticipantLink,
+    SessionDetail,
+    SessionEnded,
+    SessionSummary,
+    SignedIn,
+)
 from server.state import SETTINGS
 
 
@@ -38,33 +49,44 @@ class Operation:
     auth: bool = True
     ok: int = 200
     content: str = "application/json"
+    # The ``ok`` member of the success body; a list route answers a list of ``item``.
+    response: type[BaseModel] | None = None
+    many: bool = False
+    logout: bool = False
 
 
 OPERATIONS = [
     Operation("post", "/api/setup", "Create an account with a one-time setup link (admin or staff)",
-              SetupBody, auth=False, ok=201),
+              SetupBody, auth=False, ok=201, response=AccountCreated),
     Operation("post", "/api/login", "Sign in; sets the HttpOnly login cookie", LoginBody,
-              auth=False),
-    Operation("post", "/api/logout", "Sign out", auth=False),
-    Operation("get", "/api/me", "The signed-in therapist"),
+              auth=False, response=SignedIn),
+    Operation("post", "/api/logout", "Sign out", auth=False, logout=True),
+    Operation("get", "/api/me", "The signed-in therapist", response=Me),
     Operation("patch", "/api/me", "Set the display name people in sessions see",
               DisplayNameBody),
     Operation("post", "/api/me/totp", "Offer a TOTP second factor (secret and otpauth URI)"),
     Operation("post", "/api/me/totp/confirm", "Turn the second factor on with a current code",
               OtpBody),
-    Operation("post", "/api/sessions", "Create a session", CreateSessionBody, ok=201),
-    Operation("get", "/api/sessions", "List your sessions"),
-    Operation("get", "/api/sessions/{session_id}", "One session with its participants"),
+    Operation("post", "/api/sessions", "Create a session", CreateSessionBody, ok=201,
+              response=SessionSummary),
+    Operation("get", "/api/sessions", "List your sessions", response=SessionSummary,
+              many=True),
+    Operation("get", "/api/sessions/{session_id}", "One session with its participants",
+              response=SessionDetail),
     Operation("post", "/api/sessions/{session_id}/participants",
-              "Add a participant; returns their personal link", AddParticipantBody, ok=201),
+              "Add a participant; returns their personal link", AddParticipantBody, ok=201,
+              response=ParticipantLink),
     Operation("post", "/api/sessions/{session_id}/participants/{participant_id}/link",
-              "Issue a new personal link (the previous one is revoked)"),
+              "Issue a new personal link (the previous one is revoked)",
+              response=ParticipantLink),
     Operation("delete", "/api/sessions/{session_id}/participants/{participant_id}/link",
-              "Revoke a participant's link"),
+              "Revoke a participant's link", response=LinkRevoked),
     Operation("get", "/api/sessions/{session_id}/participants/{participant_id}/invite.ics",
               "Calendar invite with the personal link", content="text/calendar"),
-    Operation("post", "/api/sessions/{session_id}/join", "Your own link into the session"),
-    Operation("post", "/api/sessions/{session_id}/end", "End the session for everyone"),
+    Operation("post", "/api/sessions/{session_id}/join", "Your own link into the session",
+              response=OwnLink),
+    Operation("post", "/api/sessions/{session_id}/end", "End the session for everyone",
+              response=SessionEnded),
     Operation("get", "/api/sessions/{session_id}/participants/{participant_id}/link",
               "Show the participant's current link again (revokes nothing)"),
     # The program: clinic, staff, households, series.
@@ -117,6 +139,7 @@ OPERATIONS = [
                 ok=r.get("ok", 200)) for r in RECORDS_ROUTES),
 ]
 
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -130,6 +153,31 @@ ERROR_SCHEMA = {
 }
 
 
+def _component(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+    """Add ``model`` (and what it refers to) to the components; return its $ref."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for sub_name, sub in schema.pop("$defs", {}).items():
+        schemas[sub_name] = sub
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def success_schema(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
+    """The success body: ``{"ok": <model>}`` (a list for list routes); text for .ics."""
+    if op.content != "application/json":
+        return {"type": "string"}
+    if op.logout:
+        ok: dict[str, Any] = {"const": True}
+    elif op.response is None:
+        raise ValueError(f"{op.method} {op.path} has no response model")
+    else:
+        ok = _component(op.response, schemas)
+        if op.many:
+            ok = {"type": "array", "items": ok}
+    return {"type": "object", "required": ["ok"], "additionalProperties": False,
+            "properties": {"ok": ok}}
+
+
 def build_document(public_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
@@ -138,7 +186,8 @@ def build_document(public_url: str) -> dict[str, Any]:
             "summary": op.summary,
             "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_')}",
             "responses": {
-                str(op.ok): {"description": "success", "content": {op.content: {"schema": {}}}},
+                str(op.ok): {"description": "success", "content": {
+                    op.content: {"schema": success_schema(op, schemas)}}},
                 "4XX": {"description": "refused with a code",
                         "content": {"application/json": {
                             "schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -153,15 +202,9 @@ def build_document(public_url: str) -> dict[str, Any]:
                 for p in params
             ]
         if op.body is not None:
-            name = op.body.__name__
-            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
-            for sub_name, sub in schema.pop("$defs", {}).items():
-                schemas[sub_name] = sub
-            schemas[name] = schema
             entry["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{name}"}}},
+                "content": {"application/json": {"schema": _component(op.body, schemas)}},
             }
         if op.auth:
             entry["security"] = [{"login": []}]

@@ -60,6 +60,7 @@ class Placement:
         ttl: float,
         on_claim: Callable[[str], Awaitable[None]] | None = None,
         on_lost: Callable[[str], Awaitable[None]] | None = None,
+        on_beat: Callable[[bool], None] | None = None,
     ) -> None:
         self._store = store
         self.node_id = node_id
@@ -68,6 +69,9 @@ class Placement:
         self.ttl = ttl
         self._on_claim = on_claim
         self._on_lost = on_lost
+        # Called after each renewed record; True when the one before had failed (the
+        # store is back), so the node can catch up on what it missed meanwhile.
+        self._on_beat = on_beat
         self.draining = False
         self.local: set[str] = set()  # sessions placed here, as far as this process knows
         self._task: asyncio.Task[None] | None = None
@@ -112,12 +116,21 @@ class Placement:
         self._task = asyncio.get_running_loop().create_task(self._beat_forever())
 
     async def _beat_forever(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.heartbeat)
             try:
                 await self.beat()
             except StoreError:  # the record may lapse; sessions move only after the TTL
-                log.warning("placement heartbeat failed")
+                if not failing:
+                    log.warning("placement heartbeat failed")
+                failing = True
+                continue
+            if failing:
+                log.info("placement heartbeat renewed again")
+            if self._on_beat is not None:
+                self._on_beat(failing)
+            failing = False
 
     async def stop(self) -> None:
         """Leave the cluster: stop beating and remove the record (best effort)."""

@@ -9,6 +9,7 @@ import socketio
 from rooms.stores import Store
 from rooms.stores.redis import RedisStore
 from rooms.stores.sqlite import SqliteStore
+from server.bus import ResilientRedisManager
 from server.config import Settings
 
 
@@ -28,7 +29,7 @@ def create_socketio(settings: Settings) -> Any:
     redis_url = settings.secret("redis_url")
     # Publishing takes a pooled connection per emit; the default cap of 100 failed
     # under a burst of 1,000 clients (bench.signaling), so allow more (Redis: 10,000).
-    manager = socketio.AsyncRedisManager(
+    manager = ResilientRedisManager(
         redis_url, redis_options={"max_connections": SOCKETIO_REDIS_CONNECTIONS}
     ) if redis_url else None
     return socketio.AsyncServer(

@@ -5,13 +5,22 @@ and audiences are resolved from the committed state with the same visibility
 functions the relay uses. Socket.io rooms are only broadcast groups; the state
 in the store is the truth. Through ``AsyncRedisManager`` an emit reaches the
 socket on whichever process holds it.
+
+State snapshots are coalesced: every commit to a session made in the same event-loop
+tick (or while the previous round of that session is still going out) joins one
+round, which sends each viewer the newest state once. Each commit's ``publish``
+returns only after a round that includes its version went out, so an ack never
+overtakes its snapshot. A mass disconnect (200 sockets gone at once) thus costs a few
+rounds instead of one per disconnect, and a round yields to the loop as it goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rooms.events import ENDINGS, Event, Scope
@@ -30,6 +39,7 @@ NOTICES = frozenset({
     K.HELP_REQUESTED, K.CLOSE_ALL_STARTED, K.BREAKOUTS_OPENED, K.BREAKOUTS_CLOSED,
     K.CHILD_RETURNED,
 })
+YIELD_EVERY = 16  # snapshots sent between two yields to the event loop
 
 
 def socket_room(session_id: str, participant_id: str) -> str:
@@ -56,6 +66,20 @@ Emit = Callable[[str, Any, str], Awaitable[None]]
 Kick = Callable[[str, str | None], Awaitable[None]]
 
 
+@dataclass
+class _Round:
+    """Commits waiting for the next state round of one session."""
+
+    session: Session
+    done: asyncio.Future[None]
+
+
+def state_recipients(session: Session) -> list[str]:
+    """Everyone who gets the session's snapshots: all but people only invited."""
+    return [pid for pid, p in session.participants.items()
+            if p.status is not ParticipantStatus.INVITED]
+
+
 class Outbox:
     """A RoomService port: turns committed changes into socket messages."""
 
@@ -69,6 +93,10 @@ class Outbox:
         self._on_ended = on_ended
         self._on_gone = on_gone
         self._clock = clock
+        self._rounds: dict[str, _Round] = {}  # per session: the round not yet started
+        self._sending: dict[str, asyncio.Lock] = {}  # rounds of a session go in order
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.rounds = 0  # state rounds sent (coalescing is tested on this)
 
     async def to(self, session_id: str, pids: Iterable[str], event: str, data: Any) -> None:
         for pid in pids:
@@ -76,9 +104,41 @@ class Outbox:
 
     async def send_state(self, session: Session, pids: Iterable[str]) -> None:
         now = self._clock()
-        for pid in pids:
+        for i, pid in enumerate(pids):
+            if i and i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a big session's round must not stall the others
             await self._emit("state", snapshot(session, pid, now=now),
                              socket_room(session.id, pid))
+
+    async def broadcast_state(self, session: Session) -> None:
+        """Send everyone the newest state, in one round shared by the commits of this
+        tick; return once a round carrying ``session.version`` (or newer) went out."""
+        pending = self._rounds.get(session.id)
+        if pending is None:
+            pending = _Round(session, asyncio.get_running_loop().create_future())
+            self._rounds[session.id] = pending
+            task = asyncio.get_running_loop().create_task(self._round(session.id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif session.version > pending.session.version:
+            pending.session = session
+        await asyncio.shield(pending.done)
+
+    async def _round(self, session_id: str) -> None:
+        lock = self._sending.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            await asyncio.sleep(0)  # the rest of this tick's commits join this round
+            pending = self._rounds.pop(session_id)
+            try:
+                self.rounds += 1
+                await self.send_state(pending.session, state_recipients(pending.session))
+            except Exception:  # a failing emit must not hold the commits that wait
+                log.exception("state round failed", extra={"session": session_id})
+            finally:
+                if not pending.done.done():
+                    pending.done.set_result(None)
+                if session_id not in self._rounds:
+                    self._sending.pop(session_id, None)
 
     async def send_history(self, session: Session, pid: str) -> None:
         for thread in threads_for(session, pid):
@@ -94,10 +154,7 @@ class Outbox:
             data = {"kind": event.kind.value, "version": event.version, **dict(event.data)}
             await self.to(session.id, audience(session, event), "notice", data)
         if K.STATE_CHANGED in kinds:
-            await self.send_state(session, [
-                pid for pid, p in session.participants.items()
-                if p.status not in (ParticipantStatus.INVITED,)
-            ])
+            await self.broadcast_state(session)
         if K.VISIBILITY_CHANGED in kinds:
             for pid, p in session.participants.items():
                 if p.present:

@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from rooms.events import KINDS
+from signaling.contract import notice_kinds
+from signaling.media import register_media
+from signaling.outbox import NOTICES
 from signaling.registry import catalogue_markdown
 from signaling.service import Signaling, build_registry
 
@@ -21,6 +24,15 @@ SERVER_EVENTS = {
     "`message` or `broadcast` (a clinician's message to every room, kept in each room's chat)",
     "chat_history": "`{scope, messages, start}`: the newest page of a thread, on join and on "
     "room change; `start` > 0 means earlier pages exist (ask with `chat_earlier`)",
+    "media_layout": "`{<mid>: {participant_id, source, kind, ...}}`: what each slot of your "
+    "subscribe connection carries, after every change of whom you see",
+    "media_renegotiate": "`{}`: run `media_subscribe` / `media_answer` again (slots added)",
+    "media_peer_closed": "`{}`: a media connection failed or closed; `media_join` again",
+    "active_speaker": "`{participant_id}`: the loudest person in your room (throttled)",
+    "media_health": "`{stalled: [participant_id, ...]}`: people whose media or socket is lost "
+    "for 2 s or more; sent to everyone of the session on change",
+    "media_gaps": "`{gaps: [{viewer, source, kind, since}]}` (clinicians only): who cannot "
+    "see or hear whom, while the relay fixes it",
     "connect_error": "`{message: code}` when the link is refused: `invalid_token`, "
     "`expired`, `not_yet_valid`, `revoked`, `session_ended`, `removed`, `denied`, "
     "`forbidden`, `unavailable`; `{message: \"rate_limited\", data: {retry_after}}` "
@@ -73,11 +85,39 @@ Every event is acknowledged with either `{"ok": ...}` or
 """
 
 
+# Notices the transport sends itself, not from a domain event.
+TRANSPORT_NOTICES = {
+    "moved": "this node is shutting down: reconnect to the address first used, then `join`",
+    "superseded": "another connection with the same link took over; this one is closed",
+}
+NOTICE_FIELDS = {
+    "knock": "`participant_id`, `name`", "lobby_message": "`text`", "denied": "`text`",
+    "broadcast": "`text`, `from`", "help_requested": "`participant_id`, `name`, `room`",
+    "breakouts_opened": "`deadline`", "close_all_started": "`seconds`, `deadline`",
+    "child_returned": "`participant_id`",
+}
+
+
+def notice_table() -> str:
+    """Every notice kind a client can receive, with its fields (docs/schemas/notice)."""
+    meaning = {str(kind): KINDS[kind] for kind in NOTICES} | TRANSPORT_NOTICES
+    rows = [f"| `{k}` | {NOTICE_FIELDS.get(k, '')} | {meaning[k]} |"
+            for k in sorted(notice_kinds())]
+    return ("\n\n## Notices\n\nEach `notice` is `{kind, version, ...fields}` (`moved` and "
+            "`superseded` carry only `kind`). JSON Schemas of `state` and `notice`: "
+            "[schemas/state.schema.json](schemas/state.schema.json), "
+            "[schemas/notice.schema.json](schemas/notice.schema.json).\n\n"
+            "| Kind | Fields | Meaning |\n|---|---|---|\n" + "\n".join(rows))
+
+
 def document() -> str:
-    registry = build_registry(Signaling(rooms=None, chat=None, outbox=None))  # type: ignore[arg-type]
+    sig = Signaling(rooms=None, chat=None, outbox=None)  # type: ignore[arg-type]
+    registry = build_registry(sig)
+    register_media(registry, sig, None)  # type: ignore[arg-type]
     notices = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(KINDS.items()))
     body = catalogue_markdown(registry, SERVER_EVENTS)
-    return (HEADER + body + "\n\n## Domain events behind notices\n\n| Kind | Meaning |\n"
+    return (HEADER + body + notice_table()
+            + "\n\n## Domain events behind notices\n\n| Kind | Meaning |\n"
             "|---|---|\n" + notices + "\n")
 
 

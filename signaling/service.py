@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rooms import commands as c
@@ -17,6 +17,7 @@ from rooms.service import RoomService
 from rooms.visibility import chat_threads, readers, room_chat_scope
 from signaling import schemas as s
 from signaling.chat import ChatLog
+from signaling.leaves import LeaveBatcher
 from signaling.outbox import Outbox, history_view, message_view
 from signaling.registry import Caller, Empty, Registry
 from signaling.tokens import JoinClaims
@@ -53,6 +54,10 @@ class Signaling:
     chat: ChatLog
     outbox: Outbox
     gate: AdmissionGate | None = None
+    leaves: LeaveBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.leaves = LeaveBatcher(self.rooms)
 
     async def state(self, caller: Caller) -> Session:
         session = await self.rooms.get(caller.session_id)
@@ -77,14 +82,11 @@ class Signaling:
             raise Forbidden("this session has ended")
 
     async def on_leave(self, caller: Caller, others_connected: bool) -> None:
+        """A socket closed: the person is reconnecting (or left the lobby). Disconnects
+        that arrive together are one commit; the machine skips people already gone."""
         if others_connected:
             return  # another tab of the same person is still live
-        session = await self.state(caller)
-        p = session.participants.get(caller.participant_id)
-        if p is None or p.status not in (ParticipantStatus.WAITING, ParticipantStatus.ADMITTED,
-                                         ParticipantStatus.CONNECTED):
-            return
-        await self.rooms.execute(caller.session_id, c.Disconnect(actor=p.id))
+        await self.leaves.leave(caller.session_id, caller.participant_id)
 
 
 def build_registry(sig: Signaling) -> Registry:

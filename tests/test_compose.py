@@ -126,6 +126,35 @@ def test_proxy_has_one_rule_per_worker_matching_the_apps_node_urls() -> None:
     assert "proxy_next_upstream error" in text  # a dead worker is skipped
 
 
+def test_proxy_keeps_workers_in_rotation_through_a_rolling_upgrade() -> None:
+    """A restart or a drain must not take a worker out for long: everyone reconnects at
+    once after `moved`, and max_fails=1 fail_timeout=5s let one person back every 5 s."""
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    upstream = re.search(r"upstream hearth_entry \{(.*?)\}", text, re.S)
+    assert upstream is not None
+    servers = re.findall(r"server ([\d.:]+)([^;]*);", upstream.group(1))
+    assert servers
+    for _, options in servers:
+        fails = re.search(r"max_fails=(\d+)", options)
+        timeout = re.search(r"fail_timeout=(\d+)s", options)
+        assert fails is not None
+        assert int(fails.group(1)) >= 3
+        assert timeout is not None
+        assert int(timeout.group(1)) <= 2
+    entry = re.search(r"location / \{(.*?)\}", text, re.S)
+    assert entry is not None
+    rules = dict(re.findall(r"(proxy_\w+) ([^;]+);", entry.group(1)))
+    # Only connect errors and timeouts count as failures: not a 503 from a draining
+    # worker, not a worker answering 5xx to one request.
+    assert rules["proxy_next_upstream"].split() == ["error", "timeout"]
+    connect = rules["proxy_connect_timeout"]
+    assert connect.endswith("s")
+    assert float(connect.removesuffix("s")) <= 2
+    assert int(rules["proxy_next_upstream_tries"]) >= 2
+    # Websockets live as long as a session; the read timeout must not cut them.
+    assert "proxy_read_timeout 3600s" in text
+
+
 def test_node_b_can_run_without_its_own_redis() -> None:
     services = compose()["services"]
     assert services["redis"]["profiles"] == ["redis"]

@@ -51,6 +51,11 @@ def redis_client(url: str, *, timeout: float, max_connections: int = POOL_SIZE) 
     return aioredis.Redis.from_pool(pool)
 
 
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    return lines[0][:160] if lines else ""
+
+
 class RedisStore:
     """The shared backend, chosen when ``HEARTH_REDIS_URL`` is set."""
 
@@ -69,7 +74,9 @@ class RedisStore:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"redis unreachable: {type(exc).__name__}") from exc
         except RedisError as exc:
-            raise StoreError(f"redis error: {type(exc).__name__}") from exc
+            # Redis's own first line names the cause (``MISCONF … unable to persist to
+            # disk``, ``OOM command not allowed``, ``READONLY``); it carries no keys.
+            raise StoreError(f"redis error: {type(exc).__name__}: {_first_line(exc)}") from exc
 
     async def get(self, key: str) -> Versioned | None:
         async with self._guard():

@@ -62,7 +62,10 @@ class SqliteStore:
                 db.execute("COMMIT")
                 return result
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (SQLITE_FULL); a second
+                # ROLLBACK would fail and hide the cause ("database or disk is full").
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
 
         try:

@@ -9,7 +9,9 @@ import base64
 import contextlib
 import os
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,9 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import redis.asyncio as aioredis
 import socketio
 
-from tests.conftest import free_port
+from tests.conftest import RedisServer, free_port
 from tests.signaling.harness import PASSWORD, Client, Live, Therapist
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
@@ -59,6 +62,7 @@ class Cluster:
         self.public_url = ""
         self.env = env
         self.nodes: dict[str, Node] = {}
+        self.cli_data_dir = tmp / "cli"  # the embedded store's directory, without Redis
         self._keys = {
             "HEARTH_JWT_KEYS": f"k1:{secrets.token_urlsafe(48)}",
             "HEARTH_DATA_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -66,10 +70,13 @@ class Cluster:
 
     def environ(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
-        env.update(self._keys, HEARTH_REDIS_URL=self.redis_url, HEARTH_TLS="false",
+        if self.redis_url:  # without Redis: one node on the embedded store
+            env["HEARTH_REDIS_URL"] = self.redis_url
+        env.update(self._keys, HEARTH_TLS="false",
                    HEARTH_MEDIA_HOSTS="127.0.0.1", HEARTH_LOG_LEVEL="WARNING",
                    HEARTH_PLACEMENT_HEARTBEAT_SECONDS=str(HEARTBEAT),
-                   HEARTH_PLACEMENT_TTL_SECONDS=str(TTL), **self.env, **extra)
+                   HEARTH_PLACEMENT_TTL_SECONDS=str(TTL))
+        env.update({**self.env, **extra})  # the cluster's, then the caller's, win
         return env
 
     def spawn(self, name: str, *args: str, port: int | None = None, **env: str) -> Node:
@@ -89,8 +96,8 @@ class Cluster:
         self.nodes[name] = node
         return node
 
-    async def start(self, name: str, **env: str) -> Node:
-        node = self.spawn(name, **env)
+    async def start(self, name: str, *, port: int | None = None, **env: str) -> Node:
+        node = self.spawn(name, port=port, **env)
         await ready(node.url, node)
         return node
 
@@ -102,7 +109,7 @@ class Cluster:
 
     def add_therapist(self, username: str) -> None:
         done = subprocess.run([HEARTH, "therapist", "add", username], input=PASSWORD + "\n",
-                              env=self.environ(HEARTH_DATA_DIR=str(self.tmp / "cli")),
+                              env=self.environ(HEARTH_DATA_DIR=str(self.cli_data_dir)),
                               cwd=self.tmp, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
 
@@ -148,6 +155,7 @@ class Following(Client):
         self.closing = False
         self.rejoins: list[tuple[float, str]] = []  # (seconds to return, node URL)
         self.errors: list[dict[str, Any]] = []
+        self.closed_at: float | None = None  # when the server last closed this socket
         self._task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -185,6 +193,7 @@ class Following(Client):
 
     async def _on_disconnect(self, *args: Any) -> None:
         self.disconnected.set()
+        self.closed_at = time.monotonic()
         if not self.closing and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._return())
 
@@ -211,3 +220,49 @@ class Following(Client):
         if self._task is not None:
             self._task.cancel()
         await self.sio.disconnect()
+
+
+class DurableRedis(RedisServer):
+    """A redis-server with an fsync-always AOF on a fixed port, so it can be restarted
+    (or stopped for a while) and come back with the same data, as in production."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.proc = self._launch()
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        binary = shutil.which("redis-server")
+        assert binary is not None, "redis-server is not installed"
+        proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.tmp),
+             "--requirepass", self.password],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return proc
+            except OSError:
+                time.sleep(0.02)
+        proc.kill()
+        raise AssertionError("redis-server did not start within 10 s")
+
+    async def restart(self, down: float = 0.0) -> None:
+        """Stop Redis (SIGTERM: it flushes the AOF), stay down ``down`` seconds, start it
+        again on the same port, and return once it answers PING with the data loaded."""
+        self.proc.terminate()
+        await asyncio.get_running_loop().run_in_executor(None, self.proc.wait, 10)
+        await asyncio.sleep(down)
+        self.proc = await asyncio.get_running_loop().run_in_executor(None, self._launch)
+        r = aioredis.from_url(self.url)
+        try:
+            for _ in range(200):  # bounded: 10 s while it loads the AOF
+                with contextlib.suppress(Exception):
+                    if await r.ping():
+                        return
+                await asyncio.sleep(0.05)
+        finally:
+            await r.aclose()
+        raise AssertionError("redis-server did not answer after the restart")

@@ -39,5 +39,5 @@ async def test_metrics_endpoint_has_no_identifying_labels(make_client: AppClient
     assert "hearth_media_forwarded_packets_total 0.0" in body
     assert "hearth_connections 0.0" in body
     labels = set(re.findall(r'(\w+)="', body))
-    assert labels <= {"event", "outcome", "code", "le"}
+    assert labels <= {"event", "outcome", "code", "cause", "le"}
     assert name not in body

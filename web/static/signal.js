@@ -50,7 +50,10 @@ function followPlacement(socket) {
   socket.on("disconnect", (reason) => {
     if (moving && reason === "io server disconnect") {
       moving = false;
-      go(entry.uri, entry.path);
+      // Everyone of a drained node is told at once: spread the returns over a short
+      // random delay (0.1-0.6 s) and start the back-off afresh, so nobody waits behind it.
+      manager.backoff.reset();
+      setTimeout(() => go(entry.uri, entry.path), 100 + Math.random() * 500);
     }
   });
 }
