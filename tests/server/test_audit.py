@@ -46,7 +46,11 @@ def backend(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
     server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
+    url = server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
+    client = redis.Redis.from_url(url)
+    client.flushdb()  # this test's own redis-server; other tests may have used this db
+    client.close()
+    return url
 
 
 def tamper(data_dir: Path, redis_url: str | None, index: int, edit: bool) -> None:
