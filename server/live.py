@@ -30,7 +30,7 @@ from server.placement import Placement
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
-from signaling.media import MediaSink, VisibilityPort, register_media
+from signaling.media import MediaHealth, MediaSink, VisibilityPort, register_media
 from signaling.namespace import HearthNamespace
 from signaling.outbox import ENDINGS, Outbox, session_of_room, socket_room
 from signaling.registry import Registry
@@ -63,7 +63,9 @@ class Live:
             store, settings.node_id, settings.node_url,
             heartbeat=settings.placement_heartbeat_seconds, ttl=settings.placement_ttl_seconds,
             on_claim=self._claimed, on_lost=self._lost)
-        self.media_sink = MediaSink(self.relay)
+        self.media_health = MediaHealth(self.relay, self._session, self._emit,
+                                        on_gap=metrics.observe_gap)
+        self.media_sink = MediaSink(self.relay, self.media_health)
         redis_url = settings.secret("redis_url")
         self.bus = RedisBus(redis_url, settings.node_id) if redis_url else None
         sinks: list[EventSink] = [self.outbox, self.media_sink]
@@ -76,7 +78,7 @@ class Live:
         self.signaling = Signaling(self.rooms, self.chat, self.outbox)
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,
-                       ice_servers_for=self._ice_servers_for)
+                       ice_servers_for=self._ice_servers_for, health=self.media_health)
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,
             on_leave=self.signaling.on_leave, audit=self.audit, coded_errors=(MediaError,),
@@ -89,7 +91,9 @@ class Live:
                      payload: dict[str, Any]) -> None:
         """Relay → client messages (slot layout, active speaker), sent on the loop."""
         async def send() -> None:
-            if event == "layout":
+            if event == "health":
+                await self.media_health.relay_stalled(session_id, payload["stalled"])
+            elif event == "layout":
                 await self._emit("media_layout", payload, socket_room(session_id, participant_id))
             elif event == "active_speaker":
                 session = await self.rooms.get(session_id)
@@ -105,6 +109,9 @@ class Live:
         task = asyncio.get_running_loop().create_task(send())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _session(self, session_id: str) -> Any:
+        return await self.rooms.get(session_id)
 
     async def _place(self, session_id: str) -> str | None:
         """None when the session is served here, else the URL of the node that serves it."""
@@ -275,6 +282,7 @@ class Live:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        self.media_health.close()
         await self.placement.stop()
         if self.bus is not None:
             await self.bus.close()
