@@ -4,7 +4,10 @@ publishes nothing still sees and hears the room."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import pytest
 
 from playwright.sync_api import Page, expect
 
@@ -23,6 +26,7 @@ def published_tracks(page: Page) -> int:
         ".filter(t => t.readyState === 'live').length : -1; }"))
 
 
+@pytest.mark.timeout(900)  # 20 joins in real Chromium, a few seconds each
 def test_camera_and_mic_off_ticked_at_once_publish_nothing(
         playwright_instance: object, server: Server, tmp_path: Path) -> None:
     red = launch(playwright_instance, [
@@ -42,6 +46,7 @@ def test_camera_and_mic_off_ticked_at_once_publish_nothing(
         prejoin(dr, dr.url)
         expect(dr.locator("#screen-session")).to_be_visible()
         for attempt in range(TRIES):
+            t0 = time.monotonic()
             page = new_page(listener)
             page.goto(link)
             # Tick both boxes at once, while the devices are still being opened.
@@ -65,6 +70,7 @@ def test_camera_and_mic_off_ticked_at_once_publish_nothing(
                 " && v.srcObject && v.srcObject.getVideoTracks().length).length") == 0, \
                 f"try {attempt}: a video reached the therapist"
             page.context.close()
+            print(f"try {attempt}: {time.monotonic() - t0:.1f} s")
     finally:
         red.close()
         listener.close()
