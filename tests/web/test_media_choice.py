@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import Server, launch, new_page, solid_y4m, wait_js

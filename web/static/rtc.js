@@ -198,9 +198,13 @@ export class Media extends EventTarget {
     return this.pub;
   }
 
-  // Run `once` until it succeeds; `state` coalesces needs that arrive while it runs.
+  // Run `once` until it succeeds; needs that arrive while it runs are coalesced into
+  // one more run after it.
   serialized(leg, once) {
-    const st = (this.legs ||= {})[leg] ||= { wanted: false, running: null };
+    const legs = (this.legs ||= {});
+    let st = legs[leg];
+    // Connections were rebuilt (restart, lobby): a run for the old ones ends by itself.
+    if (!st || st.epoch !== this.epoch) st = legs[leg] = { wanted: false, running: null, epoch: this.epoch };
     st.wanted = true;
     if (st.running) return st.running;
     const epoch = this.epoch;
