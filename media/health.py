@@ -47,11 +47,15 @@ class Changes:
 
 class GapTracker:
     """A difference becomes a gap after ``threshold`` seconds; an open gap is repaired
-    again every ``repair_every`` seconds until it closes."""
+    again after ``repair_every`` seconds, then at doubling intervals up to
+    ``repair_cap`` (a repair that did not help is not hammered: on a starved host
+    repeated repairs would only add load)."""
 
-    def __init__(self, threshold: float = 2.0, repair_every: float = 2.0) -> None:
+    def __init__(self, threshold: float = 2.0, repair_every: float = 2.0,
+                 repair_cap: float = 16.0) -> None:
         self.threshold = threshold
         self.repair_every = repair_every
+        self.repair_cap = repair_cap
         self._missing: dict[Key, Gap] = {}
 
     def observe(self, viewer: str, desired: set[tuple[str, str]],
@@ -70,7 +74,7 @@ class GapTracker:
                 gap.opened = True
                 out.opened.append(gap)
                 self._repair(gap, now, out)
-            elif gap.opened and now - gap.last_repair >= self.repair_every:
+            elif gap.opened and now - gap.last_repair >= self._interval(gap):
                 self._repair(gap, now, out)
         return out
 
@@ -90,6 +94,9 @@ class GapTracker:
         gap = self._missing.pop(key)
         if gap.opened:
             out.closed.append((gap, now - gap.since))
+
+    def _interval(self, gap: Gap) -> float:
+        return min(self.repair_cap, self.repair_every * 2.0 ** max(0, gap.repairs - 1))
 
     @staticmethod
     def _repair(gap: Gap, now: float, out: Changes) -> None:

@@ -974,16 +974,16 @@ class Router:
         }
 
     def repair(self, viewer_id: str, publisher_id: str, kind: str) -> str:
-        """Fix one gap: bind what is unbound (renegotiating if no slot is free), re-gate
-        bound sinks on a fresh keyframe, and re-send the layout. Returns what it did."""
+        """Fix one gap: bind what is unbound (renegotiating if no slot is free), ask for
+        a keyframe for a bound video (rate-limited; deltas keep flowing, so a slow
+        decoder is never set back), and re-send the layout. Returns what it did."""
         p = self.peer(viewer_id)
         overflow = self._reconcile(p)
         done = "layout"
         for sub in p.subscriptions:
             pub = sub.publication
             if pub is not None and pub.peer.id == publisher_id and kind == pub.kind == "video":
-                sub.waiting = True
-                pub.request_keyframe(force=True)
+                pub.request_keyframe()
                 done = "keyframe"
         if overflow and p.subscribe_pc is not None:
             self.ask_renegotiate(p)

@@ -25,8 +25,10 @@ def test_gap_opens_after_threshold_repairs_and_closes_with_duration() -> None:
     assert [g.kind for g in c.repair] == ["video"]
     assert not t.observe("ben", {V, A}, {A}, now=13.0).repair  # repaired 0.9 s ago
     assert [g.repairs for g in t.observe("ben", {V, A}, {A}, now=14.2).repair] == [2]
-    c = t.observe("ben", {V, A}, {V, A}, now=15.0)
-    assert [(g.kind, round(s, 1)) for g, s in c.closed] == [("video", 5.0)]
+    assert not t.observe("ben", {V, A}, {A}, now=17.0).repair  # backs off: 4 s now
+    assert [g.repairs for g in t.observe("ben", {V, A}, {A}, now=18.3).repair] == [3]
+    c = t.observe("ben", {V, A}, {V, A}, now=19.0)
+    assert [(g.kind, round(s, 1)) for g, s in c.closed] == [("video", 9.0)]
     assert t.open_gaps() == []
 
 
