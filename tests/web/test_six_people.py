@@ -120,7 +120,7 @@ def settle(pages: dict[str, Page], expected: dict[str, set[str]], what: str) -> 
                 done = False
         if done:
             return time.monotonic() - t0
-        time.sleep(0.3)
+        time.sleep(1.0)  # sampling costs the pages CPU too
     tiles = {c: p.evaluate(
         "() => [...document.querySelectorAll('#stage figure')].map(f => {"
         " const v = f.querySelector('video'); return [f.dataset.key, v ? v.videoWidth : -1,"
