@@ -119,6 +119,7 @@ def settle(pages: dict[str, Page], expected: dict[str, set[str]], what: str) -> 
             if got != expected[colour] or heard < len(expected[colour]):
                 done = False
         if done:
+            print(f"{what}: settled in {time.monotonic() - t0:.1f} s")
             return time.monotonic() - t0
         time.sleep(1.0)  # sampling costs the pages CPU too
     tiles = {c: p.evaluate(
