@@ -138,3 +138,35 @@ async def test_report_is_validated(live: Live) -> None:
     assert await a.error("media_report", {"receiving": {"x y": {"video": True}}}) == "invalid"
     assert await a.error("media_report", {"receiving": {"p": {"smell": True}}}) == "invalid"
     assert await a.ok("media_report", {"receiving": {}}) == {"gaps": []}
+
+
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_state_never_claims_or_forwards_what_its_owner_did_not_turn_on(live: Live) -> None:
+    room = await admitted(live, ("a", "client"))
+    a_sock, sid = room.people["a"], room.sid
+    relay = live.app[LIVE].relay
+    a = MediaClient(OverSocket(a_sock), sid, "a", code=3)  # type: ignore[arg-type]
+    try:
+        await a.join()
+        # Nothing published: "my microphone is on" is refused, "off" is fine.
+        assert await a_sock.error("set_media", {"mic_on": True, "camera_on": False}) \
+            == "invalid_state"
+        await a_sock.ok("set_media", {"mic_on": False, "camera_on": False})
+        # Publishing while the state says off: the relay holds both, paused.
+        await a.publish()
+        pubs = relay.publications(sid)
+        assert {p["source"] for p in pubs} == {"mic", "camera"}
+        assert all(p["paused"] for p in pubs)
+        # Resuming needs the state first; then it flows.
+        assert await a_sock.error("media_pause", {"source": "mic", "paused": False}) \
+            == "invalid_state"
+        await a_sock.ok("set_media", {"mic_on": True, "camera_on": False})
+        await a_sock.ok("media_pause", {"source": "mic", "paused": False})
+        assert {p["source"]: p["paused"] for p in relay.publications(sid)} \
+            == {"mic": False, "camera": True}
+        # A clinician's mute pauses it at the relay at once.
+        await room.therapist.ok("mute_request", {"participant_id": room.ids["a"]})
+        await a_sock.wait(lambda _: {p["source"]: p["paused"] for p in relay.publications(sid)}
+                          == {"mic": True, "camera": True}, "muted at the relay")
+    finally:
+        await a.close()
