@@ -857,6 +857,12 @@ class Peer:
             if s.mid is not None and s.publication is not None
         }
 
+    def layout_message(self, overflow: list[str] | None = None) -> dict[str, Any]:
+        """The layout with a per-peer sequence number: messages can overtake each other
+        on their way to the browser, which applies only the newest."""
+        seq = self.router.relay.next_layout_seq()
+        return {"layout": self.layout(), "overflow": overflow or [], "seq": seq}
+
     async def close(self) -> None:
         """Close publications, subscriptions and both peer connections."""
         if self.closed:
@@ -988,7 +994,7 @@ class Router:
         if overflow and p.subscribe_pc is not None:
             self.ask_renegotiate(p)
             done = "renegotiate"
-        self.relay.emit(self.id, p.id, "layout", {"layout": p.layout(), "overflow": overflow})
+        self.relay.emit(self.id, p.id, "layout", p.layout_message(overflow))
         return done
 
     def peer(self, participant_id: str) -> Peer:
@@ -1026,7 +1032,7 @@ class Router:
         p = self.peer(subscriber_id)
         p.visible = {pid for pid in publisher_ids if pid != subscriber_id}
         overflow = self._reconcile(p)
-        return {"layout": p.layout(), "overflow": overflow}
+        return p.layout_message(overflow)
 
     def _reconcile(self, p: Peer) -> list[str]:
         desired = [
@@ -1091,7 +1097,7 @@ class Router:
         """Re-apply every subscriber's visibility after publications changed."""
         for p in list(self.peers.values()):
             overflow = self._reconcile(p)
-            self.relay.emit(self.id, p.id, "layout", {"layout": p.layout(), "overflow": overflow})
+            self.relay.emit(self.id, p.id, "layout", p.layout_message(overflow))
 
     def set_paused(self, publication_id: str, paused: bool) -> None:
         """Mute / camera off: a paused publication forwards no bytes at all."""
@@ -1164,6 +1170,14 @@ class Relay:
         #: "active_speaker", "renegotiate" (run subscribe_offer/answer again),
         #: "peer_closed" (a PC failed or closed; the participant was removed)
         self.on_event = on_event
+        # Layout numbers only grow, across peers and across processes (a node that
+        # takes a session over starts later): microseconds at start, then +1 each.
+        self._layout_seq = time.time_ns() // 1000
+
+    def next_layout_seq(self) -> int:
+        """The next layout sequence number (see ``Peer.layout_message``)."""
+        self._layout_seq += 1
+        return self._layout_seq
 
     def emit(self, session_id: str, participant_id: str, event: str,
              payload: dict[str, Any]) -> None:
@@ -1275,6 +1289,10 @@ class Relay:
     def layout(self, session_id: str, subscriber_id: str) -> dict[str, dict[str, Any]]:
         """Slot mid -> publication metadata for one subscriber."""
         return self.router(session_id).peer(subscriber_id).layout()
+
+    def layout_message(self, session_id: str, subscriber_id: str) -> dict[str, Any]:
+        """``{"layout", "overflow", "seq"}``: the layout numbered for the subscriber."""
+        return self.router(session_id).peer(subscriber_id).layout_message()
 
     def expected(self, session_id: str, viewer_id: str) -> set[tuple[str, str]]:
         """(publisher, kind) the viewer should be decoding now; see ``Router.expected``."""

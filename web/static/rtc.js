@@ -278,6 +278,12 @@ export class Media extends EventTarget {
   // The relay says which publication each receive slot carries; tiles follow it.
   applyLayout(payload) {
     if (!this.sub || !payload) return;
+    // Layout messages may overtake each other; only the newest one counts (the relay's
+    // numbers only grow, across its peers and across server processes).
+    if (typeof payload.seq === "number") {
+      if (payload.seq <= (this.layoutSeq || 0)) return;
+      this.layoutSeq = payload.seq;
+    }
     const layout = payload.layout || payload;
     this.layoutByMid = layout;
     const byMid = new Map(this.sub.getTransceivers().map((t) => [t.mid, t]));
