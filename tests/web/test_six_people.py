@@ -183,41 +183,50 @@ def test_six_people_admitted_at_once_see_and_hear_everyone(
             pages[colour] = page
         everyone = {c: set(pages) - {c} for c in pages}
         dr.click("#tab-people")
+        ids: dict[str, str] = {}
         for rep in range(REPS):
             # Everyone waits in the lobby (Cole, a co-therapist, is admitted by role).
             for _, _, _, colour in PEOPLE[1:]:
                 expect(pages[colour].locator("#screen-lobby")).to_be_visible()
             dr.click("#admit-all")
             timings["admit"].append(settle(pages, everyone, f"rep {rep}: admitted"))
+            ids = ids or {name: str(dr.evaluate(
+                "(n) => [...document.querySelectorAll('#people-list li')]"
+                ".find(li => li.textContent.trim().startsWith(n)).dataset.participant", name))
+                for name, _, _, _ in PEOPLE}
 
             dr.click("#tab-breakouts")
-            if dr.locator("#bo-auto").count() == 0:  # two rooms, assigned automatically
+            if dr.locator("ul.rooms li[data-room]").count() == 0:
                 dr.fill("#bo-count", "2")
                 dr.click("#bo-create button[type=submit]")
-            dr.click("#bo-auto")
+                expect(dr.locator("ul.rooms li[data-room]")).to_have_count(2, timeout=30000)
+            # The couple in Room 1, the parent with the child in Room 2; clinicians stay.
+            for name, room in (("Ana", "Room 1"), ("Ben", "Room 1"), ("Pat", "Room 2"),
+                               ("Kit", "Room 2")):
+                pid = ids[name]
+                dr.select_option(f'select[data-assign="{pid}"]', label=room)
+                expect(dr.locator(f'ul.rooms li[data-room]:has-text("{name}")')).to_have_count(
+                    1, timeout=30000)
             dr.click("#bo-open button[type=submit]")
-            expect(dr.locator("#bo-close")).to_be_visible()
+            expect(dr.locator("#bo-close")).to_be_visible(timeout=30000)
             rooms = rooms_on(dr, colours)
             by_room = {c: set(room) - {c} for room in rooms for c in room}
             timings["breakouts"].append(settle(pages, by_room, f"rep {rep}: breakouts"))
 
             dr.fill("#bo-grace", "0")
             dr.click("#bo-close")
+            expect(dr.locator("#bo-close")).to_have_count(0, timeout=30000)
             timings["close"].append(settle(pages, everyone, f"rep {rep}: close-all"))
 
             if rep + 1 < REPS:  # back to the lobby, all but the clinicians
                 dr.click("#tab-people")
                 for name, _, _, _ in PEOPLE[1:]:
-                    pid = dr.evaluate(
-                        "(n) => [...document.querySelectorAll('#people-list li')]"
-                        ".find(li => li.textContent.trim().startsWith(n)).dataset.participant",
-                        name)
-                    dr.click(f'#people-list li[data-participant="{pid}"] >> text=To lobby')
+                    dr.click(f'#people-list li[data-participant="{ids[name]}"] >> text=To lobby')
         print("six people, seconds to settle:",
               {k: [round(v, 2) for v in vs] for k, vs in timings.items()})
-    except AssertionError:
-        print("".join(line for line in server.log[-400:]
-                      if "gap" in line or "WARNING" in line or "renegot" in line)[-6000:])
+    except Exception:
+        print("".join(line for line in server.log[-600:]
+                      if "gap" in line or "WARNING" in line or "ERROR" in line)[-8000:])
         raise
     finally:
         for b in browsers.values():
