@@ -42,7 +42,13 @@ class RelayConfig:
     camera_max_bitrate: int = 1_000_000
     screen_max_bitrate: int = 2_500_000
     #: audio and video send-only slots pre-allocated on every subscribe connection
+    #: (at least; ``Relay.join`` may ask for more, up to ``max_slots``)
     slots: int = 4
+    max_slots: int = 16
+    #: an unanswered ``renegotiate`` is sent again after this many seconds
+    renegotiate_interval: float = 1.5
+    #: a publisher none of whose publications advanced for this long is stalled
+    stall_after: float = 2.0
     #: a subscriber's SDP grows by two m-lines per visible publisher (audio + video):
     #: 64 m-lines lets one person see 32 others; bytes stay well under the cap
     max_sdp_bytes: int = 128 * 1024

@@ -144,6 +144,10 @@ class Publication:
         self.paused = False
         self.closed = False
         self.sinks: list[Subscription] = []
+        #: when the router last saw this publication's sequence advance (0: never);
+        #: sampled off the hot path, from ``_high_seq``
+        self.progress_at = 0.0
+        self._sampled_seq: int | None = None
         size = peer.router.relay.config.nack_history
         self._ring: list[bytes | None] = [None] * size
         self._ring_size = size
@@ -545,6 +549,13 @@ class Peer:
         self.closed = False
         self._lock = asyncio.Lock()
         self._rtcp_task: asyncio.Future[Any] | None = None
+        #: slots per kind for the first subscribe offer (sized by signaling at join)
+        self.initial_slots = router.relay.config.slots
+        #: when ``renegotiate`` was last sent and is still unanswered (None: nothing owed)
+        self.renegotiate_sent: float | None = None
+        #: a subscribe offer was asked for while one was outstanding: offer again after
+        #: the answer, so the second need is served, never refused
+        self._offer_again = False
 
     def _new_pc(self) -> RTCPeerConnection:
         servers = [
@@ -726,16 +737,24 @@ class Peer:
     # -- subscribe leg -----------------------------------------------------------
 
     async def subscribe_offer(self) -> str:
-        """The relay's offer for the subscribe PC, with K audio + K video slots."""
+        """The relay's offer for the subscribe PC, with K audio + K video slots.
+
+        Negotiations on this leg are serialized: asked again while an offer is
+        outstanding, it returns that same offer and owes the client another round
+        once it is answered (``renegotiate`` then follows the answer)."""
         async with self._lock:
             if self.subscribe_pc is None:
                 self.subscribe_pc = self._new_pc()
+                wanted = self.router.visible_counts(self)
                 for kind in ("audio", "video"):
-                    self._add_slots(kind, self.router.relay.config.slots)
+                    self._add_slots(kind, max(self.initial_slots, wanted[kind]))
                 self._rtcp_task = asyncio.ensure_future(self._rtcp_loop())
             pc = self.subscribe_pc
+            if pc.signalingState == "have-local-offer" and pc.localDescription is not None:
+                self._offer_again = True
+                return str(pc.localDescription.sdp)
             if pc.signalingState != "stable":
-                raise MediaError("bad_state", "subscribe offer already outstanding")
+                raise MediaError("bad_state", "subscribe connection is closed")
             for kind, extra in self.slots_needed.items():
                 self._add_slots(kind, extra)
                 self.slots_needed[kind] = 0
@@ -801,8 +820,12 @@ class Peer:
             for sub in self.subscriptions:
                 if sub.publication is not None:
                     sub.publication.request_keyframe(force=True)
+            again, self._offer_again = self._offer_again, False
+            self.renegotiate_sent = None
         # new slots may have arrived: bind what overflowed before
         self.router.reconcile_all()
+        if again and self.renegotiate_sent is None and any(self.slots_needed.values()):
+            self.router.ask_renegotiate(self)
 
     async def add_ice_candidate(self, leg: str, candidate: Mapping[str, Any] | None) -> None:
         """A trickled remote candidate for the ``publish`` or ``subscribe`` leg."""
@@ -833,6 +856,12 @@ class Peer:
             for s in self.subscriptions
             if s.mid is not None and s.publication is not None
         }
+
+    def layout_message(self, overflow: list[str] | None = None) -> dict[str, Any]:
+        """The layout with a per-peer sequence number: messages can overtake each other
+        on their way to the browser, which applies only the newest."""
+        seq = self.router.relay.next_layout_seq()
+        return {"layout": self.layout(), "overflow": overflow or [], "seq": seq}
 
     async def close(self) -> None:
         """Close publications, subscriptions and both peer connections."""
@@ -876,6 +905,8 @@ class Router:
         self.rtx_received = 0
         self.ingress_fallback_packets = 0
         self.closed = False
+        #: publishers whose media stopped arriving (see ``check_stalls``)
+        self.stalled: set[str] = set()
         self._keyframe_task = asyncio.ensure_future(self._keyframe_loop())
 
     def count_fallback(self) -> None:
@@ -895,13 +926,76 @@ class Router:
                          exc_info=task.exception())
 
     async def _keyframe_loop(self) -> None:
-        """Keep asking for keyframes while any ready sink waits (rate-limited per source)."""
+        """Keep asking for keyframes while any ready sink waits (rate-limited per source);
+        re-send unanswered renegotiations; watch for publishers whose media stopped."""
         interval = self.relay.config.keyframe_check_interval
         while True:
             await asyncio.sleep(interval)
             for pub in list(self.publications.values()):
                 if pub.kind == "video" and pub.waiting_sinks():
                     pub.request_keyframe()
+            now = time.monotonic()
+            self.resend_renegotiations(now)
+            self.check_stalls(now)
+
+    def check_stalls(self, now: float) -> None:
+        """A publisher whose every publication has stopped advancing for ``stall_after``
+        seconds has lost its connection (or its sender): emit ``health`` on change."""
+        for pub in self.publications.values():
+            if pub._high_seq is not None and pub._high_seq != pub._sampled_seq:
+                pub._sampled_seq = pub._high_seq
+                pub.progress_at = now
+        stalled = self.stalled_publishers(now)
+        if stalled != self.stalled:
+            self.stalled = stalled
+            self.relay.emit(self.id, "", "health", {"stalled": sorted(stalled)})
+
+    def stalled_publishers(self, now: float) -> set[str]:
+        """Publishers that sent media before and sent none for ``stall_after`` seconds."""
+        after = self.relay.config.stall_after
+        out = set()
+        for p in self.peers.values():
+            pubs = [pub for pub in p.publications.values() if not pub.closed]
+            if pubs and all(pub.progress_at for pub in pubs) \
+                    and now - max(pub.progress_at for pub in pubs) >= after:
+                out.add(p.id)
+        return out
+
+    def live(self, pub: Publication, now: float) -> bool:
+        """Forwarding now: on, and its packets arrived within ``stall_after``."""
+        return (not pub.paused and not pub.closed and pub.progress_at > 0
+                and now - pub.progress_at < self.relay.config.stall_after)
+
+    def expected(self, viewer_id: str) -> set[tuple[str, str]]:
+        """(publisher, kind) that ``viewer_id`` should be decoding now: visible, turned
+        on and arriving at the relay (a publisher's own outage is not a viewer's gap)."""
+        p = self.peer(viewer_id)
+        now = time.monotonic()
+        return {
+            (pid, pub.kind)
+            for pid in p.visible
+            if (publisher := self.peers.get(pid)) is not None
+            for pub in publisher.publications.values()
+            if self.live(pub, now)
+        }
+
+    def repair(self, viewer_id: str, publisher_id: str, kind: str) -> str:
+        """Fix one gap: bind what is unbound (renegotiating if no slot is free), ask for
+        a keyframe for a bound video (rate-limited; deltas keep flowing, so a slow
+        decoder is never set back), and re-send the layout. Returns what it did."""
+        p = self.peer(viewer_id)
+        overflow = self._reconcile(p)
+        done = "layout"
+        for sub in p.subscriptions:
+            pub = sub.publication
+            if pub is not None and pub.peer.id == publisher_id and kind == pub.kind == "video":
+                pub.request_keyframe()
+                done = "keyframe"
+        if overflow and p.subscribe_pc is not None:
+            self.ask_renegotiate(p)
+            done = "renegotiate"
+        self.relay.emit(self.id, p.id, "layout", p.layout_message(overflow))
+        return done
 
     def peer(self, participant_id: str) -> Peer:
         """The peer, or MediaError('no_such_peer')."""
@@ -938,7 +1032,7 @@ class Router:
         p = self.peer(subscriber_id)
         p.visible = {pid for pid in publisher_ids if pid != subscriber_id}
         overflow = self._reconcile(p)
-        return {"layout": p.layout(), "overflow": overflow}
+        return p.layout_message(overflow)
 
     def _reconcile(self, p: Peer) -> list[str]:
         desired = [
@@ -969,16 +1063,41 @@ class Router:
             need = {"audio": 0, "video": 0}
             for pid in overflow:
                 need[self.publications[pid].kind] += 1
-            if need != p.slots_needed:
+            if need != p.slots_needed or p.renegotiate_sent is None:
                 p.slots_needed = need
-                self.relay.emit(self.id, p.id, "renegotiate", {"leg": "subscribe", **need})
+                self.ask_renegotiate(p)
         return overflow
+
+    def ask_renegotiate(self, p: Peer) -> None:
+        """Tell the subscriber to run a subscribe round; re-sent until it is answered."""
+        p.renegotiate_sent = time.monotonic()
+        self.relay.emit(self.id, p.id, "renegotiate", {"leg": "subscribe", **p.slots_needed})
+
+    def visible_counts(self, p: Peer) -> dict[str, int]:
+        """Publications per kind that ``p`` may see now: the first offer's slot floor."""
+        counts = {"audio": 0, "video": 0}
+        for pid in p.visible:
+            publisher = self.peers.get(pid)
+            if publisher is not None:
+                for pub in publisher.publications.values():
+                    if not pub.closed:
+                        counts[pub.kind] += 1
+        return counts
+
+    def resend_renegotiations(self, now: float) -> None:
+        """A renegotiation nobody answered (a lost event, a client that failed midway)
+        is sent again, so a needed slot is never forgotten."""
+        interval = self.relay.config.renegotiate_interval
+        for p in list(self.peers.values()):
+            sent = p.renegotiate_sent
+            if sent is not None and now - sent >= interval and not p.closed:
+                self.ask_renegotiate(p)
 
     def reconcile_all(self) -> None:
         """Re-apply every subscriber's visibility after publications changed."""
         for p in list(self.peers.values()):
             overflow = self._reconcile(p)
-            self.relay.emit(self.id, p.id, "layout", {"layout": p.layout(), "overflow": overflow})
+            self.relay.emit(self.id, p.id, "layout", p.layout_message(overflow))
 
     def set_paused(self, publication_id: str, paused: bool) -> None:
         """Mute / camera off: a paused publication forwards no bytes at all."""
@@ -1051,6 +1170,14 @@ class Relay:
         #: "active_speaker", "renegotiate" (run subscribe_offer/answer again),
         #: "peer_closed" (a PC failed or closed; the participant was removed)
         self.on_event = on_event
+        # Layout numbers only grow, across peers and across processes (a node that
+        # takes a session over starts later): microseconds at start, then +1 each.
+        self._layout_seq = time.time_ns() // 1000
+
+    def next_layout_seq(self) -> int:
+        """The next layout sequence number (see ``Peer.layout_message``)."""
+        self._layout_seq += 1
+        return self._layout_seq
 
     def emit(self, session_id: str, participant_id: str, event: str,
              payload: dict[str, Any]) -> None:
@@ -1099,14 +1226,20 @@ class Relay:
             r = self.routers[session_id] = Router(self, session_id)
         return r
 
-    async def join(self, session_id: str, participant_id: str) -> dict[str, Any]:
-        """Add a participant; returns what signaling sends the client to configure itself."""
-        self.router(session_id, create=True).join(participant_id)
+    async def join(self, session_id: str, participant_id: str,
+                   slots: int | None = None) -> dict[str, Any]:
+        """Add a participant; returns what signaling sends the client to configure itself.
+
+        ``slots``: how many others this person may come to see (signaling sizes it from
+        the session's people), so a normal family never needs a renegotiation."""
+        peer = self.router(session_id, create=True).join(participant_id)
+        if slots is not None and peer.subscribe_pc is None:
+            peer.initial_slots = max(self.config.slots, min(slots, self.config.max_slots))
         return {
             "ice_servers": self.config.client_ice_servers(),
             "bitrate_caps": self.config.bitrate_caps(),
             "codecs": {"audio": "opus", "video": "VP8"},
-            "slots": self.config.slots,
+            "slots": peer.initial_slots,
         }
 
     async def leave(self, session_id: str, participant_id: str) -> None:
@@ -1156,6 +1289,23 @@ class Relay:
     def layout(self, session_id: str, subscriber_id: str) -> dict[str, dict[str, Any]]:
         """Slot mid -> publication metadata for one subscriber."""
         return self.router(session_id).peer(subscriber_id).layout()
+
+    def layout_message(self, session_id: str, subscriber_id: str) -> dict[str, Any]:
+        """``{"layout", "overflow", "seq"}``: the layout numbered for the subscriber."""
+        return self.router(session_id).peer(subscriber_id).layout_message()
+
+    def expected(self, session_id: str, viewer_id: str) -> set[tuple[str, str]]:
+        """(publisher, kind) the viewer should be decoding now; see ``Router.expected``."""
+        return self.router(session_id).expected(viewer_id)
+
+    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str) -> str:
+        """Repair one gap between desired and actual; see ``Router.repair``."""
+        return self.router(session_id).repair(viewer_id, publisher_id, kind)
+
+    def stalled(self, session_id: str) -> set[str]:
+        """Publishers of the session whose media stopped arriving."""
+        r = self.routers.get(session_id)
+        return set(r.stalled) if r is not None else set()
 
     async def close_session(self, session_id: str) -> None:
         """Close a session's router and everything under it."""

@@ -38,7 +38,7 @@ from server.records.wiring import Records
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
-from signaling.media import MediaSink, VisibilityPort, register_media
+from signaling.media import MediaHealth, MediaSink, VisibilityPort, register_media
 from signaling.namespace import HearthNamespace, Revocations, answer_oversized_frames
 from signaling.outbox import Outbox, session_of_room, socket_room
 from signaling.ratelimit import Penalties
@@ -73,7 +73,9 @@ class Live:
             store, settings.node_id, settings.node_url,
             heartbeat=settings.placement_heartbeat_seconds, ttl=settings.placement_ttl_seconds,
             on_claim=self._claimed, on_lost=self._lost, on_beat=self._beaten)
-        self.media_sink = MediaSink(self.relay)
+        self.media_health = MediaHealth(self.relay, self._session, self._emit,
+                                        on_gap=metrics.observe_gap)
+        self.media_sink = MediaSink(self.relay, self.media_health)
         self.reconciler = Reconciler(
             lambda sid: self.rooms.get(sid), lambda: self.placement.local,
             ended=self._end_here, changed=self._refresh_here)
@@ -94,7 +96,7 @@ class Live:
         self.signaling = Signaling(self.rooms, self.chat, self.outbox, gate=self.records.gate)
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,
-                       ice_servers_for=self._ice_servers_for)
+                       ice_servers_for=self._ice_servers_for, health=self.media_health)
         self.penalties = Penalties(store, salt)
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,
@@ -114,7 +116,9 @@ class Live:
                      payload: dict[str, Any]) -> None:
         """Relay → client messages (slot layout, active speaker), sent on the loop."""
         async def send() -> None:
-            if event == "layout":
+            if event == "health":
+                await self.media_health.relay_stalled(session_id, payload["stalled"])
+            elif event == "layout":
                 await self._emit("media_layout", payload, socket_room(session_id, participant_id))
             elif event == "active_speaker":
                 session = await self.rooms.get(session_id)
@@ -134,6 +138,9 @@ class Live:
     async def identify(self, claims: JoinClaims) -> Identity:
         """Verified claims → identity (role and name from the server)."""
         return await identify(self.rooms, claims)
+
+    async def _session(self, session_id: str) -> Any:
+        return await self.rooms.get(session_id)
 
     async def _place(self, session_id: str) -> str | None:
         """None when the session is served here, else the URL of the node that serves it."""
@@ -358,6 +365,7 @@ class Live:
         for task in list(self._tasks):
             task.cancel()
         await self.reconciler.close()
+        self.media_health.close()
         await self.placement.stop()
         if self.bus is not None:
             await self.bus.close()

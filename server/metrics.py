@@ -39,6 +39,20 @@ class Metrics:
         self.links_refused = Counter(
             "hearth_links_refused_total", "Join links refused, by code", ["code"], registry=r
         )
+        self.media_gaps = Counter(
+            "hearth_media_gaps_total", "Media gaps (a viewer not decoding a source it should "
+            "for over 2 s): opened, repair attempts, closed", ["event"], registry=r,
+        )
+        self.media_gap_seconds = Histogram(
+            "hearth_media_gap_seconds", "How long closed media gaps lasted",
+            buckets=(2.5, 3, 4, 5, 7.5, 10, 20, 30, 60, 120), registry=r,
+        )
+
+    def observe_gap(self, event: str, seconds: float | None) -> None:
+        """The media reconciler's gap events (``opened``, ``repair``, ``closed``)."""
+        self.media_gaps.labels(event=event).inc()
+        if seconds is not None:
+            self.media_gap_seconds.observe(seconds)
 
     def watch(self, snapshot: Callable[[], dict[str, float]]) -> None:
         """Expose live figures (sockets, sessions, relay counters) read at scrape time."""

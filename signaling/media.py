@@ -2,25 +2,32 @@
 the relay's visibility in step with the rooms domain.
 
 The relay is reached only through ``MediaPort`` (the server wires the real one);
-signaling never imports ``media``. Which media a person receives is always
-``rooms.visibility.visible_publishers``: nothing here takes a track id from a client.
+from ``media`` signaling imports only the pure gap bookkeeping (``media.health``).
+Which media a person receives is always ``rooms.visibility.visible_publishers``:
+nothing here takes a track id from a client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from dataclasses import replace
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import Field
+from pydantic import BaseModel, Field, StringConstraints
 
+from media.health import Changes, GapTracker
+from rooms import commands as c
 from rooms.errors import DomainError, Forbidden, InvalidTransition
 from rooms.events import Event, EventKind
-from rooms.model import Role, Session
+from rooms.model import ParticipantStatus, Role, Session, SessionPhase
 from rooms.policy import may_share_screen
 from rooms.visibility import visible_publishers
+from signaling.outbox import socket_room
 from signaling.registry import Caller, Empty, Payload, Registry
 from signaling.service import Signaling
 
@@ -31,7 +38,8 @@ SDP_EVENT_BYTES = 160 * 1024  # above the relay's own SDP cap, so it answers wit
 class MediaPort(Protocol):
     """What signaling needs from the relay (``media.relay.Relay`` satisfies it)."""
 
-    async def join(self, session_id: str, participant_id: str) -> dict[str, Any]: ...
+    async def join(self, session_id: str, participant_id: str,
+                   slots: int | None = None) -> dict[str, Any]: ...
     async def leave(self, session_id: str, participant_id: str) -> None: ...
     async def publish_offer(self, session_id: str, participant_id: str, sdp: str,
                             sources: Mapping[str, str] | None = None) -> str: ...
@@ -45,6 +53,9 @@ class MediaPort(Protocol):
                     publisher_ids: Iterable[str]) -> dict[str, Any]: ...
     async def close_session(self, session_id: str) -> None: ...
     def layout(self, session_id: str, subscriber_id: str) -> dict[str, dict[str, Any]]: ...
+    def layout_message(self, session_id: str, subscriber_id: str) -> dict[str, Any]: ...
+    def expected(self, session_id: str, viewer_id: str) -> set[tuple[str, str]]: ...
+    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str) -> str: ...
 
 
 Source = Literal["mic", "camera", "screen"]
@@ -106,18 +117,236 @@ class PausePayload(Payload):
     paused: bool
 
 
+class Receiving(BaseModel):
+    model_config = {"extra": "forbid"}
+    audio: bool = False
+    video: bool = False
+
+
+PersonId = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                            pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class ReportPayload(Payload):
+    receiving: dict[PersonId, Receiving] = Field(max_length=64)
+
+
 def _present(session: Session, pid: str) -> None:
     p = session.participants[pid]
     if not p.present:
         raise InvalidTransition("media starts once you are admitted")
 
 
+#: a publication's source -> the participant flag that says its owner turned it on
+SWITCH = {"mic": "mic_on", "camera": "camera_on"}
+GONE_STATUSES = {ParticipantStatus.LEFT, ParticipantStatus.REMOVED, ParticipantStatus.DENIED}
+
+
+def slots_for(session: Session, pid: str) -> int:
+    """Receive slots per kind for a new subscribe connection: everyone else on the
+    session's list (they may all come to be seen) plus one screen share, so a family
+    admitted together never makes the relay renegotiate."""
+    others = sum(1 for q in session.participants.values()
+                 if q.id != pid and q.status not in GONE_STATUSES)
+    return others + 1
+
+
+def own_sources(media: MediaPort, session_id: str, pid: str) -> dict[str, list[str]]:
+    """This person's publications at the relay: source -> publication ids."""
+    out: dict[str, list[str]] = {}
+    for pub in media.publications(session_id):
+        if pub.get("publisher_id") == pid:
+            out.setdefault(str(pub.get("source")), []).append(str(pub["publication_id"]))
+    return out
+
+
+def sync_switches(media: MediaPort, session: Session) -> None:
+    """The relay forwards a microphone or camera only while its owner's state says on
+    (their own choice, a clinician's mute, camera off): a source whose state is off is
+    paused here; resuming is the owner's own ``media_pause``, refused while it is off."""
+    try:
+        pubs = media.publications(session.id)
+    except Exception as exc:  # no router yet: nothing is published
+        if getattr(exc, "code", None) is None:
+            raise
+        return
+    for pub in pubs:
+        flag = SWITCH.get(str(pub.get("source")))
+        p = session.participants.get(str(pub.get("publisher_id")))
+        if flag is None or p is None:
+            continue
+        if not getattr(p, flag) and not pub.get("paused"):
+            media.set_paused(session.id, str(pub["publication_id"]), True)
+
+
 IceServersFor = Callable[[str], list[dict[str, Any]]]
 
 
+Emit = Callable[[str, Any, str], Awaitable[None]]  # (event, data, socket room)
+#: ("opened" | "closed" | "repair", seconds for "closed" else None)
+GapObserver = Callable[[str, float | None], None]
+SessionGetter = Callable[[str], Awaitable[Session | None]]
+
+
+class MediaHealth:
+    """Everyone sees whose media is lost; clinicians see who cannot see or hear whom.
+
+    * ``media_health {"stalled": [pid, ...]}`` to every present person, on change:
+      people whose media stopped arriving at the relay (its ``health`` event) or whose
+      socket has been lost for ``lost_after`` seconds.
+    * Each browser reports, per remote person, whether it decodes their audio and
+      video (``media_report``). Compared with what the relay should be delivering
+      (``MediaPort.expected``), a difference that lasts past the threshold is a gap:
+      repaired (``MediaPort.repair``) and repaired again while it lasts, counted, and
+      sent to clinicians as ``media_gaps``.
+    """
+
+    def __init__(self, media: MediaPort, session: SessionGetter, emit: Emit,
+                 on_gap: GapObserver | None = None, lost_after: float = 2.0,
+                 threshold: float = 2.0) -> None:
+        self._media = media
+        self._session = session
+        self._emit = emit
+        self._on_gap = on_gap
+        self.lost_after = lost_after
+        self.threshold = threshold
+        self._gaps: dict[str, GapTracker] = {}
+        self._media_stalled: dict[str, set[str]] = {}
+        self._lost_since: dict[str, dict[str, float]] = {}
+        self._sent: dict[str, list[str]] = {}
+        self._sent_gaps: dict[str, list[dict[str, object]]] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    # -- who is stalled ------------------------------------------------------------
+    async def relay_stalled(self, session_id: str, stalled: Iterable[str]) -> None:
+        """The relay's ``health`` event: publishers whose media stopped arriving."""
+        self._media_stalled[session_id] = set(stalled)
+        session = await self._session(session_id)
+        if session is not None:
+            await self.session_changed(session)
+
+    async def session_changed(self, session: Session) -> None:
+        """After every committed change (a socket lost or back, someone left)."""
+        sid = session.id
+        if session.phase is SessionPhase.ENDED:
+            self.forget_session(sid)
+            return
+        now = time.monotonic()
+        lost = self._lost_since.setdefault(sid, {})
+        reconnecting = {pid for pid, p in session.participants.items()
+                        if p.status is ParticipantStatus.RECONNECTING}
+        for pid in list(lost):
+            if pid not in reconnecting:
+                del lost[pid]
+        for pid in reconnecting - lost.keys():
+            lost[pid] = now
+            handle = asyncio.get_running_loop().call_later(
+                self.lost_after + 0.05, self._recheck, sid)
+            self._timers.add(handle)
+        stalled = {pid for pid, since in lost.items() if now - since >= self.lost_after}
+        stalled |= {pid for pid in self._media_stalled.get(sid, set())
+                    if pid in session.participants and session.participants[pid].present}
+        tracker = self._gaps.get(sid)
+        if tracker is not None:
+            for pid, p in session.participants.items():
+                if not p.present or pid in stalled:
+                    self._count(tracker.forget(pid, now))
+        listing = sorted(stalled)
+        if self._sent.get(sid, []) != listing:
+            self._sent[sid] = listing
+            for pid, p in session.participants.items():
+                if p.present:
+                    await self._emit("media_health", {"stalled": listing}, socket_room(sid, pid))
+        await self._send_gaps(session)
+
+    def _recheck(self, session_id: str) -> None:
+        async def run() -> None:
+            session = await self._session(session_id)
+            if session is not None:
+                await self.session_changed(session)
+
+        def done(task: asyncio.Future[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("media health check failed", exc_info=task.exception())
+
+        asyncio.ensure_future(run()).add_done_callback(done)
+
+    def stalled(self, session_id: str) -> list[str]:
+        """What ``media_health`` last said for the session."""
+        return list(self._sent.get(session_id, []))
+
+    # -- desired vs actual ------------------------------------------------------------
+    async def report(self, session: Session, viewer: str,
+                     receiving: Mapping[str, Receiving]) -> dict[str, Any]:
+        """One browser's report of what it decodes; returns the viewer's open gaps."""
+        sid = session.id
+        now = time.monotonic()
+        tracker = self._gaps.setdefault(sid, GapTracker(self.threshold))
+        if viewer in self._sent.get(sid, []):
+            return {"gaps": []}  # its own connection is the problem, shown as such
+        try:
+            desired = self._media.expected(sid, viewer)
+        except Exception as exc:  # no media yet for this person
+            if getattr(exc, "code", None) is None:
+                raise
+            desired = set()
+        desired = {(pid, kind) for pid, kind in desired if pid not in self._sent.get(sid, [])}
+        actual = {(pid, kind) for pid, r in receiving.items()
+                  for kind in ("audio", "video") if getattr(r, kind)}
+        changes = tracker.observe(viewer, desired, actual, now)
+        for gap in changes.repair:
+            try:
+                done = self._media.repair(sid, gap.viewer, gap.source, gap.kind)
+            except Exception as exc:
+                if getattr(exc, "code", None) is None:
+                    raise
+                continue
+            log.info("media gap repair", extra={"session": sid, "repair": done,
+                                                "kind": gap.kind, "attempt": gap.repairs})
+            if self._on_gap is not None:
+                self._on_gap("repair", None)
+        self._count(changes)
+        if changes:
+            await self._send_gaps(session)
+        return {"gaps": [g.info() for g in tracker.open_gaps() if g.viewer == viewer]}
+
+    def _count(self, changes: Changes) -> None:
+        if self._on_gap is None:
+            return
+        for _ in changes.opened:
+            self._on_gap("opened", None)
+        for _, seconds in changes.closed:
+            self._on_gap("closed", seconds)
+
+    async def _send_gaps(self, session: Session) -> None:
+        tracker = self._gaps.get(session.id)
+        wall = time.time() - time.monotonic()  # gaps are timed on the monotonic clock
+        gaps = [] if tracker is None else [
+            {**g.info(), "since": round(g.since + wall, 3)} for g in tracker.open_gaps()]
+        keyed = [{k: v for k, v in g.items() if k != "since"} for g in gaps]
+        if self._sent_gaps.get(session.id, []) == keyed:
+            return
+        self._sent_gaps[session.id] = keyed
+        for pid, p in session.participants.items():
+            if p.present and p.clinician:
+                await self._emit("media_gaps", {"gaps": gaps}, socket_room(session.id, pid))
+
+    def forget_session(self, session_id: str) -> None:
+        for table in (self._gaps, self._media_stalled, self._lost_since, self._sent,
+                      self._sent_gaps):
+            table.pop(session_id, None)
+
+    def close(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+
 def register_media(r: Registry, sig: Signaling, media: MediaPort,
-                   ice_servers_for: IceServersFor | None = None) -> None:
-    """``ice_servers_for(participant_id)``: per-person ICE servers (fresh TURN credentials)."""
+                   ice_servers_for: IceServersFor | None = None,
+                   health: MediaHealth | None = None) -> None:
+    """``ice_servers_for(participant_id)``: per-person ICE servers (fresh TURN credentials).
+    ``health``: the reconciler that ``media_report`` feeds."""
     who = "anyone admitted"
 
     @r.event("media_join", Empty, who=who)
@@ -125,7 +354,11 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
         """Start media: returns ICE servers, codecs, slot count and bitrate caps."""
         session = await sig.state(caller)
         _present(session, caller.participant_id)
-        config = await media.join(session.id, caller.participant_id)
+        # A join starts media over (a reload, a restart after a drop): connections the
+        # relay still holds for this person belong to a page that is gone.
+        await media.leave(session.id, caller.participant_id)
+        config = await media.join(session.id, caller.participant_id,
+                                  slots=slots_for(session, caller.participant_id))
         if ice_servers_for is not None:
             config = {**config, "ice_servers": ice_servers_for(caller.participant_id)}
         media.set_visible(session.id, caller.participant_id,
@@ -144,6 +377,16 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
         if "screen" in body.sources.values() and not may_share_screen(session, pid):
             raise Forbidden("you may not share your screen")
         answer = await media.publish_offer(session.id, pid, body.sdp, body.sources)
+        # Nothing is forwarded before its owner's state says on; a state that claims a
+        # microphone or camera the offer does not carry is corrected, so others see
+        # the truth.
+        published = own_sources(media, session.id, pid)
+        me = session.participants[pid]
+        if (me.mic_on and "mic" not in published) or (me.camera_on and "camera" not in published):
+            session, _ = await sig.rooms.execute(session.id, c.SetMedia(
+                actor=pid, mic_on=me.mic_on and "mic" in published,
+                camera_on=me.camera_on and "camera" in published))
+        sync_switches(media, session)
         return {"sdp": answer}
 
     @r.event("media_subscribe", Empty, who=who)
@@ -157,7 +400,7 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
     async def media_answer(caller: Caller, body: AnswerPayload) -> dict[str, Any]:
         """Your answer to the relay's receive offer."""
         await media.subscribe_answer(caller.session_id, caller.participant_id, body.sdp)
-        return {"layout": media.layout(caller.session_id, caller.participant_id)}
+        return media.layout_message(caller.session_id, caller.participant_id)
 
     @r.event("media_ice", IcePayload, who=who)
     async def media_ice(caller: Caller, body: IcePayload) -> dict[str, Any]:
@@ -169,7 +412,13 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
 
     @r.event("media_pause", PausePayload, who=who)
     async def media_pause(caller: Caller, body: PausePayload) -> dict[str, Any]:
-        """Pause or resume one of your own sources (no bytes flow while paused)."""
+        """Pause or resume one of your own sources (no bytes flow while paused); the
+        microphone and camera resume only while your state says they are on."""
+        flag = SWITCH.get(body.source)
+        if not body.paused and flag is not None:
+            session = await sig.state(caller)
+            if not getattr(session.participants[caller.participant_id], flag):
+                raise InvalidTransition(f"turn your {body.source} on first (set_media)")
         paused = []
         for pub in media.publications(caller.session_id):
             if pub.get("publisher_id") == caller.participant_id \
@@ -177,6 +426,41 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
                 media.set_paused(caller.session_id, str(pub["publication_id"]), body.paused)
                 paused.append(pub["publication_id"])
         return {"publications": paused}
+
+    @r.event("media_report", ReportPayload, who=who)
+    async def media_report(caller: Caller, body: ReportPayload) -> dict[str, Any]:
+        """About once a second: per remote person, whether you decode their audio and
+        video. The server compares it with what you should receive and repairs gaps."""
+        session = await sig.state(caller)
+        _present(session, caller.participant_id)
+        if health is None:
+            return {"gaps": []}
+        return await health.report(session, caller.participant_id, body.receiving)
+
+    guard_set_media(r, sig, media)
+
+
+def guard_set_media(r: Registry, sig: Signaling, media: MediaPort) -> None:
+    """``set_media`` may say a microphone or camera is on only when the relay has that
+    publication from this person: the state others see never claims what is not sent."""
+    spec = r.events["set_media"]
+    inner = spec.handler
+
+    async def set_media(caller: Caller, body: Any) -> Any:
+        session = await sig.state(caller)
+        try:
+            published = own_sources(media, session.id, caller.participant_id)
+        except Exception as exc:
+            if getattr(exc, "code", None) is None:
+                raise
+            published = {}
+        for source, flag in SWITCH.items():
+            if getattr(body, flag, False) and source not in published:
+                raise InvalidTransition(f"your {source} is not published, so it cannot be on")
+        return await inner(caller, body)
+
+    set_media.__doc__ = inner.__doc__
+    r.events["set_media"] = replace(spec, handler=set_media)
 
 
 LayoutHook = Callable[[str, str, dict[str, Any]], Awaitable[None]]
@@ -204,15 +488,22 @@ class VisibilityPort:
 
 
 class MediaSink:
-    """A RoomService sink: the relay lets go of people who left and of ended sessions."""
+    """A RoomService sink: the relay lets go of people who left and of ended sessions,
+    follows everyone's microphone/camera switches, and health follows the people."""
 
-    def __init__(self, media: MediaPort) -> None:
+    def __init__(self, media: MediaPort, health: MediaHealth | None = None) -> None:
         self._media = media
+        self._health = health
 
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
         if any(e.kind is EventKind.SESSION_ENDED for e in events):
             await self._media.close_session(session.id)
+            if self._health is not None:
+                self._health.forget_session(session.id)
             return
         for pid, p in session.participants.items():
             if not p.present:
                 await self._media.leave(session.id, pid)
+        sync_switches(self._media, session)
+        if self._health is not None:
+            await self._health.session_changed(session)

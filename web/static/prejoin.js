@@ -71,28 +71,81 @@ function explain(err) {
   }
 }
 
-export async function openDevices() {
-  const camOff = $("pj-camoff").checked;
-  const micOff = $("pj-micoff").checked;
-  if (stream) for (const t of stream.getTracks()) t.stop();
-  stream = new MediaStream();
+// Device acquisition is one state machine: every change of a box or a device starts a
+// request with a new generation; a request that finishes after a newer one started is
+// discarded (its tracks stopped), so the latest request always wins. The boxes stay the
+// only truth: at Join, tracks they turned off are dropped whatever the devices did.
+let generation = 0;
+let latest = Promise.resolve(null);
+let joined = false; // after Join the stream belongs to the session, not to this page
+
+function wanted() {
+  return { camera: !$("pj-camoff").checked, mic: !$("pj-micoff").checked };
+}
+
+function stopTracks(s, keep = null) {
+  if (!s) return;
+  for (const t of s.getTracks()) if (!keep || !keep.includes(t)) t.stop();
+}
+
+async function acquire(gen, want) {
   const constraints = {
-    audio: micOff ? false : { deviceId: $("pj-mic").value ? { exact: $("pj-mic").value } : undefined,
-                              echoCancellation: true, noiseSuppression: true },
-    video: camOff ? false : { deviceId: $("pj-cam").value ? { exact: $("pj-cam").value } : undefined,
-                              width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
+    audio: want.mic ? { deviceId: $("pj-mic").value ? { exact: $("pj-mic").value } : undefined,
+                        echoCancellation: true, noiseSuppression: true } : false,
+    video: want.camera ? { deviceId: $("pj-cam").value ? { exact: $("pj-cam").value } : undefined,
+                           width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } } : false,
   };
+  let next = new MediaStream();
+  let error = null;
   try {
-    if (constraints.audio || constraints.video) stream = await navigator.mediaDevices.getUserMedia(constraints);
-    explain(null);
+    if (constraints.audio || constraints.video) next = await navigator.mediaDevices.getUserMedia(constraints);
   } catch (err) {
-    explain(err);
+    error = err;
   }
+  if (gen !== generation || joined) { stopTracks(next); return null; } // a newer request won
+  explain(error);
+  stopTracks(stream, next.getTracks());
+  stream = next;
   $("pj-video").srcObject = stream;
   $("pj-camera-off").hidden = stream.getVideoTracks().length > 0;
   startMeter(stream.getAudioTracks()[0]);
   await listDevices();
   return stream;
+}
+
+export function openDevices() {
+  if (joined) return Promise.resolve(stream);
+  const gen = ++generation;
+  const want = wanted();
+  // Turning something off takes effect at once, before any device answers.
+  if (stream) {
+    for (const t of stream.getTracks()) {
+      if ((t.kind === "audio" && !want.mic) || (t.kind === "video" && !want.camera)) {
+        t.stop();
+        stream.removeTrack(t);
+      }
+    }
+  }
+  latest = acquire(gen, want);
+  return latest;
+}
+
+// What Join publishes: the latest request's tracks, minus anything a box turned off.
+async function chosen() {
+  for (let i = 0; i < 20; i++) {
+    const gen = generation;
+    await latest.catch(() => null);
+    if (gen === generation) break;
+  }
+  const want = wanted();
+  const out = new MediaStream();
+  for (const t of (stream ? stream.getTracks() : [])) {
+    const on = t.kind === "audio" ? want.mic : want.camera;
+    if (on && t.readyState === "live") out.addTrack(t);
+    else t.stop();
+  }
+  stream = out;
+  return out;
 }
 
 export function setupPrejoin(name, onJoin) {
@@ -104,14 +157,18 @@ export function setupPrejoin(name, onJoin) {
     $(id).addEventListener("change", openDevices);
   }
   $("pj-consent").addEventListener("change", (e) => { $("pj-join").disabled = !e.target.checked; });
-  $("pj-join").addEventListener("click", () => {
+  $("pj-join").addEventListener("click", async () => {
     performance.mark("hearth:join-click");
+    $("pj-join").disabled = true;
+    const media = await chosen();
+    joined = true;
+    generation++; // nothing started before Join may change what is published
     if (meterStop) { meterStop(); meterStop = null; }
     onJoin({
-      stream,
+      stream: media,
       consentVersion: CONSENT_VERSION,
-      cameraOn: stream.getVideoTracks().length > 0,
-      micOn: stream.getAudioTracks().length > 0,
+      cameraOn: media.getVideoTracks().length > 0,
+      micOn: media.getAudioTracks().length > 0,
       speakerId: $("pj-spk").value || null,
     });
   });

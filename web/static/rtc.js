@@ -21,8 +21,22 @@ function gathered(pc) {
   });
 }
 
-export class Media {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Back-off between retries of one negotiation: 0.25 s doubling to 8 s.
+const backoff = (failures) => Math.min(8000, 250 * 2 ** Math.max(0, failures - 1));
+// After this many failed tries in a row the person is told (the retries go on).
+const REPORT_AFTER = 3;
+
+// Events (rtc.js owns no DOM for these; the view renders them):
+//   "media-error" {detail: {leg, message, failures}}: a negotiation keeps failing;
+//   "media-recovered" {detail: {leg}}: it succeeded again;
+//   "media-health" {detail: {stalled: [pid]}}: people whose media or socket is lost;
+//   "media-gaps" {detail: {gaps: [{viewer, source, kind, since}]}}: clinicians only;
+//   "media-layout" {detail: {layout}}: remote tiles changed;
+//   "media-quality" {detail: {level}}: this page's connection (good/fair/poor/lost).
+export class Media extends EventTarget {
   constructor(room) {
+    super();
     this.room = room;
     this.stream = room.choice.stream || new MediaStream();
     this.micOn = room.choice.micOn;
@@ -40,6 +54,7 @@ export class Media {
   close() {
     for (const pc of [this.pub, this.sub]) if (pc) pc.close();
     this.pub = this.sub = null;
+    this.epoch = (this.epoch || 0) + 1;
     for (const t of this.stream.getTracks()) t.stop();
     if (this.screen) for (const t of this.screen.getTracks()) t.stop();
   }
@@ -68,11 +83,17 @@ export class Media {
   }
 
   async report() {
-    await this.room.act("set_media", { mic_on: this.micOn, camera_on: this.cameraOn }).catch(() => null);
-    if (!this.pub) return;
+    // room.act shows a refusal to the person; the relay follows the state either way.
+    const ok = await this.room.act("set_media", { mic_on: this.micOn, camera_on: this.cameraOn })
+      .then(() => true, () => false);
+    if (!ok || !this.pub) return;
     // Muted or camera off: the relay stops forwarding, so no bytes flow to anyone.
-    await this.room.socket.call("media_pause", { source: "mic", paused: !this.micOn }).catch(() => null);
-    await this.room.socket.call("media_pause", { source: "camera", paused: !this.cameraOn }).catch(() => null);
+    for (const [source, on] of [["mic", this.micOn], ["camera", this.cameraOn]]) {
+      await this.room.socket.call("media_pause", { source, paused: !on }).catch((err) => {
+        this.dispatchEvent(new CustomEvent("media-error", { detail: { leg: "pause", message: err.message, failures: 1 } }));
+        this.room.flash(`Your ${source === "mic" ? "microphone" : "camera"} could not be switched: ${err.message}`);
+      });
+    }
   }
 
   setMic(on) {
@@ -123,9 +144,12 @@ export class Media {
 
   // ---- relay connection ------------------------------------------------------
   // Two connections, each with one offerer, so negotiation never collides: we offer
-  // on the publish connection; the relay offers on the subscribe connection.
+  // on the publish connection; the relay offers on the subscribe connection. On each,
+  // one negotiation runs at a time: a need that arrives meanwhile is queued (coalesced)
+  // and served after it, and a failure is retried with back-off, never dropped.
   async start() {
     this.starting = true;
+    this.epoch = (this.epoch || 0) + 1;
     try {
       await this.negotiate();
     } finally {
@@ -139,27 +163,86 @@ export class Media {
     if (!this.listening) {
       this.listening = true;
       socket.on("media_layout", (layout) => this.applyLayout(layout));
-      socket.on("media_renegotiate", () => this.subscribe().catch(() => null));
+      socket.on("media_renegotiate", () => { if (this.sub) this.requestSubscribe(); });
       socket.on("media_peer_closed", () => this.restart());
+      socket.on("media_health", (h) => {
+        this.stalled = new Set(h.stalled);
+        this.dispatchEvent(new CustomEvent("media-health", { detail: h }));
+      });
+      socket.on("media_gaps", (g) => this.dispatchEvent(new CustomEvent("media-gaps", { detail: g })));
     }
-    this.pub = new RTCPeerConnection({ iceServers: this.config.ice_servers });
     this.sources = {};
-    for (const track of this.stream.getTracks()) {
-      const t = this.pub.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
-      preferCodec(t, track.kind === "video" ? "video/VP8" : "audio/opus");
-      t.hearthSource = track.kind === "video" ? "camera" : "mic";
+    // A person who publishes nothing (camera and microphone off) has no publish
+    // connection at all, and still receives everyone through the subscribe one.
+    if (this.stream.getTracks().length) {
+      const pc = this.ensurePub();
+      for (const track of this.stream.getTracks()) {
+        const t = pc.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
+        preferCodec(t, track.kind === "video" ? "video/VP8" : "audio/opus");
+        t.hearthSource = track.kind === "video" ? "camera" : "mic";
+      }
     }
     performance.mark("hearth:media-start");
-    await this.publish();
-    await this.subscribe();
+    this.sub = new RTCPeerConnection({ iceServers: this.config.ice_servers });
     this.sub.addEventListener("connectionstatechange", () => {
-      if (this.sub && this.sub.connectionState === "connected") performance.mark("hearth:ice-dtls");
+      if (!this.sub) return;
+      if (this.sub.connectionState === "connected") performance.mark("hearth:ice-dtls");
+      if (this.sub.connectionState === "failed") this.room.banner("Media connection lost; reconnecting…");
     });
+    await Promise.all([this.pub ? this.requestPublish() : null, this.requestSubscribe()]);
     await this.report();
   }
 
-  async publish() {
+  ensurePub() {
+    if (!this.pub) this.pub = new RTCPeerConnection({ iceServers: this.config.ice_servers });
+    return this.pub;
+  }
+
+  // Run `once` until it succeeds; needs that arrive while it runs are coalesced into
+  // one more run after it.
+  serialized(leg, once) {
+    const legs = (this.legs ||= {});
+    let st = legs[leg];
+    // Connections were rebuilt (restart, lobby): a run for the old ones ends by itself.
+    if (!st || st.epoch !== this.epoch) st = legs[leg] = { wanted: false, running: null, epoch: this.epoch };
+    st.wanted = true;
+    if (st.running) return st.running;
+    const epoch = this.epoch;
+    st.running = (async () => {
+      let failures = 0;
+      try {
+        while (st.wanted && epoch === this.epoch) {
+          st.wanted = false;
+          try {
+            await once();
+            if (failures >= REPORT_AFTER) this.dispatchEvent(new CustomEvent("media-recovered", { detail: { leg } }));
+            failures = 0;
+          } catch (err) {
+            failures += 1;
+            console.warn(`media ${leg} failed (${failures})`, err);
+            if (failures === REPORT_AFTER) {
+              this.reported = true;
+              this.dispatchEvent(new CustomEvent("media-error", { detail: { leg, message: err.message, failures } }));
+              this.room.banner(`Media is not working yet (${err.message}); still trying…`);
+            }
+            st.wanted = true;
+            await sleep(backoff(failures));
+          }
+        }
+        if (this.reported && failures === 0 && epoch === this.epoch) { this.reported = false; this.room.banner(null); }
+      } finally {
+        st.running = null;
+      }
+    })();
+    return st.running;
+  }
+
+  requestPublish() { return this.serialized("publish", () => this.publishOnce()); }
+  requestSubscribe() { return this.serialized("subscribe", () => this.subscribeOnce()); }
+
+  async publishOnce() {
     const pc = this.pub;
+    if (!pc) return;
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await gathered(pc);
@@ -176,30 +259,33 @@ export class Media {
       const params = t.sender.getParameters();
       params.encodings = (params.encodings && params.encodings.length ? params.encodings : [{}]);
       params.encodings[0].maxBitrate = cap;
-      await t.sender.setParameters(params).catch(() => null);
+      await t.sender.setParameters(params).catch(() => null); // a cap is best effort
     }
   }
 
-  async subscribe() {
-    if (!this.sub) {
-      this.sub = new RTCPeerConnection({ iceServers: this.config.ice_servers });
-      this.sub.addEventListener("connectionstatechange", () => {
-        if (this.sub && this.sub.connectionState === "failed") this.room.banner("Media connection lost; reconnecting…");
-      });
-    }
+  async subscribeOnce() {
+    const pc = this.sub;
+    if (!pc) return;
     const res = await this.room.socket.call("media_subscribe");
-    await this.sub.setRemoteDescription({ type: "offer", sdp: res.sdp });
-    const answer = await this.sub.createAnswer();
-    await this.sub.setLocalDescription(answer);
-    await gathered(this.sub);
-    const answered = await this.room.socket.call("media_answer", { sdp: this.sub.localDescription.sdp });
+    await pc.setRemoteDescription({ type: "offer", sdp: res.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    await gathered(pc);
+    const answered = await this.room.socket.call("media_answer", { sdp: pc.localDescription.sdp });
     this.applyLayout(answered);
   }
 
   // The relay says which publication each receive slot carries; tiles follow it.
   applyLayout(payload) {
     if (!this.sub || !payload) return;
+    // Layout messages may overtake each other; only the newest one counts (the relay's
+    // numbers only grow, across its peers and across server processes).
+    if (typeof payload.seq === "number") {
+      if (payload.seq <= (this.layoutSeq || 0)) return;
+      this.layoutSeq = payload.seq;
+    }
     const layout = payload.layout || payload;
+    this.layoutByMid = layout;
     const byMid = new Map(this.sub.getTransceivers().map((t) => [t.mid, t]));
     const wanted = new Set();
     for (const [mid, info] of Object.entries(layout)) {
@@ -224,6 +310,7 @@ export class Media {
       const [pid, source] = key.split(":");
       if (pid !== this.room.claims.sub && !wanted.has(key)) this.room.removeTile(pid, source);
     }
+    this.dispatchEvent(new CustomEvent("media-layout", { detail: { layout } }));
   }
 
   audioFor(mid, track) {
@@ -246,21 +333,22 @@ export class Media {
   }
 
   async publishScreen(track) {
-    const t = this.pub.addTransceiver(track, { direction: "sendonly" });
+    const t = this.ensurePub().addTransceiver(track, { direction: "sendonly" });
     preferCodec(t, "video/VP8");
     t.hearthSource = "screen";
     this.screenTransceiver = t;
-    await this.publish();
+    await this.requestPublish();
   }
 
   async unpublishScreen() {
     const t = this.screenTransceiver;
     if (!t) return;
     this.screenTransceiver = null;
-    await this.room.socket.call("media_pause", { source: "screen", paused: true }).catch(() => null);
+    // the publish round below removes the screen's m-line even if this pause fails
+    await this.room.socket.call("media_pause", { source: "screen", paused: true }).catch((err) => console.warn("screen pause", err));
     t.direction = "inactive";
     t.hearthSource = null;
-    await this.publish().catch(() => null);
+    await this.requestPublish();
   }
 
   // Back in the lobby: the relay has closed our connections; drop ours too, keep the
@@ -268,6 +356,7 @@ export class Media {
   pause() {
     for (const pc of [this.pub, this.sub]) if (pc) pc.close();
     this.pub = this.sub = null;
+    this.epoch = (this.epoch || 0) + 1; // queued negotiations of these connections stop
     this.ready = false;
     for (const key of [...this.room.tiles.keys()]) {
       const [pid, source] = key.split(":");
@@ -280,8 +369,8 @@ export class Media {
     // Never while connections are being set up: they do not exist yet, and a second
     // negotiation racing the first would confuse both sides.
     if (!this.ready || this.starting || this.restarting) return false;
-    const dead = (pc) => !pc || ["failed", "closed"].includes(pc.connectionState);
-    return dead(this.pub) || dead(this.sub);
+    const dead = (pc) => ["failed", "closed"].includes(pc.connectionState);
+    return !this.sub || dead(this.sub) || (this.pub !== null && dead(this.pub));
   }
 
   async restart() {
@@ -290,6 +379,7 @@ export class Media {
     try {
       for (const pc of [this.pub, this.sub]) if (pc) pc.close();
       this.pub = this.sub = null;
+      this.epoch = (this.epoch || 0) + 1;
       for (const key of [...this.room.tiles.keys()]) {
         const [pid, source] = key.split(":");
         if (pid !== this.room.claims.sub) this.room.removeTile(pid, source);
@@ -305,33 +395,73 @@ export class Media {
     this.restarting = false;
   }
 
-  // ---- quality ------------------------------------------------------------
+  // ---- quality and what is actually received ----------------------------------
+  // Once a second (room.js's tick): the connection indicator, and a report to the
+  // server of which remote people's audio and video this page decodes.
   async updateQuality() {
     const q = $("quality");
-    if (!q) return;
-    const pc = this.sub || this.pub;
-    if (!pc) { q.textContent = "Connection: …"; return; }
-    if (pc.connectionState === "failed" || pc.connectionState === "disconnected") {
-      q.textContent = "Connection: poor";
-      q.dataset.quality = "poor";
-      return;
-    }
-    const stats = await pc.getStats().catch(() => null);
-    if (!stats) return;
+    const now = performance.now();
+    const [subStats, pubStats] = await Promise.all([this.sub, this.pub].map(
+      (pc) => (pc ? pc.getStats().catch((err) => { console.warn("getStats", err); return null; }) : null)));
     let rtt = null;
     let lost = 0;
     let received = 0;
-    stats.forEach((s) => {
-      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
-      if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; received += s.packetsReceived || 0; }
-    });
+    let lastHeard = 0; // newest packet from the relay on either connection (stats clock)
+    let statsNow = 0;
+    const byMid = new Map();
+    for (const stats of [subStats, pubStats]) {
+      if (!stats) continue;
+      stats.forEach((s) => {
+        statsNow = Math.max(statsNow, s.timestamp || 0);
+        if (s.type === "candidate-pair" && s.nominated) {
+          if (s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
+          if (s.lastPacketReceivedTimestamp) lastHeard = Math.max(lastHeard, s.lastPacketReceivedTimestamp);
+        }
+        if (s.type === "inbound-rtp") {
+          lost += s.packetsLost || 0;
+          received += s.packetsReceived || 0;
+          byMid.set(s.mid, s.kind === "video" ? s.framesDecoded || 0 : s.totalSamplesReceived || 0);
+        }
+      });
+    }
+    this.reportReceiving(byMid);
     const prev = this.lastStats || { lost: 0, received: 0 };
     this.lastStats = { lost, received };
     const dl = lost - prev.lost;
     const dr = received - prev.received;
     const loss = dr + dl > 0 ? dl / (dr + dl) : 0;
-    const level = (rtt !== null && rtt > 0.4) || loss > 0.08 ? "poor" : (rtt !== null && rtt > 0.15) || loss > 0.02 ? "fair" : "good";
+    // The truth for this page: no socket, a failed connection, or nothing at all from
+    // the relay for 2.5 s (it sends reports every second) means the connection is lost.
+    const dead = (pc) => pc && ["disconnected", "failed"].includes(pc.connectionState);
+    const silent = this.sub && statsNow && lastHeard && statsNow - lastHeard > 2500;
+    const offline = this.room.socket && this.room.socket.connected === false;
+    let level;
+    if (!this.sub && !offline) level = "…";
+    else if (offline || dead(this.sub) || dead(this.pub) || silent) level = "lost";
+    else level = (rtt !== null && rtt > 0.4) || loss > 0.08 ? "poor" : (rtt !== null && rtt > 0.15) || loss > 0.02 ? "fair" : "good";
+    if (level !== this.quality) {
+      this.quality = level;
+      this.dispatchEvent(new CustomEvent("media-quality", { detail: { level, at: now } }));
+    }
+    if (!q) return;
     q.textContent = `Connection: ${level}`;
     q.dataset.quality = level;
+  }
+
+  // Per remote person: is their audio / video advancing since the last look?
+  reportReceiving(byMid) {
+    if (!this.sub || !this.layoutByMid || !this.room.socket.connected) return;
+    const prev = this.decoded || new Map();
+    this.decoded = byMid;
+    const receiving = {};
+    for (const [mid, info] of Object.entries(this.layoutByMid)) {
+      const pid = info.publisher_id;
+      if (!pid) continue;
+      const entry = receiving[pid] ||= { audio: false, video: false };
+      const now = byMid.get(mid);
+      const before = prev.get(mid);
+      if (now !== undefined && before !== undefined && now > before) entry[info.kind] = true;
+    }
+    this.room.socket.call("media_report", { receiving }).catch((err) => console.warn("media_report", err));
   }
 }

@@ -1,0 +1,142 @@
+"""Negotiation cannot lose a request: a renegotiation that arrives while the relay's
+subscribe offer is still outstanding is queued and served, never refused.
+
+Real socket.io clients and real aiortc peer connections; the subscriber acts like a
+naive browser that asks for a new offer as soon as ``media_renegotiate`` arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiortc import RTCSessionDescription
+
+from media.relay import Relay
+from server.state import LIVE
+from tests.media.clients import LOOPBACK, new_pc, restrict_gathering
+from tests.media.clients import Client as MediaClient
+from tests.signaling.harness import Client, Live, admitted
+from tests.signaling.test_media_flow import OverSocket
+
+ROUNDS = 100
+FAMILY = (("a", "client"), ("b", "partner"), ("c", "parent"))
+
+
+def record(c: Client, event: str) -> None:
+    async def on(data: Any) -> None:
+        c.received[event].append(data)
+    c.sio.on(event, on)
+
+
+async def answer(c: Client, pc: Any, offer: str) -> dict[str, Any]:
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    restrict_gathering(pc, LOOPBACK)
+    await pc.setLocalDescription(await pc.createAnswer())
+    return dict(await c.ok("media_answer", {"sdp": pc.localDescription.sdp}))
+
+
+def bound(relay: Relay, sid: str, pid: str) -> set[str]:
+    peer = relay.routers[sid].peers[pid]
+    return {s.publication.id for s in peer.subscriptions
+            if s.publication is not None and s.negotiated}
+
+
+async def publish_all(room: Any, sid: str) -> list[MediaClient]:
+    """The others publish microphone, camera and a screen: six videos, more than the
+    four slots a family of four gets, so seeing all of them needs another round."""
+    pubs = []
+    for code, name in ((1, "a"), (2, "b"), (3, "c")):
+        m = MediaClient(OverSocket(room.people[name]), sid, name, code=code)  # type: ignore[arg-type]
+        pubs.append(m)
+        await m.join()
+        await m.publish(screen_code=code + 10)
+    return pubs
+
+
+@pytest.mark.timeout(900)  # 100 rounds of real negotiation; about 1 s each on a loaded host
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_renegotiation_while_offer_outstanding_is_never_lost(live: Live) -> None:
+    room = await admitted(live, *FAMILY)
+    sid, t = room.sid, room.therapist
+    relay = live.app[LIVE].relay
+    record(t, "media_renegotiate")
+    tid = t.state["me"]["id"]
+    refused = 0
+    pubs = await publish_all(room, sid)
+    want = {p["publication_id"] for p in relay.publications(sid) if p["publisher_id"] != tid}
+    assert len(want) == 9
+    everyone = [room.ids[n] for n, _ in FAMILY]
+    try:
+        for n in range(ROUNDS):
+            config = await t.ok("media_join")  # a fresh subscribe connection each round
+            assert config["slots"] == 4  # three others on the list plus a screen share
+            relay.set_visible(sid, tid, everyone[:1])  # sees one person at offer time
+            sub = new_pc()
+            try:
+                before = len(t.received["media_renegotiate"])
+                first = str((await t.ok("media_subscribe"))["sdp"])  # offer outstanding
+                # Everyone becomes visible (breakouts close) while offer #1 is out.
+                relay.set_visible(sid, tid, everyone)
+                await t.wait(lambda c, k=before: len(c.received["media_renegotiate"]) > k,
+                             f"renegotiate (round {n})")
+                # The naive client asks again before answering the first offer.
+                again = await t.call("media_subscribe")
+                if "error" in again:
+                    refused += 1
+                    continue
+                assert again["ok"]["sdp"] == first
+                await answer(t, sub, first)
+                # The queued need is served: the relay asks again after the answer.
+                seen = len(t.received["media_renegotiate"])
+                await t.wait(lambda c, k=seen: len(c.received["media_renegotiate"]) > k,
+                             f"renegotiate after the answer (round {n})")
+                offer = str((await t.ok("media_subscribe"))["sdp"])
+                assert offer != first
+                await answer(t, sub, offer)
+                assert bound(relay, sid, tid) == want, f"round {n}: a subscription was lost"
+                assert relay.routers[sid].peers[tid].renegotiate_sent is None
+            finally:
+                await sub.close()
+    finally:
+        for m in pubs:
+            await m.close()
+    assert refused == 0
+
+
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_unanswered_renegotiation_is_sent_again(live: Live) -> None:
+    room = await admitted(live, *FAMILY)
+    sid, t = room.sid, room.therapist
+    relay = live.app[LIVE].relay
+    record(t, "media_renegotiate")
+    await t.ok("media_join")
+    sub = new_pc()
+    pubs: list[MediaClient] = []
+    try:
+        offer = str((await t.ok("media_subscribe"))["sdp"])
+        await answer(t, sub, offer)
+        pubs = await publish_all(room, sid)
+        # The client "loses" the event: the relay says it again until answered.
+        await t.wait(lambda c: len(c.received["media_renegotiate"]) >= 3,
+                     "renegotiate re-sent", limit=10)
+        await answer(t, sub, str((await t.ok("media_subscribe"))["sdp"]))
+        assert len(bound(relay, sid, t.state["me"]["id"])) == 9
+        settled = len(t.received["media_renegotiate"])
+        await asyncio.sleep(2 * relay.config.renegotiate_interval)
+        assert len(t.received["media_renegotiate"]) == settled
+    finally:
+        for m in pubs:
+            await m.close()
+        await sub.close()
+
+
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_slots_sized_from_the_session_list(live: Live) -> None:
+    """A family of eight: every subscribe connection has room for everyone at once."""
+    names = [("p1", "client"), ("p2", "partner"), ("p3", "parent"), ("p4", "client"),
+             ("p5", "partner"), ("p6", "parent"), ("p7", "client")]
+    room = await admitted(live, *names)
+    config = await room.people["p1"].ok("media_join")
+    assert config["slots"] == 8

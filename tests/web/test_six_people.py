@@ -1,0 +1,233 @@
+"""A six-person family admitted all at once: every page decodes the colour and hears
+the audio of every other present person, again after breakouts open (room-mates
+only) and after close-all (everyone), in each of several repetitions.
+
+Six Chromiums on a small host: 160x120 solid-colour cameras at 10 fps, Chromium
+under ``nice``. Between repetitions everyone is sent back to the lobby and admitted
+again with "Admit everyone", on the same browsers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.web.conftest import CHROMIUM_ARGS, Server, new_page
+from tests.web.test_flow import add_person, prejoin, sign_in
+
+REPS = int(os.environ.get("HEARTH_SIX_REPS", "3"))
+COLOURS = {
+    "red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
+    "yellow": (220, 220, 30), "magenta": (220, 30, 220), "cyan": (30, 200, 220),
+}
+PEOPLE = [  # (name, role, guardian, colour); the therapist is red
+    ("Cole", "co_therapist", None, "green"), ("Ana", "client", None, "blue"),
+    ("Ben", "partner", None, "yellow"), ("Pat", "parent", None, "magenta"),
+    ("Kit", "child", "Pat", "cyan"),
+]
+# Bound for the pages to settle (seconds): generous, because six Chromiums share two
+# cores with whatever else runs; the measured times are printed.
+WITHIN = 60.0
+
+# Every remote camera tile's centre pixel, and per inbound audio stream whether it
+# advances: read through DevTools (the page's CSP forbids injected script).
+SAMPLE = """() => {
+  const out = [];
+  for (const v of document.querySelectorAll('#stage figure.camera video')) {
+    if (v.muted || !v.videoWidth) continue;
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+    const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
+    out.push([d[0], d[1], d[2]]);
+  }
+  return out;
+}"""
+AUDIO = """async () => {
+  const counts = [];
+  for (const pc of (window.__hearthPcs || [])) {
+    if (pc.connectionState === 'closed') continue;
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        counts.push([s.mid, s.totalSamplesReceived || 0]);
+      }
+    });
+  }
+  return counts;
+}"""
+TRACK_PCS = """(() => {
+  const Orig = window.RTCPeerConnection;
+  window.__hearthPcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Orig(...args);
+    window.__hearthPcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Orig.prototype;
+  Object.assign(window.RTCPeerConnection, Orig);
+})();"""
+
+
+def y4m(path: Path, rgb: tuple[int, int, int]) -> Path:
+    """A solid-colour 160x120 camera at 10 fps (BT.601 limited range)."""
+    r, g, b = rgb
+    y = round(16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256)
+    cb = round(128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256)
+    cr = round(128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256)
+    w, h = 160, 120
+    quarter = w * h // 4
+    frame = b"FRAME\n" + bytes([y]) * (w * h) + bytes([cb]) * quarter + bytes([cr]) * quarter
+    with path.open("wb") as fh:
+        fh.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        fh.write(frame * 10)
+    return path
+
+
+def nearest(rgb: list[int]) -> str | None:
+    name, ref = min(COLOURS.items(),
+                    key=lambda kv: sum((a - b) ** 2 for a, b in zip(kv[1], rgb, strict=True)))
+    return name if sum((a - b) ** 2 for a, b in zip(ref, rgb, strict=True)) < 60 ** 2 else None
+
+
+def seen(page: Page) -> set[str]:
+    return {c for rgb in page.evaluate(SAMPLE) if (c := nearest(rgb)) is not None}
+
+
+def hearing(page: Page, before: dict[str, int]) -> tuple[int, dict[str, int]]:
+    """How many inbound audio streams advanced since ``before``."""
+    now = {mid: n for mid, n in page.evaluate(AUDIO)}
+    return sum(1 for mid, n in now.items() if n > before.get(mid, n)), now
+
+
+def settle(pages: dict[str, Page], expected: dict[str, set[str]], what: str) -> float:
+    """Wait until every page decodes exactly the expected colours and hears as many
+    audio streams; returns the seconds it took."""
+    t0 = time.monotonic()
+    audio: dict[str, dict[str, int]] = {c: {} for c in pages}
+    state: dict[str, object] = {}
+    while time.monotonic() - t0 < WITHIN:
+        done = True
+        for colour, page in pages.items():
+            got = seen(page)
+            heard, audio[colour] = hearing(page, audio[colour])
+            state[colour] = (sorted(got), heard)
+            if got != expected[colour] or heard < len(expected[colour]):
+                done = False
+        if done:
+            print(f"{what}: settled in {time.monotonic() - t0:.1f} s")
+            return time.monotonic() - t0
+        time.sleep(1.0)  # sampling costs the pages CPU too
+    tiles = {c: p.evaluate(
+        "() => [...document.querySelectorAll('#stage figure')].map(f => {"
+        " const v = f.querySelector('video'); return [f.dataset.key, v ? v.videoWidth : -1,"
+        " v && v.srcObject ? v.srcObject.getTracks().map(t => t.readyState + ':' + t.muted)"
+        ".join() : '', f.textContent]; })") for c, p in pages.items()}
+    raise AssertionError(f"{what}: not settled in {WITHIN} s; expected {expected}, "
+                         f"saw (colours, audio streams heard) {state}; tiles {tiles}")
+
+
+ROOMS = """() => [...document.querySelectorAll('ul.rooms li[data-room]')].map(
+  (li) => li.childNodes[1].textContent.replace(/^\\s*·\\s*/, '').split(', ')
+    .filter((n) => n && n !== 'empty'))"""
+
+
+def rooms_on(dr: Page, colours: dict[str, str]) -> list[set[str]]:
+    """The breakout rooms (as colours) from the therapist's panel; the rest is main."""
+    by_name = {"dr.rivera": colours["therapist"], **colours}
+    rooms = [{by_name[n.strip()] for n in names} for names in dr.evaluate(ROOMS)]
+    placed = set().union(*rooms) if rooms else set()
+    main = set(by_name.values()) - placed
+    return [r for r in [*rooms, main] if r]
+
+
+@pytest.mark.timeout(1800)
+def test_six_people_admitted_at_once_see_and_hear_everyone(
+        playwright_instance: object, server: Server, tmp_path: Path) -> None:
+    niced = tmp_path / "chromium"
+    niced.write_text('#!/bin/sh\nexec nice -n 10 /usr/bin/chromium "$@"\n')
+    niced.chmod(0o755)
+    colours = {"therapist": "red", **{name: colour for name, _, _, colour in PEOPLE}}
+    browsers = {
+        name: playwright_instance.chromium.launch(  # type: ignore[attr-defined]
+            executable_path=str(niced), args=[
+                *CHROMIUM_ARGS,
+                f"--use-file-for-fake-video-capture={y4m(tmp_path / f'{name}.y4m', COLOURS[c])}"])
+        for name, c in colours.items()}
+    timings: dict[str, list[float]] = {"admit": [], "breakouts": [], "close": []}
+    try:
+        console = new_page(browsers["therapist"])
+        console.on("dialog", lambda d: d.accept())
+        sign_in(console, server)
+        console.fill("#ns-title", "Six of us")
+        console.click("#new-session button[type=submit]")
+        links = {name: add_person(console, name, role, guardian)
+                 for name, role, guardian, _ in PEOPLE}
+        with console.expect_popup() as popup:
+            console.click("#open-room")
+        dr = popup.value
+        dr.set_default_timeout(30000)
+        dr.add_init_script(TRACK_PCS)
+        dr.reload()
+        prejoin(dr, dr.url)
+        pages = {"red": dr}
+        for name, _, _, colour in PEOPLE:
+            page = new_page(browsers[name])
+            page.set_default_timeout(30000)
+            page.add_init_script(TRACK_PCS)
+            prejoin(page, links[name])
+            pages[colour] = page
+        everyone = {c: set(pages) - {c} for c in pages}
+        dr.click("#tab-people")
+        ids: dict[str, str] = {}
+        for rep in range(REPS):
+            # Everyone waits in the lobby (Cole, a co-therapist, is admitted by role).
+            for _, _, _, colour in PEOPLE[1:]:
+                expect(pages[colour].locator("#screen-lobby")).to_be_visible()
+            dr.click("#admit-all")
+            timings["admit"].append(settle(pages, everyone, f"rep {rep}: admitted"))
+            ids = ids or {name: str(dr.evaluate(
+                "(n) => [...document.querySelectorAll('#people-list li')]"
+                ".find(li => li.textContent.trim().startsWith(n)).dataset.participant", name))
+                for name, _, _, _ in PEOPLE}
+
+            dr.click("#tab-breakouts")
+            if dr.locator("ul.rooms li[data-room]").count() == 0:
+                dr.fill("#bo-count", "2")
+                dr.click("#bo-create button[type=submit]")
+                expect(dr.locator("ul.rooms li[data-room]")).to_have_count(2, timeout=30000)
+            # The couple in Room 1, the parent with the child in Room 2; clinicians stay.
+            for name, room in (("Ana", "Room 1"), ("Ben", "Room 1"), ("Pat", "Room 2"),
+                               ("Kit", "Room 2")):
+                pid = ids[name]
+                dr.select_option(f'select[data-assign="{pid}"]', label=room)
+                expect(dr.locator(f'ul.rooms li[data-room]:has-text("{name}")')).to_have_count(
+                    1, timeout=30000)
+            dr.click("#bo-open button[type=submit]")
+            expect(dr.locator("#bo-close")).to_be_visible(timeout=30000)
+            rooms = rooms_on(dr, colours)
+            by_room = {c: set(room) - {c} for room in rooms for c in room}
+            timings["breakouts"].append(settle(pages, by_room, f"rep {rep}: breakouts"))
+
+            dr.fill("#bo-grace", "0")
+            dr.click("#bo-close")
+            expect(dr.locator("#bo-close")).to_have_count(0, timeout=30000)
+            timings["close"].append(settle(pages, everyone, f"rep {rep}: close-all"))
+
+            if rep + 1 < REPS:  # back to the lobby, all but the clinicians
+                dr.click("#tab-people")
+                for name, _, _, _ in PEOPLE[1:]:
+                    dr.click(f'#people-list li[data-participant="{ids[name]}"] >> text=To lobby')
+        print("six people, seconds to settle:",
+              {k: [round(v, 2) for v in vs] for k, vs in timings.items()})
+    except Exception:
+        print("".join(line for line in server.log[-600:]
+                      if "gap" in line or "WARNING" in line or "ERROR" in line)[-8000:])
+        raise
+    finally:
+        for b in browsers.values():
+            b.close()
