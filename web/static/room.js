@@ -71,34 +71,7 @@ export class Room {
     this.ended = false;
     this.timer = setInterval(() => this.tick(), 1000);
     this.media = new Media(this);
-    this.watchMediaHealth();
     this.bind();
-  }
-
-  // Media health, rendered from rtc.js's events: "Connection lost" on the tiles of a
-  // person whose media or socket is lost; for clinicians, a gap on the viewer's tile
-  // ("Ben can't see Maria — fixing") while the server repairs it.
-  watchMediaHealth() {
-    let stalled = new Set();
-    let gaps = [];
-    const render = () => {
-      for (const [key, tile] of this.tiles) {
-        const pid = key.split(":")[0];
-        const put = (cls, text) => {
-          let node = tile.querySelector(`.${cls}`);
-          if (!text) { if (node) node.remove(); return; }
-          if (!node) { node = el("p", { class: cls, role: "status" }); tile.append(node); }
-          if (node.textContent !== text) node.textContent = text;
-        };
-        put("tile-status", stalled.has(pid) && pid !== this.claims.sub ? "Connection lost" : null);
-        const mine = gaps.filter((g) => g.viewer === pid && key.endsWith(":camera"));
-        put("tile-gap", mine.length ? mine.map((g) =>
-          `${this.nameOf(g.viewer)} can't ${g.kind === "video" ? "see" : "hear"} ${this.nameOf(g.source)} — fixing`).join("; ") : null);
-      }
-    };
-    this.media.addEventListener("media-health", (e) => { stalled = new Set(e.detail.stalled); render(); });
-    this.media.addEventListener("media-gaps", (e) => { gaps = e.detail.gaps; render(); });
-    this.media.addEventListener("media-layout", render);
   }
 
   // ---- wiring -------------------------------------------------------------
