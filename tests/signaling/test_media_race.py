@@ -99,6 +99,8 @@ async def test_renegotiation_while_offer_outstanding_is_never_lost(live: Live) -
                 assert relay.routers[sid].peers[tid].renegotiate_sent is None
             finally:
                 await sub.close()
+                # six events a round: stay under the per-connection rate limit (20/s)
+                await asyncio.sleep(0.35)
     finally:
         for m in pubs:
             await m.close()
