@@ -119,7 +119,8 @@ class RoomService:
             else:
                 raise Conflict("the session is busy; try again")
         await self._publish(new, events)
-        if self.media is not None and any(e.kind is EventKind.VISIBILITY_CHANGED for e in events):
+        changed = any(e.kind is EventKind.VISIBILITY_CHANGED for e in events)
+        if self.media is not None and changed:
             await self._set_visible(new, visibility_changes(state, new))
         self._arm(new)
         return new, events
@@ -153,7 +154,8 @@ class RoomService:
             else:
                 raise Conflict("the session is busy; try again")
         await self._publish(new, events)
-        if self.media is not None and any(e.kind == "visibility_changed" for e in events):
+        changed = any(e.kind is EventKind.VISIBILITY_CHANGED for e in events)
+        if self.media is not None and changed:
             await self._set_visible(new, visibility_changes(state, new))
         self._arm(new)
         return new, events

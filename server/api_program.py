@@ -46,6 +46,7 @@ from server.program.service import (
     _new_id,
     check_members,
 )
+from server.records import people
 from server.state import (
     ACCOUNTS,
     DIRECTORY,
@@ -562,6 +563,18 @@ async def _scheduled_start(request: web.Request, token: str) -> float | None:
     return None if record is None else record.starts_at
 
 
+class HouseholdMembers:
+    """Records' view of the program: the household member behind a participant, so a
+    consent holds across a series and attendance adds up per household."""
+
+    def __init__(self, program: Program) -> None:
+        self._program = program
+
+    async def member_of(self, session_id: str, participant_id: str) -> people.Member:
+        found = await self._program.household_member(session_id, participant_id)
+        return people.NOBODY if found is None else people.Member(found[0], found[1])
+
+
 def setup_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
     program = Program(
@@ -573,6 +586,7 @@ def setup_routes(app: web.Application) -> None:
     )
     app[PROGRAM] = program
     app[LIVE].namespace.resolve = program.resolve
+    app[LIVE].records.use_resolver(HouseholdMembers(program))
     smtp = settings.secret("smtp_url")
     if smtp:
         app[MAILER] = Mailer(SmtpTarget.parse(smtp), settings.smtp_from)

@@ -25,6 +25,8 @@ class AccountCreated(Closed):
 class SignedIn(Closed):
     account_id: str
     username: str
+    display_name: str = Field(description="the name people in sessions see")
+    totp: bool = Field(description="whether a TOTP second factor is on")
 
 
 class Me(SignedIn):
@@ -36,8 +38,12 @@ class SessionSummary(Closed):
     title: str
     starts_at: float | None
     ends_at: float | None
+    owner: str = Field(description="the account id of the session's therapist")
     created: float
     phase: Phase
+    default_duration_minutes: int | None = Field(
+        None, description="on create: the clinic's default duration applied to a start "
+        "without an end (null when an end was given)")
 
 
 class ParticipantSummary(Closed):

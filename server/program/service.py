@@ -523,6 +523,20 @@ class Program:
         members: dict[str, str] = json.loads(seated.value)["members"]
         return members.get(participant_id)
 
+    async def household_member(self, session_id: str, participant_id: str
+                               ) -> tuple[str, str] | None:
+        """(member id, household id) behind a participant, for the records layer."""
+        found = await self.occurrence_of_session(session_id)
+        if found is not None:
+            member = found[1].members.get(participant_id)
+            return None if member is None else (member, found[0].household_id)
+        seated = await self._store.get(f"program:session-members:{session_id}")
+        if seated is None:
+            return None
+        stored = json.loads(seated.value)
+        member = stored["members"].get(participant_id)
+        return None if member is None else (member, stored["household"])
+
     # --- sessions visible to staff ------------------------------------------------
     async def may_read_session(self, viewer: Viewer, record: SessionRecord) -> bool:
         if viewer.role == "admin" or record.owner == viewer.id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from server.state import PROGRAM
-from tests.signaling.harness import Live, token_of
+from tests.signaling.harness import Live, accept_consent, token_of
 
 
 async def test_show_and_ics_keep_the_link_working_only_reissue_revokes(live: Live) -> None:
@@ -23,6 +23,7 @@ async def test_show_and_ics_keep_the_link_working_only_reissue_revokes(live: Liv
         assert token in (await r.read()).decode().replace("\r\n ", "")
     again = await dr.api("GET", f"/api/sessions/{sid}/participants/{pid}/link")
     assert token_of(again["link"]) == token
+    await accept_consent(live.url, token)
     person = await live.client(token)
     await person.ok("join", {"consent_version": "v"})
     await person.sio.disconnect()
@@ -40,7 +41,7 @@ async def test_too_early_single_session_link_reports_its_start(live: Live) -> No
     start = time.time() + 3 * 3600
     sid = (await dr.api("POST", "/api/sessions", {"title": "Later", "starts_at": start,
                                                    "ends_at": start + 3600}))["id"]
-    _, token = await dr.add(sid, "Sam", "partner")
+    _, token = await dr.add(sid, "Sam", "partner", consent=False)  # the link is not open yet
     assert await (await live.client(token, connect=False)).refused() == "not_yet_valid"
     async with live.http.post(f"{live.url}/api/join/status", json={"token": token}) as r:
         status = (await r.json())["ok"]

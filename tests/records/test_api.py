@@ -121,7 +121,7 @@ async def test_child_is_held_until_a_guardian_consents_from_their_own_link(live:
 
 
 async def test_withdrawal_stops_joins_until_accepted_again(live: Live) -> None:
-    dr = await live.therapist()
+    dr = await live.therapist(admin=True)  # publishes a new consent text
     sid = await dr.session()
     pid, token = await dr.add(sid, "Alex", "client", consent=False)
     alex = await live.client(token)
@@ -217,16 +217,21 @@ async def test_bad_queries_get_coded_errors(live: Live, query: str) -> None:
 
 
 async def test_household_target_and_bad_bodies(live: Live) -> None:
-    dr = await live.therapist()
-    status, data = await raw(dr, "GET", "/api/records/households/house-1/target")
+    dr = await live.therapist(admin=True)
+    home = await dr.api("POST", "/api/households", {
+        "label": "Rivera", "members": [{"name": "Maria", "role": "client"}]})
+    target = f"/api/records/households/{home['id']}/target"
+    status, data = await raw(dr, "GET", "/api/records/households/not-theirs/target")
+    assert (status, data["error"]["code"]) == (404, "not_found")
+    status, data = await raw(dr, "GET", target)
     assert (status, data["ok"]["hours"]) == (200, 9)
-    status, data = await raw(dr, "PUT", "/api/records/households/house-1/target",
+    status, data = await raw(dr, "PUT", target,
                              {"hours": 12})
     assert status == 200
-    assert (await raw(dr, "GET", "/api/records/households/house-1/target"))[1]["ok"][
+    assert (await raw(dr, "GET", target))[1]["ok"][
         "hours"] == 12
     for body in ({"hours": 0}, {"hours": "x"}, {"hours": 9, "extra": 1}):
-        status, data = await raw(dr, "PUT", "/api/records/households/house-1/target", body)
+        status, data = await raw(dr, "PUT", target, body)
         assert (status, data["error"]["code"]) == (400, "invalid")
     status, data = await raw(dr, "POST", "/api/records/consent/documents",
                              {"kind": "surgery", "title": "x", "text": "y" * 30})

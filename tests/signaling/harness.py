@@ -15,7 +15,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.config import load_settings
-from server.state import ACCOUNTS
+from server.state import ACCOUNTS, PROGRAM
 from tests.conftest import free_port
 
 PASSWORD = "a perfectly long password"
@@ -29,9 +29,12 @@ class Live:
     http: aiohttp.ClientSession
     clients: list[Client] = field(default_factory=list)
 
-    async def therapist(self) -> Therapist:
+    async def therapist(self, *, admin: bool = False) -> Therapist:
+        """A signed-in therapist; ``admin`` also makes them the clinic's admin."""
         name = f"dr.{uuid.uuid4().hex[:8]}"
-        await self.app[ACCOUNTS].create(name, PASSWORD)
+        account = await self.app[ACCOUNTS].create(name, PASSWORD)
+        if admin:
+            await self.app[PROGRAM].make_admin(account)
         jar = aiohttp.CookieJar(unsafe=True)
         http = aiohttp.ClientSession(cookie_jar=jar)
         async with http.post(f"{self.url}/api/login",
