@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.web.conftest import ROOT, Server, launch, shot, solid_y4m, wait_js
 from tests.web.conftest import new_page as _new_page
@@ -107,7 +107,17 @@ def join(page: Page, link: str, *, camera_off: bool = False, audio_only: bool = 
     else:
         wait_js(page, "document.getElementById('pj-video').videoWidth > 0", limit=60)
     page.check("#pj-consent")
+    expect(page.locator("#consent-hash")).to_be_attached()  # the server's documents shown
+    for box in page.locator("input[data-consent-child]").all():  # a guardian's child
+        box.check()
     page.click("#pj-join")
+
+
+def tile_of(room: Page, name: str) -> Locator:
+    """A person's camera tile, found by its name label (a gap note on another tile may
+    mention the name too)."""
+    return room.locator("#stage figure.tile.camera",
+                        has=room.locator(".tile-label", has_text=name))
 
 
 def therapist(browser: Browser, server: Server) -> Page:
@@ -283,14 +293,14 @@ def test_layouts_show_every_person_once_without_overlap(browser: Browser,
     wait_js(room, "document.querySelectorAll('#stage figure.tile:not(.no-video) video')"
             ".length === 3", limit=60)
     for name in ("Blair Morgan", "Casey Morgan-Whitfield"):
-        tile = room.locator("#stage figure.tile.camera", has_text=name)
+        tile = tile_of(room, name)
         expect(tile.locator(".avatar")).to_be_visible()
         expect(tile).to_have_class(re.compile(r"\bno-video\b"))
-    casey = room.locator("#stage figure.tile.camera", has_text="Casey Morgan-Whitfield")
+    casey = tile_of(room, "Casey Morgan-Whitfield")
     expect(casey.locator(".tile-role")).to_have_text("Family")
     # A raised hand and a muted microphone show on the tile, not only in a list.
     pages["Alex Morgan"].click("#btn-hand")
-    alex = room.locator("#stage figure.tile.camera", has_text="Alex Morgan")
+    alex = tile_of(room, "Alex Morgan")
     expect(alex.locator(".tile-hand")).to_be_visible()
     pages["Alex Morgan"].click("#btn-mic")
     expect(alex.locator(".tile-mic")).to_have_text("muted")
@@ -321,7 +331,7 @@ def test_layouts_show_every_person_once_without_overlap(browser: Browser,
     check_layout(phone, 5, "phone grid")
     # A dropped connection shows on that person's tile, which stays in place.
     phone.context.close()
-    devon = room.locator("#stage figure.tile.camera", has_text="Devon")
+    devon = tile_of(room, "Devon")
     expect(devon.locator(".tile-status")).to_have_text("Connection lost")
     check_layout(room, 5, "grid view with a dropped connection")
     for name, page in pages.items():

@@ -171,6 +171,7 @@ class Family:
             console.click("#open-room")
         self.dr = dr = popup.value
         dr.set_default_timeout(30000)
+        dr.wait_for_url("**/join?s=*")  # the link is traded for the session cookie
         dr.add_init_script(TRACK_PCS)
         dr.reload()
         prejoin(dr, dr.url)

@@ -38,7 +38,9 @@ const ENDINGS = {
 const FINAL = new Set(Object.keys(ENDINGS).filter((k) => k !== "unavailable"));
 // Endings after which this browser keeps its cookie (another tab holds the place, or
 // the server could not be reached); every other ending forgets it.
-const KEEP = new Set([ENDINGS.superseded[0], ENDINGS.unavailable[0]]);
+// Leaving on purpose keeps it too, so the person can rejoin from their link while the
+// session is open; the session's end, a removal or a revoked link clears it.
+const KEEP = new Set([ENDINGS.superseded[0], ENDINGS.unavailable[0], "You left the session"]);
 
 let sessionId = null;
 
@@ -71,11 +73,12 @@ async function identity() {
   const asked = new URLSearchParams(location.search).get("s");
   let res;
   if (token) {
-    history.replaceState(null, "", "/join"); // out of the address bar before any await
+    // The address keeps the token until the exchange answers, so a reload meanwhile
+    // still finds it (the history entry holds it already); then it goes.
     res = await fetch("/api/join/exchange", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
-    });
+    }).finally(() => history.replaceState(null, "", "/join"));
   } else if (asked) {
     res = await fetch(`/api/join/${encodeURIComponent(asked)}`, { credentials: "same-origin" });
   } else {
