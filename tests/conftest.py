@@ -6,8 +6,10 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +110,18 @@ async def any_store(
     await store.ping()
     yield store
     await store.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """A live Hearth (REST + socket.io) on either store backend, for the suites that
+    drive it as clients do (signaling, program, records)."""
+    from tests.signaling.harness import start_live  # the harness imports this module
+
+    url = None
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        url = server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
+    live = await start_live(tmp_path, request.param, url)
+    yield live
+    await live.close()
