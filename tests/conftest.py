@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +84,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 _db_counter = iter(range(1, 10_000))
+_live_db = iter(range(10_000))
 
 
 @pytest.fixture(params=["sqlite", "redis", "memory"])
@@ -121,7 +121,15 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     url = None
     if request.param == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
-        url = server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
+        # Tests run one after another: each live server gets the next database of
+        # 1..15, emptied first, so no test reads another's clinic settings or records.
+        db = next(_live_db) % 15 + 1
+        url = server.url.replace("/0", f"/{db}")
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(url)
+        await client.flushdb()
+        await client.aclose()
     live = await start_live(tmp_path, request.param, url)
     yield live
     await live.close()
