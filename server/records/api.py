@@ -25,7 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rooms.model import Participant, Role, Session
+from rooms.commands import SendBackToLobby
+from rooms.model import Participant, Role, Session, SessionPhase
+from rooms.model import ParticipantStatus as PS
 from server.api_program import require_role, require_staff
 from server.http import ApiError, parse_body
 from server.identity import identify
@@ -288,7 +290,27 @@ async def clinician_withdraw(request: web.Request) -> web.Response:
         "withdraw", doc, session_id=sid, participant=p, account_id=account.id, via="console")
     await _audit(request, "consent_withdrawn", {"session": sid, "participant": p.id,
                                                 "kind": doc.kind, "account": account.id})
+    await _hold_after_withdrawal(request, sid, p.id)
     return web.json_response({"ok": entry.view()}, status=201)
+
+
+_IN_ROOM = (PS.ADMITTED, PS.CONNECTED, PS.RECONNECTING)
+
+
+async def _hold_after_withdrawal(request: web.Request, sid: str, pid: str) -> None:
+    """Consent withdrawn mid-session takes effect at once: a person who is in the room
+    goes back to the lobby, where the consent gate holds them (the clinician sees why).
+    The move is an ordinary versioned ``SendBackToLobby`` by the session's owner, so
+    every node and every client sees it as they see a clinician's own."""
+    record = await request.app[DIRECTORY].get(sid)
+    session = await request.app[ROOMS].get(sid)
+    if record is None or session is None or session.phase is SessionPhase.ENDED:
+        return
+    person = session.participants.get(pid)
+    if person is None or person.status not in _IN_ROOM:
+        return
+    await request.app[ROOMS].execute(sid, SendBackToLobby(actor=record.owner, target=pid))
+    await _audit(request, "consent_hold", {"session": sid, "participant": pid})
 
 
 LEDGER_COLUMNS = ("at_utc", "action", "kind", "version", "hash", "subject", "session_id",
@@ -434,6 +456,7 @@ async def withdraw(request: web.Request) -> web.Response:
     await _audit(request, "consent_withdrawn", {
         "session": holder.session.id, "participant": subject.id, "by": holder.me.id,
         "kind": doc.kind})
+    await _hold_after_withdrawal(request, holder.session.id, subject.id)
     return web.json_response({"ok": {"id": entry.id, "kind": entry.kind,
                                      "at": entry.at}}, status=201)
 

@@ -236,3 +236,32 @@ async def test_household_target_and_bad_bodies(live: Live) -> None:
     status, data = await raw(dr, "POST", "/api/records/consent/documents",
                              {"kind": "surgery", "title": "x", "text": "y" * 30})
     assert (status, data["error"]["code"]) == (400, "invalid")
+
+
+async def test_a_withdrawal_in_session_sends_the_person_back_to_the_held_lobby(
+        live: Live) -> None:
+    room = await admitted(live, ("Alex", "client"), ("Blair", "parent"),
+                          ("Kit", "child", "Blair"))
+    alex, kit = room.ids["Alex"], room.ids["Kit"]
+    # Alex withdraws from their own link while in the room.
+    status, _ = await raw(room.dr, "POST", "/api/consent/withdraw", {"kind": "telehealth"},
+                          token=room.tokens["Alex"])
+    assert status == 201
+    await room.people["Alex"].wait(lambda c: c.state["me"]["status"] == "waiting",
+                                   "Alex back in the lobby")
+    # The gate now holds Alex: the clinician's admit is refused with the reason.
+    res = await room.therapist.call("admit", {"participant_id": alex})
+    assert res["error"]["code"] == "consent_required"
+    # A guardian's withdrawal stated to the clinician holds the child the same way.
+    status, _ = await raw(room.dr, "POST",
+                          f"/api/records/sessions/{room.sid}/participants/{kit}/consent/withdraw",
+                          {"kind": "telehealth"})
+    assert status == 201
+    await room.people["Kit"].wait(lambda c: c.state["me"]["status"] == "waiting",
+                                  "Kit back in the lobby")
+    assert sorted((await room.therapist.ok("admit_all"))["held"]) == sorted([alex, kit])
+    # Blair stayed in the room throughout.
+    assert room.people["Blair"].state["me"]["status"] in ("admitted", "connected")
+    entries = await room.dr.api("GET", f"/api/sessions/{room.sid}/audit")
+    actions = [e["action"] for e in entries]
+    assert actions.count("consent_hold") == 2
