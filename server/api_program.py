@@ -20,11 +20,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jwt
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rooms.stores import StoreError
 from server.api_auth import require_therapist
-from server.http import ApiError, parse_body
+from server.http import ApiError, parse_body, validation_message
 from server.program import recurrence
 from server.program.ics import series_ics
 from server.program.mail import Mailer, MailError, SmtpTarget
@@ -121,6 +128,36 @@ class MemberBody(Strict):
             emergency_contact=self.emergency_contact, guardian_of=self.guardian_of,
             timezone=self.timezone,
         )
+
+
+class MemberEdit(Strict):
+    """A change to one person: only the fields given change; null clears an optional
+    one. Role or date of birth given without ``minor`` recomputes it."""
+
+    name: str | None = Field(None, min_length=1, max_length=80)
+    role: MemberRole | None = None
+    minor: bool | None = None
+    date_of_birth: dt.date | None = None
+    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    emergency_contact: str | None = Field(None, max_length=200)
+    guardian_of: list[str] | None = Field(None, max_length=10)
+    timezone: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _some(self) -> MemberEdit:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        for required in ("name", "role", "minor", "guardian_of"):
+            if required in self.model_fields_set and getattr(self, required) is None:
+                raise ValueError(f"{required}: cannot be cleared")
+        return self
+
+    def apply(self, member: Member) -> Member:
+        data = member.model_dump()
+        given = self.model_dump(include=self.model_fields_set)
+        if "minor" not in given and {"role", "date_of_birth"} & given.keys():
+            data["minor"] = False  # recomputed from the role and date of birth
+        return MemberBody.model_validate({**data, **given}).member()
 
 
 class HouseholdBodyIn(Strict):
@@ -334,6 +371,21 @@ async def add_member(request: web.Request) -> web.Response:
         raise _raise(exc) from exc
     return web.json_response({"ok": household_view(record.id, record.owner, household)},
                              status=201)
+
+
+async def edit_member(request: web.Request) -> web.Response:
+    viewer = await require_staff(request)
+    body = await parse_body(request, MemberEdit)
+    try:
+        record, household = await program_of(request).edit_member(
+            viewer, request.match_info["hid"], request.match_info["mid"], body.apply)
+    except ProgramError as exc:
+        raise _raise(exc) from exc
+    except ValidationError as exc:
+        raise ApiError(400, "invalid", validation_message(exc)) from exc
+    await request.app[LIVE].audit("household_member_edited", {
+        "actor": viewer.id, "subject": request.match_info["mid"]})
+    return web.json_response({"ok": household_view(record.id, record.owner, household)})
 
 
 async def remove_member(request: web.Request) -> web.Response:
@@ -602,6 +654,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/households", create_household)
     r.add_get("/api/households/{hid}", get_household)
     r.add_post("/api/households/{hid}/members", add_member)
+    r.add_patch("/api/households/{hid}/members/{mid}", edit_member)
     r.add_delete("/api/households/{hid}/members/{mid}", remove_member)
     r.add_get("/api/series", list_series)
     r.add_post("/api/series", create_series)

@@ -38,9 +38,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        raise ApiError(400, "invalid", f"{where}: {err['msg']}") from exc
+        raise ApiError(400, "invalid", validation_message(exc)) from exc
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first problem, as ``field: what is wrong`` for a person to read."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg']}"
 
 
 def client_address(request: web.BaseRequest, trusted_proxies: tuple[str, ...]) -> str:

@@ -295,6 +295,25 @@ class Program:
         updated = await self._update(f"program:household:{record.id}", HouseholdRecord, change)
         return updated, self._open(updated)
 
+    async def edit_member(self, viewer: Viewer, hid: str, member_id: str,
+                          edit: Callable[[Member], Member]
+                          ) -> tuple[HouseholdRecord, HouseholdBody]:
+        """Change one person in place: same id, so their series links, consent and
+        attendance stay theirs. Sessions already made keep the name they were made with."""
+        record, body = await self.household(viewer, hid)
+        if member_id not in {m.id for m in body.members}:
+            raise ProgramError(404, "not_found", "no such member")
+
+        def change(r: HouseholdRecord) -> HouseholdRecord:
+            current = self._open(r)
+            members = [edit(m) if m.id == member_id else m for m in current.members]
+            check_members(members)
+            return r.model_copy(update={"sealed": self._seal(r.id, HouseholdBody(
+                label=current.label, members=members))})
+
+        updated = await self._update(f"program:household:{record.id}", HouseholdRecord, change)
+        return updated, self._open(updated)
+
     async def remove_member(self, viewer: Viewer, hid: str, member_id: str
                             ) -> tuple[HouseholdRecord, HouseholdBody]:
         """Remove a person: guardianships to them go, and their series links are revoked."""

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import jwt
 
 from server.program import recurrence
-from server.state import PROGRAM, ROOMS
+from server.state import LIVE, PROGRAM, ROOMS
 from tests.signaling.harness import Live, Therapist, accept_consent, token_of
 
 NY = "America/New_York"
@@ -227,3 +227,41 @@ async def test_concurrent_joins_make_one_session_per_occurrence(live: Live) -> N
     occ = recurrence.occurrences(record)[0]
     made = await asyncio.gather(*(program.materialize(record, occ) for _ in range(5)))
     assert len({m.session_id for m in made}) == 1
+
+
+async def test_editing_a_member_in_place_keeps_their_link_and_is_audited(live: Live) -> None:
+    dr = await live.therapist()
+    home = await household(dr)
+    maria, kit = home["members"][0], home["members"][2]
+    series = await evening_series(dr, home["id"])
+    link = (await dr.api("POST", f"/api/series/{series['id']}/members/{maria['id']}/link"))
+    path = f"/api/households/{home['id']}/members/{maria['id']}"
+    edited = await dr.api("PATCH", path, {"name": "María Rivera-Cruz", "email": None,
+                                          "emergency_contact": "Ana Rivera +1 555 0199"})
+    now = next(m for m in edited["members"] if m["id"] == maria["id"])
+    assert (now["name"], now["email"], now["emergency_contact"]) == (
+        "María Rivera-Cruz", None, "Ana Rivera +1 555 0199")
+    assert now["role"] == "client"  # what was not given stays
+    shown = await dr.api("GET", f"/api/series/{series['id']}/members/{maria['id']}/link")
+    assert token_of(shown["link"]) == token_of(link["link"])  # same person, same link
+
+    # Role or birth date recompute "minor"; a change that breaks guardianship is refused
+    # and loses nothing.
+    kid_path = f"/api/households/{home['id']}/members/{kit['id']}"
+    older = await dr.api("PATCH", kid_path, {"date_of_birth": "2001-01-01"})
+    assert next(m for m in older["members"] if m["id"] == kit["id"])["minor"] is True
+    for bad in ({"role": "parent"}, {"name": None}, {}, {"name": ""}, {"colour": "red"}):
+        async with dr.http.patch(f"{live.url}{kid_path}", json=bad) as r:
+            assert r.status == 400, bad
+            assert (await r.json())["error"]["code"] == "invalid"
+    kept = await dr.api("GET", f"/api/households/{home['id']}")
+    assert next(m for m in kept["members"] if m["id"] == kit["id"])["role"] == "child"
+    async with dr.http.patch(f"{live.url}/api/households/{home['id']}/members/mffffffffffffff0",
+                             json={"name": "X"}) as r:
+        assert r.status == 404
+
+    entries = await live.app[LIVE].audit_log.entries()
+    edits = [e for e in entries if e["action"] == "household_member_edited"]
+    assert len(edits) == 2
+    assert [e["subject"] for e in edits] == [maria["id"], kit["id"]]
+    assert "Rivera" not in repr(edits)

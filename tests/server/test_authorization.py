@@ -52,6 +52,8 @@ TABLE: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/households/{hid}", None, (401, 403, 404, 404, 200, 200)),
     ("POST", "/api/households/{hid}/members", {"name": "B", "role": "partner"},
      (401, 403, 404, 404, 201, 201)),
+    ("PATCH", "/api/households/{hid}/members/{mid}", {"emergency_contact": "555 0100"},
+     (401, 403, 404, 404, 200, 200)),
     ("DELETE", "/api/households/{hid}/members/{mid}", None,
      (401, 403, 404, 404, 200, 404)),  # the admin removed them first
     ("GET", "/api/series", None, (401, 403, 200, 200, 200, 200)),

@@ -41,6 +41,18 @@ def test_household_weekly_series_and_join_from_series_link(browser: Browser,
     expect(dr.locator("#household-title")).to_have_text("Rivera household")
     expect(dr.locator("#household-members tbody tr")).to_have_count(2)
 
+    # Editing a person in place: the form fills, saves, and focus returns to their row.
+    dr.click('button[aria-label="Edit Ben"]')
+    expect(dr.locator("#am-title")).to_have_text("Edit Ben")
+    expect(dr.locator("#am-name")).to_be_focused()
+    expect(dr.locator("#am-role")).to_have_value("partner")
+    dr.fill("#am-emergency", "Ana, +1 555 0100")
+    dr.click("#am-submit")
+    expect(dr.locator("#household-status")).to_have_text("Ben saved.")
+    expect(dr.locator('button[aria-label="Edit Ben"]')).to_be_focused()
+    expect(dr.locator("#am-title")).to_have_text("Add a person")
+    expect(dr.locator("#household-members tbody tr")).to_have_count(2)
+
     # A weekly series whose first session starts in five minutes (UTC, the clinic's zone).
     start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     dr.check(f'#sr-days input[value="{start.weekday()}"]')

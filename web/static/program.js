@@ -96,7 +96,9 @@ async function openHousehold(id) {
   $("household-members").querySelector("tbody").replaceChildren(...h.members.map((m) => el("tr", { "data-member": m.id },
     el("td", {}, m.name), el("td", {}, roleName(m.role)), el("td", {}, m.minor ? "yes" : "no"),
     el("td", {}, m.email || "—"),
-    el("td", {}, h.members.length > 1 ? el("button", { type: "button", class: "link", onclick: async () => {
+    el("td", {}, el("button", { type: "button", class: "link", "data-edit": m.id,
+      "aria-label": `Edit ${m.name}`, onclick: () => editMember(m) }, "Edit"), " ",
+    h.members.length > 1 ? el("button", { type: "button", class: "link", onclick: async () => {
       if (!confirm(`Remove ${m.name} from ${h.label}? Their series links stop working.`)) return;
       const done = await guard(() => api("DELETE", `/api/households/${h.id}/members/${m.id}`), "household-status").catch(() => null);
       if (done) { await openHousehold(h.id); $("household-status").textContent = `${m.name} removed.`; }
@@ -109,7 +111,34 @@ async function openHousehold(id) {
     ...staff.filter((s) => s.role === "co_therapist" && s.active)
       .map((s) => el("option", { value: s.account_id }, s.username)));
   $("household-status").textContent = "";
+  stopEditing();
   show("household");
+}
+
+// The add-person form doubles as the editor of one person (same id: their links,
+// consent and attendance stay theirs).
+let editing = null;
+
+function editMember(m) {
+  const f = $("add-member");
+  editing = m;
+  f.name.value = m.name;
+  f.role.value = m.role;
+  f.email.value = m.email || "";
+  f.dob.value = m.date_of_birth || "";
+  f.emergency.value = m.emergency_contact || "";
+  $("am-title").textContent = `Edit ${m.name}`;
+  $("am-submit").textContent = "Save changes";
+  $("am-cancel").hidden = false;
+  f.name.focus();
+}
+
+function stopEditing() {
+  editing = null;
+  $("add-member").reset();
+  $("am-title").textContent = "Add a person";
+  $("am-submit").textContent = "Add person";
+  $("am-cancel").hidden = true;
 }
 
 // --- series ------------------------------------------------------------------------
@@ -276,12 +305,31 @@ export function setupProgram(d) {
     $("series-status").textContent = `Series created with ${made.occurrences.length} sessions. Issue each person's link below.`;
   });
 
+  $("am-cancel").addEventListener("click", () => {
+    const who = editing;
+    stopEditing();
+    if (who) document.querySelector(`[data-edit="${who.id}"]`)?.focus();
+  });
   $("add-member").addEventListener("submit", async (e) => {
     e.preventDefault();
     const f = e.target;
+    if (editing) {
+      const who = editing;
+      const change = { name: f.name.value.trim(), role: f.role.value,
+                       email: f.email.value.trim() || null, date_of_birth: f.dob.value || null,
+                       emergency_contact: f.emergency.value.trim() || null };
+      const done = await deps.guard(() => api("PATCH", `/api/households/${household.id}/members/${who.id}`, change),
+        "household-status").catch(() => null);
+      if (!done) return;
+      await openHousehold(household.id);
+      $("household-status").textContent = `${change.name} saved.`;
+      document.querySelector(`[data-edit="${who.id}"]`)?.focus();
+      return;
+    }
     const body = { name: f.name.value.trim(), role: f.role.value };
     if (f.email.value.trim()) body.email = f.email.value.trim();
     if (f.dob.value) body.date_of_birth = f.dob.value;
+    if (f.emergency.value.trim()) body.emergency_contact = f.emergency.value.trim();
     const done = await deps.guard(() => api("POST", `/api/households/${household.id}/members`, body), "household-status").catch(() => null);
     if (!done) return;
     f.reset();
