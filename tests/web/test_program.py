@@ -101,6 +101,19 @@ def test_household_weekly_series_and_join_from_series_link(browser: Browser,
     expect(maria.locator("#screen-session")).to_be_visible()
     shot(maria, "program-member-joined")
 
+    # The household page shows the weekly target and each person's hours this week.
+    dr.click('#nav button[data-go="program"]')
+    dr.click('button[data-household]')
+    expect(dr.locator("#records-household")).to_be_visible()
+    dr.fill("#ht-hours", "9")
+    dr.click("#household-target button[type=submit]")
+    expect(dr.locator("#records-household .records-status")).to_have_text("Target saved.")
+    expect(dr.locator("#ht-hours")).to_be_focused()
+    expect(dr.locator("#ht-hours")).to_have_value("9")
+    maria_row = dr.locator("#household-attendance tbody tr", has_text="Maria")
+    expect(maria_row).to_contain_text("(below target)")
+    expect(dr.locator("#household-attendance caption")).to_contain_text("Last four weeks")
+
 
 def test_too_early_page_says_when_in_the_persons_own_zone(browser: Browser,
                                                           server: Server) -> None:

@@ -50,7 +50,7 @@ export async function mountRecords(session) {
       el("td", {}, p.documents.map((d) => `${d.kind}: ${STATES[d.state] || d.state}${d.by_guardian ? " (by guardian)" : ""}`).join("; "),
         p.hold ? el("div", { class: "muted" }, p.hold) : null),
       el("td", {}, p.documents.some((d) => d.state === "accepted") ? el("button", { type: "button", onclick: async () => {
-        if (!confirm(`Record that ${p.name} withdrew their telehealth consent? They cannot join again until they accept it.`)) return;
+        if (!confirm(`Record that ${p.name} withdrew their telehealth consent? If they are in the session they go back to the lobby, and they cannot join again until they accept it.`)) return;
         try {
           await api("POST", `/api/records/sessions/${session.id}/participants/${p.participant_id}/consent/withdraw`, { kind: "telehealth" });
           await mountRecords(session);
@@ -69,6 +69,55 @@ export async function mountRecords(session) {
     " ", el("a", { href: `/api/records/sessions/${session.id}/attendance`, download: "attendance.json" }, "Export attendance (JSON)")));
 }
 
+// One household: its weekly target and each person's hours over the last four weeks
+// (weeks run Monday to Monday in the viewer's zone), with the same CSV export.
+export async function mountHouseholdRecords(household, host) {
+  const box = section("records-household", host, "Attendance");
+  const say = status(box);
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const to = new Date().toISOString().slice(0, 10);
+  const from = new Date(Date.now() - 27 * 86400000).toISOString().slice(0, 10);
+  const q = new URLSearchParams({ from, to, tz, household_id: household.id });
+  let target, report;
+  try {
+    [target, report] = await Promise.all([
+      api("GET", `/api/records/households/${household.id}/target`),
+      api("GET", `/api/records/attendance?${q}`)]);
+  } catch (err) { say.textContent = err.message; return; }
+  const form = el("form", { id: "household-target", class: "row" },
+    el("div", {}, el("label", { for: "ht-hours" }, "Weekly target (hours per person)"),
+      el("input", { id: "ht-hours", name: "hours", type: "number", min: "0.25", max: "80", step: "0.25",
+        required: true, value: String(target.hours) })),
+    el("button", { type: "submit" }, "Save target"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("PUT", `/api/records/households/${household.id}/target`, { hours: Number(form.hours.value) });
+      await mountHouseholdRecords(household, host);
+      $("records-household").querySelector(".records-status").textContent = "Target saved.";
+      $("ht-hours").focus();
+    } catch (err) { say.textContent = err.message; }
+  });
+  const weeks = [...new Set(report.people.flatMap((p) => p.weeks.map((w) => w.week)))].sort();
+  const byPerson = report.people.map((p) => el("tr", { "data-member": p.member_id || "" },
+    el("th", { scope: "row" }, p.name),
+    ...weeks.map((wk) => {
+      const w = p.weeks.find((x) => x.week === wk);
+      return el("td", {}, w ? `${hours(w.attended_seconds)} h${w.met ? "" : " (below target)"}` : "—");
+    }),
+    el("td", {}, `${hours(p.total_seconds)} h`)));
+  q.set("format", "csv");
+  box.append(form,
+    report.people.length
+      ? el("table", { id: "household-attendance" },
+        el("caption", {}, `Last four weeks (${tz})`),
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Name"),
+          ...weeks.map((wk) => el("th", { scope: "col" }, `Week of ${wk}`)), el("th", { scope: "col" }, "Total"))),
+        el("tbody", {}, byPerson))
+      : el("p", { class: "muted" }, "No attendance in the last four weeks."),
+    el("p", {}, el("a", { href: `/api/records/attendance?${q}`, download: "attendance.csv" }, "Export (CSV)")));
+}
+
 function rangeForm(box, say) {
   const today = new Date().toISOString().slice(0, 10);
   const monthAgo = new Date(Date.now() - 28 * 86400000).toISOString().slice(0, 10);
@@ -78,7 +127,8 @@ function rangeForm(box, say) {
     el("div", { class: "row" },
       el("div", {}, el("label", { for: "ar-from" }, "From"), el("input", { id: "ar-from", name: "from", type: "date", value: monthAgo, required: true })),
       el("div", {}, el("label", { for: "ar-to" }, "To"), el("input", { id: "ar-to", name: "to", type: "date", value: today, required: true })),
-      el("div", {}, el("label", { for: "ar-household" }, "Household (optional)"), el("input", { id: "ar-household", name: "household", maxlength: 128 }))),
+      el("div", {}, el("label", { for: "ar-household" }, "Household"), el("select", { id: "ar-household", name: "household" },
+        el("option", { value: "" }, "All households")))),
     el("button", { type: "submit" }, "Show attendance"));
   const query = () => {
     const q = new URLSearchParams({ from: form.from.value, to: form.to.value, tz });
@@ -101,6 +151,8 @@ function rangeForm(box, say) {
     } catch (err) { say.textContent = err.message; }
   });
   box.append(form, out);
+  api("GET", "/api/households").then((homes) => form.household.append(
+    ...homes.map((h) => el("option", { value: h.id }, h.label)))).catch(() => null);
 }
 
 function documents(box, say, docs) {

@@ -1,6 +1,7 @@
 // Program pages of the console: households, weekly series with each person's link,
 // and (for the clinic admin) clinic settings and staff. Times always carry their zone.
 import { api, ApiError, el } from "/static/api.js";
+import { mountHouseholdRecords } from "/static/attendance.js";
 
 const $ = (id) => document.getElementById(id);
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -113,6 +114,7 @@ async function openHousehold(id) {
   $("household-status").textContent = "";
   stopEditing();
   show("household");
+  await mountHouseholdRecords(h, $("household"));
 }
 
 // The add-person form doubles as the editor of one person (same id: their links,
