@@ -24,6 +24,7 @@ from server.live import Live
 from server.metrics import METRICS, Metrics, metrics_view
 from server.openapi import openapi_json
 from server.records import api as records_api
+from server.sealedstore import SealedStore
 from server.state import (
     ACCOUNTS,
     DIRECTORY,
@@ -189,7 +190,9 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     app[RUNTIME] = Runtime()
     app[METRICS] = Metrics()
     # Constructors do not connect; store_ctx checks it. Refused writes show on /readyz.
-    store = WatchedStore(create_store(settings), app[METRICS].registry)
+    # Session records hold names: sealed with the data key before they reach the backend.
+    store = WatchedStore(SealedStore(create_store(settings), app[KEYS].data),
+                         app[METRICS].registry)
     app[STORE] = store
     app[ACCOUNTS] = Accounts(store)
     app[LOGINS] = LoginSessions(

@@ -112,6 +112,19 @@ async def any_store(
     await store.close()
 
 
+def fresh_redis_db(server: RedisServer) -> str:
+    """The URL of an emptied Redis database for one test's apps. Tests run one after
+    another: each gets the next database of 1..15 (0 holds the prefixed store
+    fixtures), so no test reads another's clinic settings, staff or records."""
+    import redis
+
+    url = server.url.replace("/0", f"/{next(_live_db) % 15 + 1}")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     """A live Hearth (REST + socket.io) on either store backend, for the suites that
@@ -120,16 +133,7 @@ async def live(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 
     url = None
     if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        # Tests run one after another: each live server gets the next database of
-        # 1..15, emptied first, so no test reads another's clinic settings or records.
-        db = next(_live_db) % 15 + 1
-        url = server.url.replace("/0", f"/{db}")
-        from redis.asyncio import Redis
-
-        client = Redis.from_url(url)
-        await client.flushdb()
-        await client.aclose()
+        url = fresh_redis_db(request.getfixturevalue("redis_server"))
     live = await start_live(tmp_path, request.param, url)
     yield live
     await live.close()

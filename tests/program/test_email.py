@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.message import Message
 from pathlib import Path
@@ -14,7 +13,7 @@ from aiosmtpd.controller import Controller
 
 from server.api_program import MAILER
 from server.state import PROGRAM
-from tests.conftest import RedisServer, free_port
+from tests.conftest import free_port, fresh_redis_db
 from tests.program.test_series_links import NY, at, evening_series, household
 from tests.signaling.harness import Live, start_live
 
@@ -44,8 +43,7 @@ async def mail_live(request: pytest.FixtureRequest, tmp_path: Path,
                     smtp: tuple[Inbox, int]) -> AsyncIterator[Live]:
     url = None
     if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        url = server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
+        url = fresh_redis_db(request.getfixturevalue("redis_server"))
     live = await start_live(tmp_path, request.param, url,
                             smtp_url=f"smtp://127.0.0.1:{smtp[1]}",
                             smtp_from="sessions@northside.example")

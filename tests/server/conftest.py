@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.config import Settings, load_settings
-from tests.conftest import RedisServer
+from tests.conftest import fresh_redis_db
 
 AppClient = Callable[..., Coroutine[Any, Any, TestClient[Any, Any]]]
 
@@ -27,6 +27,7 @@ async def make_client(
 ) -> AsyncIterator[AppClient]:
     clients: list[TestClient[Any, Any]] = []
     counter = iter(range(1000))
+    redis_url: list[str] = []  # one emptied database per test, shared by its apps
 
     async def make(**overrides: Any) -> TestClient[Any, Any]:
         values: dict[str, Any] = {
@@ -36,8 +37,9 @@ async def make_client(
             **overrides,
         }
         if backend == "redis" and "redis_url" not in values:
-            server: RedisServer = request.getfixturevalue("redis_server")
-            values["redis_url"] = server.url
+            if not redis_url:
+                redis_url.append(fresh_redis_db(request.getfixturevalue("redis_server")))
+            values["redis_url"] = redis_url[0]
         settings: Settings = load_settings({}, values)
         client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
         await client.start_server()

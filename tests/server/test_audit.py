@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from server.audit import AuditLog, verify_chain
 from server.cli import main
 from server.config import load_settings
 from server.wiring import create_store
-from tests.conftest import RedisServer
+from tests.conftest import fresh_redis_db
 
 
 async def write_some(data_dir: Path, redis_url: str | None, n: int = 5) -> None:
@@ -45,12 +44,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 def backend(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
-    server: RedisServer = request.getfixturevalue("redis_server")
-    url = server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
-    client = redis.Redis.from_url(url)
-    client.flushdb()  # this test's own redis-server; other tests may have used this db
-    client.close()
-    return url
+    return fresh_redis_db(request.getfixturevalue("redis_server"))
 
 
 def tamper(data_dir: Path, redis_url: str | None, index: int, edit: bool) -> None:

@@ -5,13 +5,12 @@ until the therapist restores them."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, fresh_redis_db
 from tests.signaling.harness import Client, Live, admitted, start_live, token_of
 
 
@@ -87,7 +86,7 @@ async def test_revoke_on_another_node_closes_the_socket_within_1s(
 ) -> None:
     """Node A serves the session; the therapist's REST call lands on node B. The change
     travels as a versioned session event over the Redis session bus."""
-    url = redis_server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
+    url = fresh_redis_db(redis_server)
     node_a = await start_live(tmp_path, "redis", url, node_id="node-a")
     node_b = await start_live(tmp_path, "redis", url, public_url=node_a.url, node_id="node-b",
                               node_url=f"{node_a.url}/n/b")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
+from tests.conftest import fresh_redis_db
 from tests.signaling.harness import start_live
 
 
@@ -17,8 +16,7 @@ async def test_removed_link_refused_on_another_node(
 ) -> None:
     url = None
     if backend == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        url = server.url.replace("/0", f"/{uuid.uuid4().int % 15 + 1}")
+        url = fresh_redis_db(request.getfixturevalue("redis_server"))
     node_a = await start_live(tmp_path, backend, url)
     # Same data dir or Redis, and one public URL for both, as behind a proxy.
     node_b = await start_live(tmp_path, backend, url, public_url=node_a.url)
