@@ -40,12 +40,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 class Server:
-    def __init__(self, tmp: Path) -> None:
+    """``hearth serve`` with one therapist account, ready when constructed. ``host`` is the
+    address it binds and announces for media (loopback, or a test's namespace link)."""
+
+    def __init__(self, tmp: Path, host: str = "127.0.0.1") -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
-        env.update(HEARTH_PORT=str(self.port), HEARTH_TLS="false", HEARTH_DATA_DIR=str(tmp),
-                   HEARTH_PUBLIC_URL=self.url, HEARTH_MEDIA_HOSTS="127.0.0.1")
+        env.update(HEARTH_HOST=host, HEARTH_PORT=str(self.port), HEARTH_TLS="false",
+                   HEARTH_DATA_DIR=str(tmp), HEARTH_PUBLIC_URL=self.url,
+                   HEARTH_MEDIA_HOSTS=host)
         added = subprocess.run(
             [HEARTH, "therapist", "add", "dr.rivera"], input=PASSWORD + "\n", env=env,
             capture_output=True, text=True, timeout=60)
