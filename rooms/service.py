@@ -29,7 +29,7 @@ from rooms.events import Event, EventKind
 from rooms.machine import handle, next_deadline
 from rooms.model import Session, from_json, to_json
 from rooms.stores import Store, StoreError
-from rooms.visibility import all_visibility
+from rooms.visibility import all_visibility, visibility_changes
 
 log = logging.getLogger("hearth.rooms")
 MAX_ATTEMPTS = 8
@@ -54,15 +54,6 @@ class MediaPort(Protocol):
     def set_visible(
         self, session_id: str, subscriber_id: str, publisher_ids: frozenset[str]
     ) -> object: ...
-
-
-def visibility_changes(
-    before: Session | None, after: Session
-) -> dict[str, frozenset[str]]:
-    """The new visible-publisher set of every participant whose set changed."""
-    old = all_visibility(before) if before is not None else {}
-    new = all_visibility(after)
-    return {pid: pubs for pid, pubs in new.items() if old.get(pid, frozenset()) != pubs}
 
 
 def _key(session_id: str) -> str:
