@@ -14,6 +14,7 @@ from aiortc.rtp import RtpPacket
 
 from media.errors import MediaError
 from media.relay import Publication, Relay
+from testkit.figures import figure
 
 from .clients import Client, wait_for
 
@@ -46,7 +47,7 @@ async def test_late_subscriber_gets_a_keyframe(relay: Relay) -> None:
         relay.set_visible("s1", "c", ["a"])
         await wait_for(lambda: bool(c.frames_of(A_CODE)), 8, "first frame at late subscriber")
         first = c.frames_of(A_CODE)[0].at - c.subscribed_at
-        print(f"first decoded frame {first * 1000:.0f} ms after subscribe_answer")
+        figure(f"first decoded frame {first * 1000:.0f} ms after subscribe_answer")
         assert router.keyframe_requests >= 1
         assert router.ingress_fallback_packets == 0
     finally:
@@ -96,7 +97,7 @@ async def test_breakout_switch_without_renegotiation(relay: Relay) -> None:
         assert {v["publisher_id"] for v in result["layout"].values()} == {"d"}
         await wait_for(lambda: len(b.frames_of(D_CODE, since=t0)) >= 10, 10, "frames from d")
         switch = b.frames_of(D_CODE, since=t0)[0].at - t0
-        print(f"breakout switch: first frame of new source after {switch * 1000:.0f} ms")
+        figure(f"breakout switch: first frame of new source after {switch * 1000:.0f} ms")
         settle = time.monotonic() + 0.3
         await asyncio.sleep(1.0)
         assert b.codes_since(settle) == {D_CODE}
@@ -196,7 +197,7 @@ async def test_active_speaker_and_tone(relay: Relay) -> None:
         assert levels, "no audio-level extension reached the subscriber"
         assert min(levels) < 40
         hz = b.tone_hz(mid)
-        print(f"tone at subscriber: {hz:.0f} Hz")
+        figure(f"tone at subscriber: {hz:.0f} Hz")
         assert 400 < hz < 480
     finally:
         await close_all([a, d, b])
@@ -369,7 +370,7 @@ async def test_five_percent_loss_each_leg_recovers(relay: Relay) -> None:
         assert len(frames) >= 60, f"only {len(frames)} frames under loss; {router.metrics()}"
         times = [t0] + [f.at for f in frames] + [time.monotonic()]
         longest = max(y - x for x, y in itertools.pairwise(times))
-        print(f"5% loss each leg: {len(frames)} frames in 5 s, longest gap "
+        figure(f"5% loss each leg: {len(frames)} frames in 5 s, longest gap "
               f"{longest * 1000:.0f} ms, metrics {router.metrics()}")
         assert longest < 2.0, "subscriber froze"
         assert router.nacks_sent > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from testkit.figures import figure
 from tests.web.conftest import Server, launch, new_page, solid_y4m, wait_js
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_media import wait_colours
@@ -73,7 +74,7 @@ def test_camera_and_mic_off_ticked_at_once_publish_nothing(
                 " && v.srcObject && v.srcObject.getVideoTracks().length).length") == 0, \
                 f"try {attempt}: a video reached the therapist"
             page.close()
-            print(f"try {attempt}: {time.monotonic() - t0:.1f} s")
+            figure(f"try {attempt}: {time.monotonic() - t0:.1f} s")
     finally:
         red.close()
         listener.close()

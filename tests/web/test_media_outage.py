@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from testkit.figures import figure
 from tests.web.conftest import CHROMIUM_ARGS, Server, new_page, solid_y4m
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_media import wait_colours
@@ -137,7 +138,7 @@ def test_network_drop_marks_the_tile_and_clears(
         wait_until("Blair's own page stops saying good", lambda: blair.evaluate(
             "() => document.getElementById('quality').dataset.quality") != "good", limit=15)
         own = blair.evaluate("() => document.getElementById('quality').textContent")
-        print(f"marked lost after {seen} s (media stops at 0, threshold 2 s); "
+        figure(f"marked lost after {seen} s (media stops at 0, threshold 2 s); "
               f"Blair's page: {own!r}")
         time.sleep(max(0.0, DROP - (time.monotonic() - dropped)))
         link_up()
