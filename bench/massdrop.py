@@ -32,8 +32,8 @@ import aiohttp
 import socketio
 
 from bench.workers import WorkerHandle
-from tests.cluster.harness import Cluster, Node
-from tests.signaling.harness import Client
+from testkit.cluster import Cluster, Node
+from testkit.live import Client
 
 DATA = Path(__file__).resolve().parent / "data"
 CHAT_EVERY = 0.25  # seconds between one client's messages (well under the rate limit)

@@ -20,6 +20,7 @@ FORBIDDEN = {
     "signaling": {"server", "tests", "bench", "testkit"},
     "server": {"tests", "bench", "testkit"},
     "testkit": {"tests", "bench"},
+    "bench": {"tests"},
 }
 
 

@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from testkit.cluster import TTL, Cluster, Following, Node, ready
 from testkit.figures import figure
-from tests.cluster.harness import TTL, Cluster, Following, Node, ready
-from tests.conftest import RedisServer, adjacent_free_ports
-from tests.media.clients import Client as MediaClient
+from testkit.rtc import Client as MediaClient
+from testkit.servers import RedisServer, adjacent_free_ports
 from tests.signaling.test_media_flow import OverSocket, wait_codes
 
 pytestmark = pytest.mark.cluster

@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from testkit.cluster import Cluster, DurableRedis, Following, Node
 from testkit.figures import figure
-from tests.cluster.harness import Cluster, DurableRedis, Following, Node
 from tests.cluster.test_cluster import close_all, family
 
 pytestmark = pytest.mark.cluster

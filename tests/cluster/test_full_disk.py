@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from testkit.cluster import Cluster, Node
 from testkit.figures import figure
-from tests.cluster.harness import Cluster, Node
 
 pytestmark = pytest.mark.cluster
 SIZE = "16m"

@@ -17,8 +17,8 @@ import pytest
 from media.config import RelayConfig
 from media.ice import _connections
 from media.relay import Relay
+from testkit.rtc import Client, wait_for
 
-from .clients import Client, wait_for
 from .test_ports import free_range
 
 pytestmark = pytest.mark.timeout(40)

@@ -11,8 +11,7 @@ from media.config import RelayConfig
 from media.errors import MediaError
 from media.ice import _connections
 from media.relay import Relay
-
-from .clients import Client, wait_for
+from testkit.rtc import Client, wait_for
 
 pytestmark = pytest.mark.timeout(40)
 

@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from media.relay import Relay
-
-from .clients import Client, wait_for
+from testkit.rtc import Client, wait_for
 
 pytestmark = pytest.mark.timeout(40)
 

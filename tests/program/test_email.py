@@ -14,9 +14,9 @@ from aiosmtpd.controller import Controller
 
 from server.api_program import MAILER
 from server.state import PROGRAM
-from tests.conftest import RedisServer, free_port
+from testkit.live import Live, start_live
+from testkit.servers import RedisServer, free_port
 from tests.program.test_series_links import NY, at, evening_series, household
-from tests.signaling.harness import Live, start_live
 
 
 class Inbox:

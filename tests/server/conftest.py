@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.config import Settings, load_settings
-from tests.conftest import RedisServer
+from testkit.servers import RedisServer
 
 AppClient = Callable[..., Coroutine[Any, Any, TestClient[Any, Any]]]
 

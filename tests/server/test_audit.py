@@ -16,7 +16,7 @@ from server.audit import AuditLog, verify_chain
 from server.cli import main
 from server.config import load_settings
 from server.wiring import create_store
-from tests.conftest import RedisServer
+from testkit.servers import RedisServer
 
 
 async def write_some(data_dir: Path, redis_url: str | None, n: int = 5) -> None:

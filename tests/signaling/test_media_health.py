@@ -11,8 +11,8 @@ import pytest
 
 from server.state import LIVE
 from testkit.figures import figure
-from tests.media.clients import Client as MediaClient
-from tests.signaling.harness import Live, admitted
+from testkit.live import Live, admitted
+from testkit.rtc import Client as MediaClient
 from tests.signaling.test_media_flow import OverSocket
 from tests.signaling.test_media_race import record
 

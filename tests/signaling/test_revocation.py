@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import RedisServer
-from tests.signaling.harness import Client, Live, admitted, start_live, token_of
+from testkit.live import Client, Live, admitted, start_live, token_of
+from testkit.servers import RedisServer
 
 
 async def closed_within(client: Client, started: float, limit: float = 1.0) -> float:

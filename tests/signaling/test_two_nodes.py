@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
-from tests.signaling.harness import start_live
+from testkit.live import start_live
+from testkit.servers import RedisServer
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])

@@ -25,9 +25,9 @@ import requests
 import socketio
 from playwright.sync_api import Browser, expect
 
+from testkit.cluster import Cluster, Node
 from testkit.figures import figure
-from tests.cluster.harness import Cluster, Node
-from tests.conftest import RedisServer, adjacent_free_ports, free_port
+from testkit.servers import RedisServer, adjacent_free_ports, free_port
 from tests.web.conftest import PASSWORD, ROOT, new_page, shot, wait_js
 from tests.web.test_flow import prejoin
 

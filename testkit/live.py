@@ -17,7 +17,7 @@ from server.app import create_app
 from server.config import load_settings
 from server.state import ACCOUNTS, PROGRAM
 from testkit.documented import DocumentedResponses
-from tests.conftest import free_port
+from testkit.servers import free_port
 
 PASSWORD = "a perfectly long password"
 
