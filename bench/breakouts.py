@@ -29,7 +29,7 @@ import requests
 import socketio
 
 from bench.doc import pct, replace_section
-from tests.web.conftest import PASSWORD, Server, dominant, launch, new_page, solid_y4m, wait_js
+from testkit.browser import PASSWORD, Server, dominant, launch, new_page, solid_y4m, wait_js
 
 BEGIN, END = "<!-- breakouts:begin -->", "<!-- breakouts:end -->"
 COLOURS = {"Alex": (220, 30, 30), "Blair": (30, 200, 30), "Casey": (30, 30, 220)}

@@ -26,7 +26,7 @@ import socketio
 
 from bench.common import pct
 from bench.doc import replace_section
-from tests.web.conftest import PASSWORD, Server, launch, new_page, wait_js
+from testkit.browser import PASSWORD, Server, launch, new_page, wait_js
 
 BEGIN, END = "<!-- browser:begin -->", "<!-- browser:end -->"
 PHASES = ["hearth:socket", "hearth:lobby", "hearth:admitted", "hearth:media-start",

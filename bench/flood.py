@@ -26,7 +26,7 @@ import socketio
 
 from bench.clients import CLK_TCK, read_cpu_ticks
 from bench.signaling import PASSWORD, Server, _Endpoint
-from tests.signaling.harness import Live, Therapist, token_of
+from testkit.live import Live, Therapist, token_of
 
 FLOOD_SECONDS = 5.0
 MAX_FLOOD_EVENTS = 400_000

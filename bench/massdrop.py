@@ -2,6 +2,7 @@
 
     python -m bench.massdrop            # 210 people, 200 of them dropped
     python -m bench.massdrop --smoke    # 30 people, 20 dropped, seconds long
+    python -m bench.massdrop --transitions  # the state machine alone, in this process
 
 One real ``hearth serve`` on loopback (embedded store; ``HEARTH_MAX_PARTICIPANTS`` is
 raised for this run only). Session A holds the therapist, a few people in this process
@@ -31,8 +32,8 @@ import aiohttp
 import socketio
 
 from bench.workers import WorkerHandle
-from tests.cluster.harness import Cluster, Node
-from tests.signaling.harness import Client
+from testkit.cluster import Cluster, Node
+from testkit.live import Client
 
 DATA = Path(__file__).resolve().parent / "data"
 CHAT_EVERY = 0.25  # seconds between one client's messages (well under the rate limit)
@@ -192,6 +193,33 @@ async def run(size: int, dropped: int, before: float, after: float) -> dict[str,
             c.stop_all()
 
 
+def transition_costs(size: int, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds one pure transition takes in a ``size``-person live session: a
+    disconnect (nobody moves) and a leave (everyone's visibility changes)."""
+    from rooms import commands as c
+    from rooms.machine import handle, new_session
+    from rooms.model import Role
+
+    s = new_session("s", owner_id="t", owner_name="T", title="crowd", now=0.0,
+                    max_participants=size + 10)
+    people = ["t", *(f"p{i}" for i in range(size - 1))]
+    for pid in people[1:]:
+        s, _ = handle(s, c.AddParticipant(actor="t", participant_id=pid, role=Role.FAMILY,
+                                          display_name=pid), now=0.0)
+    for pid in people:
+        s, _ = handle(s, c.Knock(actor=pid, consent_version="v"), now=0.0)
+    s, _ = handle(s, c.AdmitAll(actor="t"), now=0.0)
+    for pid in people:
+        s, _ = handle(s, c.Connect(actor=pid), now=0.0)
+    out: dict[str, float] = {"size": size}
+    for name, make in (("disconnect_ms", c.Disconnect), ("leave_ms", c.Leave)):
+        t0 = time.perf_counter()
+        for pid in people[1:repeats + 1]:
+            handle(s, make(actor=pid), now=1.0)
+        out[name] = round((time.perf_counter() - t0) / repeats * 1000, 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=210)
@@ -199,7 +227,13 @@ def main() -> None:
     parser.add_argument("--before", type=float, default=3.0)
     parser.add_argument("--after", type=float, default=12.0)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--transitions", action="store_true",
+                        help="time the pure state machine only (no server)")
     args = parser.parse_args()
+    if args.transitions:
+        costs = transition_costs(args.size)
+        print(json.dumps({**costs, "load_average_1m": os.getloadavg()[0]}, indent=2))
+        return
     if args.smoke:
         args.size, args.dropped, args.before, args.after = 30, 20, 1.0, 3.0
     result = asyncio.run(run(args.size, args.dropped, args.before, args.after))

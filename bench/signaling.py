@@ -55,8 +55,8 @@ from bench.common import fmt as _f
 from bench.common import machine, pct, prune
 from bench.doc import replace_section
 from bench.workers import WorkerHandle
-from tests.conftest import RedisServer, free_port
-from tests.signaling.harness import Client, Live, Therapist
+from testkit.live import Client, Live, Therapist
+from testkit.servers import RedisServer, free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "bench" / "data"
@@ -446,12 +446,7 @@ class Server:
         raise RuntimeError("hearth serve did not become ready: " + self.log_path.read_text())
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc, 20)
         self._log.close()
 
 

@@ -20,7 +20,7 @@ from bench.common import pct
 from bench.doc import replace_section
 from media.config import RelayConfig
 from media.relay import Relay
-from tests.media.clients import Client, wait_for
+from testkit.rtc import Client, wait_for
 
 BEGIN, END = "<!-- switch:begin -->", "<!-- switch:end -->"
 

@@ -36,7 +36,7 @@ from rooms.model import (
 )
 from rooms.model import ParticipantStatus as PS
 from rooms.policy import authorize
-from rooms.visibility import all_visibility
+from rooms.visibility import visibility_differs
 
 SP = SessionPhase
 BP = BreakoutPhase
@@ -809,7 +809,7 @@ def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
     if new == state and not events:
         return state, []
     new = replace(new, version=state.version + 1)
-    if all_visibility(new) != all_visibility(state):
+    if visibility_differs(state, new):
         events.append(Event(K.VISIBILITY_CHANGED, EVERYONE))
     events.append(Event(K.STATE_CHANGED, EVERYONE))
     return new, [replace(e, session_id=new.id, version=new.version, actor=cmd.actor)

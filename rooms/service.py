@@ -20,7 +20,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from rooms.commands import SYSTEM, Command, Tick
@@ -29,10 +29,12 @@ from rooms.events import Event, EventKind
 from rooms.machine import handle, next_deadline
 from rooms.model import Session, from_json, to_json
 from rooms.stores import Store, StoreError
-from rooms.visibility import all_visibility
+from rooms.visibility import all_visibility, visibility_changes
 
 log = logging.getLogger("hearth.rooms")
 MAX_ATTEMPTS = 8
+# One commit's change: the loaded state in, the new state and its events out.
+Step = Callable[[Session], Awaitable[tuple[Session, list[Event]]]]
 
 
 class EventSink(Protocol):
@@ -52,15 +54,6 @@ class MediaPort(Protocol):
     def set_visible(
         self, session_id: str, subscriber_id: str, publisher_ids: frozenset[str]
     ) -> object: ...
-
-
-def visibility_changes(
-    before: Session | None, after: Session
-) -> dict[str, frozenset[str]]:
-    """The new visible-publisher set of every participant whose set changed."""
-    old = all_visibility(before) if before is not None else {}
-    new = all_visibility(after)
-    return {pid: pubs for pid, pubs in new.items() if old.get(pid, frozenset()) != pubs}
 
 
 def _key(session_id: str) -> str:
@@ -99,36 +92,35 @@ class RoomService:
 
     async def execute(self, session_id: str, cmd: Command) -> tuple[Session, list[Event]]:
         """Apply ``cmd``; raises DomainError (nothing changed) or StoreError (fail closed)."""
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            for _ in range(MAX_ATTEMPTS):
-                found = await self._store.get(_key(session_id))
-                if found is None:
-                    raise NotFound("no such session")
-                state = from_json(found.value)
-                new, events = handle(state, cmd, now=self._clock())
-                if new is state:
-                    if isinstance(cmd, Tick):
-                        self._arm(state)  # fired early or already applied elsewhere
-                    return state, []
-                written = await self._store.cas(
-                    _key(session_id), to_json(new), expected_version=found.version
-                )
-                if written is not None:
-                    break
-            else:
-                raise Conflict("the session is busy; try again")
-        await self._publish(new, events)
-        changed = any(e.kind is EventKind.VISIBILITY_CHANGED for e in events)
-        if self.media is not None and changed:
-            await self._set_visible(new, visibility_changes(state, new))
-        self._arm(new)
-        return new, events
+
+        async def step(state: Session) -> tuple[Session, list[Event]]:
+            return handle(state, cmd, now=self._clock())
+
+        # A tick that changes nothing fired early or was applied elsewhere: re-arm.
+        return await self._commit(session_id, step, rearm_unchanged=isinstance(cmd, Tick))
 
     async def execute_many(self, session_id: str, cmds: Sequence[Command]
                            ) -> tuple[Session, list[Event]]:
         """Apply several commands in one commit (a batch of disconnects): a command the
         machine refuses is skipped, the others are written and published together."""
+
+        async def step(state: Session) -> tuple[Session, list[Event]]:
+            new, events = state, []
+            for cmd in cmds:
+                try:
+                    new, more = handle(new, cmd, now=self._clock())
+                except DomainError:
+                    continue
+                events += more
+                await asyncio.sleep(0)  # a big batch must not stall other sessions
+            return new, events
+
+        return await self._commit(session_id, step)
+
+    async def _commit(self, session_id: str, step: Step, *, rearm_unchanged: bool = False
+                      ) -> tuple[Session, list[Event]]:
+        """Load, ``step``, compare-and-set (reloading on a lost race), then hand the
+        result to the ports. ``step`` returns its input unchanged when nothing happened."""
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             for _ in range(MAX_ATTEMPTS):
@@ -136,15 +128,10 @@ class RoomService:
                 if found is None:
                     raise NotFound("no such session")
                 state = from_json(found.value)
-                new, events = state, []
-                for cmd in cmds:
-                    try:
-                        new, more = handle(new, cmd, now=self._clock())
-                    except DomainError:
-                        continue
-                    events += more
-                    await asyncio.sleep(0)  # a big batch must not stall other sessions
+                new, events = await step(state)
                 if new is state:
+                    if rearm_unchanged:
+                        self._arm(state)
                     return state, []
                 written = await self._store.cas(
                     _key(session_id), to_json(new), expected_version=found.version

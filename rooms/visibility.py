@@ -34,9 +34,66 @@ def visible_publishers(session: Session, pid: str) -> frozenset[str]:
     )
 
 
+# --- the whole session at once -----------------------------------------------------
+# Visibility depends only on each person's room and whether they publish, so the whole
+# session's is one pass over the participants (who is where, who publishes in each
+# room), not ``visible_publishers`` per person, which rescans everyone each time.
+
+_Rooms = tuple[dict[str, str], dict[str, frozenset[str]]]
+
+
+def _rooms(session: Session) -> _Rooms:
+    """Where each present participant is, and who publishes in each room."""
+    where: dict[str, str] = {}
+    publishing: dict[str, set[str]] = {}
+    for pid, p in session.participants.items():
+        room = location(session, pid)
+        if room is None:
+            continue
+        where[pid] = room
+        if p.role is not Role.OBSERVER:
+            publishing.setdefault(room, set()).add(pid)
+    return where, {room: frozenset(pids) for room, pids in publishing.items()}
+
+
+def _visible(rooms: _Rooms, pid: str) -> frozenset[str]:
+    where, publishing = rooms
+    room = where.get(pid)
+    if room is None:
+        return frozenset()
+    return publishing.get(room, frozenset()) - {pid}
+
+
 def all_visibility(session: Session) -> dict[str, frozenset[str]]:
-    """Visibility for every participant, for the relay to reconcile at once."""
-    return {pid: visible_publishers(session, pid) for pid in session.participants}
+    """Visibility for every participant, for the relay to reconcile at once
+    (``visible_publishers`` of each)."""
+    rooms = _rooms(session)
+    return {pid: _visible(rooms, pid) for pid in session.participants}
+
+
+def visibility_changes(before: Session | None, after: Session) -> dict[str, frozenset[str]]:
+    """The new visible-publisher set of every participant of ``after`` whose set differs
+    from ``before``. Someone who stays in a room whose publishers did not change is
+    skipped without building their set, so a change that moves nobody (a disconnect
+    within the grace, a hand raised) costs one pass over the participants."""
+    old = _rooms(before) if before is not None else ({}, {})
+    new = _rooms(after)
+    same = {room for room in new[1].keys() | old[1].keys()
+            if old[1].get(room) == new[1].get(room)}
+    changes: dict[str, frozenset[str]] = {}
+    for pid in after.participants:
+        room = new[0].get(pid)
+        if room == old[0].get(pid) and (room is None or room in same):
+            continue
+        if (now := _visible(new, pid)) != _visible(old, pid):
+            changes[pid] = now
+    return changes
+
+
+def visibility_differs(before: Session, after: Session) -> bool:
+    """Whether ``all_visibility`` of the two differs (someone added or removed counts)."""
+    return (before.participants.keys() != after.participants.keys()
+            or bool(visibility_changes(before, after)))
 
 
 def room_chat_scope(session: Session, pid: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Imports flow one way: rooms knows nothing of the project; media knows only aiortc."""
+"""Imports flow one way: rooms knows nothing of the project; media knows only aiortc;
+the test kit serves tests and bench and imports neither."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"server", "signaling", "rooms", "media", "certs", "web", "bench", "tests"}
+PROJECT = {"server", "signaling", "rooms", "media", "certs", "web", "bench", "tests",
+           "testkit"}
+# The test kit serves tests/ and bench/ alike, so it imports neither; the product imports
+# none of the three.
 FORBIDDEN = {
     "rooms": PROJECT - {"rooms"},
     "media": PROJECT - {"media"},
     "certs": PROJECT - {"certs"},
-    "signaling": {"server", "tests", "bench"},
+    "signaling": {"server", "tests", "bench", "testkit"},
+    "server": {"tests", "bench", "testkit"},
+    "testkit": {"tests", "bench"},
+    "bench": {"tests"},
 }
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.cluster.harness import Cluster, DurableRedis, Following, Node
+from testkit.cluster import Cluster, DurableRedis, Following, Node
+from testkit.figures import figure
 from tests.cluster.test_cluster import close_all, family
 
 pytestmark = pytest.mark.cluster
@@ -88,7 +89,7 @@ async def test_ending_elsewhere_closes_every_socket_whatever_happened_to_redis(
             await room[name].wait(lambda x: x.disconnected.is_set(), f"{name} closed",
                                   limit=10)
         last = max(room[n].closed_at or 0.0 for n in PEOPLE) - at
-        print(f"\nend through node B ({fault}) → last socket on node A closed: {last:.2f} s")
+        figure(f"\nend through node B ({fault}) → last socket on node A closed: {last:.2f} s")
         assert last < 2.0
         for name in PEOPLE:
             assert room[name].notices("session_ended"), f"{name} was not told"
@@ -125,7 +126,7 @@ async def test_changes_made_elsewhere_after_redis_returns_reach_every_client(
             for name in PEOPLE:
                 await room[name].wait(lambda x, v=before[name]: newest(x) > v,
                                       f"change {i} reaches {name}", limit=3)
-            print(f"\nRedis down {down:.0f} s; change {i} (at +{sent - back:.1f} s) reached "
+            figure(f"\nRedis down {down:.0f} s; change {i} (at +{sent - back:.1f} s) reached "
                   f"every client on node A in {time.monotonic() - sent:.2f} s")
         # The therapist's newest snapshot holds the same participants the store does.
         stored, _ = await api_when_up(room["dr"], "GET", f"/api/sessions/{room['sid']}")
@@ -176,7 +177,7 @@ async def test_rolling_upgrade_brings_everyone_back(
         last = max(time.monotonic() - drained,
                    *(p.closed_at - drained + p.rejoins[0][0] for p in people
                      if p.closed_at is not None))
-        print(f"\nrolling upgrade: drain of B (grace {GRACE:.0f} s) → all 8 back on A in "
+        figure(f"\nrolling upgrade: drain of B (grace {GRACE:.0f} s) → all 8 back on A in "
               f"{last:.2f} s (sockets closed at +{back - drained:.2f} s)")
         assert all(p.node_url == a.url for p in people)
         # Each wait above is bounded (15 s); the time is a figure for docs/deploy.md

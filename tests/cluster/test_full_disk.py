@@ -16,7 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.cluster.harness import Cluster, Node
+from testkit.cluster import Cluster, Node
+from testkit.figures import figure
 
 pytestmark = pytest.mark.cluster
 SIZE = "16m"
@@ -88,14 +89,20 @@ async def test_full_disk_flips_readyz_with_its_cause_until_writes_succeed(
             assert r.status == 503
             assert (await r.json())["error"]["code"] == "unavailable"
         took, body = await wait_ready(node, 503)
-        print(f"\nfull disk → /readyz 503 in {time.monotonic() - full:.2f} s: {body}")
+        figure(f"\nfull disk → /readyz 503 in {time.monotonic() - full:.2f} s: {body}")
         assert body == {"status": "store_unavailable", "detail": "database or disk is full"}
         assert await refused_writes(node) >= 1
-        await asyncio.sleep(2.5)  # heartbeats keep failing meanwhile: one log line, not one each
+        # Heartbeats keep failing meanwhile (one a second): one log line, not one each.
+        refused = await refused_writes(node)
+        for _ in range(200):  # bounded: 10 s
+            if await refused_writes(node) >= refused + 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await refused_writes(node) >= refused + 2
         filler.unlink()
         freed = time.monotonic()
         took, _ = await wait_ready(node, 200)
-        print(f"space freed → /readyz 200 in {took:.2f} s (no restart)")
+        figure(f"space freed → /readyz 200 in {took:.2f} s (no restart)")
         await dr.session()  # writes work again; the refused one never happened
         assert [s["title"] for s in await dr.api("GET", "/api/sessions")].count("t") == 0
         log = "".join(node.output)

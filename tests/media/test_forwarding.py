@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from media.relay import Relay
+from testkit.rtc import Client, wait_for
 
-from .clients import Client, wait_for
 from .conftest import assert_instrumentation_live
 
 pytestmark = pytest.mark.timeout(40)

@@ -17,8 +17,8 @@ import pytest
 from media.config import RelayConfig
 from media.ice import _connections
 from media.relay import Relay
+from testkit.rtc import one_way
 
-from .clients import Client, wait_for
 from .test_ports import free_range
 
 pytestmark = pytest.mark.timeout(40)
@@ -104,15 +104,7 @@ async def test_relay_announces_the_public_address_reachable_through_the_nat() ->
     await nat.start()
     relay = Relay(RelayConfig(host_addresses=(PRIVATE,), port_range=(low, high),
                               announce=((PRIVATE, PUBLIC),)))
-    a = Client(relay, "s1", "a", code=0x44)
-    b = Client(relay, "s1", "b")
-    try:
-        for x in (a, b):
-            await x.join()
-        await a.publish()
-        await b.subscribe()
-        relay.set_visible("s1", "b", ["a"])
-        await wait_for(lambda: len(b.frames_of(0x44)) >= 10, 20, "frames")
+    async with one_way(relay, 0x44, limit=20):
         sdps = []
         for peer in relay.routers["s1"].peers.values():
             for pc in (peer.publish_pc, peer.subscribe_pc):
@@ -130,8 +122,5 @@ async def test_relay_announces_the_public_address_reachable_through_the_nat() ->
         # through the NAT: the announcement is reachable.
         assert nat.forwarded > 0
         assert nat.replies > 0
-    finally:
-        for x in (a, b):
-            await x.close()
         await relay.close()
         nat.close()

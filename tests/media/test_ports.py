@@ -11,8 +11,7 @@ from media.config import RelayConfig
 from media.errors import MediaError
 from media.ice import _connections
 from media.relay import Relay
-
-from .clients import Client, wait_for
+from testkit.rtc import Client, one_way
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -38,28 +37,19 @@ def free_range(width: int) -> tuple[int, int]:
 async def test_sockets_stay_in_range_and_media_flows() -> None:
     low, high = free_range(12)
     relay = Relay(RelayConfig(host_addresses=("127.0.0.1",), port_range=(low, high)))
-    a = Client(relay, "s1", "a", code=0x33)
-    b = Client(relay, "s1", "b")
     try:
-        for x in (a, b):
-            await x.join()
-        await a.publish()
-        await b.subscribe()
-        relay.set_visible("s1", "b", ["a"])
-        await wait_for(lambda: len(b.frames_of(0x33)) >= 10, 15, "frames through the range")
-        ports = []
-        for peer in relay.routers["s1"].peers.values():
-            for pc in (peer.publish_pc, peer.subscribe_pc):
-                if pc is None:
-                    continue
-                for conn in _connections(pc):
-                    ports += [p.transport.get_extra_info("sockname")[1]
-                              for p in conn._protocols]
-        assert ports
-        assert all(low <= p <= high for p in ports), (ports, low, high)
+        async with one_way(relay, 0x33):
+            ports = []
+            for peer in relay.routers["s1"].peers.values():
+                for pc in (peer.publish_pc, peer.subscribe_pc):
+                    if pc is None:
+                        continue
+                    for conn in _connections(pc):
+                        ports += [p.transport.get_extra_info("sockname")[1]
+                                  for p in conn._protocols]
+            assert ports
+            assert all(low <= p <= high for p in ports), (ports, low, high)
     finally:
-        for x in (a, b):
-            await x.close()
         await relay.close()
 
 

@@ -7,22 +7,13 @@ import asyncio
 import pytest
 
 from media.relay import Relay
-
-from .clients import Client, wait_for
+from testkit.rtc import one_way, wait_for
 
 pytestmark = pytest.mark.timeout(40)
 
 
 async def test_every_slot_gets_sender_reports_in_one_datagram(relay: Relay) -> None:
-    a = Client(relay, "s1", "a", code=0xA5)
-    b = Client(relay, "s1", "b")
-    try:
-        for x in (a, b):
-            await x.join()
-        await a.publish()
-        await b.subscribe()
-        relay.set_visible("s1", "b", ["a"])
-        await wait_for(lambda: len(b.frames_of(0xA5)) >= 10, 15, "frames")
+    async with one_way(relay, 0xA5) as (_, b):
         peer = relay.routers["s1"].peers["b"]
         dtls = peer.subscriptions[0].sender.transport
         sent: list[bytes] = []
@@ -57,7 +48,4 @@ async def test_every_slot_gets_sender_reports_in_one_datagram(relay: Relay) -> N
                                          for ssrc in r._RTCRtpReceiver__lsr}, 5, "SR at client")
         # no sender runs aiortc's own RTCP loop (its task is our parked stand-in)
         assert all(s.sender._run_rtcp == s._rtcp_parked for s in peer.subscriptions)
-    finally:
-        for x in (a, b):
-            await x.close()
         await asyncio.sleep(0)

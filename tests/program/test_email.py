@@ -13,9 +13,9 @@ from aiosmtpd.controller import Controller
 
 from server.api_program import MAILER
 from server.state import PROGRAM
-from tests.conftest import free_port, fresh_redis_db
+from testkit.live import Live, start_live
+from testkit.servers import RedisServer, free_port
 from tests.program.test_series_links import NY, at, evening_series, household
-from tests.signaling.harness import Live, start_live
 
 
 class Inbox:
@@ -43,7 +43,8 @@ async def mail_live(request: pytest.FixtureRequest, tmp_path: Path,
                     smtp: tuple[Inbox, int]) -> AsyncIterator[Live]:
     url = None
     if request.param == "redis":
-        url = fresh_redis_db(request.getfixturevalue("redis_server"))
+        server: RedisServer = request.getfixturevalue("redis_server")
+        url = server.fresh_url()
     live = await start_live(tmp_path, request.param, url,
                             smtp_url=f"smtp://127.0.0.1:{smtp[1]}",
                             smtp_from="sessions@northside.example")

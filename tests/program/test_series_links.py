@@ -15,7 +15,7 @@ import jwt
 
 from server.program import recurrence
 from server.state import LIVE, PROGRAM, ROOMS
-from tests.signaling.harness import Live, Therapist, accept_consent, token_of
+from testkit.live import Live, Therapist, accept_consent, token_of
 
 NY = "America/New_York"
 

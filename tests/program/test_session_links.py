@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from server.state import PROGRAM
-from tests.signaling.harness import Live, accept_consent, token_of
+from testkit.live import Live, accept_consent, token_of
 
 
 async def test_show_and_ics_keep_the_link_working_only_reissue_revokes(live: Live) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from server.state import ACCOUNTS, PROGRAM
-from tests.signaling.harness import PASSWORD, Live, Therapist
+from testkit.live import PASSWORD, Live, Therapist
 
 
 async def admin(live: Live) -> Therapist:

@@ -12,7 +12,7 @@ import pytest
 
 from server.records.api import ROUTES
 from server.state import STORE
-from tests.signaling.harness import Live, Therapist, accept_consent, admitted
+from testkit.live import Live, Therapist, accept_consent, admitted
 
 pytestmark = pytest.mark.timeout(120)
 

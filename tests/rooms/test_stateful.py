@@ -16,7 +16,7 @@ from hypothesis.stateful import (
 
 from rooms import commands as c
 from rooms.errors import DomainError
-from rooms.events import KINDS, Scope
+from rooms.events import KINDS, Event, EventKind, Scope
 from rooms.machine import handle, next_deadline
 from rooms.model import (
     CLINICIANS,
@@ -30,10 +30,12 @@ from rooms.model import (
 )
 from rooms.visibility import (
     all_threads,
+    all_visibility,
     chat_threads,
     location,
     members,
     readers,
+    visibility_changes,
     visible_publishers,
 )
 from tests.rooms.builders import NOW, family
@@ -44,6 +46,18 @@ pid = st.sampled_from(PEOPLE)
 # (so forbidden attempts from every role keep being made).
 actor_st = st.one_of(st.sampled_from(["therapist", "cotherapist"]), pid)
 room = st.sampled_from([None, "b1", "b2", "b3"])
+
+
+def assert_visibility_diff(before: Session, after: Session, events: list[Event]) -> None:
+    """The fast whole-session visibility agrees with ``visible_publishers`` person by
+    person, and VISIBILITY_CHANGED is announced exactly when someone's set changed."""
+    old = {q: visible_publishers(before, q) for q in before.participants}
+    new = {q: visible_publishers(after, q) for q in after.participants}
+    assert all_visibility(after) == new
+    assert visibility_changes(before, after) == {
+        q: pubs for q, pubs in new.items() if old.get(q, frozenset()) != pubs}
+    announced = any(e.kind is EventKind.VISIBILITY_CHANGED for e in events)
+    assert announced == (after is not before and old != new)
 
 
 class SessionMachine(RuleBasedStateMachine):
@@ -79,6 +93,7 @@ class SessionMachine(RuleBasedStateMachine):
             if e.audience.scope is Scope.PARTICIPANT:
                 assert e.audience.target in self.s.participants
         assert self.s.version == before.version + (self.s is not before)
+        assert_visibility_diff(before, self.s, events)
         return True
 
     @rule(admit=st.booleans())

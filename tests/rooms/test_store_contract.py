@@ -131,7 +131,7 @@ async def test_embedded_store_survives_restart(tmp_path: pytest.TempPathFactory)
 
 async def test_redis_unreachable_raises_store_unavailable() -> None:
     from rooms.stores.redis import RedisStore
-    from tests.conftest import free_port
+    from testkit.servers import free_port
 
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
     with pytest.raises(StoreUnavailable):

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.config import Settings, load_settings
-from tests.conftest import fresh_redis_db
+from testkit.servers import RedisServer
 
 AppClient = Callable[..., Coroutine[Any, Any, TestClient[Any, Any]]]
 
@@ -38,7 +38,8 @@ async def make_client(
         }
         if backend == "redis" and "redis_url" not in values:
             if not redis_url:
-                redis_url.append(fresh_redis_db(request.getfixturevalue("redis_server")))
+                server: RedisServer = request.getfixturevalue("redis_server")
+                redis_url.append(server.fresh_url())
             values["redis_url"] = redis_url[0]
         settings: Settings = load_settings({}, values)
         client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))

@@ -15,7 +15,7 @@ from server.audit import AuditLog, verify_chain
 from server.cli import main
 from server.config import load_settings
 from server.wiring import create_store
-from tests.conftest import fresh_redis_db
+from testkit.servers import RedisServer
 
 
 async def write_some(data_dir: Path, redis_url: str | None, n: int = 5) -> None:
@@ -44,7 +44,8 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 def backend(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
-    return fresh_redis_db(request.getfixturevalue("redis_server"))
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.fresh_url()
 
 
 def tamper(data_dir: Path, redis_url: str | None, index: int, edit: bool) -> None:

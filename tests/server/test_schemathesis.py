@@ -22,7 +22,7 @@ from schemathesis import GenerationMode
 from server.app import create_app
 from server.config import load_settings
 from server.state import ACCOUNTS
-from tests.conftest import free_port
+from testkit.servers import free_port
 
 PASSWORD = "a perfectly long password"
 

@@ -19,7 +19,7 @@ from rooms.model import from_json
 from rooms.stores.memory import MemoryStore
 from server.sealedstore import MAGIC, SealedStore, SealedValueError
 from server.state import SETTINGS, STORE
-from tests.signaling.harness import Live, admitted
+from testkit.live import Live, admitted
 
 CANARIES = (b"Zebracanary", b"Quokkafamily", b"Wombatlobby", b"Ibexroom")
 

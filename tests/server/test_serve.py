@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import RedisServer, free_port
+from testkit.servers import RedisServer, free_port
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 

@@ -32,7 +32,7 @@ async def attempt(client: TestClient[Any, Any], name: str, password: str, addres
 async def test_a_spray_of_failures_never_locks_the_therapist_out(
         make_client: AppClient) -> None:
     client = await make_client(**PROXY)
-    client.app[LOGINS].throttle.base_delay = 0.01  # the curve, scaled down for the test
+    client.app[LOGINS].throttle.base_delay = 0.001  # the curve, scaled down for the test
     name = await signup(client)
     statuses = [(await attempt(client, name, "wrong password!", f"203.0.113.{i}")).status
                 for i in range(12)]  # twelve addresses, one wrong guess each

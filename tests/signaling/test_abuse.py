@@ -14,7 +14,7 @@ import time
 from rooms.stores import Store
 from signaling.namespace import OVERSIZED, oversized_substitute
 from signaling.ratelimit import Penalties
-from tests.signaling.harness import Client, Live, admitted
+from testkit.live import Client, Live, admitted
 
 
 async def flood_until_cut(client: Client) -> int:

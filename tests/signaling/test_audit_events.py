@@ -3,7 +3,7 @@ verified actor, the subject and the session; a therapist reads only their own.""
 
 from __future__ import annotations
 
-from tests.signaling.harness import Live, admitted
+from testkit.live import Live, admitted
 
 
 async def test_moderation_is_audited_with_actor_and_subject(live: Live) -> None:

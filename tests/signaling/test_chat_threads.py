@@ -14,7 +14,7 @@ from typing import Any
 
 import socketio
 
-from tests.signaling.harness import Client, Live
+from testkit.live import Client, Live
 
 
 def record_everything(c: Client) -> list[tuple[str, Any]]:

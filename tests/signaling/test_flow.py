@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.signaling.harness import Live, admitted
+from testkit.live import Live, admitted
 
 
 def status_is(value: str):  # type: ignore[no-untyped-def]

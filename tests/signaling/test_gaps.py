@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.signaling.harness import Live, admitted
+from testkit.live import Live, admitted
 
 BOGUS = [
     "garbage",

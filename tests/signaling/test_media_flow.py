@@ -1,6 +1,6 @@
 """Real aiortc peers through socket.io and the relay: frames follow the rooms domain.
 
-The media test client (tests/media/clients.py) normally talks to the relay object;
+The media test client (testkit/rtc.py) normally talks to the relay object;
 here it gets an adapter that speaks the signaling events instead, so the whole path
 is exercised: token → socket → schema → policy → relay → RTP → decoded frames.
 """
@@ -11,8 +11,8 @@ import asyncio
 import time
 from typing import Any
 
-from tests.media.clients import Client as MediaClient
-from tests.signaling.harness import Client, Live, admitted
+from testkit.live import Client, Live, admitted
+from testkit.rtc import Client as MediaClient
 
 
 class OverSocket:

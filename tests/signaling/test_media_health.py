@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from server.state import LIVE
-from tests.media.clients import Client as MediaClient
-from tests.signaling.harness import Live, admitted
+from testkit.figures import figure
+from testkit.live import Live, admitted
+from testkit.rtc import Client as MediaClient
 from tests.signaling.test_media_flow import OverSocket
 from tests.signaling.test_media_race import record
 
@@ -56,7 +57,7 @@ async def test_stalled_publisher_is_announced_to_everyone_and_cleared(live: Live
             await c.wait(lambda x: x.received["media_health"]
                          and x.received["media_health"][-1]["stalled"] == [aid],
                          "a marked stalled", limit=15)
-        print(f"stall announced after {time.monotonic() - t0:.2f} s (threshold 2 s)")
+        figure(f"stall announced after {time.monotonic() - t0:.2f} s (threshold 2 s)")
         sending(a, True)
         for c in (t, b_sock):
             await c.wait(lambda x: x.received["media_health"][-1]["stalled"] == [],
@@ -117,7 +118,7 @@ async def test_gap_is_shown_to_clinicians_repaired_and_counted(live: Live) -> No
                      "repaired: frames of a again", limit=15)
         await t.wait(lambda x: x.received["media_gaps"][-1]["gaps"] == [],
                      "gap cleared", limit=15)
-        print(f"gap lasted {time.monotonic() - lost_at:.2f} s including the 2 s threshold")
+        figure(f"gap lasted {time.monotonic() - lost_at:.2f} s including the 2 s threshold")
         assert not a_sock.received["media_gaps"]  # clients never see gaps
         assert await metric(live, 'hearth_media_gaps_total{event="opened"}') >= 1
         assert await metric(live, 'hearth_media_gaps_total{event="repair"}') >= 1

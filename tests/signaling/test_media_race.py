@@ -15,9 +15,9 @@ from aiortc import RTCSessionDescription
 
 from media.relay import Relay
 from server.state import LIVE
-from tests.media.clients import LOOPBACK, new_pc, restrict_gathering
-from tests.media.clients import Client as MediaClient
-from tests.signaling.harness import Client, Live, admitted
+from testkit.live import Client, Live, admitted
+from testkit.rtc import LOOPBACK, new_pc, restrict_gathering
+from testkit.rtc import Client as MediaClient
 from tests.signaling.test_media_flow import OverSocket
 
 ROUNDS = 100

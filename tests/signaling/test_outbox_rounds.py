@@ -18,6 +18,7 @@ from rooms.stores import Store
 from signaling.chat import ChatLog
 from signaling.leaves import LeaveBatcher
 from signaling.outbox import Outbox, session_of_room
+from testkit.figures import figure
 
 NOW = 1_000.0
 N = 40
@@ -64,7 +65,7 @@ async def test_disconnects_in_one_tick_are_one_commit_and_one_round(any_store: S
     assert session is not None
     assert all(session.participants[f"p{i}"].status.value == "reconnecting" for i in range(N))
     states = [(room, v) for room, e, v in sent if e == "state"]
-    print(f"\n{N} disconnects in one tick: {leaves.commits} commit(s), {outbox.rounds} state "
+    figure(f"\n{N} disconnects in one tick: {leaves.commits} commit(s), {outbox.rounds} state "
           f"round(s), {len(states)} snapshots for {N + 1} people")
     assert leaves.commits == 1
     assert outbox.rounds == 1
@@ -86,7 +87,7 @@ async def test_commits_landing_together_share_state_rounds(any_store: Store) -> 
     assert all(seen >= version for version, seen in results)
     final = max(version for version, _ in results)
     states = [(room, v) for room, e, v in sent if e == "state"]
-    print(f"\n{N} separate commits at once: {outbox.rounds} state rounds, "
+    figure(f"\n{N} separate commits at once: {outbox.rounds} state rounds, "
           f"{len(states)} snapshots for {N + 1} people")
     # Commits are serialized by the store, so rounds can only be shared by commits
     # that land while one is going out; never more rounds than commits.

@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import RedisServer, fresh_redis_db
-from tests.signaling.harness import Client, Live, admitted, start_live, token_of
+from testkit.live import Client, Live, admitted, start_live, token_of
+from testkit.servers import RedisServer
 
 
 async def closed_within(client: Client, started: float, limit: float = 1.0) -> float:
@@ -86,7 +86,7 @@ async def test_revoke_on_another_node_closes_the_socket_within_1s(
 ) -> None:
     """Node A serves the session; the therapist's REST call lands on node B. The change
     travels as a versioned session event over the Redis session bus."""
-    url = fresh_redis_db(redis_server)
+    url = redis_server.fresh_url()
     node_a = await start_live(tmp_path, "redis", url, node_id="node-a")
     node_b = await start_live(tmp_path, "redis", url, public_url=node_a.url, node_id="node-b",
                               node_url=f"{node_a.url}/n/b")

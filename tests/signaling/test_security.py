@@ -15,7 +15,7 @@ import pytest
 from rooms.model import from_json
 from server.logs import setup_logging
 from server.state import LINKS, STORE
-from tests.signaling.harness import Live, admitted
+from testkit.live import Live, admitted
 
 
 async def admitted_family(live: Live) -> tuple:  # type: ignore[type-arg]

@@ -21,10 +21,10 @@ from aiortc import (
 )
 
 from server.turn import turn_credentials
-from tests.conftest import free_port
-from tests.media.clients import Client as MediaClient
-from tests.media.clients import PaintedTrack, pin
-from tests.signaling.harness import Live, admitted, start_live
+from testkit.live import Live, admitted, start_live
+from testkit.rtc import Client as MediaClient
+from testkit.rtc import PaintedTrack, pin
+from testkit.servers import free_port
 from tests.signaling.test_media_flow import OverSocket, wait_codes
 
 SECRET = "turn-test-secret"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_redis_db
-from tests.signaling.harness import start_live
+from testkit.live import start_live
+from testkit.servers import RedisServer
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
@@ -16,7 +16,8 @@ async def test_removed_link_refused_on_another_node(
 ) -> None:
     url = None
     if backend == "redis":
-        url = fresh_redis_db(request.getfixturevalue("redis_server"))
+        server: RedisServer = request.getfixturevalue("redis_server")
+        url = server.fresh_url()
     node_a = await start_live(tmp_path, backend, url)
     # Same data dir or Redis, and one public URL for both, as behind a proxy.
     node_b = await start_live(tmp_path, backend, url, public_url=node_a.url)

@@ -25,8 +25,9 @@ import requests
 import socketio
 from playwright.sync_api import Browser, expect
 
-from tests.cluster.harness import Cluster, Node
-from tests.conftest import RedisServer, adjacent_free_ports, free_port
+from testkit.cluster import Cluster, Node
+from testkit.figures import figure
+from testkit.servers import RedisServer, adjacent_free_ports, free_port
 from tests.web.conftest import PASSWORD, ROOT, new_page, shot, wait_js
 from tests.web.test_flow import prejoin
 
@@ -138,7 +139,7 @@ def test_browser_follows_placement_through_nginx_and_survives_a_killed_node(
     wait_js(page, "!document.getElementById('banner').hidden", limit=10)
     wait_js(page, "document.getElementById('banner').hidden", limit=20)
     back = time.monotonic() - killed
-    print(f"\nChromium back in the session on node a {back:.1f} s after kill -9 of node b")
+    figure(f"\nChromium back in the session on node a {back:.1f} s after kill -9 of node b")
     assert placement(proxied["redis"], sid) in ("a-0", "a-1")
     # nginx logs a websocket when it closes: the browser first went through the entry,
     # then followed `wrong_node` to b-1's path (closed by the kill).

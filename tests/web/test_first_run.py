@@ -12,7 +12,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import free_port
+from testkit.servers import free_port
 from tests.web.conftest import HEARTH, wait_js
 from tests.web.test_flow import add_person, prejoin
 

@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
-from tests.conftest import free_port
-from tests.web.conftest import CHROMIUM_ARGS, PASSWORD, new_page, solid_y4m
+from testkit.figures import figure
+from tests.web.conftest import CHROMIUM_ARGS, Server, new_page, solid_y4m
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_media import wait_colours
 
-HEARTH = str(Path(sys.executable).with_name("hearth"))
 NS = f"media-drop{os.getpid() % 10000}"
 SERVER_IP, HOST_IP, NS_IP = "10.213.7.1", "10.213.8.1", "10.213.8.2"
 DROP = 8.0
@@ -76,45 +72,6 @@ def cleanup() -> None:
         subprocess.run(cmd, capture_output=True, timeout=20)
 
 
-class NsServer:
-    """``hearth serve`` on the host-side address the namespace can reach."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://{SERVER_IP}:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
-        env.update(HEARTH_HOST=SERVER_IP, HEARTH_PORT=str(self.port), HEARTH_TLS="false",
-                   HEARTH_DATA_DIR=str(tmp), HEARTH_PUBLIC_URL=self.url,
-                   HEARTH_MEDIA_HOSTS=SERVER_IP)
-        added = subprocess.run([HEARTH, "therapist", "add", "dr.rivera"], input=PASSWORD + "\n",
-                               env=env, capture_output=True, text=True, timeout=60)
-        assert added.returncode == 0, added.stderr
-        self.proc = subprocess.Popen([HEARTH, "serve"], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.log: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise AssertionError("hearth serve did not become ready: " + "".join(self.log))
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def lost_on(page: Page, pid: str) -> bool:
     return bool(page.evaluate(
         "(pid) => [...document.querySelectorAll(`#stage figure.tile[data-key^='${pid}:'] "
@@ -132,7 +89,7 @@ def wait_until(what: str, predicate: object, limit: float) -> float:
 @pytest.mark.timeout(600)
 def test_network_drop_marks_the_tile_and_clears(
         playwright_instance: object, netns: str, tmp_path: Path) -> None:
-    server = NsServer(tmp_path / "data")
+    server = Server(tmp_path / "data", host=SERVER_IP)
     wrapper = tmp_path / "chromium-in-ns"
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {netns} /usr/bin/chromium "$@"\n')
     wrapper.chmod(0o755)
@@ -149,7 +106,7 @@ def test_network_drop_marks_the_tile_and_clears(
     try:
         console = new_page(browsers[0])  # type: ignore[arg-type]
         console.on("dialog", lambda d: d.accept())
-        sign_in(console, server)  # type: ignore[arg-type]
+        sign_in(console, server)
         console.fill("#ns-title", "Drop")
         console.click("#new-session button[type=submit]")
         links = {n: add_person(console, n, r)
@@ -181,7 +138,7 @@ def test_network_drop_marks_the_tile_and_clears(
         wait_until("Blair's own page stops saying good", lambda: blair.evaluate(
             "() => document.getElementById('quality').dataset.quality") != "good", limit=15)
         own = blair.evaluate("() => document.getElementById('quality').textContent")
-        print(f"marked lost after {seen} s (media stops at 0, threshold 2 s); "
+        figure(f"marked lost after {seen} s (media stops at 0, threshold 2 s); "
               f"Blair's page: {own!r}")
         time.sleep(max(0.0, DROP - (time.monotonic() - dropped)))
         link_up()

@@ -103,7 +103,7 @@ def test_idle_console_signs_out(browser: Browser, tmp_path_factory: object) -> N
     import os
     import subprocess
 
-    from tests.conftest import free_port
+    from testkit.servers import free_port
     from tests.web.conftest import HEARTH, PASSWORD
 
     port = free_port()

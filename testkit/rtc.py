@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import itertools
 import math
 import struct
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -259,3 +261,23 @@ class ToneTrack(AudioStreamTrack):
         self._n += samples
         frame.planes[0].update(bytes(out) * (len(frame.layout.channels)))
         return frame
+
+
+@contextlib.asynccontextmanager
+async def one_way(relay: Relay, code: int, *, limit: float = 15.0
+                  ) -> AsyncIterator[tuple[Client, Client]]:
+    """Publisher ``a`` (painting ``code``) and subscriber ``b`` in session s1, yielded once
+    ten of a's frames have decoded at b; both are closed on the way out."""
+    a = Client(relay, "s1", "a", code=code)
+    b = Client(relay, "s1", "b")
+    try:
+        for x in (a, b):
+            await x.join()
+        await a.publish()
+        await b.subscribe()
+        relay.set_visible("s1", "b", ["a"])
+        await wait_for(lambda: len(b.frames_of(code)) >= 10, limit, "frames")
+        yield a, b
+    finally:
+        for x in (a, b):
+            await x.close()

@@ -16,7 +16,8 @@ from aiohttp import web
 from server.app import create_app
 from server.config import load_settings
 from server.state import ACCOUNTS, PROGRAM
-from tests.conftest import free_port
+from testkit.documented import DocumentedResponses
+from testkit.servers import free_port
 
 PASSWORD = "a perfectly long password"
 
@@ -28,6 +29,7 @@ class Live:
     runner: web.AppRunner
     http: aiohttp.ClientSession
     clients: list[Client] = field(default_factory=list)
+    documented: DocumentedResponses = field(default_factory=DocumentedResponses)
 
     async def therapist(self, *, admin: bool = False) -> Therapist:
         """A signed-in therapist; ``admin`` also makes them the clinic's admin."""
@@ -54,6 +56,8 @@ class Live:
             await c.sio.disconnect()
         await self.http.close()
         await self.runner.cleanup()
+        assert not self.documented.problems, "answers that differ from the OpenAPI " \
+            "document:\n" + "\n".join(sorted(set(self.documented.problems)))
 
 
 @dataclass
@@ -195,10 +199,13 @@ async def start_live(tmp: Path, backend: str, redis_url: str | None, **overrides
         "media_hosts": ("127.0.0.1",), **overrides,
     }
     app = create_app(load_settings({}, values))
+    documented = DocumentedResponses()
+    app.middlewares.append(documented.middleware())
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    return Live(f"http://127.0.0.1:{port}", app, runner, aiohttp.ClientSession())
+    return Live(f"http://127.0.0.1:{port}", app, runner, aiohttp.ClientSession(),
+                documented=documented)
 
 
 @dataclass

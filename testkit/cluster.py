@@ -26,8 +26,8 @@ import aiohttp
 import redis.asyncio as aioredis
 import socketio
 
-from tests.conftest import RedisServer, free_port
-from tests.signaling.harness import PASSWORD, Client, Live, Therapist
+from testkit.live import PASSWORD, Client, Live, Therapist
+from testkit.servers import RedisServer, free_port
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 HEARTBEAT, TTL = 1.0, 4.0  # the production defaults: the 10 s failover bound holds with them
