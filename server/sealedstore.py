@@ -20,7 +20,7 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 
-from rooms.stores import Store, StoreError, Versioned
+from rooms.stores import Store, StoreError, StoreWrapper, Versioned
 
 MAGIC = b"\x00hs1"  # never the first bytes of JSON, so older plaintext records still read
 SEALED_PREFIXES = ("room:", "sessionmeta:")
@@ -38,12 +38,14 @@ class SealedValueError(StoreError):
     """A sealed value that does not open: tampered, or sealed with another data key."""
 
 
-class SealedStore:
-    """Wraps a Store; values under ``prefixes`` are sealed on write and opened on read."""
+class SealedStore(StoreWrapper):
+    """Wraps a Store; values under ``prefixes`` are sealed on write and opened on read.
+    Lists and sets pass through: they carry their own sealing (chat, records) or hold
+    opaque ids only."""
 
     def __init__(self, inner: Store, aead: Aead,
                  prefixes: tuple[str, ...] = SEALED_PREFIXES) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._aead = aead
         self._prefixes = prefixes
 
@@ -83,28 +85,3 @@ class SealedStore:
 
     async def add_once(self, key: str, value: bytes = b"", *, ttl: float | None = None) -> bool:
         return await self.inner.add_once(key, self._seal(key, value), ttl=ttl)
-
-    # --- lists and sets carry their own sealing (chat, records) or opaque ids -------
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(key)
-
-    async def append(self, key: str, value: bytes) -> int:
-        return await self.inner.append(key, value)
-
-    async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
-        return await self.inner.range(key, start, stop)
-
-    async def set_add(self, key: str, member: str) -> None:
-        await self.inner.set_add(key, member)
-
-    async def set_remove(self, key: str, member: str) -> None:
-        await self.inner.set_remove(key, member)
-
-    async def set_members(self, key: str) -> set[str]:
-        return await self.inner.set_members(key)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    async def close(self) -> None:
-        await self.inner.close()

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from rooms.stores import Store, StoreError, Versioned
+from rooms.stores import Store, StoreError, StoreWrapper
 
 log = logging.getLogger("hearth.store")
 T = TypeVar("T")
@@ -34,12 +34,13 @@ def cause_label(cause: str) -> str:
     return "other"
 
 
-class WatchedStore:
-    """A Store that remembers whether its last write was refused, and why."""
+class WatchedStore(StoreWrapper):
+    """A Store that remembers whether its last write was refused, and why (reads pass
+    through)."""
 
     def __init__(self, inner: Store, registry: CollectorRegistry | None = None,
                  *, on_change: Callable[[str | None], None] | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.write_error: str | None = None
         self._on_change = on_change
         self.refused = Counter(
@@ -68,22 +69,6 @@ class WatchedStore:
         self.write_error = cause
         if self._on_change is not None:
             self._on_change(cause)
-
-    # --- reads pass through -------------------------------------------------------
-    async def get(self, key: str) -> Versioned | None:
-        return await self.inner.get(key)
-
-    async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
-        return await self.inner.range(key, start, stop)
-
-    async def set_members(self, key: str) -> set[str]:
-        return await self.inner.set_members(key)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     # --- writes are watched -------------------------------------------------------
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:

@@ -6,6 +6,6 @@ equivalent by one contract-test suite, and every repository above them is
 backend-agnostic.
 """
 
-from rooms.stores.base import Store, StoreError, StoreUnavailable, Versioned
+from rooms.stores.base import Store, StoreError, StoreUnavailable, StoreWrapper, Versioned
 
-__all__ = ["Store", "StoreError", "StoreUnavailable", "Versioned"]
+__all__ = ["Store", "StoreError", "StoreUnavailable", "StoreWrapper", "Versioned"]

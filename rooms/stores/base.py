@@ -82,3 +82,49 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+class StoreWrapper:
+    """A Store that hands every call to ``inner``: the base of wrappers that change a
+    few calls (sealing values, watching writes) and must pass the rest through."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    async def get(self, key: str) -> Versioned | None:
+        return await self.inner.get(key)
+
+    async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> int:
+        return await self.inner.put(key, value, ttl=ttl)
+
+    async def cas(
+        self, key: str, value: bytes, *, expected_version: int, ttl: float | None = None
+    ) -> int | None:
+        return await self.inner.cas(key, value, expected_version=expected_version, ttl=ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    async def add_once(self, key: str, value: bytes = b"", *, ttl: float | None = None) -> bool:
+        return await self.inner.add_once(key, value, ttl=ttl)
+
+    async def append(self, key: str, value: bytes) -> int:
+        return await self.inner.append(key, value)
+
+    async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
+        return await self.inner.range(key, start, stop)
+
+    async def set_add(self, key: str, member: str) -> None:
+        await self.inner.set_add(key, member)
+
+    async def set_remove(self, key: str, member: str) -> None:
+        await self.inner.set_remove(key, member)
+
+    async def set_members(self, key: str) -> set[str]:
+        return await self.inner.set_members(key)
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
