@@ -630,7 +630,7 @@ class HouseholdMembers:
 def setup_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
     program = Program(
-        app[STORE], Sealer([app[KEYS].data]), accounts=app[ACCOUNTS],
+        app[STORE], Sealer(app[KEYS].data), accounts=app[ACCOUNTS],
         directory=app[DIRECTORY], rooms=app[ROOMS], links=app[LINKS],
         public_url=settings.public_url,
         defaults=SessionDefaults(settings.max_participants, settings.max_breakouts,

@@ -20,13 +20,15 @@ from aiohttp import web
 from certs.tls import CertError, check_cert, make_dev_certs, server_ssl_context
 from media.errors import MediaError
 from media.selftest import check_internals
+from rooms.stores import StoreError
 from server.accounts import AccountError, Accounts
 from server.app import create_app
 from server.audit import AuditLog, Problem
 from server.config import ConfigError, Settings, load_settings
 from server.keys import load_keys
 from server.logs import setup_logging
-from server.state import LIVE, RUNTIME
+from server.reseal import reseal_everything
+from server.state import LIVE, RUNTIME, STORE
 from server.wiring import create_store
 
 log = logging.getLogger("hearth.cli")
@@ -237,6 +239,25 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
     print(f"audit log intact: {len(entries)} entries, hash chain verified")
 
 
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
+    """Re-seal every value at rest under the current data key (a key rotation)."""
+    async def run() -> dict[str, int]:
+        app = create_app(settings)
+        try:
+            await app[STORE].ping()
+            return await reseal_everything(app)
+        finally:
+            await app[STORE].close()
+
+    try:
+        counts = asyncio.run(run())
+    except StoreError as exc:
+        raise CliError(f"store unavailable: {exc}") from exc
+    print("resealed under the current data key: " + ", ".join(
+        f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items()))
+    print("HEARTH_DATA_KEY_PREVIOUS can now be removed.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hearth", description="Hearth video sessions")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_audit)
     audit.add_parser("verify", help="check the hash chain (edited or deleted entries)"
                      ).set_defaults(func=cmd_audit)
+    keys = sub.add_parser("keys", help="the data key").add_subparsers(
+        dest="keys_command", required=True)
+    keys.add_parser("reseal", help="rewrite everything sealed at rest under the current "
+                    "data key, so HEARTH_DATA_KEY_PREVIOUS can be dropped"
+                    ).set_defaults(func=cmd_keys)
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     check.set_defaults(func=cmd_check_config)
     return parser

@@ -32,7 +32,8 @@ from pydantic_settings import (
 
 ENV_PREFIX = "HEARTH_"
 CONFIG_ENV = "HEARTH_CONFIG"
-SECRET_FIELDS = frozenset({"redis_url", "jwt_keys", "data_key", "turn_secret", "smtp_url",
+SECRET_FIELDS = frozenset({"redis_url", "jwt_keys", "data_key", "data_key_previous",
+                           "turn_secret", "smtp_url",
                            "metrics_token"})
 
 
@@ -137,7 +138,13 @@ class Settings(BaseSettings):
         description="Link-signing keys `kid:secret,kid:secret` (first signs); dev generates one.",
     )
     data_key: SecretStr | None = Field(
-        None, description="Base64 32-byte AES-GCM key for chat/notes at rest; dev generates one."
+        None, description="Base64 32-byte AES-GCM key for everything sealed at rest (names, "
+        "chat, notes, records); dev generates one."
+    )
+    data_key_previous: SecretStr | None = Field(
+        None, description="During a rotation: the earlier data keys (base64, comma-separated); "
+        "they still open what they sealed, new writes use `data_key`. Drop them after "
+        "`hearth keys reseal`."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."

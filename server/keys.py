@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from server.config import ConfigError, Settings
@@ -46,14 +48,47 @@ class KeyRing:
         return self.keys[self.active_kid]
 
 
-def parse_data_key(value: str) -> AESGCM:
+def parse_data_key(value: str, setting: str = "HEARTH_DATA_KEY") -> AESGCM:
     try:
-        raw = base64.b64decode(value, validate=True)
+        raw = base64.b64decode(value.strip(), validate=True)
     except ValueError as exc:
-        raise ConfigError("HEARTH_DATA_KEY: not valid base64") from exc
+        raise ConfigError(f"{setting}: not valid base64") from exc
     if len(raw) != 32:
-        raise ConfigError("HEARTH_DATA_KEY: must decode to exactly 32 bytes (AES-256)")
+        raise ConfigError(f"{setting}: must decode to exactly 32 bytes (AES-256)")
     return AESGCM(raw)
+
+
+class DataKeys:
+    """The data-key ring: seals with the current key; the previous keys (a rotation in
+    progress) still open what they sealed. ``hearth keys reseal`` rewrites every sealed
+    value under the current key, after which the previous keys can be dropped."""
+
+    def __init__(self, current: AESGCM, previous: Sequence[AESGCM] = ()) -> None:
+        self._current = current
+        self._keys = (current, *previous)
+
+    @property
+    def rotating(self) -> bool:
+        return len(self._keys) > 1
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        return self._current.encrypt(nonce, data, associated_data)
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        for key in self._keys:
+            try:
+                return key.decrypt(nonce, data, associated_data)
+            except InvalidTag:
+                continue
+        raise InvalidTag
+
+    def is_current(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bool:
+        """Whether the current key opens this value (a reseal skips it)."""
+        try:
+            self._current.decrypt(nonce, data, associated_data)
+        except InvalidTag:
+            return False
+        return True
 
 
 def _dev_secret(path: Path, make: str) -> str:
@@ -69,7 +104,7 @@ def _dev_secret(path: Path, make: str) -> str:
 @dataclass(frozen=True)
 class Keys:
     ring: KeyRing
-    data: AESGCM
+    data: DataKeys
 
 
 def load_keys(settings: Settings) -> Keys:
@@ -89,4 +124,7 @@ def load_keys(settings: Settings) -> Keys:
         data_key = _dev_secret(
             secrets_dir / "data_key", base64.b64encode(AESGCM.generate_key(256)).decode()
         )
-    return Keys(KeyRing.parse(jwt_spec), parse_data_key(data_key))
+    previous = settings.secret("data_key_previous") or ""
+    older = [parse_data_key(item, "HEARTH_DATA_KEY_PREVIOUS")
+             for item in previous.split(",") if item.strip()]
+    return Keys(KeyRing.parse(jwt_spec), DataKeys(parse_data_key(data_key), older))

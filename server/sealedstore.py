@@ -16,22 +16,13 @@ its next write.
 from __future__ import annotations
 
 import os
-from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 
-from rooms.stores import Store, StoreError, StoreWrapper, Versioned
+from rooms.stores import Aead, Store, StoreError, StoreWrapper, Versioned
 
 MAGIC = b"\x00hs1"  # never the first bytes of JSON, so older plaintext records still read
 SEALED_PREFIXES = ("room:", "sessionmeta:")
-
-
-class Aead(Protocol):
-    """AES-GCM as the cryptography package offers it (or a ring of data keys)."""
-
-    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
-
-    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
 
 
 class SealedValueError(StoreError):

@@ -89,6 +89,9 @@ class WatchedStore(StoreWrapper):
     async def append(self, key: str, value: bytes) -> int:
         return await self._write(self.inner.append(key, value))
 
+    async def replace_item(self, key: str, index: int, old: bytes, new: bytes) -> bool:
+        return await self._write(self.inner.replace_item(key, index, old, new))
+
     async def set_add(self, key: str, member: str) -> None:
         await self._write(self.inner.set_add(key, member))
 

@@ -16,9 +16,8 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from rooms.stores import Store
+from rooms.stores import Aead, Store, rewrite_list
 
 MAX_TEXT = 2000
 HISTORY_LIMIT = 200
@@ -47,7 +46,7 @@ class Page:
 
 
 class ChatLog:
-    def __init__(self, store: Store, aead: AESGCM) -> None:
+    def __init__(self, store: Store, aead: Aead) -> None:
         self._store = store
         self._aead = aead
 
@@ -69,6 +68,24 @@ class ChatLog:
         await self._store.set_add(f"chat-scopes:{session_id}", scope)
         await self._store.append(self._key(session_id, scope), sealed)
         return message
+
+    async def reseal(self, session_id: str) -> int:
+        """Rewrite every message of the session under the current data key (a key
+        rotation); a message that opens with no configured key is left as it is."""
+        done = 0
+        for scope in sorted(await self._store.set_members(f"chat-scopes:{session_id}")):
+            aad = f"{session_id}|{scope}".encode()
+
+            def again(sealed: bytes, aad: bytes = aad) -> bytes:
+                try:
+                    plain = self._aead.decrypt(sealed[:12], sealed[12:], aad)
+                except InvalidTag:
+                    return sealed
+                nonce = os.urandom(12)
+                return nonce + self._aead.encrypt(nonce, plain, aad)
+
+            done += await rewrite_list(self._store, self._key(session_id, scope), again)
+        return done
 
     def _open(self, session_id: str, scope: str, items: list[bytes]) -> list[ChatMessage]:
         out: list[ChatMessage] = []

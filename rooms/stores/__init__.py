@@ -6,6 +6,16 @@ equivalent by one contract-test suite, and every repository above them is
 backend-agnostic.
 """
 
-from rooms.stores.base import Store, StoreError, StoreUnavailable, StoreWrapper, Versioned
+from rooms.stores.base import (
+    Aead,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    StoreWrapper,
+    Versioned,
+    rewrite_list,
+)
 
-__all__ = ["Store", "StoreError", "StoreUnavailable", "StoreWrapper", "Versioned"]
+__all__ = [
+    "Aead", "Store", "StoreError", "StoreUnavailable", "StoreWrapper", "Versioned", "rewrite_list",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +21,15 @@ class Versioned:
 
     value: bytes
     version: int
+
+
+class Aead(Protocol):
+    """Authenticated encryption as repositories seal values at rest: AES-GCM from the
+    cryptography package, or the data-key ring that also opens older keys' values."""
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
 
 
 @runtime_checkable
@@ -61,6 +71,11 @@ class Store(Protocol):
 
     async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
         """List items from ``start`` to ``stop`` inclusive (negative counts from the end)."""
+        ...
+
+    async def replace_item(self, key: str, index: int, old: bytes, new: bytes) -> bool:
+        """Set list item ``index`` to ``new`` only if it still holds ``old`` (a re-seal
+        under a new data key); appends elsewhere in the list are unaffected."""
         ...
 
     async def set_add(self, key: str, member: str) -> None:
@@ -114,6 +129,9 @@ class StoreWrapper:
     async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
         return await self.inner.range(key, start, stop)
 
+    async def replace_item(self, key: str, index: int, old: bytes, new: bytes) -> bool:
+        return await self.inner.replace_item(key, index, old, new)
+
     async def set_add(self, key: str, member: str) -> None:
         await self.inner.set_add(key, member)
 
@@ -128,3 +146,12 @@ class StoreWrapper:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+async def rewrite_list(store: Store, key: str, rewrite: Callable[[bytes], bytes]) -> int:
+    """Rewrite every item of a list in place (a re-seal under a new data key); an item
+    changed meanwhile is left as it is. Returns how many items were rewritten."""
+    done = 0
+    for index, item in enumerate(await store.range(key)):
+        done += await store.replace_item(key, index, item, rewrite(item))
+    return done

@@ -84,6 +84,14 @@ class MemoryStore:
         items = self._lists.get(key, [])
         return items[start:None if stop == -1 else stop + 1]
 
+    async def replace_item(self, key: str, index: int, old: bytes, new: bytes) -> bool:
+        self._open()
+        items = self._lists.get(key, [])
+        if not 0 <= index < len(items) or items[index] != old:
+            return False
+        items[index] = bytes(new)
+        return True
+
     async def set_add(self, key: str, member: str) -> None:
         self._open()
         self._sets.setdefault(key, set()).add(member)

@@ -34,6 +34,13 @@ end
 return cur + 1
 """
 
+# KEYS[1]=list; ARGV: index, expected item, new item. 1 if replaced, 0 if it changed.
+_REPLACE_ITEM = """
+if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
 
 # Commands in flight at once per process. redis-py's default pool raises "Too many
 # connections" past 100 instead of waiting, which turned a burst of 1,000 joining
@@ -63,6 +70,7 @@ class RedisStore:
         self._prefix = prefix
         self._client: Any = redis_client(url, timeout=timeout)
         self._write_script = self._client.register_script(_WRITE)
+        self._replace_script = self._client.register_script(_REPLACE_ITEM)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -119,6 +127,13 @@ class RedisStore:
     async def range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
         async with self._guard():
             return [bytes(v) for v in await self._client.lrange(self._k(key), start, stop)]
+
+    async def replace_item(self, key: str, index: int, old: bytes, new: bytes) -> bool:
+        if index < 0:
+            return False
+        async with self._guard():
+            return int(await self._replace_script(keys=[self._k(key)],
+                                                  args=[index, old, new])) == 1
 
     async def set_add(self, key: str, member: str) -> None:
         async with self._guard():

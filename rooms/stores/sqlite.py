@@ -149,6 +149,14 @@ class SqliteStore:
 
         return await self._run(op)
 
+    async def replace_item(self, key: str, index: int, old: bytes, new: bytes) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            cur = db.execute("UPDATE lists SET value = ? WHERE key = ? AND idx = ? AND value = ?",
+                             (new, key, index, old))
+            return cur.rowcount == 1
+
+        return await self._run(op)
+
     async def set_add(self, key: str, member: str) -> None:
         await self._run(
             lambda db: db.execute("INSERT OR IGNORE INTO sets VALUES (?,?)", (key, member))

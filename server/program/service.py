@@ -343,6 +343,30 @@ class Program:
                 await self._store.delete(key)
         return updated, self._open(updated)
 
+    async def reseal_links(self) -> int:
+        """Rewrite every series link (kept sealed to be shown again) under the current
+        data key."""
+        count = 0
+        for sid in await self._store.set_members("program:series-all"):
+            series = await self.series_record(sid)
+            if series is None:
+                continue
+            found = await self._read(f"program:household:{series.household_id}",
+                                     HouseholdRecord)
+            members = [] if found is None else self._open(found[0]).members
+            for member in members:
+                key = self._link_key(sid, member.id)
+                if await self._read(key, LinkRecord) is None:
+                    continue
+
+                def again(r: LinkRecord, key: str = key) -> LinkRecord:
+                    return r.model_copy(
+                        update={"sealed_url": self._sealer.reseal(r.sealed_url, key)})
+
+                await self._update(key, LinkRecord, again)
+                count += 1
+        return count
+
     async def reseal_households(self) -> int:
         """Rewrite every household under the current data key (after a key rotation)."""
         count = 0

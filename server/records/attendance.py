@@ -239,6 +239,22 @@ class AttendanceBook:
         await self._store.set_add(f"att-people:{track.session_id}", track.participant_id)
         await self._store.set_add(f"att-day:{_day(first)}", track.session_id)
 
+    async def reseal(self, session_id: str) -> int:
+        """Rewrite each of the session's attendance tracks under the current data key."""
+        done = 0
+        for pid in sorted(await self._store.set_members(f"att-people:{session_id}")):
+            key = _track_key(session_id, pid)
+            found = await self._store.get(key)
+            if found is None:
+                continue
+            try:
+                again = self._sealer.reseal(key, found.value)
+            except RecordError:
+                continue
+            done += await self._store.cas(key, again, expected_version=found.version) \
+                is not None
+        return done
+
     async def track(self, session_id: str, participant_id: str) -> Track | None:
         key = _track_key(session_id, participant_id)
         found = await self._store.get(key)

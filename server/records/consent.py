@@ -18,12 +18,13 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from rooms.errors import Conflict, Forbidden
 from rooms.model import CLINICIANS, Participant, Role, Session
-from rooms.stores import Store
+from rooms.stores import Store, rewrite_list
 from server.records.people import Member, NoProgram, Resolver, subject_key
 from server.records.sealed import RecordError, Sealer, plain, read_plain
 
@@ -194,6 +195,27 @@ class ConsentLedger:
         mine = f"consent-of:{entry.subject}"
         await self._store.append(mine, self._sealer.seal(mine, fields))
         return entry
+
+    async def reseal(self) -> int:
+        """Rewrite the ledger and each person's copy under the current data key; an
+        entry no configured key opens is left as it is."""
+        subjects: set[str] = set()
+
+        def again(key: str) -> Callable[[bytes], bytes]:
+            def one(raw: bytes) -> bytes:
+                try:
+                    fields = self._sealer.open(key, raw)
+                except RecordError:
+                    return raw
+                subjects.add(str(fields.get("subject")))
+                return self._sealer.seal(key, fields)
+            return one
+
+        done = await rewrite_list(self._store, LEDGER, again(LEDGER))
+        for subject in sorted(subjects):
+            mine = f"consent-of:{subject}"
+            done += await rewrite_list(self._store, mine, again(mine))
+        return done
 
     def _open_all(self, key: str, raws: list[bytes]) -> tuple[list[Entry], int]:
         """Entries that open, and how many did not (another data key, tampering):

@@ -15,7 +15,8 @@ import os
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rooms.stores import Aead
 
 SCHEMA = 1
 
@@ -37,7 +38,7 @@ def read_plain(raw: bytes) -> dict[str, Any]:
 
 
 class Sealer:
-    def __init__(self, aead: AESGCM) -> None:
+    def __init__(self, aead: Aead) -> None:
         self._aead = aead
 
     def seal(self, key: str, fields: dict[str, Any]) -> bytes:
@@ -57,3 +58,7 @@ class Sealer:
         if not isinstance(fields, dict):
             raise RecordError("sealed record is not an object")
         return fields
+
+    def reseal(self, key: str, raw: bytes) -> bytes:
+        """The same record sealed again under the current data key."""
+        return self.seal(key, self.open(key, raw))

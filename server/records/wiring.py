@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from rooms.stores import Store
+from rooms.stores import Aead, Store
 from server.records.attendance import AttendanceBook, AttendanceSink
 from server.records.consent import ConsentGate, ConsentLedger
 from server.records.people import NoProgram, Resolver
@@ -15,7 +13,7 @@ from server.records.sealed import Sealer
 
 
 class Records:
-    def __init__(self, store: Store, data_key: AESGCM, *, resolver: Resolver | None = None,
+    def __init__(self, store: Store, data_key: Aead, *, resolver: Resolver | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         sealer = Sealer(data_key)
         self.attendance = AttendanceBook(store, sealer, resolver or NoProgram())

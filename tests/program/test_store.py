@@ -11,6 +11,7 @@ from rooms.service import RoomService
 from rooms.stores import Store
 from server.accounts import Accounts
 from server.directory import Directory
+from server.keys import DataKeys
 from server.program import recurrence
 from server.program.ics import series_ics
 from server.program.models import HouseholdBody, Member, SeriesRecord
@@ -29,7 +30,7 @@ def program(store: Store, sealer: Sealer) -> Program:
 
 async def test_household_fields_are_sealed_at_rest_and_keys_rotate(any_store: Store) -> None:
     old_key, new_key = AESGCM(AESGCM.generate_key(256)), AESGCM(AESGCM.generate_key(256))
-    p = program(any_store, Sealer([old_key]))
+    p = program(any_store, Sealer(old_key))
     account = await Accounts(any_store).create("dr.seal", PASSWORD)
     await p.make_admin(account)
     viewer = Viewer(account, "admin")
@@ -47,10 +48,10 @@ async def test_household_fields_are_sealed_at_rest_and_keys_rotate(any_store: St
     for secret in ("Okafor", "Adaeze", "adaeze@example.org", "7946", "1984-02-29"):
         assert secret not in text
     # Rotation: the new key first, the old one still opens; reseal moves everything over.
-    rotated = program(any_store, Sealer([new_key, old_key]))
+    rotated = program(any_store, Sealer(DataKeys(new_key, [old_key])))
     assert (await rotated.household(viewer, record.id))[1] == body
     assert await rotated.reseal_households() >= 1
-    only_new = program(any_store, Sealer([new_key]))
+    only_new = program(any_store, Sealer(new_key))
     assert (await only_new.household(viewer, record.id))[1] == body
 
 
@@ -60,7 +61,7 @@ async def test_upgrade_from_accounts_and_sessions_without_roles(any_store: Store
     first = await accounts.create("dr.first", PASSWORD)
     second = await accounts.create("dr.second", PASSWORD)
     legacy = await Directory(any_store).create(second.id, "Tuesday family", None, None)
-    p = program(any_store, Sealer([AESGCM(AESGCM.generate_key(256))]))
+    p = program(any_store, Sealer(AESGCM(AESGCM.generate_key(256))))
     assert (await p.staff(second.id)).role == "therapist"  # type: ignore[union-attr]
     assert (await p.staff(first.id)).role == "admin"  # type: ignore[union-attr]
     for account in (first, second):

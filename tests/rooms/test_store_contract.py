@@ -82,6 +82,18 @@ async def test_add_once_after_expiry_succeeds_again(any_store: Store) -> None:
     assert await any_store.add_once("once", ttl=0.1) is True
 
 
+async def test_replace_item_only_where_the_item_is_unchanged(any_store: Store) -> None:
+    for item in (b"a", b"b", b"c"):
+        await any_store.append("l", item)
+    assert await any_store.replace_item("l", 1, b"b", b"B") is True
+    assert await any_store.replace_item("l", 1, b"b", b"X") is False  # it changed meanwhile
+    assert await any_store.replace_item("l", 3, b"", b"X") is False  # past the end
+    assert await any_store.replace_item("l", -1, b"c", b"X") is False
+    assert await any_store.replace_item("missing", 0, b"a", b"X") is False
+    await any_store.append("l", b"d")  # appends go on as before
+    assert await any_store.range("l") == [b"a", b"B", b"c", b"d"]
+
+
 async def test_lists_append_and_range(any_store: Store) -> None:
     assert await any_store.range("chat") == []
     for i in range(5):
