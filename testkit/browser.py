@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import requests
 from playwright.sync_api import Browser, Page
 
-from testkit.servers import free_port, stop_process
+from testkit.servers import collect_output, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -46,8 +45,7 @@ class Server:
         self.proc = subprocess.Popen(
             [HEARTH, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
-        self.log: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.log = collect_output(self.proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -56,11 +54,6 @@ class Server:
             except requests.ConnectionError:
                 time.sleep(0.1)
         raise AssertionError("hearth serve did not become ready: " + "".join(self.log))
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line)
 
     def stop(self) -> None:
         stop_process(self.proc, 15)
