@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import requests
 from playwright.sync_api import Browser, Page
 
-from testkit.servers import free_port, stop_process
+from testkit.servers import collect_output, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -30,24 +29,24 @@ CHROMIUM_ARGS = [
 
 class Server:
     """``hearth serve`` with one therapist account, ready when constructed. ``host`` is the
-    address it binds and announces for media (loopback, or a test's namespace link)."""
+    address it binds and announces for media (loopback, or a test's namespace link);
+    ``env`` adds settings (``HEARTH_LOGIN_IDLE_MINUTES="0.1"``)."""
 
-    def __init__(self, tmp: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, tmp: Path, host: str = "127.0.0.1", **env: str) -> None:
         self.port = free_port()
         self.url = f"http://{host}:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
-        env.update(HEARTH_HOST=host, HEARTH_PORT=str(self.port), HEARTH_TLS="false",
-                   HEARTH_DATA_DIR=str(tmp), HEARTH_PUBLIC_URL=self.url,
-                   HEARTH_MEDIA_HOSTS=host)
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+        environ.update(HEARTH_HOST=host, HEARTH_PORT=str(self.port), HEARTH_TLS="false",
+                       HEARTH_DATA_DIR=str(tmp), HEARTH_PUBLIC_URL=self.url,
+                       HEARTH_MEDIA_HOSTS=host, **env)
         added = subprocess.run(
-            [HEARTH, "therapist", "add", "dr.rivera"], input=PASSWORD + "\n", env=env,
+            [HEARTH, "therapist", "add", "dr.rivera"], input=PASSWORD + "\n", env=environ,
             capture_output=True, text=True, timeout=60)
         assert added.returncode == 0, added.stderr
         self.proc = subprocess.Popen(
-            [HEARTH, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [HEARTH, "serve"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
-        self.log: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.log = collect_output(self.proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -56,11 +55,6 @@ class Server:
             except requests.ConnectionError:
                 time.sleep(0.1)
         raise AssertionError("hearth serve did not become ready: " + "".join(self.log))
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line)
 
     def stop(self) -> None:
         stop_process(self.proc, 15)

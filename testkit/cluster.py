@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,8 @@ import aiohttp
 import redis.asyncio as aioredis
 import socketio
 
-from testkit.live import PASSWORD, Client, Live, Therapist
-from testkit.servers import RedisServer, free_port
+from testkit.live import PASSWORD, Client, Live, Therapist, signed_in
+from testkit.servers import RedisServer, collect_output, free_port
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 HEARTBEAT, TTL = 1.0, 4.0  # the production defaults: the 10 s failover bound holds with them
@@ -45,12 +44,7 @@ class Node:
         return f"http://127.0.0.1:{self.port}"
 
     def __post_init__(self) -> None:
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
+        self.output = collect_output(self.proc)
 
 
 class Cluster:
@@ -118,12 +112,7 @@ class Cluster:
         username = f"dr.{secrets.token_hex(4)}"
         self.add_therapist(username)
         live = Live(node.url, None, None, aiohttp.ClientSession())  # type: ignore[arg-type]
-        jar = aiohttp.CookieJar(unsafe=True)
-        http = aiohttp.ClientSession(cookie_jar=jar)
-        async with http.post(f"{node.url}/api/login",
-                             json={"username": username, "password": PASSWORD}) as r:
-            assert r.status == 200, await r.text()
-        return Therapist(live, http)
+        return Therapist(live, await signed_in(node.url, username))
 
 
 

@@ -37,12 +37,7 @@ class Live:
         account = await self.app[ACCOUNTS].create(name, PASSWORD)
         if admin:
             await self.app[PROGRAM].make_admin(account)
-        jar = aiohttp.CookieJar(unsafe=True)
-        http = aiohttp.ClientSession(cookie_jar=jar)
-        async with http.post(f"{self.url}/api/login",
-                             json={"username": name, "password": PASSWORD}) as r:
-            assert r.status == 200, await r.text()
-        return Therapist(self, http)
+        return Therapist(self, await signed_in(self.url, name))
 
     async def client(self, token: str, *, connect: bool = True) -> Client:
         c = Client(self, token)
@@ -96,6 +91,15 @@ class Therapist:
 
     async def close(self) -> None:
         await self.http.close()
+
+
+async def signed_in(url: str, username: str) -> aiohttp.ClientSession:
+    """An HTTP session holding ``username``'s login cookie for the server at ``url``."""
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with http.post(f"{url}/api/login",
+                         json={"username": username, "password": PASSWORD}) as r:
+        assert r.status == 200, await r.text()
+    return http
 
 
 def token_of(link: str) -> str:

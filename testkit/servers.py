@@ -5,11 +5,25 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+def collect_output(proc: subprocess.Popen[str]) -> list[str]:
+    """A list that a daemon thread fills with ``proc``'s output lines as they come."""
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
 
 
 def stop_process(proc: subprocess.Popen[Any], grace: float) -> None:

@@ -9,7 +9,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from testkit.servers import RedisServer, free_port
+from testkit.servers import RedisServer, collect_output, free_port
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 
@@ -33,14 +32,6 @@ class Served:
     def ssl(self) -> ssl.SSLContext:
         # Verify properly: the dev CA must vouch for 127.0.0.1.
         return ssl.create_default_context(cafile=str(self.data / "certs" / "ca.pem"))
-
-    def __post_init__(self) -> None:
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
 
     def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
         """Search everything printed so far, waiting (bounded) for the pattern."""
@@ -75,7 +66,7 @@ def start(tmp_path: Path, **env: str) -> Served:
         [HEARTH, "serve"], cwd=tmp_path, env=environ, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    return Served(proc, f"https://127.0.0.1:{port}", tmp_path / "data", [])
+    return Served(proc, f"https://127.0.0.1:{port}", tmp_path / "data", collect_output(proc))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from server.turn import turn_credentials
 from testkit.live import Live, admitted, start_live
 from testkit.rtc import Client as MediaClient
 from testkit.rtc import PaintedTrack, pin
-from testkit.servers import free_port
+from testkit.servers import collect_output, free_port
 from tests.signaling.test_media_flow import OverSocket, wait_codes
 
 SECRET = "turn-test-secret"
@@ -44,14 +43,7 @@ def turnserver(tmp_path: Path) -> Iterator[int]:
         "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli", "--no-tcp-relay",
         "--log-file=stdout", "--simple-log", f"--pidfile={tmp_path / 'turn.pid'}",
     ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+    lines = collect_output(proc)
     deadline = time.monotonic() + 10
     while not any("Total General servers" in line for line in lines):
         if time.monotonic() > deadline:
