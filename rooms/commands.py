@@ -271,7 +271,10 @@ class SetPlan(Command):
 @dataclass(frozen=True)
 class NextPhase(Command):
     """Move everyone to the next phase's layout, through the breakout commands it
-    compiles to (the first NextPhase starts the plan)."""
+    compiles to (the first NextPhase starts the plan). ``grace``: the countdown before
+    open rooms close for a phase together (None: the session's default)."""
+
+    grace: float | None = None
 
 
 @dataclass(frozen=True)

@@ -154,15 +154,15 @@ def _run(s: Session, cmd: c.Command, now: float, events: list[Event]) -> Session
     return new
 
 
-def _apply_layout(s: Session, phase: PlanPhase, actor: str, now: float) -> tuple[Session,
-                                                                                list[Event]]:
+def _apply_layout(s: Session, phase: PlanPhase, actor: str, now: float,
+                  grace: float | None) -> tuple[Session, list[Event]]:
     """Run the breakout commands the phase compiles to, in one transition."""
     events: list[Event] = []
     rooms = layout_rooms(s, phase)
     b = s.breakouts
     if not rooms:  # together: close open rooms after the usual countdown
         if b.phase is BP.OPEN:
-            s = _run(s, c.CloseAll(actor=actor), now, events)
+            s = _run(s, c.CloseAll(actor=actor, grace=grace), now, events)
         return s, events
     if b.active:  # rooms re-form at once: the old ones close without a countdown
         if b.phase is BP.OPEN:
@@ -210,7 +210,7 @@ def _next_phase(s: Session, cmd: c.NextPhase, actor: Participant, now: float) ->
         raise PlanEnd("this is the plan's last phase")
     phase = run.phases[index]
     try:
-        new, events = _apply_layout(s, phase, actor.id, now)
+        new, events = _apply_layout(s, phase, actor.id, now, cmd.grace)
     except NoClinician as exc:
         raise NoClinician(f"{phase.name}: {exc} (a clinician must be in every room "
                           "that holds a client)") from exc

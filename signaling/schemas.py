@@ -111,3 +111,8 @@ class ChatEarlierPayload(Payload):
 class PrivateRoomPayload(Payload):
     participant_id: str = Id
     announce: bool = Field(False, description="tell the others who stepped out with whom")
+
+
+class PlanNextPayload(Payload):
+    grace_seconds: float | None = Field(None, ge=0, le=600, description="countdown before "
+                                        "open rooms close (default: the session's, 60 s)")

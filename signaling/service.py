@@ -257,9 +257,9 @@ def build_registry(sig: Signaling) -> Registry:
         """Close all rooms after a countdown (default 60 s)."""
         return c.CloseAll(actor=caller.participant_id, grace=body.grace_seconds)
 
-    def make_next_phase(caller: Caller, body: Empty) -> c.Command:
+    def make_next_phase(caller: Caller, body: s.PlanNextPayload) -> c.Command:
         """Session plan: move everyone to the next phase's rooms (the first starts it)."""
-        return c.NextPhase(actor=caller.participant_id)
+        return c.NextPhase(actor=caller.participant_id, grace=body.grace_seconds)
 
     def make_end_plan(caller: Caller, body: Empty) -> c.Command:
         """Session plan: stop following it (nobody moves)."""
@@ -274,7 +274,7 @@ def build_registry(sig: Signaling) -> Registry:
         """Bring a person back from a private room (both return where they belong)."""
         return c.BringBack(actor=caller.participant_id, target=body.participant_id)
 
-    act("plan_next", Empty, CLIN, make_next_phase)
+    act("plan_next", s.PlanNextPayload, CLIN, make_next_phase)
     act("plan_end", Empty, CLIN, make_end_plan)
     act("private_room", s.PrivateRoomPayload, CLIN, make_private)
     act("private_room_end", s.Target, CLIN, make_private_end)
