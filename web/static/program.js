@@ -1,6 +1,7 @@
 // Program pages of the console: households, weekly series with each person's link,
 // and (for the clinic admin) clinic settings and staff. Times always carry their zone.
 import { api, ApiError, el } from "/static/api.js";
+import { attachPlan, fillPlans } from "/static/plan-choice.js";
 
 const $ = (id) => document.getElementById(id);
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -108,6 +109,7 @@ async function openHousehold(id) {
   $("sr-co").replaceChildren(el("option", { value: "" }, "None"),
     ...staff.filter((s) => s.role === "co_therapist" && s.active)
       .map((s) => el("option", { value: s.account_id }, s.username)));
+  await fillPlans($("sr-plan"));
   $("household-status").textContent = "";
   show("household");
 }
@@ -272,6 +274,7 @@ export function setupProgram(d) {
     if (f.co_therapist.value) body.co_therapist = f.co_therapist.value;
     const made = await deps.guard(() => api("POST", "/api/series", body), "household-status").catch(() => null);
     if (!made) return;
+    await deps.guard(() => attachPlan("series", made.id, f.plan.value), "household-status").catch(() => null);
     await openSeries(made.id);
     $("series-status").textContent = `Series created with ${made.occurrences.length} sessions. Issue each person's link below.`;
   });
