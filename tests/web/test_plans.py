@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import Server, launch, new_page, shot, wait_js
+from tests.web.conftest import Server, launch, new_page, shot
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_six_people import COLOURS, seen, y4m
 
@@ -58,8 +58,20 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
         console = new_page(browsers["therapist"])
         console.on("dialog", lambda d: d.accept())
         sign_in(console, server)
+        # A therapist writes a plan of their own in the console.
+        console.click("[data-go=program] >> nth=0")
+        console.click("#plan-new")
+        console.fill("#pp-plan-name", "Check-in then apart")
+        console.fill("#pp-name-0", "Check-in")
+        console.fill("#pp-minutes-0", "5")
+        console.click("#plan-add-phase")
+        console.fill("#pp-name-1", "Apart")
+        console.select_option("#pp-layout-1", "each_client_with_clinician")
+        console.click("#plan-save")
+        expect(console.locator("#plan-list")).to_contain_text("Check-in 5 → Apart 15")
+        console.click("[data-go=sessions] >> nth=0")
         console.fill("#ns-title", "Couple from a plan")
-        wait_js(console, "document.querySelector('#ns-plan option[value=default-couples]')")
+        expect(console.locator("#ns-plan")).to_contain_text("Check-in then apart")
         console.select_option("#ns-plan", "default-couples")
         console.click("#new-session button[type=submit]")
         links = {name: add_person(console, name, role) for name, role in (
@@ -74,6 +86,7 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
             pages[name] = new_page(browsers[name])
             prejoin(pages[name], links[name])
         dr.click("#tab-people")
+        expect(dr.locator("#lobby-list > li")).to_have_count(2)  # both have knocked
         dr.click("#admit-all")
         for page in pages.values():
             expect(page.locator("#screen-session")).to_be_visible()

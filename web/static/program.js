@@ -1,7 +1,7 @@
 // Program pages of the console: households, weekly series with each person's link,
 // and (for the clinic admin) clinic settings and staff. Times always carry their zone.
 import { api, ApiError, el } from "/static/api.js";
-import { attachPlan, fillPlans } from "/static/plan-choice.js";
+import { attachPlan, fillPlans, mountPlans } from "/static/plan-choice.js";
 
 const $ = (id) => document.getElementById(id);
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -85,6 +85,7 @@ export async function loadProgram() {
   if (!all.length) $("series-list").append(el("li", { class: "muted" }, "No series yet."));
   $("new-household").hidden = deps.ctx.role === "co_therapist";
   if (!rows().length) resetHouseholdForm();
+  mountPlans(deps.ctx.role !== "co_therapist");
   show("program");
 }
 
