@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rooms.events import Event
-from rooms.model import Participant, ParticipantStatus, Session, SessionPhase
+from rooms.model import ASIDE_PREFIX, Participant, ParticipantStatus, Session, SessionPhase
 from rooms.stores import Store
 from server.records.people import NoProgram, Resolver
 from server.records.sealed import RecordError, Sealer, plain, read_plain
@@ -211,6 +211,8 @@ class AttendanceBook:
         room_name = room.name if room is not None else ("Main room" if presence else "")
         if presence is not None and presence.place == LOBBY:
             room_name = "Lobby"
+        if presence is not None and presence.place.startswith(ASIDE_PREFIX):
+            room_name = "Private room"
         created = False
         for _ in range(MAX_ATTEMPTS):
             found = await self._store.get(key)

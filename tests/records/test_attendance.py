@@ -234,9 +234,15 @@ async def test_minutes_per_plan_phase(any_store: Store, sealer: Sealer) -> None:
     await svc.execute(sid, c.NextPhase(actor="t"))
     clock.at(35 * 60 + 60)
     await svc.execute(sid, c.Tick(actor=c.SYSTEM, now=clock.now))  # the countdown ends
+    clock.at(40 * 60)
+    await svc.execute(sid, c.StepAside(actor="t", target="alex"))
+    clock.at(42 * 60)
+    await svc.execute(sid, c.BringBack(actor="t", target="alex"))
     clock.at(45 * 60)
     await svc.execute(sid, c.EndSession(actor="t"))
     alex = person_summary(await book.track(sid, "alex"), clock.now)  # type: ignore[arg-type]
     assert alex["by_phase_minutes"] == {"1. Joint": 20.0, "2. Apart": 15.0, "3. Joint": 10.0}
+    aside = [i for i in alex["intervals"] if i["room_name"] == "Private room"]
+    assert [(i["seconds"], i["phase"]) for i in aside] == [(120, "3. Joint")]
     phases = {i["phase"] for i in alex["intervals"] if i["seconds"] > 0}
     assert phases == {"1. Joint", "2. Apart", "3. Joint"}
