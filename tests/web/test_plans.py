@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.web.conftest import Server, launch, new_page, shot
 from tests.web.test_flow import add_person, prejoin, sign_in
+from tests.web.test_session_screen import assert_accessible
 from tests.web.test_six_people import COLOURS, seen, y4m
 
 PEOPLE = {"therapist": "red", "Alex": "green", "Blair": "blue", "Dr Co": "yellow"}
@@ -122,6 +123,7 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
                        "Blair": {"yellow"}}, "partners apart")
         expect(dr.locator("#plan-clock")).to_contain_text("Time left 14:")
         shot(dr, "plan-timeline")
+        assert_accessible(dr, "the plan timeline")
 
         # Back together, after the close countdown.
         dr.click("#plan-next")
@@ -141,6 +143,7 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
             "You are in a private room with")
         expect(pages["Blair"].locator("#private-rooms")).to_have_count(0)
         shot(pages["Alex"], "private-room")
+        assert_accessible(pages["Alex"], "a private room")
         dr.get_by_role("button", name="Bring Alex back").click()
         settle(pages, together(pages), "back from the private room")
     finally:
