@@ -51,6 +51,9 @@ async def test_next_phase_moves_each_partner_to_a_different_clinician_and_back(
                                                  dr.state["me"]["name"]},
                     "everyone back together")
     assert await dr.error("plan_next") == "plan_last_phase"
+    await dr.ok("plan_end")  # stop following the plan: nobody moves
+    await dr.wait(lambda t: t.state["plan"]["status"] == "finished", "plan finished")
+    assert await alex.error("plan_end") == "forbidden"
 
     status, report = await attendance(room)
     assert status == 200
