@@ -185,3 +185,14 @@ def test_private_room_refusals() -> None:
     other, _ = handle(s, c.StepAside(actor=CO, target=B), now=NOW + 1)
     assert visible_publishers(other, B) == {CO}
     assert len({a.room_id for a in other.asides}) == 2
+
+
+def test_the_stored_record_keeps_the_plan_and_private_rooms() -> None:
+    from rooms.model import from_json, to_json
+
+    s = run(couple(), c.NextPhase(actor=T), c.NextPhase(actor=T),
+            c.StepAside(actor=T, target=A, announce=True))
+    again = from_json(to_json(s))
+    assert again == s
+    assert again.plan.phases == COUPLES
+    assert again.room_of(A) == s.asides[0].room_id
