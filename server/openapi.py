@@ -138,8 +138,8 @@ OPERATIONS = [
               auth=False),
     *(Operation(r["method"], r["path"], r["summary"], r.get("body"), auth=r.get("auth", True),
                 ok=r.get("ok", 200)) for r in RECORDS_ROUTES),
-    *(Operation(r["method"], r["path"], r["summary"], r.get("body"), ok=r.get("ok", 200))
-      for r in PLANS_ROUTES),
+    *(Operation(r["method"], r["path"], r["summary"], r.get("body"), ok=r.get("ok", 200),
+                response=r["response"], many=r.get("many", False)) for r in PLANS_ROUTES),
 ]
 
 

@@ -26,6 +26,26 @@ class AttachBody(BaseModel):
     plan_id: str | None = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9-]+$")
 
 
+class PlanRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+
+
+class SeriesPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan_id: str | None
+
+
+class SeriesPlanAttached(SeriesPlan):
+    series_id: str
+
+
+class SessionPlanAttached(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    session_id: str
+    plan_id: str
+
+
 def _view(p: PlanRecord) -> dict[str, Any]:
     return p.model_dump()
 
@@ -126,22 +146,25 @@ async def attach_to_session(request: web.Request) -> web.Response:
 
 
 ROUTES: list[dict[str, Any]] = [
-    {"method": "get", "path": "/api/plans", "handler": list_plans,
-     "summary": "The clinic's session plans (shipped defaults first)"},
+    {"method": "get", "path": "/api/plans", "handler": list_plans, "response": PlanRecord,
+     "many": True, "summary": "The clinic's session plans (shipped defaults first)"},
     {"method": "post", "path": "/api/plans", "handler": create_plan, "body": PlanBody,
-     "ok": 201, "summary": "Create a session plan (admin, therapist)"},
-    {"method": "get", "path": "/api/plans/{pid}", "handler": get_plan,
+     "ok": 201, "response": PlanRecord, "summary": "Create a session plan (admin, therapist)"},
+    {"method": "get", "path": "/api/plans/{pid}", "handler": get_plan, "response": PlanRecord,
      "summary": "One session plan"},
     {"method": "put", "path": "/api/plans/{pid}", "handler": update_plan, "body": PlanBody,
+     "response": PlanRecord,
      "summary": "Edit a session plan; editing a default keeps the clinic's own version"},
     {"method": "delete", "path": "/api/plans/{pid}", "handler": delete_plan,
-     "summary": "Delete a plan (a default returns to how it shipped)"},
+     "response": PlanRef, "summary": "Delete a plan (a default returns to how it shipped)"},
     {"method": "get", "path": "/api/series/{sid}/plan", "handler": series_plan,
-     "summary": "The plan a series' occurrences follow"},
+     "response": SeriesPlan, "summary": "The plan a series' occurrences follow"},
     {"method": "put", "path": "/api/series/{sid}/plan", "handler": attach_to_series,
-     "body": AttachBody, "summary": "Attach a plan to a series (null: none)"},
+     "body": AttachBody, "response": SeriesPlanAttached,
+     "summary": "Attach a plan to a series (null: none)"},
     {"method": "put", "path": "/api/sessions/{session_id}/plan", "handler": attach_to_session,
-     "body": AttachBody, "summary": "Attach a plan to a session (its therapist)"},
+     "body": AttachBody, "response": SessionPlanAttached,
+     "summary": "Attach a plan to a session (its therapist)"},
 ]
 
 

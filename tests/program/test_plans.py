@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from rooms.model import PlanLayout, PlanStatus
+from server.clinical.plans import PlanRecord
+from server.clinical.plans_api import ROUTES
 from server.program import recurrence
 from server.state import LIVE, PROGRAM, ROOMS
 from tests.program.test_series_links import evening_series, household
@@ -27,6 +29,8 @@ async def audit_actions(live: Live) -> list[str]:
 async def test_defaults_edits_and_coded_refusals(live: Live) -> None:
     dr = await live.therapist()
     plans = await dr.api("GET", "/api/plans")
+    for plan in plans:  # the documented response model, unknown fields refused
+        PlanRecord.model_validate(plan)
     assert [p["id"] for p in plans][:3] == ["default-couples", "default-family",
                                             "default-group"]
     couples = plans[0]
@@ -37,6 +41,7 @@ async def test_defaults_edits_and_coded_refusals(live: Live) -> None:
         {"name": "Joint", "minutes": 15}, {"name": "Apart", "minutes": 25,
                                            "layout": "each_client_with_clinician"}]}
     saved = await dr.api("PUT", "/api/plans/default-couples", edited)
+    PlanRecord.model_validate(saved)
     assert saved["owner"] is not None
     assert (await dr.api("GET", "/api/plans/default-couples"))["name"] == "Couples, longer apart"
     await dr.api("DELETE", "/api/plans/default-couples")  # back to how it shipped
@@ -89,6 +94,10 @@ async def test_a_series_plan_reaches_each_occurrence(live: Live) -> None:
     assert {p.household for p in session.participants.values() if not p.clinician} == \
         {home["id"]}
     assert "plan_attach_series" in await audit_actions(live)
+
+
+def test_every_plan_route_names_its_response_model() -> None:
+    assert all(r["response"] is not None for r in ROUTES)
 
 
 async def test_attaching_to_a_session_needs_its_therapist(live: Live) -> None:
