@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rooms.model import Role
+from rooms.model import PlanPhase, Role
 
 SYSTEM = "system"  # the actor of timer ticks
 
@@ -55,6 +55,7 @@ class AddParticipant(Command):
     role: Role
     display_name: str
     guardian_of: tuple[str, ...] = ()
+    household: str | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,45 @@ class AskForHelp(Command):
 @dataclass(frozen=True)
 class CloseAll(Command):
     grace: float | None = None  # None: the session's default (60 s)
+
+
+# --- session plans and private rooms -------------------------------------------------
+@dataclass(frozen=True)
+class SetPlan(Command):
+    """Attach a plan (its phases copied into the session); it starts with NextPhase."""
+
+    plan_id: str
+    name: str
+    phases: tuple[PlanPhase, ...]
+
+
+@dataclass(frozen=True)
+class NextPhase(Command):
+    """Move everyone to the next phase's layout, through the breakout commands it
+    compiles to (the first NextPhase starts the plan). ``grace``: the countdown before
+    open rooms close for a phase together (None: the session's default)."""
+
+    grace: float | None = None
+
+
+@dataclass(frozen=True)
+class EndPlan(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class StepAside(Command):
+    """A clinician takes one person into a private room with them."""
+
+    target: str
+    announce: bool = False
+
+
+@dataclass(frozen=True)
+class BringBack(Command):
+    """End the private room ``target`` is in: both return to where they belong."""
+
+    target: str
 
 
 @dataclass(frozen=True)

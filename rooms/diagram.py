@@ -71,8 +71,9 @@ def enter_table() -> str:
 
 
 def markdown() -> str:
-    """All three machines; a pair not listed raises InvalidTransition."""
-    from rooms.model import BreakoutPhase, ParticipantStatus, SessionPhase
+    """All the machines; a pair not listed raises InvalidTransition."""
+    from rooms.model import BreakoutPhase, ParticipantStatus, PlanStatus, SessionPhase
+    from rooms.plans import ASIDE_TABLE, PLAN_TABLE, AsideState
 
     return "\n\n".join([
         table("Session phase", SESSION_TABLE, list(SessionPhase)),
@@ -80,4 +81,8 @@ def markdown() -> str:
               list(ParticipantStatus), PARTICIPANT_TRIGGERS),
         table("Breakout phase", BREAKOUT_TABLE, list(BreakoutPhase), BREAKOUT_TRIGGERS),
         enter_table(),
+        table("Session plan (NextPhase runs the phase's breakout commands)", PLAN_TABLE,
+              list(PlanStatus)),
+        table("Private room, per person (StepAside / BringBack)", ASIDE_TABLE,
+              list(AsideState)),
     ]) + "\n"

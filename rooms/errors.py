@@ -38,3 +38,16 @@ class Limit(DomainError):
     """A configured limit (participants, breakouts) would be exceeded."""
 
     code = "limit"
+
+
+class NoClinician(InvalidTransition):
+    """A room holding a client would have no clinician (breakouts that require one,
+    and every phase of a session plan)."""
+
+    code = "no_clinician"
+
+
+class PlanEnd(InvalidTransition):
+    """The plan's last phase is current: there is no next phase."""
+
+    code = "plan_last_phase"

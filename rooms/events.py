@@ -53,6 +53,10 @@ class EventKind(StrEnum):
     BREAKOUTS_CLOSED = "breakouts_closed"
     CHILD_RETURNED = "child_returned"
     VISIBILITY_CHANGED = "visibility_changed"
+    PLAN_SET = "plan_set"
+    PHASE_STARTED = "phase_started"
+    ASIDE_STARTED = "aside_started"
+    ASIDE_ENDED = "aside_ended"
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,11 @@ KINDS: dict[EventKind, str] = {
     K.CHILD_RETURNED: "a child was moved to the main room because no clinician or "
     "guardian remained with them",
     K.VISIBILITY_CHANGED: "who sees and hears whom changed; media must reconcile",
+    K.PLAN_SET: "a clinician attached a session plan (for the audit log)",
+    K.PHASE_STARTED: "the session plan moved to its next phase (clinicians; attendance "
+    "and the audit log)",
+    K.ASIDE_STARTED: "a clinician took one person into a private room (clinicians)",
+    K.ASIDE_ENDED: "a private room ended; both are back where they belong (clinicians)",
 }
 # Events that end someone's (or everyone's) presence: their sockets are closed.
 ENDINGS = frozenset({K.DENIED, K.REMOVED, K.SESSION_ENDED})

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from rooms import commands as c
-from rooms.errors import Forbidden, InvalidTransition, Limit, NotFound
+from rooms.errors import Forbidden, InvalidTransition, Limit, NoClinician, NotFound
 from rooms.events import CLINICIANS as TO_CLINICIANS
 from rooms.events import EVERYONE, Event, to
 from rooms.events import EventKind as K
@@ -253,7 +253,7 @@ def _check_clinician_rule(s: Session) -> None:
     for room in s.breakouts.rooms:
         present = [q for q, p in s.participants.items() if p.present and s.room_of(q) == room.id]
         if present and not any(s.participants[q].clinician for q in present):
-            raise InvalidTransition(f"{room.name} has no clinician")
+            raise NoClinician(f"{room.name} has no clinician")
 
 
 def _return_all(s: Session) -> Session:
@@ -345,7 +345,7 @@ def _add(s: Session, cmd: c.AddParticipant, actor: Participant, now: float) -> R
     if own and cmd.role not in RELATIVES:
         raise InvalidTransition("only relatives can be guardians")
     new = s.with_participant(Participant(cmd.participant_id, cmd.role, cmd.display_name,
-                                         guardian_of=own))
+                                         guardian_of=own, household=cmd.household))
     for g in linked:
         new = new.with_participant(g)
     return new, []
@@ -756,6 +756,19 @@ def _return_lonely_children(s: Session) -> tuple[Session, list[Event]]:
     return s, events
 
 
+def _end_broken_asides(s: Session) -> tuple[Session, list[Event]]:
+    """A private room ends when its clinician or its guest is no longer present."""
+    kept = tuple(a for a in s.asides
+                 if all(p is not None and p.present
+                        for p in (s.participants.get(a.clinician), s.participants.get(a.guest))))
+    if kept == s.asides:
+        return s, []
+    events = [Event(K.ASIDE_ENDED, TO_CLINICIANS, {"participant_id": a.guest,
+                                                   "clinician": a.clinician})
+              for a in s.asides if a not in kept]
+    return replace(s, asides=kept), events
+
+
 def _phases(state: Session, kind: type[c.Command]) -> Session:
     """``state`` with the session and breakout phases the tables give ``kind``, or raise
     InvalidTransition. A command's handler runs on this, so its checks see the phase
@@ -806,6 +819,8 @@ def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
         events += ticked
     new, returned = _return_lonely_children(new)
     events += returned
+    new, ended = _end_broken_asides(new)
+    events += ended
     if new == state and not events:
         return state, []
     new = replace(new, version=state.version + 1)
@@ -815,5 +830,9 @@ def handle(state: Session, cmd: c.Command, *, now: float) -> Result:
     return new, [replace(e, session_id=new.id, version=new.version, actor=cmd.actor)
                  for e in events]
 
+
+# Session plans and private rooms (rooms.plans): their tables and handlers register
+# themselves on import.
+from rooms import plans as _plans  # noqa: E402,F401
 
 __all__ = ["handle", "new_session", "next_deadline"]

@@ -76,6 +76,7 @@ class Participant:
     consent_version: str | None = None
     knocked_at: float | None = None
     disconnected_at: float | None = None
+    household: str | None = None  # opaque household id (groups: "each household alone")
 
     @property
     def clinician(self) -> bool:
@@ -111,6 +112,76 @@ class Breakouts:
         return next((r for r in self.rooms if r.id == room_id), None)
 
 
+class PlanLayout(StrEnum):
+    """Who is where during a plan phase, by role."""
+
+    TOGETHER = "together"
+    EACH_CLIENT_WITH_CLINICIAN = "each_client_with_clinician"
+    PARENTS_AND_CHILDREN = "parents_and_children"
+    HOUSEHOLDS = "households"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class RoomRule:
+    """A custom room: its name and the roles that go there (first matching rule wins)."""
+
+    name: str
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class PlanPhase:
+    name: str
+    minutes: int
+    layout: PlanLayout = PlanLayout.TOGETHER
+    rooms: tuple[RoomRule, ...] = ()
+
+
+class PlanStatus(StrEnum):
+    NONE = "none"  # no plan attached
+    READY = "ready"  # attached, not started
+    RUNNING = "running"  # a phase is current
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """The session's plan and its current phase (``index`` -1 before the first)."""
+
+    status: PlanStatus = PlanStatus.NONE
+    plan_id: str = ""
+    name: str = ""
+    phases: tuple[PlanPhase, ...] = ()
+    index: int = -1
+    started_at: float | None = None
+
+    @property
+    def current(self) -> PlanPhase | None:
+        if self.status is PlanStatus.RUNNING and 0 <= self.index < len(self.phases):
+            return self.phases[self.index]
+        return None
+
+
+@dataclass(frozen=True)
+class Aside:
+    """A clinician and one person in a private room, apart from every other room.
+    ``announce``: the others are told who stepped out with whom."""
+
+    clinician: str
+    guest: str
+    announce: bool = False
+    started_at: float = 0.0
+
+    @property
+    def room_id(self) -> str:
+        """Unique per private room, so no later one reads an earlier one's chat."""
+        return f"{ASIDE_PREFIX}{self.clinician}-{int(self.started_at * 1000)}"
+
+
+ASIDE_PREFIX = "aside-"
+
+
 @dataclass(frozen=True)
 class Limits:
     max_participants: int = 50
@@ -133,14 +204,26 @@ class Session:
     limits: Limits = field(default_factory=Limits)
     created: float = 0.0
     version: int = 0
+    plan: PlanRun = field(default_factory=PlanRun)
+    asides: tuple[Aside, ...] = ()
 
     def participant(self, pid: str) -> Participant | None:
         return self.participants.get(pid)
 
+    def aside_of(self, pid: str) -> Aside | None:
+        """The private room ``pid`` is in, as its clinician or its guest."""
+        return next((a for a in self.asides if pid in (a.clinician, a.guest)), None)
+
     def room_of(self, pid: str) -> str | None:
-        """The breakout a present participant is in (visiting counts), None for main."""
+        """The room a present participant is in: a private room (``aside-<clinician>``),
+        else the breakout (visiting counts), None for main."""
         p = self.participants.get(pid)
-        if p is None or not self.breakouts.active:
+        if p is None:
+            return None
+        aside = self.aside_of(pid)
+        if aside is not None:
+            return aside.room_id
+        if not self.breakouts.active:
             return None
         if p.visiting is not None:
             return p.visiting

@@ -60,6 +60,11 @@ PERMISSIONS: dict[type[c.Command], frozenset[Role]] = {
     c.Broadcast: CLIN,
     c.AskForHelp: NON_CLINICIANS - {Role.OBSERVER},
     c.CloseAll: CLIN,
+    c.SetPlan: CLIN,
+    c.NextPhase: CLIN,
+    c.EndPlan: CLIN,
+    c.StepAside: CLIN,
+    c.BringBack: CLIN,
 }
 
 

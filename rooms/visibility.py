@@ -10,7 +10,8 @@ from rooms.model import Role, Session
 
 
 def location(session: Session, pid: str) -> str | None:
-    """``main`` for the main room, a breakout id, or None when not present."""
+    """``main`` for the main room, a breakout id, a private room (``aside-…``, which
+    wins over any breakout), or None when not present."""
     p = session.participants.get(pid)
     if p is None or not p.present:
         return None
@@ -162,5 +163,6 @@ def all_threads(session: Session) -> frozenset[str]:
     """Every chat thread the session can have right now (for reconciling fan-out)."""
     return frozenset({"main", "clinical",
                       *(f"breakout:{r.id}" for r in session.breakouts.rooms),
+                      *(f"breakout:{a.room_id}" for a in session.asides),
                       *(f"private:{q}" for q, p in session.participants.items()
                         if not p.clinician)})

@@ -47,6 +47,10 @@ EVENT_ACTIONS: dict[EventKind, str] = {
     EventKind.BREAKOUTS_CLOSED: "breakout_close",
     EventKind.SESSION_ENDED: "session_end",
     EventKind.SETTINGS_CHANGED: "settings_change",
+    EventKind.PLAN_SET: "plan_set",
+    EventKind.PHASE_STARTED: "plan_phase",
+    EventKind.ASIDE_STARTED: "private_room_start",
+    EventKind.ASIDE_ENDED: "private_room_end",
 }
 
 

@@ -239,6 +239,7 @@ class Interval(Closed):
     room: str | None
     room_name: str | None
     media: str | None
+    phase: str | None = Field(None, description="The plan phase the interval fell in")
     start: float
     end: float | None
     seconds: float
@@ -260,6 +261,8 @@ class PersonAttendance(Closed):
     attended_minutes: float
     by_room_seconds: dict[str, float]
     by_media_seconds: dict[str, float]
+    by_phase_minutes: dict[str, float] = Field(
+        default_factory=dict, description="Minutes per plan phase")
     drops: list[Drop]
     intervals: list[Interval]
 

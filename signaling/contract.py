@@ -73,6 +73,31 @@ class BreakoutView(Closed):
     rooms: list[Room] = Field(description="every room for clinicians; one's own otherwise")
 
 
+class PlanPhaseView(Closed):
+    name: str
+    minutes: int
+    layout: Literal["together", "each_client_with_clinician", "parents_and_children",
+                    "households", "custom"]
+
+
+class PlanView(Closed):
+    name: str
+    status: Literal["none", "ready", "running", "finished"]
+    index: int = Field(description="the current phase, -1 before the first")
+    started_at: float | None = Field(description="when the current phase started")
+    phases: list[PlanPhaseView]
+
+
+class PrivateRoom(Closed):
+    room: str | None = Field(description="its room id (null for people told only that "
+                                         "someone stepped out)")
+    clinician: str
+    clinician_name: str
+    guest: str
+    guest_name: str
+    announce: bool
+
+
 class State(Closed):
     """The ``state`` event: what one viewer may see. Keep the highest ``version``."""
 
@@ -84,6 +109,10 @@ class State(Closed):
                                                    "people in one's own room otherwise")
     lobby: list[Waiting] = Field(description="people waiting; empty for non-clinicians")
     breakouts: BreakoutView
+    plan: PlanView | None = Field(description="the session plan (clinicians only)")
+    private_rooms: list[PrivateRoom] = Field(
+        description="every private room for clinicians; for others their own and those "
+                    "the clinician chose to announce")
 
 
 class Notice(Closed):

@@ -16,7 +16,8 @@ from signaling.service import Signaling, build_registry
 
 SERVER_EVENTS = {
     "state": "the viewer-filtered snapshot (`version`, `session`, `me`, `participants`, "
-    "`lobby` for clinicians, `breakouts`); sent on join and after every change; "
+    "`lobby` for clinicians, `breakouts`, `plan` for clinicians, `private_rooms`); "
+    "sent on join and after every change; "
     "keep the highest `version`",
     "notice": "`{kind, version, ...}`: one of the notice kinds below",
     "chat": "`{id, scope, sender, sender_name, sender_role, text, ts, kind}`; `scope` is "

@@ -106,3 +106,13 @@ class ChatSendPayload(Payload):
 class ChatEarlierPayload(Payload):
     scope: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_:-]+$")
     before: int = Field(ge=0, description="the `start` of the earliest page already held")
+
+
+class PrivateRoomPayload(Payload):
+    participant_id: str = Id
+    announce: bool = Field(False, description="tell the others who stepped out with whom")
+
+
+class PlanNextPayload(Payload):
+    grace_seconds: float | None = Field(None, ge=0, le=600, description="countdown before "
+                                        "open rooms close (default: the session's, 60 s)")

@@ -257,6 +257,27 @@ def build_registry(sig: Signaling) -> Registry:
         """Close all rooms after a countdown (default 60 s)."""
         return c.CloseAll(actor=caller.participant_id, grace=body.grace_seconds)
 
+    def make_next_phase(caller: Caller, body: s.PlanNextPayload) -> c.Command:
+        """Session plan: move everyone to the next phase's rooms (the first starts it)."""
+        return c.NextPhase(actor=caller.participant_id, grace=body.grace_seconds)
+
+    def make_end_plan(caller: Caller, body: Empty) -> c.Command:
+        """Session plan: stop following it (nobody moves)."""
+        return c.EndPlan(actor=caller.participant_id)
+
+    def make_private(caller: Caller, body: s.PrivateRoomPayload) -> c.Command:
+        """Take one person into a private room with you (media and chat apart)."""
+        return c.StepAside(actor=caller.participant_id, target=body.participant_id,
+                           announce=body.announce)
+
+    def make_private_end(caller: Caller, body: s.Target) -> c.Command:
+        """Bring a person back from a private room (both return where they belong)."""
+        return c.BringBack(actor=caller.participant_id, target=body.participant_id)
+
+    act("plan_next", s.PlanNextPayload, CLIN, make_next_phase)
+    act("plan_end", Empty, CLIN, make_end_plan)
+    act("private_room", s.PrivateRoomPayload, CLIN, make_private)
+    act("private_room_end", s.Target, CLIN, make_private_end)
     act("leave", Empty, ANYONE, make_leave)
     act("deny", s.DenyPayload, CLIN, make_deny)
     act("lobby_message", s.LobbyMessagePayload, CLIN, make_lobby_message)

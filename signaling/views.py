@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rooms.model import Participant, ParticipantStatus, Role, Session
+from rooms.model import Participant, ParticipantStatus, PlanRun, Role, Session
 from rooms.policy import chat_scopes, may_share_screen
 from rooms.visibility import location
 
@@ -73,6 +73,8 @@ def snapshot(session: Session, viewer_id: str, *, now: float) -> dict[str, Any]:
              "knocked_at": p.knocked_at}
             for p in session.participants.values() if p.status is ParticipantStatus.WAITING
         ] if clinician else [],
+        "plan": _plan(session.plan) if clinician else None,
+        "private_rooms": _private_rooms(session, viewer),
         "breakouts": {
             "phase": b.phase.value,
             "deadline": b.deadline,
@@ -81,3 +83,32 @@ def snapshot(session: Session, viewer_id: str, *, now: float) -> dict[str, Any]:
             "rooms": rooms,
         },
     }
+
+
+def _plan(run: PlanRun) -> dict[str, Any] | None:
+    """The session plan and its current phase (clinicians only)."""
+    if not run.phases:
+        return None
+    return {
+        "name": run.name,
+        "status": run.status.value,
+        "index": run.index,
+        "started_at": run.started_at,
+        "phases": [{"name": ph.name, "minutes": ph.minutes, "layout": ph.layout.value}
+                   for ph in run.phases],
+    }
+
+
+def _private_rooms(session: Session, viewer: Participant) -> list[dict[str, Any]]:
+    """Private rooms: every one for clinicians; one's own; and those whose clinician
+    chose to tell the others ("Dr. X stepped out with Y")."""
+    out = []
+    for a in session.asides:
+        if not (viewer.clinician or a.announce or viewer.id == a.guest):
+            continue
+        clinician, guest = session.participants[a.clinician], session.participants[a.guest]
+        out.append({"room": a.room_id if viewer.clinician or viewer.id == a.guest else None,
+                    "clinician": a.clinician, "clinician_name": clinician.display_name,
+                    "guest": a.guest, "guest_name": guest.display_name,
+                    "announce": a.announce})
+    return out

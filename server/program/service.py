@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -115,6 +115,8 @@ class Program:
         self._public_url = public_url
         self._defaults = defaults
         self.clock = clock
+        # Called with (series id, session id, owner id) once an occurrence is a session.
+        self.on_occurrence: Callable[[str, str, str], Awaitable[None]] | None = None
 
     # --- records ------------------------------------------------------------------
     async def _read(self, key: str, model: type[M]) -> tuple[M, int] | None:
@@ -514,7 +516,8 @@ class Program:
                 if member.role == "child" else ()
             await self._rooms.execute(meta.id, AddParticipant(
                 actor=owner.id, participant_id=member.id, role=Role(SESSION_ROLE[member.role]),
-                display_name=member.name, guardian_of=guardians))
+                display_name=member.name, guardian_of=guardians,
+                household=series.household_id))
         if series.co_therapist:
             co = await self._accounts.get_by_id(series.co_therapist)
             if co is not None:
@@ -522,6 +525,8 @@ class Program:
                     actor=owner.id, participant_id=co.id, role=Role.CO_THERAPIST,
                     display_name=co.username))
                 await self.put_on_session(co.id, meta.id)
+        if self.on_occurrence is not None:
+            await self.on_occurrence(series.id, meta.id, owner.id)
         record = OccurrenceRecord(series_id=series.id, index=occ.index, session_id=meta.id,
                                   members={m.id: m.id for m in present})
         await self._store.put(f"program:occ-session:{meta.id}",
@@ -539,7 +544,7 @@ class Program:
             await self._rooms.execute(session_id, AddParticipant(
                 actor=viewer.id, participant_id=member.id,
                 role=Role(SESSION_ROLE[member.role]), display_name=member.name,
-                guardian_of=guardians))
+                guardian_of=guardians, household=hid))
         await self._store.put(f"program:session-members:{session_id}", json.dumps(
             {"v": 1, "household": hid, "members": {m.id: m.id for m in body.members}}).encode())
         return [m.id for m in body.members]

@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rooms.events import Event
-from rooms.model import Participant, ParticipantStatus, Session, SessionPhase
+from rooms.model import ASIDE_PREFIX, Participant, ParticipantStatus, Session, SessionPhase
 from rooms.stores import Store
 from server.records.people import NoProgram, Resolver
 from server.records.sealed import RecordError, Sealer, plain, read_plain
@@ -49,6 +49,7 @@ class Presence:
     place: str  # "lobby", "main" or a breakout room id
     media: str  # "camera", "audio_only" or "off"
     dropped_since: float | None = None
+    phase: str = ""  # the session plan's current phase ("2. Partners apart"), if any
 
 
 def media_of(p: Participant) -> str:
@@ -65,8 +66,15 @@ def presence_of(session: Session, p: Participant) -> Presence | None:
         return Presence(LOBBY, media_of(p))
     if p.status in _IN_SESSION:
         dropped = p.disconnected_at if p.status is ParticipantStatus.RECONNECTING else None
-        return Presence(session.room_of(p.id) or MAIN, media_of(p), dropped)
+        return Presence(session.room_of(p.id) or MAIN, media_of(p), dropped,
+                        phase_label(session))
     return None
+
+
+def phase_label(session: Session) -> str:
+    """The plan's current phase as attendance names it: its number and name."""
+    current = session.plan.current
+    return "" if current is None else f"{session.plan.index + 1}. {current.name}"
 
 
 @dataclass
@@ -76,6 +84,7 @@ class Segment:
     media: str
     start: float
     end: float | None = None
+    phase: str = ""
 
     @property
     def attended(self) -> bool:
@@ -149,8 +158,8 @@ def advance(track: Track, presence: Presence | None, status: str, now: float, *,
         track.left_reason = status
         return True
     changed = False
-    if current is not None and (current.place, current.media) != (presence.place,
-                                                                   presence.media):
+    if current is not None and (current.place, current.media, current.phase) != (
+            presence.place, presence.media, presence.phase):
         current.end = max(current.start, now)
         current = None
         changed = True
@@ -160,7 +169,8 @@ def advance(track: Track, presence: Presence | None, status: str, now: float, *,
         if (presence.place == LOBBY and knocked_at is not None and knocked_at <= now
                 and (last_end is None or knocked_at >= last_end)):
             start = knocked_at
-        track.segments.append(Segment(presence.place, room_name, presence.media, start))
+        track.segments.append(Segment(presence.place, room_name, presence.media, start,
+                                      phase=presence.phase))
         if presence.place != LOBBY and track.admitted_at is None:
             track.admitted_at = start
         track.left_at = None
@@ -201,6 +211,8 @@ class AttendanceBook:
         room_name = room.name if room is not None else ("Main room" if presence else "")
         if presence is not None and presence.place == LOBBY:
             room_name = "Lobby"
+        if presence is not None and presence.place.startswith(ASIDE_PREFIX):
+            room_name = "Private room"
         created = False
         for _ in range(MAX_ATTEMPTS):
             found = await self._store.get(key)
@@ -332,10 +344,13 @@ def person_summary(track: Track, now: float) -> dict[str, Any]:
     lobby = sum(s.seconds(now) for s in track.segments if not s.attended)
     by_room: dict[str, float] = {}
     by_media: dict[str, float] = {}
+    by_phase: dict[str, float] = {}
     for s in track.segments:
         if s.attended:
             by_room[s.place] = by_room.get(s.place, 0.0) + s.seconds(now)
             by_media[s.media] = by_media.get(s.media, 0.0) + s.seconds(now)
+            if s.phase:
+                by_phase[s.phase] = by_phase.get(s.phase, 0.0) + s.seconds(now)
     return {
         "session_id": track.session_id,
         "participant_id": track.participant_id,
@@ -352,10 +367,12 @@ def person_summary(track: Track, now: float) -> dict[str, Any]:
         "attended_minutes": round(attended / 60, 2),
         "by_room_seconds": {k: round(v, 3) for k, v in by_room.items()},
         "by_media_seconds": {k: round(v, 3) for k, v in by_media.items()},
+        "by_phase_minutes": {k: round(v / 60, 2) for k, v in by_phase.items()},
         "drops": [{"at": a, "back": b} for a, b in track.drops],
         "intervals": [
             {"kind": "session" if s.attended else "lobby", "room": s.place,
-             "room_name": s.room_name, "media": s.media, "start": s.start, "end": s.end,
+             "room_name": s.room_name, "media": s.media, "phase": s.phase,
+             "start": s.start, "end": s.end,
              "seconds": round(s.seconds(now), 3)}
             for s in track.segments
         ],

@@ -205,3 +205,44 @@ def test_an_interval_across_midnight_sunday_counts_in_both_weeks() -> None:
     # A range that starts at the Monday clips the Sunday evening away.
     clipped = range_report([t], monday, monday + 86400, tz, {}, {}, monday + 9000)
     assert clipped["people"][0]["total_seconds"] == 1800
+
+
+async def test_minutes_per_plan_phase(any_store: Store, sealer: Sealer) -> None:
+    """Each phase change starts new intervals; the report sums minutes per phase."""
+    from rooms.model import PlanLayout, PlanPhase
+
+    clock = Clock()
+    book = AttendanceBook(any_store, sealer, Household())
+    svc = RoomService(any_store, sinks=[AttendanceSink(book, clock)], clock=clock,
+                      arms=lambda sid: False)
+    sid = "plan1"
+    await svc.create(new_session(sid, owner_id="t", owner_name="Dr", title="Couple", now=T0))
+    for pid, role in (("co", Role.CO_THERAPIST), ("alex", Role.PARTNER),
+                      ("blair", Role.PARTNER)):
+        await svc.execute(sid, c.AddParticipant(actor="t", participant_id=pid, role=role,
+                                                display_name=pid.title()))
+    for pid in ("t", "co", "alex", "blair"):
+        await svc.execute(sid, c.Knock(actor=pid, consent_version="v"))
+    await svc.execute(sid, c.AdmitAll(actor="t"))
+    await svc.execute(sid, c.SetPlan(actor="t", plan_id="p", name="Couples", phases=(
+        PlanPhase("Joint", 20), PlanPhase("Apart", 15, PlanLayout.EACH_CLIENT_WITH_CLINICIAN),
+        PlanPhase("Joint", 10))))
+    await svc.execute(sid, c.NextPhase(actor="t"))
+    clock.at(20 * 60)
+    await svc.execute(sid, c.NextPhase(actor="t"))
+    clock.at(35 * 60)
+    await svc.execute(sid, c.NextPhase(actor="t"))
+    clock.at(35 * 60 + 60)
+    await svc.execute(sid, c.Tick(actor=c.SYSTEM, now=clock.now))  # the countdown ends
+    clock.at(40 * 60)
+    await svc.execute(sid, c.StepAside(actor="t", target="alex"))
+    clock.at(42 * 60)
+    await svc.execute(sid, c.BringBack(actor="t", target="alex"))
+    clock.at(45 * 60)
+    await svc.execute(sid, c.EndSession(actor="t"))
+    alex = person_summary(await book.track(sid, "alex"), clock.now)  # type: ignore[arg-type]
+    assert alex["by_phase_minutes"] == {"1. Joint": 20.0, "2. Apart": 15.0, "3. Joint": 10.0}
+    aside = [i for i in alex["intervals"] if i["room_name"] == "Private room"]
+    assert [(i["seconds"], i["phase"]) for i in aside] == [(120, "3. Joint")]
+    phases = {i["phase"] for i in alex["intervals"] if i["seconds"] > 0}
+    assert phases == {"1. Joint", "2. Apart", "3. Joint"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from rooms import commands as c
 from rooms.machine import handle, new_session
-from rooms.model import ParticipantStatus, Role, Session
+from rooms.model import ParticipantStatus, PlanLayout, PlanPhase, Role, Session
 
 T, CO, A, B, K, OBS = "therapist", "cotherapist", "client", "partner", "child", "observer"
 NOW = 1_000.0
@@ -80,6 +80,10 @@ SAMPLE_FIELDS: dict[type[c.Command], dict[str, Any]] = {
     c.SetRequireClinician: {"required": False},
     c.MoveParticipant: {"target": A, "room_id": "b1"}, c.Visit: {"room_id": "b1"},
     c.ExtendBreakouts: {"seconds": 60}, c.Broadcast: {"text": "x"},
+    c.SetPlan: {"plan_id": "p1", "name": "Couples",
+                "phases": (PlanPhase("Joint", 20),
+                           PlanPhase("Apart", 15, PlanLayout.EACH_CLIENT_WITH_CLINICIAN))},
+    c.StepAside: {"target": A}, c.BringBack: {"target": A},
 }
 
 

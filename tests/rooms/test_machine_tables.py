@@ -345,3 +345,60 @@ def test_enter_respects_the_lock() -> None:
     s, _ = handle(family(), c.Lock(actor=T), now=NOW)
     with pytest.raises(InvalidTransition, match="locked"):
         handle(s, c.Enter(actor=A, consent_version="v1"), now=NOW)
+
+
+# --- session plans and private rooms --------------------------------------------------
+from rooms.model import PlanLayout, PlanPhase, PlanRun, PlanStatus  # noqa: E402
+from rooms.plans import ASIDE_TABLE, PLAN_TABLE, AsideState, aside_state  # noqa: E402
+
+PLAN_PHASES = (PlanPhase("Joint", 20), PlanPhase("Apart", 15,
+                                                  PlanLayout.EACH_CLIENT_WITH_CLINICIAN),
+               PlanPhase("Joint again", 10))
+PLAN_COMMANDS: dict[type[c.Command], c.Command] = {
+    c.SetPlan: c.SetPlan(actor=T, plan_id="p1", name="Couples", phases=PLAN_PHASES),
+    c.NextPhase: c.NextPhase(actor=T),
+    c.EndPlan: c.EndPlan(actor=T),
+}
+
+
+def _with_plan(status: PlanStatus) -> Session:
+    index = {PlanStatus.NONE: -1, PlanStatus.READY: -1, PlanStatus.RUNNING: 0,
+             PlanStatus.FINISHED: 2}[status]
+    phases = () if status is PlanStatus.NONE else PLAN_PHASES
+    return replace(live_family(), plan=PlanRun(status, "p1", "Couples", phases, index,
+                                               NOW if status is PlanStatus.RUNNING else None))
+
+
+@pytest.mark.parametrize("st", list(PlanStatus), ids=str)
+@pytest.mark.parametrize("kind", list(PLAN_COMMANDS), ids=lambda k: k.__name__)
+def test_plan_table(st: PlanStatus, kind: type[c.Command]) -> None:
+    s = _with_plan(st)
+    expected = PLAN_TABLE.get((st, kind))
+    if expected is None:
+        with pytest.raises(InvalidTransition, match=f"plan is {st.value}"):
+            handle(s, PLAN_COMMANDS[kind], now=NOW)
+        return
+    new, _ = handle(s, PLAN_COMMANDS[kind], now=NOW + 5)
+    assert new.plan.status is expected
+
+
+ASIDE_COMMANDS: dict[type[c.Command], c.Command] = {
+    c.StepAside: c.StepAside(actor=T, target=A),
+    c.BringBack: c.BringBack(actor=T, target=A),
+}
+
+
+@pytest.mark.parametrize("st", list(AsideState), ids=str)
+@pytest.mark.parametrize("kind", list(ASIDE_COMMANDS), ids=lambda k: k.__name__)
+def test_aside_table(st: AsideState, kind: type[c.Command]) -> None:
+    s = live_family()
+    if st is AsideState.ASIDE:
+        s, _ = handle(s, c.StepAside(actor=T, target=A), now=NOW)
+    assert aside_state(s, A) is st
+    expected = ASIDE_TABLE.get((st, kind))
+    if expected is None:
+        with pytest.raises(InvalidTransition):
+            handle(s, ASIDE_COMMANDS[kind], now=NOW)
+        return
+    new, _ = handle(s, ASIDE_COMMANDS[kind], now=NOW)
+    assert aside_state(new, A) is expected

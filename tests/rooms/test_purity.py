@@ -16,6 +16,7 @@ from rooms.machine import (
     PARTICIPANT_TRIGGERS,
     SESSION_TABLE,
 )
+from rooms.plans import ASIDE_TABLE, PLAN_TABLE
 
 ROOMS = Path(__file__).resolve().parents[2] / "rooms"
 IMPURE_MODULES = {"time", "datetime", "asyncio", "os", "socket", "random", "secrets",
@@ -51,10 +52,12 @@ def test_the_checker_sees_impurity(tmp_path: Path) -> None:
 
 def test_generated_tables_list_every_transition() -> None:
     sections = markdown().split("\n\n**")
-    assert len(sections) == 4  # three machines, then Enter's steps
+    # three machines, Enter's steps, then the plan and the private rooms
+    assert len(sections) == 6
     tables: tuple[Mapping[tuple[StrEnum, type[Command]], StrEnum], ...] = (
-        SESSION_TABLE, PARTICIPANT_TABLE, BREAKOUT_TABLE)  # type: ignore[assignment]
-    for doc, transitions in zip(sections[:3], tables, strict=True):
+        SESSION_TABLE, PARTICIPANT_TABLE, BREAKOUT_TABLE,  # type: ignore[assignment]
+        PLAN_TABLE, ASIDE_TABLE)
+    for doc, transitions in zip((*sections[:3], *sections[4:]), tables, strict=True):
         for (state, cmd), target in transitions.items():
             row = next(line for line in doc.splitlines() if line.startswith(f"| {state.value} |"))
             arrow = "↺" if target == state else f"→ {target.value}"

@@ -26,6 +26,7 @@ RS = "/api/records/sessions/{session_id}"
 RH = "/api/records/households/{household_id}/target"
 CONSENT_DOC = {"kind": "telehealth", "title": "T",
                "text": "Consent text, second version, for the clinic."}
+PLAN_BODY = {"name": "Short", "phases": [{"name": "Joint", "minutes": 20}]}
 SERIES_BODY = {"household_id": "{hid}", "weekdays": [1], "start_time": "18:00",
                "first_date": "2027-01-05", "count": 2}
 
@@ -66,6 +67,14 @@ TABLE: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", L + "/invite.ics", None, (401, 403, 404, 404, 200, 200)),
     ("POST", L + "/email", None, (401, 403, 404, 404, 409, 409)),  # no SMTP here
     ("DELETE", L + "/link", None, (401, 403, 404, 404, 200, 200)),
+    ("GET", "/api/plans", None, (401, 403, 200, 200, 200, 200)),
+    ("POST", "/api/plans", PLAN_BODY, (401, 403, 201, 403, 201, 201)),
+    ("GET", "/api/plans/{pid}", None, (401, 403, 200, 200, 200, 200)),
+    ("PUT", "/api/plans/{pid}", PLAN_BODY, (401, 403, 200, 403, 200, 200)),
+    ("DELETE", "/api/plans/{pid}", None, (401, 403, 200, 403, 200, 200)),
+    ("GET", R + "/plan", None, (401, 403, 404, 200, 200, 200)),
+    ("PUT", R + "/plan", {"plan_id": "default-couples"}, (401, 403, 404, 404, 200, 200)),
+    ("PUT", S + "/plan", {"plan_id": "default-couples"}, (401, 403, 404, 403, 403, 200)),
     ("GET", "/api/sessions", None, (401, 403, 200, 200, 200, 200)),
     ("POST", "/api/sessions", {"title": "One-off"}, (401, 403, 201, 403, 201, 201)),
     ("GET", S, None, (401, 403, 404, 200, 200, 200)),
@@ -145,7 +154,8 @@ async def test_every_route_for_every_role(make_client: AppClient) -> None:
     assert resp.status == 200
     fill = {"session_id": joined["session_id"], "participant_id": member, "sid": series["id"],
             "mid": member, "hid": home["id"], "index": "0", "account_id": ids["spare"],
-            "spare_member": home["members"][2]["id"], "household_id": home["id"]}
+            "spare_member": home["members"][2]["id"], "household_id": home["id"],
+            "pid": "default-couples"}
 
     registered = {(r.method, r.resource.canonical)  # type: ignore[union-attr]
                   for r in client.app.router.routes()

@@ -25,6 +25,9 @@ ACCOUNT_AND_SESSION_PATHS = {
     "/api/sessions/{session_id}/participants/{participant_id}/link",
     "/api/sessions/{session_id}/participants/{participant_id}/invite.ics",
     "/api/sessions/{session_id}/join", "/api/sessions/{session_id}/end",
+    # session plans
+    "/api/plans", "/api/plans/{pid}", "/api/sessions/{session_id}/plan",
+    "/api/series/{sid}/plan",
 }
 
 
@@ -105,10 +108,27 @@ async def test_every_route_answers_what_its_schema_says(make_client: AppClient) 
                base + "/participants/{participant_id}/invite.ics", auth=auth)
     await call("delete", f"/api/sessions/{sid}/participants/{pid}/link", link, auth=auth)
     await call("post", f"/api/sessions/{sid}/join", base + "/join", auth=auth)
+    plan = {"name": "Short", "phases": [{"name": "Joint", "minutes": 20}]}
+    made = await call("post", "/api/plans", "/api/plans", plan, auth=auth)
+    await call("get", "/api/plans", "/api/plans", auth=auth)
+    await call("get", f"/api/plans/{made['id']}", "/api/plans/{pid}", auth=auth)
+    await call("put", f"/api/plans/{made['id']}", "/api/plans/{pid}", plan, auth=auth)
+    await call("put", f"/api/sessions/{sid}/plan", base + "/plan", {"plan_id": made["id"]},
+               auth=auth)
+    await call("delete", f"/api/plans/{made['id']}", "/api/plans/{pid}", auth=auth)
+    home = await client.post("/api/households", headers={**ORIGIN, **auth}, json={
+        "label": "H", "members": [{"name": "M", "role": "client"}]})
+    series = await client.post("/api/series", headers={**ORIGIN, **auth}, json={
+        "household_id": (await home.json())["ok"]["id"], "weekdays": [0],
+        "start_time": "19:00", "first_date": "2027-01-04", "count": 2})
+    srid = (await series.json())["ok"]["id"]
+    await call("put", f"/api/series/{srid}/plan", "/api/series/{sid}/plan",
+               {"plan_id": "default-couples"}, auth=auth)
+    await call("get", f"/api/series/{srid}/plan", "/api/series/{sid}/plan", auth=auth)
     await call("post", f"/api/sessions/{sid}/end", base + "/end", auth=auth)
     await call("post", "/api/logout", "/api/logout", auth=auth)
 
-    # The account and session routes are all called here; the program, records and join
+    # The account, session and plan routes are all called here; the program, records and join
     # routes are checked wherever the live suites call them (testkit/documented.py).
     assert set(answers) == {(op.method, op.path) for op in OPERATIONS
                             if op.path in ACCOUNT_AND_SESSION_PATHS}

@@ -3,6 +3,7 @@
 import { api, ApiError, el } from "/static/api.js";
 import { setupProgram, loadProgram, loadClinic, fmtWhen } from "/static/program.js";
 import { mountProgramRecords, mountRecords } from "/static/attendance.js";
+import { attachPlan, fillPlans } from "/static/plan-choice.js";
 
 const $ = (id) => document.getElementById(id);
 const screens = ["signin", "sessions", "detail", "program", "household", "series", "clinic"];
@@ -57,6 +58,7 @@ async function loadSessions() {
         ...homes.map((h) => el("option", { value: h.id }, h.label)));
       $("ns-household").value = keep;
     }).catch(() => null);
+    fillPlans($("ns-plan"));
   }
   mountProgramRecords();
 }
@@ -198,6 +200,7 @@ $("new-session").addEventListener("submit", async (e) => {
   if (f.end.value) body.ends_at = new Date(f.end.value).getTime() / 1000;
   const s = await guard(() => api("POST", "/api/sessions", body), "new-status").catch(() => null);
   if (!s) return;
+  await guard(() => attachPlan("sessions", s.id, f.plan.value), "new-status").catch(() => null);
   f.reset();
   await openDetail(s.id);
   if (s.default_duration_minutes) {

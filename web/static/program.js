@@ -2,6 +2,7 @@
 // and (for the clinic admin) clinic settings and staff. Times always carry their zone.
 import { api, ApiError, el } from "/static/api.js";
 import { mountHouseholdRecords } from "/static/attendance.js";
+import { attachPlan, fillPlans, mountPlans } from "/static/plan-choice.js";
 
 const $ = (id) => document.getElementById(id);
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -85,6 +86,7 @@ export async function loadProgram() {
   if (!all.length) $("series-list").append(el("li", { class: "muted" }, "No series yet."));
   $("new-household").hidden = deps.ctx.role === "co_therapist";
   if (!rows().length) resetHouseholdForm();
+  mountPlans(deps.ctx.role !== "co_therapist");
   show("program");
 }
 
@@ -111,6 +113,7 @@ async function openHousehold(id) {
   $("sr-co").replaceChildren(el("option", { value: "" }, "None"),
     ...staff.filter((s) => s.role === "co_therapist" && s.active)
       .map((s) => el("option", { value: s.account_id }, s.username)));
+  await fillPlans($("sr-plan"));
   $("household-status").textContent = "";
   stopEditing();
   show("household");
@@ -303,6 +306,7 @@ export function setupProgram(d) {
     if (f.co_therapist.value) body.co_therapist = f.co_therapist.value;
     const made = await deps.guard(() => api("POST", "/api/series", body), "household-status").catch(() => null);
     if (!made) return;
+    await deps.guard(() => attachPlan("series", made.id, f.plan.value), "household-status").catch(() => null);
     await openSeries(made.id);
     $("series-status").textContent = `Series created with ${made.occurrences.length} sessions. Issue each person's link below.`;
   });

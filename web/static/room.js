@@ -7,6 +7,7 @@
 import { html, render, nothing } from "/lit/lit-html.js";
 import { repeat } from "/lit/directives/repeat.js";
 import { Media } from "/static/rtc.js";
+import { phaseClock, planView, privateRoomItems, privateRoomName, privateRoomsView } from "/static/plan.js";
 
 const CLINICIANS = new Set(["therapist", "co_therapist"]);
 const NO_ROOM_CHAT = new Set(["child", "observer"]);
@@ -654,6 +655,7 @@ export class Room {
 
   roomName(roomId) {
     if (!roomId) return "the main room";
+    if (privateRoomName(roomId)) return privateRoomName(roomId);
     const r = this.state && this.state.breakouts.rooms.find((x) => x.id === roomId);
     return r ? r.name : "a breakout room";
   }
@@ -674,7 +676,7 @@ export class Room {
 
   tick() {
     if (!this.state) return;
-    const timer = this.timerText();
+    const timer = `${this.timerText()}|${phaseClock(this.state)}`;
     if (timer !== this.lastTimer) { this.lastTimer = timer; this.render(); }
     this.media.updateQuality();
   }
@@ -719,6 +721,7 @@ export class Room {
         <div class="messages">
           <div id="banner" class="banner" role="alert" ?hidden=${!this.bannerText}>${this.bannerText || ""}</div>
           <div id="flash" class="flash" role="status" ?hidden=${!this.flashText}>${this.flashText || ""}</div>
+          ${privateRoomsView(this)}${planView(this)}
         </div>
         <section id="stage" class=${`stage ${layout}${strip === 0 && featured ? " solo" : ""}`} tabindex="0"
           aria-label=${`Video: ${tiles.filter((t) => t.source === "camera").length} people in ${where.toLowerCase()}`}
@@ -819,6 +822,7 @@ export class Room {
       if (p.camera_on) item("Turn camera off", () => this.menuAction(p.id, "camera_off_request", target));
       item("Private message", () => this.messagePerson(p.id));
       for (const r of rooms) item(`Move to ${r.name}`, () => this.menuAction(p.id, "breakouts_move", { participant_id: p.id, room_id: r.id }));
+      privateRoomItems(this, p, item);
     }
     if (!owner && (!clinicianTarget || this.claims.role === "therapist")) {
       item("Send to lobby", () => this.menuAction(p.id, "send_to_lobby", target));

@@ -1,0 +1,151 @@
+"""A couples session run from its plan in real Chromium, each camera a solid colour:
+"Joint 20 → Partners apart 15 → Joint 10" with two partners, a therapist and a
+co-therapist, then a private room. Each page proves whom it decodes by its pixels."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.web.conftest import Server, launch, new_page, shot
+from tests.web.test_flow import add_person, prejoin, sign_in
+from tests.web.test_session_screen import assert_accessible
+from tests.web.test_six_people import COLOURS, seen, y4m
+
+PEOPLE = {"therapist": "red", "Alex": "green", "Blair": "blue", "Dr Co": "yellow"}
+WITHIN = 60.0  # bound for media to follow a switch on a loaded two-core host
+STEADY = 4.0  # after settling, every sample in this window shows only the room's people
+
+
+def settle(pages: dict[str, Page], expected: dict[str, set[str]], what: str) -> None:
+    """Every page decodes exactly ``expected`` (within WITHIN), and then keeps doing so:
+    no frame from another room once the switch has settled."""
+    t0 = time.monotonic()
+    got: dict[str, set[str]] = {}
+    while time.monotonic() - t0 < WITHIN:
+        got = {name: seen(page) for name, page in pages.items()}
+        if got == expected:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"{what}: expected {expected}, saw {got}")
+    print(f"{what}: settled in {time.monotonic() - t0:.1f} s")
+    t1 = time.monotonic()
+    while time.monotonic() - t1 < STEADY:
+        for name, page in pages.items():
+            assert seen(page) <= expected[name], f"{what}: {name} decoded another room"
+        time.sleep(0.3)
+
+
+def together(pages: dict[str, Page]) -> dict[str, set[str]]:
+    return {n: {PEOPLE[o] for o in pages if o != n} for n in pages}
+
+
+def focused(page: Page) -> str:
+    return str(page.evaluate("() => document.activeElement && document.activeElement.id"))
+
+
+@pytest.mark.timeout(420)  # four browsers and a 60 s close countdown on a shared host
+def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: object,
+                                                        server: Server,
+                                                        tmp_path: Path) -> None:
+    browsers = {name: launch(playwright_instance, [
+        f"--use-file-for-fake-video-capture={y4m(tmp_path / f'{c}.y4m', COLOURS[c])}"])
+        for name, c in PEOPLE.items()}
+    try:
+        console = new_page(browsers["therapist"])
+        console.on("dialog", lambda d: d.accept())
+        sign_in(console, server)
+        # A therapist writes a plan of their own in the console.
+        console.click("[data-go=program] >> nth=0")
+        console.click("#plan-new")
+        console.fill("#pp-plan-name", "Check-in then apart")
+        console.fill("#pp-name-0", "Check-in")
+        console.fill("#pp-minutes-0", "5")
+        console.click("#plan-add-phase")
+        console.fill("#pp-name-1", "Apart")
+        console.select_option("#pp-layout-1", "each_client_with_clinician")
+        console.click("#plan-save")
+        expect(console.locator("#plan-list")).to_contain_text("Check-in 5 → Apart 15")
+        console.click("[data-go=sessions] >> nth=0")
+        console.fill("#ns-title", "Couple from a plan")
+        expect(console.locator("#ns-plan")).to_contain_text("Check-in then apart")
+        console.select_option("#ns-plan", "default-couples")
+        console.click("#new-session button[type=submit]")
+        links = {name: add_person(console, name, role) for name, role in (
+            ("Alex", "partner"), ("Blair", "partner"), ("Dr Co", "co_therapist"))}
+        with console.expect_popup() as popup:
+            console.click("#open-room")
+        dr = popup.value
+        dr.set_default_timeout(20000)
+        prejoin(dr, dr.url)
+        pages = {"therapist": dr}
+        for name in ("Alex", "Blair"):
+            pages[name] = new_page(browsers[name])
+            prejoin(pages[name], links[name])
+        dr.click("#tab-people")
+        expect(dr.locator("#lobby-list > li")).to_have_count(2)  # both have knocked
+        dr.click("#admit-all")
+        for page in pages.values():
+            expect(page.locator("#screen-session")).to_be_visible()
+
+        # The plan is on the therapist's screen only.
+        expect(dr.locator("#plan-title")).to_have_text("Couples: joint, partners apart, joint")
+        expect(pages["Alex"].locator("#plan")).to_have_count(0)
+        dr.click("#plan-next")  # "Start plan": phase 1, everyone together
+        expect(dr.locator("#plan-current")).to_have_text("Now: Joint")
+        expect(dr.locator("#plan-clock")).to_contain_text("Time left 19:")
+        assert focused(dr) == "plan-next"
+
+        # Without the co-therapist, "Partners apart" would leave Blair without a
+        # clinician: refused, the reason beside the button, nobody moves.
+        dr.click("#plan-next")
+        refusal = dr.locator('.refusal[data-for="plan-next"]')
+        expect(refusal).to_contain_text("no clinician")
+        expect(dr.locator("#plan-current")).to_have_text("Now: Joint")
+        assert focused(dr) == "plan-next"
+
+        pages["Dr Co"] = new_page(browsers["Dr Co"])
+        prejoin(pages["Dr Co"], links["Dr Co"])  # co-therapists skip the lobby
+        expect(pages["Dr Co"].locator("#screen-session")).to_be_visible()
+        settle(pages, together(pages), "joint")
+
+        # From the keyboard: each partner alone with a different clinician.
+        dr.focus("#plan-next")
+        dr.keyboard.press("Enter")
+        expect(dr.locator("#plan-current")).to_have_text("Now: Partners apart")
+        expect(refusal).to_have_count(0)
+        assert focused(dr) == "plan-next"
+        settle(pages, {"therapist": {"green"}, "Alex": {"red"}, "Dr Co": {"blue"},
+                       "Blair": {"yellow"}}, "partners apart")
+        expect(dr.locator("#plan-clock")).to_contain_text("Time left 14:")
+        shot(dr, "plan-timeline")
+        assert_accessible(dr, "the plan timeline")
+
+        # Back together, after the close countdown.
+        dr.click("#plan-next")
+        expect(dr.locator("#plan-current")).to_have_text("Now: Joint")
+        expect(dr.locator("#plan-next-what")).to_have_text("This is the last phase.")
+        assert focused(dr) == "plan-next"
+        expect(pages["Alex"].locator("#room-label")).to_have_text("Main room", timeout=90000)
+        settle(pages, together(pages), "joint again")
+
+        # A private room: the therapist takes Alex aside, unannounced.
+        row = dr.locator('#people-list > li', has_text="Alex")
+        row.get_by_role("button", name="Options for Alex").click()
+        row.get_by_role("menuitem", name="Move to a private room with me", exact=True).click()
+        settle(pages, {"therapist": {"green"}, "Alex": {"red"}, "Dr Co": {"blue"},
+                       "Blair": {"yellow"}}, "private room")
+        expect(pages["Alex"].locator("#private-rooms")).to_contain_text(
+            "You are in a private room with")
+        expect(pages["Blair"].locator("#private-rooms")).to_have_count(0)
+        shot(pages["Alex"], "private-room")
+        assert_accessible(pages["Alex"], "a private room")
+        dr.get_by_role("button", name="Bring Alex back").click()
+        settle(pages, together(pages), "back from the private room")
+    finally:
+        for b in browsers.values():
+            b.close()
