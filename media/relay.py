@@ -74,6 +74,10 @@ RTCP_SENDERS_PER_PACKET = 16
 #: timestamp step inserted when a slot switches source (one frame / one 20 ms packet)
 TS_STEP = {"video": 3000, "audio": 960}
 PIN = {"video": "video/vp8", "audio": "audio/opus"}
+#: a gap's repair attempt from which the viewer is told to start its media over: when
+#: it decodes nobody at all, and for any gap
+RESTART_BLIND = 3
+RESTART_ANY = 5
 
 EventCallback = Callable[[str, str, str, dict[str, Any]], None]
 
@@ -979,11 +983,29 @@ class Router:
             if self.live(pub, now)
         }
 
-    def repair(self, viewer_id: str, publisher_id: str, kind: str) -> str:
-        """Fix one gap: bind what is unbound (renegotiating if no slot is free), ask for
-        a keyframe for a bound video (rate-limited; deltas keep flowing, so a slow
-        decoder is never set back), and re-send the layout. Returns what it did."""
+    def repair(self, viewer_id: str, publisher_id: str, kind: str, attempt: int = 1,
+               blind: bool = False) -> str:
+        """Fix one gap, escalating while it lasts; returns what it did.
+
+        1. bind what is unbound (renegotiating if no slot is free), ask for a keyframe
+           for a bound video (rate-limited; deltas keep flowing, so a slow decoder is
+           never set back), and re-send the layout;
+        2. from the second attempt, also run a subscribe round again (fresh offer and
+           answer: every slot re-reads what was negotiated and asks for keyframes);
+        3. when the viewer decodes nobody at all (``blind``) from the third attempt, or
+           any gap from the fifth, or at once when its subscribe connection has failed:
+           tell the viewer to start its media over (``peer_closed``), since nothing
+           the relay can do on that connection has helped.
+        """
         p = self.peer(viewer_id)
+        pc = p.subscribe_pc
+        dead = pc is not None and pc.connectionState in ("failed", "closed")
+        if dead or (blind and attempt >= RESTART_BLIND) or attempt >= RESTART_ANY:
+            logger.info("repair restarts media: session=%s viewer=%s attempt=%d blind=%s "
+                        "subscribe=%s", self.id, p.id, attempt, blind,
+                        pc.connectionState if pc is not None else "none")
+            self.relay.emit(self.id, p.id, "peer_closed", {"reason": "repair"})
+            return "restart"
         overflow = self._reconcile(p)
         done = "layout"
         for sub in p.subscriptions:
@@ -991,7 +1013,7 @@ class Router:
             if pub is not None and pub.peer.id == publisher_id and kind == pub.kind == "video":
                 pub.request_keyframe()
                 done = "keyframe"
-        if overflow and p.subscribe_pc is not None:
+        if pc is not None and (overflow or attempt >= 2):
             self.ask_renegotiate(p)
             done = "renegotiate"
         self.relay.emit(self.id, p.id, "layout", p.layout_message(overflow))
@@ -1032,7 +1054,11 @@ class Router:
         p = self.peer(subscriber_id)
         p.visible = {pid for pid in publisher_ids if pid != subscriber_id}
         overflow = self._reconcile(p)
-        return p.layout_message(overflow)
+        message = p.layout_message(overflow)
+        logger.info("visibility set: session=%s subscriber=%s visible=%s slots=%d bound=%d "
+                    "overflow=%d seq=%d", self.id, p.id, ",".join(sorted(p.visible)),
+                    len(p.subscriptions), len(message["layout"]), len(overflow), message["seq"])
+        return message
 
     def _reconcile(self, p: Peer) -> list[str]:
         desired = [
@@ -1298,9 +1324,10 @@ class Relay:
         """(publisher, kind) the viewer should be decoding now; see ``Router.expected``."""
         return self.router(session_id).expected(viewer_id)
 
-    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str) -> str:
+    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str,
+               attempt: int = 1, blind: bool = False) -> str:
         """Repair one gap between desired and actual; see ``Router.repair``."""
-        return self.router(session_id).repair(viewer_id, publisher_id, kind)
+        return self.router(session_id).repair(viewer_id, publisher_id, kind, attempt, blind)
 
     def stalled(self, session_id: str) -> set[str]:
         """Publishers of the session whose media stopped arriving."""

@@ -164,7 +164,9 @@ export class Media extends EventTarget {
       this.listening = true;
       socket.on("media_layout", (layout) => this.applyLayout(layout));
       socket.on("media_renegotiate", () => { if (this.sub) this.requestSubscribe(); });
-      socket.on("media_peer_closed", () => this.restart());
+      // The relay lost our connections, or its repair found that nothing arrives on
+      // them: start media over (not from the lobby, where there is none).
+      socket.on("media_peer_closed", () => { if (this.ready) this.restart(); });
       socket.on("media_health", (h) => {
         this.stalled = new Set(h.stalled);
         this.dispatchEvent(new CustomEvent("media-health", { detail: h }));
