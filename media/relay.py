@@ -560,6 +560,10 @@ class Peer:
         #: a subscribe offer was asked for while one was outstanding: offer again after
         #: the answer, so the second need is served, never refused
         self._offer_again = False
+        #: packets forwarded to this subscriber as last seen by a repair, and when that
+        #: number last grew (a repair restarts only a subscriber nothing reaches)
+        self.forwarded_seen = 0
+        self.forwarded_at = time.monotonic()
 
     def _new_pc(self) -> RTCPeerConnection:
         servers = [
@@ -992,18 +996,26 @@ class Router:
            never set back), and re-send the layout;
         2. from the second attempt, also run a subscribe round again (fresh offer and
            answer: every slot re-reads what was negotiated and asks for keyframes);
-        3. when the viewer decodes nobody at all (``blind``) from the third attempt, or
-           any gap from the fifth, or at once when its subscribe connection has failed:
-           tell the viewer to start its media over (``peer_closed``), since nothing
-           the relay can do on that connection has helped.
+        3. when nothing has left the relay for the viewer for ``stall_after`` seconds
+           and it decodes nobody (``blind``) from the third attempt, or any gap from
+           the fifth, or at once when its subscribe connection has failed: tell the
+           viewer to start its media over (``peer_closed``). While packets do leave
+           for it, its decoder is only slow (a starved host): a restart would only
+           set it back.
         """
         p = self.peer(viewer_id)
         pc = p.subscribe_pc
         dead = pc is not None and pc.connectionState in ("failed", "closed")
-        if dead or (blind and attempt >= RESTART_BLIND) or attempt >= RESTART_ANY:
+        now = time.monotonic()
+        sent = sum(s.forwarded for s in p.subscriptions)
+        if sent != p.forwarded_seen:
+            p.forwarded_seen, p.forwarded_at = sent, now
+        silent = now - p.forwarded_at >= self.relay.config.stall_after
+        if dead or (silent and ((blind and attempt >= RESTART_BLIND)
+                                or attempt >= RESTART_ANY)):
             logger.info("repair restarts media: session=%s viewer=%s attempt=%d blind=%s "
-                        "subscribe=%s", self.id, p.id, attempt, blind,
-                        pc.connectionState if pc is not None else "none")
+                        "subscribe=%s forwarded=%d", self.id, p.id, attempt, blind,
+                        pc.connectionState if pc is not None else "none", sent)
             self.relay.emit(self.id, p.id, "peer_closed", {"reason": "repair"})
             return "restart"
         overflow = self._reconcile(p)
