@@ -192,3 +192,34 @@ async def test_a_viewer_that_decodes_nobody_is_told_to_start_over(live: Live) ->
         assert t.received["media_renegotiate"], "no subscribe round before the restart"
     finally:
         await a.close()
+
+
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_subscribe_sockets_receive_from_any_address_of_the_subscriber(
+        live: Live) -> None:
+    """A browser may select another of its candidate pairs than the one aioice
+    nominated: the relay's subscribe socket must still take its consent checks, PLI
+    and NACK, and must not turn a closed browser port into ECONNREFUSED on every
+    send. So the socket stays unconnected while media flows."""
+    room = await admitted(live, ("a", "client"))
+    sid, t = room.sid, room.therapist
+    a = MediaClient(OverSocket(room.people["a"]), sid, "a", code=5)  # type: ignore[arg-type]
+    viewer = MediaClient(OverSocket(t), sid, "t", code=1)  # type: ignore[arg-type]
+    try:
+        await a.join()
+        await a.publish()
+        await viewer.join()
+        await viewer.subscribe()
+        await t.wait(lambda _: viewer.frames_of(5), "the therapist decodes a", limit=15)
+        peer = live.app[LIVE].relay.routers[sid].peers[t.state["me"]["id"]]
+        egress = {id(s._egress): s._egress for s in peer.subscriptions
+                  if s._egress is not None}
+        assert egress
+        for e in egress.values():
+            pair = e.dtls.transport._connection._nominated[1]
+            sock = pair.protocol.transport.get_extra_info("socket")
+            with pytest.raises(OSError):
+                sock.getpeername()  # not connected: receives from any address
+    finally:
+        await a.close()
+        await viewer.close()
