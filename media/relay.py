@@ -769,6 +769,7 @@ class Peer:
             config = self.router.relay.config
             ice.restrict_gathering(pc, config.host_addresses, config.port_range,
                                  dict(config.announce))
+            ice.nominate_once(pc)  # the relay is the controlling agent on this leg
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
             self._require_candidates(pc)

@@ -223,3 +223,4 @@ async def test_subscribe_sockets_receive_from_any_address_of_the_subscriber(
     finally:
         await a.close()
         await viewer.close()
+
