@@ -66,7 +66,12 @@ export class Media extends EventTarget {
       this.ready = true;
       this.room.addTile(this.room.claims.sub, "camera", this.stream, { local: true });
       this.syncButtons();
-      this.start().catch((err) => this.room.banner(`Media could not start: ${err.message}`));
+      // A first start that fails (a relay that did not answer in time) is tried again
+      // until it works: a page that gave up here would see and hear nobody.
+      this.start().catch((err) => {
+        this.room.banner(`Media could not start (${err.message}); trying again…`);
+        setTimeout(() => { if (this.ready) this.restart(); }, 2000);
+      });
     }
   }
 
