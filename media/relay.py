@@ -995,8 +995,10 @@ class Router:
         1. bind what is unbound (renegotiating if no slot is free), ask for a keyframe
            for a bound video (rate-limited; deltas keep flowing, so a slow decoder is
            never set back), and re-send the layout;
-        2. from the second attempt, also run a subscribe round again (fresh offer and
+        2. from the second attempt, when nothing has left the relay for the viewer for
+           ``stall_after`` seconds, also run a subscribe round again (fresh offer and
            answer: every slot re-reads what was negotiated and asks for keyframes);
+           while packets do leave, a round would only add load to a starved host;
         3. when nothing has left the relay for the viewer for ``stall_after`` seconds
            and it decodes nobody (``blind``) from the third attempt, or any gap from
            the fifth, or at once when its subscribe connection has failed: tell the
@@ -1026,7 +1028,7 @@ class Router:
             if pub is not None and pub.peer.id == publisher_id and kind == pub.kind == "video":
                 pub.request_keyframe()
                 done = "keyframe"
-        if pc is not None and (overflow or attempt >= 2):
+        if pc is not None and (overflow or (attempt >= 2 and silent)):
             self.ask_renegotiate(p)
             done = "renegotiate"
         self.relay.emit(self.id, p.id, "layout", p.layout_message(overflow))
