@@ -36,6 +36,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import sdp as aiortc_sdp
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpreceiver import StreamStatistics
@@ -80,6 +81,12 @@ RESTART_BLIND = 3
 RESTART_ANY = 5
 
 EventCallback = Callable[[str, str, str, dict[str, Any]], None]
+
+
+def closed_meanwhile() -> MediaError:
+    """The peer was closed (its person left, or started media over) mid-negotiation."""
+    return MediaError("bad_state", "the media connection was closed meanwhile; "
+                      "start media again")
 
 
 def _new_id() -> str:
@@ -663,8 +670,11 @@ class Peer:
             config = self.router.relay.config
             ice.restrict_gathering(pc, config.host_addresses, config.port_range,
                                  dict(config.announce))
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
+            try:
+                answer = await pc.createAnswer()
+                await pc.setLocalDescription(answer)
+            except InvalidStateError as exc:
+                raise closed_meanwhile() from exc
             self._require_candidates(pc)
             for dtls in ice.dtls_transports(pc):
                 self._watch_ingress(dtls)
@@ -770,8 +780,11 @@ class Peer:
             ice.restrict_gathering(pc, config.host_addresses, config.port_range,
                                  dict(config.announce))
             ice.nominate_once(pc)  # the relay is the controlling agent on this leg
-            offer = await pc.createOffer()
-            await pc.setLocalDescription(offer)
+            try:
+                offer = await pc.createOffer()
+                await pc.setLocalDescription(offer)
+            except InvalidStateError as exc:
+                raise closed_meanwhile() from exc
             self._require_candidates(pc)
             local = pc.localDescription
             assert local is not None

@@ -422,3 +422,28 @@ async def test_visibility_before_subscribe_and_close_cascades(relay: Relay) -> N
         assert err.value.code == "no_such_session"
     finally:
         await close_all([a, b])
+
+
+async def test_a_peer_closed_mid_negotiation_answers_with_a_code(relay: Relay) -> None:
+    """Someone starts media over (or leaves) while their publish offer is being
+    answered: the offer gets a coded error a page can retry on, never a crash."""
+    from aiortc import RTCPeerConnection
+
+    from .clients import LOOPBACK, restrict_gathering
+
+    [a] = await start(relay, ("a", A_CODE))
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        restrict_gathering(pc, LOOPBACK)
+        await pc.setLocalDescription(await pc.createOffer())
+        peer = relay.routers["s1"].peers["a"]
+        offer = asyncio.ensure_future(relay.publish_offer("s1", "a", pc.localDescription.sdp))
+        await asyncio.sleep(0)  # the offer is inside the relay, awaiting aiortc
+        await peer.publish_pc.close() if peer.publish_pc is not None else None
+        with pytest.raises(MediaError) as err:
+            await offer
+        assert err.value.code in ("bad_state", "bad_sdp")
+    finally:
+        await pc.close()
+        await close_all([a])
