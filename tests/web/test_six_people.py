@@ -20,8 +20,8 @@ from tests.web.conftest import CHROMIUM_ARGS, Server, new_page
 from tests.web.test_flow import add_person, prejoin, sign_in
 
 # Admissions in one run (everyone sent back to the lobby and admitted again between
-# them): as many as fit in about two minutes on a small shared host by default.
-REPS = int(os.environ.get("HEARTH_SIX_REPS", "4"))
+# them): ten took 95 s on a shared two-core host (load 15-23).
+REPS = int(os.environ.get("HEARTH_SIX_REPS", "10"))
 COLOURS = {
     "red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
     "yellow": (220, 220, 30), "magenta": (220, 30, 220), "cyan": (30, 200, 220),
