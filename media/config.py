@@ -64,11 +64,14 @@ class RelayConfig:
     #: subscribers, whose RtpRouter drops RTX when several video receivers share a
     #: bundle (it routes RTX by payload type only). Browsers handle RTX.
     subscriber_rtx: bool = True
-    #: once a subscribe connection's ICE pair is nominated, ``connect()`` its UDP
-    #: socket to the client's address: sends then skip the per-packet route lookup
-    #: and address parsing (about 15% of a sendto). The socket then only receives
-    #: from that address, which after nomination is the only one in use.
-    connect_egress_sockets: bool = True
+    #: ``connect()`` a subscribe connection's UDP socket to the address of the pair
+    #: aioice nominated: sends skip the route lookup (about 15% of a sendto). Off by
+    #: default: aioice (controlling, aggressive nomination) keeps the last pair that
+    #: succeeded, and a browser may select another of its own candidates. A connected
+    #: socket then drops everything the browser sends on its pair (consent checks,
+    #: PLI, NACK) and, once the browser closes the other port, every send fails with
+    #: ECONNREFUSED: the page decodes nobody until consent expires.
+    connect_egress_sockets: bool = False
 
     def bitrate_caps(self) -> dict[str, int]:
         """Per-source publisher caps (bps) that signaling sends to clients."""

@@ -270,6 +270,35 @@ async def _gather_in_range(
     return candidates
 
 
+class _NominateOnce(aioice_ice.Connection):
+    """An aioice connection that, when controlling, nominates one pair (regular
+    nomination, RFC 8445 section 8.1.1) instead of every pair it checks.
+
+    aioice's aggressive nomination keeps whichever nominated pair succeeded last, and
+    a browser (controlled) selects another of those pairs by its own ranking: the relay
+    then sends on one pair while the browser sends its consent checks, PLI and NACK on
+    another, and when the browser closes the other port nothing the relay sends
+    arrives. With one nominated pair both ends use the same one. aioice reads
+    ``remote_is_lite`` only to choose aggressive nomination, so it reads True here;
+    aiortc's own assignment is kept aside."""
+
+    @property
+    def remote_is_lite(self) -> bool:
+        return True
+
+    @remote_is_lite.setter
+    def remote_is_lite(self, value: bool) -> None:
+        self._hearth_remote_is_lite = value
+
+
+def nominate_once(pc: RTCPeerConnection) -> None:
+    """Make every ICE connection of ``pc`` nominate a single pair when controlling (see
+    ``_NominateOnce``). Call it before the connection starts. Idempotent."""
+    for conn in _connections(pc):
+        if type(conn) is aioice_ice.Connection:
+            conn.__class__ = _NominateOnce
+
+
 def has_candidates(sdp: str) -> bool:
     """Whether a local description announces at least one ICE candidate."""
     return "a=candidate:" in sdp

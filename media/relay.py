@@ -36,6 +36,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import sdp as aiortc_sdp
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpreceiver import StreamStatistics
@@ -74,8 +75,18 @@ RTCP_SENDERS_PER_PACKET = 16
 #: timestamp step inserted when a slot switches source (one frame / one 20 ms packet)
 TS_STEP = {"video": 3000, "audio": 960}
 PIN = {"video": "video/vp8", "audio": "audio/opus"}
+#: a gap's repair attempt from which the viewer is told to start its media over: when
+#: it decodes nobody at all, and for any gap
+RESTART_BLIND = 3
+RESTART_ANY = 5
 
 EventCallback = Callable[[str, str, str, dict[str, Any]], None]
+
+
+def closed_meanwhile() -> MediaError:
+    """The peer was closed (its person left, or started media over) mid-negotiation."""
+    return MediaError("bad_state", "the media connection was closed meanwhile; "
+                      "start media again")
 
 
 def _new_id() -> str:
@@ -556,6 +567,10 @@ class Peer:
         #: a subscribe offer was asked for while one was outstanding: offer again after
         #: the answer, so the second need is served, never refused
         self._offer_again = False
+        #: packets forwarded to this subscriber as last seen by a repair, and when that
+        #: number last grew (a repair restarts only a subscriber nothing reaches)
+        self.forwarded_seen = 0
+        self.forwarded_at = time.monotonic()
 
     def _new_pc(self) -> RTCPeerConnection:
         servers = [
@@ -655,8 +670,11 @@ class Peer:
             config = self.router.relay.config
             ice.restrict_gathering(pc, config.host_addresses, config.port_range,
                                  dict(config.announce))
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
+            try:
+                answer = await pc.createAnswer()
+                await pc.setLocalDescription(answer)
+            except InvalidStateError as exc:
+                raise closed_meanwhile() from exc
             self._require_candidates(pc)
             for dtls in ice.dtls_transports(pc):
                 self._watch_ingress(dtls)
@@ -761,8 +779,12 @@ class Peer:
             config = self.router.relay.config
             ice.restrict_gathering(pc, config.host_addresses, config.port_range,
                                  dict(config.announce))
-            offer = await pc.createOffer()
-            await pc.setLocalDescription(offer)
+            ice.nominate_once(pc)  # the relay is the controlling agent on this leg
+            try:
+                offer = await pc.createOffer()
+                await pc.setLocalDescription(offer)
+            except InvalidStateError as exc:
+                raise closed_meanwhile() from exc
             self._require_candidates(pc)
             local = pc.localDescription
             assert local is not None
@@ -979,11 +1001,39 @@ class Router:
             if self.live(pub, now)
         }
 
-    def repair(self, viewer_id: str, publisher_id: str, kind: str) -> str:
-        """Fix one gap: bind what is unbound (renegotiating if no slot is free), ask for
-        a keyframe for a bound video (rate-limited; deltas keep flowing, so a slow
-        decoder is never set back), and re-send the layout. Returns what it did."""
+    def repair(self, viewer_id: str, publisher_id: str, kind: str, attempt: int = 1,
+               blind: bool = False) -> str:
+        """Fix one gap, escalating while it lasts; returns what it did.
+
+        1. bind what is unbound (renegotiating if no slot is free), ask for a keyframe
+           for a bound video (rate-limited; deltas keep flowing, so a slow decoder is
+           never set back), and re-send the layout;
+        2. from the second attempt, when nothing has left the relay for the viewer for
+           ``stall_after`` seconds, also run a subscribe round again (fresh offer and
+           answer: every slot re-reads what was negotiated and asks for keyframes);
+           while packets do leave, a round would only add load to a starved host;
+        3. when nothing has left the relay for the viewer for ``stall_after`` seconds
+           and it decodes nobody (``blind``) from the third attempt, or any gap from
+           the fifth, or at once when its subscribe connection has failed: tell the
+           viewer to start its media over (``peer_closed``). While packets do leave
+           for it, its decoder is only slow (a starved host): a restart would only
+           set it back.
+        """
         p = self.peer(viewer_id)
+        pc = p.subscribe_pc
+        dead = pc is not None and pc.connectionState in ("failed", "closed")
+        now = time.monotonic()
+        sent = sum(s.forwarded for s in p.subscriptions)
+        if sent != p.forwarded_seen:
+            p.forwarded_seen, p.forwarded_at = sent, now
+        silent = now - p.forwarded_at >= self.relay.config.stall_after
+        if dead or (silent and ((blind and attempt >= RESTART_BLIND)
+                                or attempt >= RESTART_ANY)):
+            logger.info("repair restarts media: session=%s viewer=%s attempt=%d blind=%s "
+                        "subscribe=%s forwarded=%d", self.id, p.id, attempt, blind,
+                        pc.connectionState if pc is not None else "none", sent)
+            self.relay.emit(self.id, p.id, "peer_closed", {"reason": "repair"})
+            return "restart"
         overflow = self._reconcile(p)
         done = "layout"
         for sub in p.subscriptions:
@@ -991,7 +1041,7 @@ class Router:
             if pub is not None and pub.peer.id == publisher_id and kind == pub.kind == "video":
                 pub.request_keyframe()
                 done = "keyframe"
-        if overflow and p.subscribe_pc is not None:
+        if pc is not None and (overflow or (attempt >= 2 and silent)):
             self.ask_renegotiate(p)
             done = "renegotiate"
         self.relay.emit(self.id, p.id, "layout", p.layout_message(overflow))
@@ -1032,7 +1082,11 @@ class Router:
         p = self.peer(subscriber_id)
         p.visible = {pid for pid in publisher_ids if pid != subscriber_id}
         overflow = self._reconcile(p)
-        return p.layout_message(overflow)
+        message = p.layout_message(overflow)
+        logger.info("visibility set: session=%s subscriber=%s visible=%s slots=%d bound=%d "
+                    "overflow=%d seq=%d", self.id, p.id, ",".join(sorted(p.visible)),
+                    len(p.subscriptions), len(message["layout"]), len(overflow), message["seq"])
+        return message
 
     def _reconcile(self, p: Peer) -> list[str]:
         desired = [
@@ -1298,9 +1352,10 @@ class Relay:
         """(publisher, kind) the viewer should be decoding now; see ``Router.expected``."""
         return self.router(session_id).expected(viewer_id)
 
-    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str) -> str:
+    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str,
+               attempt: int = 1, blind: bool = False) -> str:
         """Repair one gap between desired and actual; see ``Router.repair``."""
-        return self.router(session_id).repair(viewer_id, publisher_id, kind)
+        return self.router(session_id).repair(viewer_id, publisher_id, kind, attempt, blind)
 
     def stalled(self, session_id: str) -> set[str]:
         """Publishers of the session whose media stopped arriving."""

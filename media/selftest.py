@@ -58,6 +58,10 @@ def _static_problems() -> list[str]:
                 ("component", "addresses", "timeout"))
     need_method(aioice.ice.StunProtocol, "datagram_received", ("data", "addr"))
     need_method(aioice.ice.Connection, "gather_candidates")
+    # ice.nominate_once: check_start nominates aggressively unless remote_is_lite.
+    if "remote_is_lite" not in inspect.getsource(aioice.ice.Connection.check_start):
+        problems.append("aioice Connection.check_start no longer reads remote_is_lite "
+                        "(the relay's single nomination relies on it)")
     # Binding host candidates inside a fixed UDP range builds them like aioice does.
     need_method(aioice.ice.StunProtocol, "__init__", ("receiver",))
     import aioice.candidate

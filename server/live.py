@@ -91,7 +91,8 @@ class Live:
         sinks.append(self.records.attendance_sink)
         self.rooms = RoomService(
             store, sinks=sinks,
-            media=VisibilityPort(self.relay, on_layout=self._layout),
+            media=VisibilityPort(self.relay, on_layout=self._layout,
+                                 newest=self.media_sink.newest),
             arms=self.placement.is_local)
         self.signaling = Signaling(self.rooms, self.chat, self.outbox, gate=self.records.gate)
         self.registry: Registry = build_registry(self.signaling)

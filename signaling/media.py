@@ -55,7 +55,8 @@ class MediaPort(Protocol):
     def layout(self, session_id: str, subscriber_id: str) -> dict[str, dict[str, Any]]: ...
     def layout_message(self, session_id: str, subscriber_id: str) -> dict[str, Any]: ...
     def expected(self, session_id: str, viewer_id: str) -> set[tuple[str, str]]: ...
-    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str) -> str: ...
+    def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str,
+               attempt: int = 1, blind: bool = False) -> str: ...
 
 
 Source = Literal["mic", "camera", "screen"]
@@ -294,9 +295,15 @@ class MediaHealth:
         actual = {(pid, kind) for pid, r in receiving.items()
                   for kind in ("audio", "video") if getattr(r, kind)}
         changes = tracker.observe(viewer, desired, actual, now)
+        blind = bool(desired) and not actual & desired  # decodes nobody it should
+        restarted = False
         for gap in changes.repair:
+            if restarted:
+                break  # the viewer starts its media over: one restart covers every gap
             try:
-                done = self._media.repair(sid, gap.viewer, gap.source, gap.kind)
+                done = self._media.repair(sid, gap.viewer, gap.source, gap.kind,
+                                          gap.repairs, blind)
+                restarted = done == "restart"
             except Exception as exc:
                 if getattr(exc, "code", None) is None:
                     raise
@@ -361,6 +368,9 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
                                   slots=slots_for(session, caller.participant_id))
         if ice_servers_for is not None:
             config = {**config, "ice_servers": ice_servers_for(caller.participant_id)}
+        # Read again: a change committed while the relay was busy above (breakouts
+        # opening) has already pushed its visibility, which the older copy would undo.
+        session = await sig.state(caller)
         media.set_visible(session.id, caller.participant_id,
                           visible_publishers(session, caller.participant_id))
         return config
@@ -471,12 +481,22 @@ class VisibilityPort:
     subscriber is told which publication each receive slot now carries, so tiles
     relabel without any renegotiation."""
 
-    def __init__(self, media: MediaPort, on_layout: LayoutHook | None = None) -> None:
+    def __init__(self, media: MediaPort, on_layout: LayoutHook | None = None,
+                 newest: Newest | None = None) -> None:
         self._media = media
         self._on_layout = on_layout
+        self._newest = newest
 
     async def set_visible(self, session_id: str, subscriber_id: str,
                           publisher_ids: frozenset[str]) -> None:
+        """With ``newest``, the set applied is the newest published state's: the calls
+        of two commits made close together run in either order (each after its own
+        sinks), and the older commit's set must never overwrite the newer one's."""
+        session = self._newest.get(session_id) if self._newest is not None else None
+        if session is not None:
+            if subscriber_id not in session.participants:
+                return
+            publisher_ids = visible_publishers(session, subscriber_id)
         try:
             result = self._media.set_visible(session_id, subscriber_id, publisher_ids)
         except Exception as exc:  # no router or peer yet: media_join reconciles
@@ -487,20 +507,44 @@ class VisibilityPort:
             await self._on_layout(session_id, subscriber_id, result)
 
 
+class Newest:
+    """The newest state published per session (by version), in memory: what the relay's
+    visibility must follow, whichever commit's push runs last."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, Session] = {}
+
+    def note(self, session: Session) -> None:
+        known = self._sessions.get(session.id)
+        if known is None or session.version >= known.version:
+            self._sessions[session.id] = session
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def forget(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+
+
 class MediaSink:
     """A RoomService sink: the relay lets go of people who left and of ended sessions,
-    follows everyone's microphone/camera switches, and health follows the people."""
+    follows everyone's microphone/camera switches, and health follows the people.
+    ``newest`` keeps each session's newest state for ``VisibilityPort`` (a commit's
+    sinks run before its visibility push)."""
 
     def __init__(self, media: MediaPort, health: MediaHealth | None = None) -> None:
         self._media = media
         self._health = health
+        self.newest = Newest()
 
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
         if any(e.kind is EventKind.SESSION_ENDED for e in events):
+            self.newest.forget(session.id)
             await self._media.close_session(session.id)
             if self._health is not None:
                 self._health.forget_session(session.id)
             return
+        self.newest.note(session)
         for pid, p in session.participants.items():
             if not p.present:
                 await self._media.leave(session.id, pid)

@@ -397,3 +397,29 @@ async def test_visibility_before_subscribe_and_close_cascades(relay: Relay, join
     with pytest.raises(MediaError) as err:
         await relay.subscribe_offer("s1", "b")
     assert err.value.code == "no_such_session"
+
+
+async def test_a_peer_closed_mid_negotiation_answers_with_a_code(
+        relay: Relay, join: Join) -> None:
+    """Someone starts media over (or leaves) while their publish offer is being
+    answered: the offer gets a coded error a page can retry on, never a crash."""
+    from aiortc import RTCPeerConnection
+
+    from testkit.rtc import LOOPBACK, restrict_gathering
+
+    await join(("a", A_CODE))
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        restrict_gathering(pc, LOOPBACK)
+        await pc.setLocalDescription(await pc.createOffer())
+        peer = relay.routers["s1"].peers["a"]
+        offer = asyncio.ensure_future(relay.publish_offer("s1", "a", pc.localDescription.sdp))
+        await asyncio.sleep(0)  # the offer is inside the relay, awaiting aiortc
+        if peer.publish_pc is not None:
+            await peer.publish_pc.close()
+        with pytest.raises(MediaError) as err:
+            await offer
+        assert err.value.code in ("bad_state", "bad_sdp")
+    finally:
+        await pc.close()

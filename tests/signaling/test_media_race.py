@@ -142,3 +142,85 @@ async def test_slots_sized_from_the_session_list(live: Live) -> None:
     room = await admitted(live, *names)
     config = await room.people["p1"].ok("media_join")
     assert config["slots"] == 8
+
+
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_an_older_commits_visibility_never_overwrites_a_newer_one(live: Live) -> None:
+    """Two commits close together push their visibility in either order: the relay
+    always ends with the newest state's (breakouts open while an older commit's push,
+    'see the whole family', is still on its way)."""
+    room = await admitted(live, *FAMILY)
+    sid, t = room.sid, room.therapist
+    tid = t.state["me"]["id"]
+    relay = live.app[LIVE].relay
+    await t.ok("media_join")
+    everyone = {room.ids[n] for n, _ in FAMILY}
+    assert relay.routers[sid].peers[tid].visible == everyone
+    port = live.app[LIVE].rooms.media
+    # A stale push: the set an older commit computed (nobody visible yet).
+    await port.set_visible(sid, tid, frozenset())
+    assert relay.routers[sid].peers[tid].visible == everyone
+
+
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_a_viewer_that_decodes_nobody_is_told_to_start_over(live: Live) -> None:
+    """A subscribe connection that delivers nothing (here: the client never answers)
+    is not left to keyframes and layouts forever: the repair escalates to a fresh
+    subscribe round, then tells the viewer to start its media over."""
+    room = await admitted(live, ("a", "client"))
+    sid, t = room.sid, room.therapist
+    record(t, "media_renegotiate")
+    record(t, "media_peer_closed")
+    aid = room.ids["a"]
+    a = MediaClient(OverSocket(room.people["a"]), sid, "a", code=3)  # type: ignore[arg-type]
+    try:
+        await a.join()
+        await a.publish()
+        await t.ok("media_join")
+        await t.ok("media_subscribe")  # offered, never answered: nothing can arrive
+        router = live.app[LIVE].relay.routers[sid]
+        await t.wait(lambda _: all(p.progress_at for p in router.publications.values()),
+                     "a's media arrives at the relay", limit=15)
+        nothing = {aid: {"audio": False, "video": False}}
+        for _ in range(60):
+            await t.ok("media_report", {"receiving": nothing})
+            if t.received["media_peer_closed"]:
+                break
+            await asyncio.sleep(0.5)
+        assert t.received["media_peer_closed"], "the blind viewer was never restarted"
+        assert t.received["media_peer_closed"][-1]["reason"] == "repair"
+        assert t.received["media_renegotiate"], "no subscribe round before the restart"
+    finally:
+        await a.close()
+
+
+@pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+async def test_subscribe_sockets_receive_from_any_address_of_the_subscriber(
+        live: Live) -> None:
+    """A browser may select another of its candidate pairs than the one aioice
+    nominated: the relay's subscribe socket must still take its consent checks, PLI
+    and NACK, and must not turn a closed browser port into ECONNREFUSED on every
+    send. So the socket stays unconnected while media flows."""
+    room = await admitted(live, ("a", "client"))
+    sid, t = room.sid, room.therapist
+    a = MediaClient(OverSocket(room.people["a"]), sid, "a", code=5)  # type: ignore[arg-type]
+    viewer = MediaClient(OverSocket(t), sid, "t", code=1)  # type: ignore[arg-type]
+    try:
+        await a.join()
+        await a.publish()
+        await viewer.join()
+        await viewer.subscribe()
+        await t.wait(lambda _: viewer.frames_of(5), "the therapist decodes a", limit=15)
+        peer = live.app[LIVE].relay.routers[sid].peers[t.state["me"]["id"]]
+        egress = {id(s._egress): s._egress for s in peer.subscriptions
+                  if s._egress is not None}
+        assert egress
+        for e in egress.values():
+            pair = e.dtls.transport._connection._nominated[1]
+            sock = pair.protocol.transport.get_extra_info("socket")
+            with pytest.raises(OSError):
+                sock.getpeername()  # not connected: receives from any address
+    finally:
+        await a.close()
+        await viewer.close()
+

@@ -66,7 +66,12 @@ export class Media extends EventTarget {
       this.ready = true;
       this.room.addTile(this.room.claims.sub, "camera", this.stream, { local: true });
       this.syncButtons();
-      this.start().catch((err) => this.room.banner(`Media could not start: ${err.message}`));
+      // A first start that fails (a relay that did not answer in time) is tried again
+      // until it works: a page that gave up here would see and hear nobody.
+      this.start().catch((err) => {
+        this.room.banner(`Media could not start (${err.message}); trying again…`);
+        setTimeout(() => { if (this.ready) this.restart(); }, 2000);
+      });
     }
   }
 
@@ -164,7 +169,9 @@ export class Media extends EventTarget {
       this.listening = true;
       socket.on("media_layout", (layout) => this.applyLayout(layout));
       socket.on("media_renegotiate", () => { if (this.sub) this.requestSubscribe(); });
-      socket.on("media_peer_closed", () => this.restart());
+      // The relay lost our connections, or its repair found that nothing arrives on
+      // them: start media over (not from the lobby, where there is none).
+      socket.on("media_peer_closed", () => { if (this.ready) this.restart(); });
       socket.on("media_health", (h) => {
         this.stalled = new Set(h.stalled);
         this.dispatchEvent(new CustomEvent("media-health", { detail: h }));
