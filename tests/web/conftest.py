@@ -46,10 +46,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
         env.update(HEARTH_PORT=str(self.port), HEARTH_TLS="false", HEARTH_DATA_DIR=str(tmp),
                    HEARTH_PUBLIC_URL=self.url, HEARTH_MEDIA_HOSTS="127.0.0.1")
-        added = subprocess.run(
-            [HEARTH, "therapist", "add", "dr.rivera"], input=PASSWORD + "\n", env=env,
-            capture_output=True, text=True, timeout=60)
-        assert added.returncode == 0, added.stderr
+        self.env = env
+        self.add_therapist("dr.rivera")
         self.proc = subprocess.Popen(
             [HEARTH, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
@@ -63,6 +61,13 @@ class Server:
             except requests.ConnectionError:
                 time.sleep(0.1)
         raise AssertionError("hearth serve did not become ready: " + "".join(self.log))
+
+    def add_therapist(self, username: str) -> None:
+        """Another therapist account (``hearth therapist add``), password ``PASSWORD``."""
+        added = subprocess.run(
+            [HEARTH, "therapist", "add", username], input=PASSWORD + "\n", env=self.env,
+            capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None

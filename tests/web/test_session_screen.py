@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.web.conftest import ROOT, Server, launch, shot, solid_y4m, wait_js
+from tests.web.conftest import PASSWORD, ROOT, Server, launch, shot, solid_y4m, wait_js
 from tests.web.conftest import new_page as _new_page
 from tests.web.test_flow import add_person, sign_in
 
@@ -651,3 +653,61 @@ def test_prejoin_page_is_accessible(browser: Browser, server: Server) -> None:
     assert_accessible(page, "pre-join")
     page.context.close()
     dr.context.close()
+
+
+def test_account_page_sets_display_name_and_two_step_sign_in(browser: Browser,
+                                                             server: Server) -> None:
+    server.add_therapist("dr.totp")
+    page = new_page(browser)
+    page.goto(f"{server.url}/console")
+    page.fill("#si-username", "dr.totp")
+    page.fill("#si-password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#sessions")).to_be_visible()
+    expect(page.locator("#si-otp-row")).to_be_hidden()
+
+    page.get_by_role("button", name="Your account").click()
+    expect(page.locator("#account-title")).to_be_focused()
+    expect(page.locator("#totp-state")).to_contain_text("off")
+    page.fill("#acct-name", "Dr. Okafor")
+    page.click("#account-name-form button[type=submit]")
+    expect(page.locator("#account-name-status")).to_contain_text("Saved")
+
+    page.click("#totp-begin")
+    expect(page.locator("#totp-code")).to_be_focused()
+    secret = page.locator("#totp-secret").inner_text()
+    assert re.fullmatch(r"[A-Z2-7]{16,}", secret)
+    uri = page.locator("#totp-uri").get_attribute("href") or ""
+    assert uri.startswith("otpauth://totp/")
+    assert f"secret={secret}" in uri
+    assert_accessible(page, "the account page")
+    page.fill("#totp-code", "000000")
+    page.press("#totp-code", "Enter")
+    expect(page.locator("#totp-status")).not_to_be_empty()
+    expect(page.locator("#totp-code")).to_be_focused()
+    expect(page.locator("#totp-state")).to_contain_text("off")
+    totp = pyotp.TOTP(secret)
+    page.fill("#totp-code", totp.now())
+    page.press("#totp-code", "Enter")
+    expect(page.locator("#totp-state")).to_contain_text("is on")
+    expect(page.locator("#totp-status")).to_contain_text("Two-step sign-in is on")
+
+    # Signing in again asks for a code, in a field that takes the focus.
+    page.click("#logout")
+    page.fill("#si-username", "dr.totp")
+    page.fill("#si-password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#signin-status")).to_contain_text("authenticator")
+    expect(page.locator("#si-otp")).to_be_focused()
+    page.fill("#si-password", PASSWORD)
+    page.fill("#si-otp", totp.at(time.time() + 30))  # the current one was used to confirm
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#sessions")).to_be_visible()
+
+    # People in a session see the display name, never the sign-in name.
+    page.fill("#ns-title", "Account check")
+    page.click("#new-session button[type=submit]")
+    expect(page.locator("#detail-title")).to_have_text("Account check")
+    expect(page.locator("#detail")).to_contain_text("Dr. Okafor")
+    assert "dr.totp" not in page.locator("#detail table").first.inner_text()
+    page.context.close()
