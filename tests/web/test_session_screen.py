@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pyotp
 import pytest
@@ -247,12 +248,13 @@ TILE_GEOMETRY = """() => {
 }"""
 
 
-def check_layout(page: Page, people: int, what: str) -> dict[str, object]:
+def check_layout(page: Page, people: int, what: str, *, screens: int = 0) -> dict[str, object]:
     g = page.evaluate(TILE_GEOMETRY)
     tiles = g["tiles"]
     keys = [t["key"] for t in tiles]
-    assert len(keys) == len(set(keys)) == people, f"{what}: tiles {keys}"
-    assert all(k.endswith(":camera") for k in keys), f"{what}: {keys}"
+    assert len(keys) == len(set(keys)) == people + screens, f"{what}: tiles {keys}"
+    assert len([k for k in keys if k.endswith(":camera")]) == people, f"{what}: {keys}"
+    assert len([k for k in keys if k.endswith(":screen")]) == screens, f"{what}: {keys}"
     eps = 0.5
     for i, a in enumerate(tiles):
         ax0, ay0, ax1, ay1 = a["box"]
@@ -470,6 +472,24 @@ def test_focus_stays_and_shortcuts_work(browser: Browser, server: Server) -> Non
     room.keyboard.press("Escape")
     expect(room.locator("#shortcuts")).to_be_hidden()
     check_chat_length_and_isolation(room, alex)
+    # A screen share takes the large tile on the others' pages; focus stays on the button.
+    room.focus("#btn-share")
+    room.keyboard.press("Enter")
+    expect(room.locator("#btn-share")).to_have_text("Stop sharing")
+    expect(room.locator("#btn-share")).to_be_focused()
+    shared = alex.locator("#stage figure.tile.screen")
+    expect(shared).to_have_class(re.compile(r"\bfeatured\b"))
+    wait_js(alex, "document.querySelector('#stage figure.tile.screen video')?.videoWidth > 0",
+            limit=60)
+    expect(shared.locator(".tile-label")).to_contain_text("(screen)")
+    g = check_layout(alex, 2, "a screen share", screens=1)
+    tiles = cast(list[dict[str, Any]], g["tiles"])
+    big = max(tiles, key=lambda t: (t["box"][2] - t["box"][0]) * (t["box"][3] - t["box"][1]))
+    assert big["key"].endswith(":screen"), f"the largest tile is {big['key']}"
+    room.keyboard.press("Enter")
+    expect(room.locator("#btn-share")).to_have_text("Share screen")
+    expect(alex.locator("#stage figure.tile.screen")).to_have_count(0)
+    expect(room.locator("#btn-share")).to_be_focused()
     # The video area is reachable with the keyboard.
     room.focus("#room-title")
     for _ in range(10):
