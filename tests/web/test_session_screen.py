@@ -376,6 +376,34 @@ def assert_not_spoofed(page: Page, selector: str, what: str) -> None:
             f"{what}: {x['text']!r} is drawn left of the name it follows: {x}")
 
 
+def check_load_earlier(room: Page) -> None:
+    """Joining shows the newest 100 messages of a thread; "Load earlier" brings the rest,
+    in order, and focus lands on the messages when nothing earlier is left."""
+    room.click("#tab-chat")
+    room.click("#thread-room")
+    before = room.locator("#chat-log > li").count()
+    for i in range(101):
+        room.fill("#chat-input", f"canary page {i:03d}")
+        room.press("#chat-input", "Enter")
+        expect(room.locator("#chat-log > li").last).to_contain_text(f"canary page {i:03d}")
+    total = before + 101
+    room.reload()  # a page that joins now gets the newest page only
+    join(room, room.url, camera_off=True)
+    expect(room.locator("#screen-session")).to_be_visible()
+    room.click("#tab-chat")
+    room.click("#thread-room")
+    expect(room.locator("#chat-log > li")).to_have_count(100)
+    expect(room.locator("#chat-log > li").first).to_contain_text("canary page 001")
+    room.focus("#chat-earlier")
+    room.keyboard.press("Enter")
+    expect(room.locator("#chat-log > li")).to_have_count(total)
+    expect(room.locator("#chat-earlier")).to_have_count(0)
+    expect(room.locator("#chat-log")).to_be_focused()
+    texts = room.locator("#chat-log > li .text").all_inner_texts()
+    pages = [t for t in texts if t.startswith("canary page")]
+    assert pages == [f"canary page {i:03d}" for i in range(101)]
+
+
 def check_chat_length_and_isolation(room: Page, alex: Page) -> None:
     """The chat box counts characters (as the server does), warns on a long paste and
     refuses an overlong message itself; a right-to-left name does not reorder chat."""
@@ -490,6 +518,7 @@ def test_focus_stays_and_shortcuts_work(browser: Browser, server: Server) -> Non
     expect(room.locator("#btn-share")).to_have_text("Share screen")
     expect(alex.locator("#stage figure.tile.screen")).to_have_count(0)
     expect(room.locator("#btn-share")).to_be_focused()
+    check_load_earlier(room)
     # The video area is reachable with the keyboard.
     room.focus("#room-title")
     for _ in range(10):

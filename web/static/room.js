@@ -366,6 +366,9 @@ export class Room {
     t.messages = [...page.messages.filter((m) => !seen.has(m.id)), ...t.messages];
     t.start = page.start;
     this.render();
+    // With nothing earlier the button is gone: focus moves to the messages, not the page.
+    const more = $("chat-earlier");
+    if (!more) { const log = $("chat-log"); if (log) log.focus(); }
   }
 
   scrollChat() {
@@ -863,7 +866,7 @@ export class Room {
       <p id="chat-to" class="chat-to">${current.readers}</p>
       ${entry && entry.start ? html`<button type="button" id="chat-earlier" class="link" @click=${() => this.loadEarlier()}>Load earlier messages</button>` : nothing}
       ${this.refusal("chat-earlier")}
-      <ol id="chat-log" class="chat-log" aria-live="polite" aria-label=${current.label}>
+      <ol id="chat-log" class="chat-log" tabindex="-1" aria-live="polite" aria-label=${current.label}>
         ${repeat(messages, (m) => m.id, (m) => html`<li data-id=${m.id} class=${m.kind === "broadcast" ? "broadcast" : m.sender === this.claims.sub ? "mine" : ""}>
           ${m.kind === "broadcast" ? html`<span class="marker">Message to all rooms</span> ` : nothing}
           <strong>${m.sender === this.claims.sub ? "You" : iso(m.sender_name)}</strong> <span class="text" dir="auto">${m.text}</span></li>`)}
