@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from rooms.stores import Store
+from server.program.sealing import Sealer
 
 MIN_PASSWORD = 12
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{2,63}$")
@@ -66,20 +67,47 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Accounts:
-    """Repository of therapist accounts over any Store backend."""
+_SEALED_FIELDS = ("totp_secret", "totp_pending")
 
-    def __init__(self, store: Store) -> None:
+
+class Accounts:
+    """Repository of therapist accounts over any Store backend.
+
+    The TOTP secrets are sealed with AES-GCM under the data key (record key
+    ``totp:<account id>:<field>``); a record written before sealing holds them in
+    plain text and is rewritten sealed the first time it is read, or by
+    ``seal_all`` at start-up.
+    """
+
+    def __init__(self, store: Store, sealer: Sealer) -> None:
         self._store = store
+        self._sealer = sealer
+
+    def _encode(self, account: Account) -> bytes:
+        data: dict[str, object] = asdict(account)
+        for field in _SEALED_FIELDS:
+            plain = data.pop(field)
+            data[f"{field}_sealed"] = None if plain is None else self._sealer.seal(
+                str(plain).encode(), f"totp:{account.id}:{field}")
+        return json.dumps(data).encode()
+
+    def _decode(self, raw: bytes) -> tuple[Account, bool]:
+        """The account, and whether its record still holds a secret in plain text."""
+        data = json.loads(raw)
+        legacy = any(data.get(field) is not None for field in _SEALED_FIELDS)
+        for field in _SEALED_FIELDS:
+            sealed = data.pop(f"{field}_sealed", None)
+            if sealed is not None:
+                data[field] = self._sealer.open(sealed, f"totp:{data['id']}:{field}").decode()
+        return Account(**data), legacy
 
     async def create(self, username: str, password: str, display_name: str = "") -> Account:
         name = normalize_username(username)
         check_password(password)
         account = Account(uuid.uuid4().hex, name, _hasher.hash(password), time.time(),
                           display_name=display_name.strip()[:60])
-        created = await self._store.cas(
-            f"account:{name}", json.dumps(asdict(account)).encode(), expected_version=0
-        )
+        created = await self._store.cas(f"account:{name}", self._encode(account),
+                                        expected_version=0)
         if created is None:
             raise AccountError("username: already taken")
         await self._store.set_add("accounts", name)
@@ -92,7 +120,25 @@ class Accounts:
         except AccountError:
             return None
         found = await self._store.get(f"account:{name}")
-        return None if found is None else Account(**json.loads(found.value))
+        if found is None:
+            return None
+        account, legacy = self._decode(found.value)
+        if legacy:
+            await self._save(account)
+        return account
+
+    async def seal_all(self) -> int:
+        """Rewrite every account whose TOTP secret is still in plain text; the count."""
+        count = 0
+        for name in await self._store.set_members("accounts"):
+            found = await self._store.get(f"account:{name}")
+            if found is None:
+                continue
+            data = json.loads(found.value)
+            if any(data.get(field) is not None for field in _SEALED_FIELDS):
+                await self._save(self._decode(found.value)[0])
+                count += 1
+        return count
 
     async def get_by_id(self, account_id: str) -> Account | None:
         found = await self._store.get(f"account-id:{account_id}")
@@ -108,7 +154,7 @@ class Accounts:
         return account
 
     async def _save(self, account: Account) -> Account:
-        await self._store.put(f"account:{account.username}", json.dumps(asdict(account)).encode())
+        await self._store.put(f"account:{account.username}", self._encode(account))
         return account
 
     async def set_display_name(self, account: Account, display_name: str) -> Account:

@@ -31,7 +31,7 @@ from pydantic import (
 
 from rooms.stores import StoreError
 from server.api_auth import require_therapist
-from server.http import ApiError, parse_body, validation_message
+from server.http import ApiError, client_address, parse_body, validation_message
 from server.program import recurrence
 from server.program.ics import series_ics
 from server.program.mail import Mailer, MailError, SmtpTarget
@@ -274,6 +274,16 @@ def series_view(s: SeriesRecord) -> dict[str, Any]:
 
 
 # --- clinic and staff -----------------------------------------------------------------
+async def _audit(request: web.Request, action: str, viewer: Viewer, *,
+                 subject: str | None = None, session: str | None = None,
+                 code: str | None = None) -> None:
+    """Audit a staff or link action (``session`` holds the series id for series links)."""
+    await request.app[LIVE].audit(action, {
+        "actor": viewer.id, "subject": subject, "session": session, "code": code,
+        "outcome": "ok",
+        "address": client_address(request, request.app[SETTINGS].trusted_proxies)})
+
+
 async def get_clinic(request: web.Request) -> web.Response:
     viewer = await require_staff(request)
     clinic = await program_of(request).clinic()
@@ -286,6 +296,7 @@ async def put_clinic(request: web.Request) -> web.Response:
     require_role(viewer, "admin")
     body = await parse_body(request, ClinicBody)
     saved = await program_of(request).set_clinic(ClinicSettings(**body.model_dump()))
+    await _audit(request, "settings_change", viewer, code="clinic")
     return web.json_response({"ok": saved.model_dump()})
 
 
@@ -304,6 +315,7 @@ async def invite_staff(request: web.Request) -> web.Response:
     require_role(viewer, "admin")
     body = await parse_body(request, InviteBody)
     link = await program_of(request).invite_staff(body.role)
+    await _audit(request, "staff_invited", viewer, code=body.role)
     return web.json_response({"ok": {"link": link, "role": body.role}}, status=201)
 
 
@@ -315,6 +327,8 @@ async def _set_active(request: web.Request, active: bool) -> web.Response:
             viewer, request.match_info["account_id"], active)
     except ProgramError as exc:
         raise _raise(exc) from exc
+    await _audit(request, "staff_activated" if active else "staff_deactivated", viewer,
+                 subject=record.account_id)
     return web.json_response({"ok": {"account_id": record.account_id, "active": record.active}})
 
 
@@ -513,6 +527,7 @@ async def reissue_link(request: web.Request) -> web.Response:
         url, expires = await program_of(request).issue_link(viewer, sid, mid)
     except ProgramError as exc:
         raise _raise(exc) from exc
+    await _audit(request, "series_link_issued", viewer, subject=mid, session=sid)
     return web.json_response({"ok": {"member_id": mid, "link": url, "expires": expires}},
                              status=201)
 
@@ -525,6 +540,8 @@ async def revoke_link(request: web.Request) -> web.Response:
         revoked = await program_of(request).revoke_link(viewer, sid, mid)
     except ProgramError as exc:
         raise _raise(exc) from exc
+    if revoked:
+        await _audit(request, "series_link_revoked", viewer, subject=mid, session=sid)
     return web.json_response({"ok": {"member_id": mid, "revoked": revoked}})
 
 

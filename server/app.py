@@ -24,6 +24,7 @@ from server.keys import Keys, load_keys
 from server.live import Live
 from server.metrics import METRICS, Metrics, metrics_view
 from server.openapi import openapi_json
+from server.program.sealing import Sealer
 from server.records import api as records_api
 from server.sealedstore import SealedStore
 from server.state import (
@@ -146,6 +147,9 @@ async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
     """With no therapist account yet, print a one-time setup link."""
     settings = app[SETTINGS]
     try:
+        sealed = await app[ACCOUNTS].seal_all()
+        if sealed:
+            log.warning("sealed TOTP secrets stored in plain text", extra={"accounts": sealed})
         if await app[ACCOUNTS].count() == 0:
             token = await app[ACCOUNTS].issue_setup_token(settings.setup_link_minutes * 60)
             url = f"{settings.public_url}/setup#{token}"
@@ -195,7 +199,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     store = WatchedStore(SealedStore(create_store(settings), app[KEYS].data),
                          app[METRICS].registry)
     app[STORE] = store
-    app[ACCOUNTS] = Accounts(store)
+    app[ACCOUNTS] = Accounts(store, Sealer(app[KEYS].data))
     app[LOGINS] = LoginSessions(
         store, app[ACCOUNTS], idle_seconds=settings.login_idle_minutes * 60,
         secure=settings.public_url.startswith("https://"),

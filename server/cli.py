@@ -27,6 +27,7 @@ from server.audit import AuditLog, Problem
 from server.config import ConfigError, Settings, load_settings
 from server.keys import load_keys
 from server.logs import setup_logging
+from server.program.sealing import Sealer
 from server.reseal import reseal_everything
 from server.state import LIVE, RUNTIME, STORE
 from server.wiring import create_store
@@ -191,7 +192,8 @@ def cmd_therapist_add(settings: Settings, args: argparse.Namespace) -> None:
     async def run() -> str:
         store = create_store(settings)
         try:
-            return (await Accounts(store).create(args.username, password,
+            sealer = Sealer(load_keys(settings).data)
+            return (await Accounts(store, sealer).create(args.username, password,
                                                  args.display_name or "")).id
         finally:
             await store.close()

@@ -40,10 +40,8 @@ class Server:
         environ.update(HEARTH_HOST=host, HEARTH_PORT=str(self.port), HEARTH_TLS="false",
                        HEARTH_DATA_DIR=str(tmp), HEARTH_PUBLIC_URL=self.url,
                        HEARTH_MEDIA_HOSTS=host, **env)
-        added = subprocess.run(
-            [HEARTH, "therapist", "add", "dr.rivera"], input=PASSWORD + "\n", env=environ,
-            capture_output=True, text=True, timeout=60)
-        assert added.returncode == 0, added.stderr
+        self.env = environ
+        self.add_therapist("dr.rivera")
         self.proc = subprocess.Popen(
             [HEARTH, "serve"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
@@ -56,6 +54,13 @@ class Server:
             except requests.ConnectionError:
                 time.sleep(0.1)
         raise AssertionError("hearth serve did not become ready: " + "".join(self.log))
+
+    def add_therapist(self, username: str) -> None:
+        """Another therapist account (``hearth therapist add``), password ``PASSWORD``."""
+        added = subprocess.run(
+            [HEARTH, "therapist", "add", username], input=PASSWORD + "\n", env=self.env,
+            capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
 
     def stop(self) -> None:
         stop_process(self.proc, 15)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from server.state import ACCOUNTS, PROGRAM
+from server.state import ACCOUNTS, LIVE, PROGRAM
 from testkit.live import PASSWORD, Live, Therapist
 
 
@@ -103,5 +103,42 @@ async def test_co_therapist_added_to_a_one_off_session_sees_and_joins_it(live: L
         me = await live.client(link.split("#", 1)[1])
         joined = await me.ok("join", {"consent_version": "v"})
         assert joined is not None
+    finally:
+        await boss.close()
+
+
+async def test_staff_and_series_link_actions_are_audited(live: Live) -> None:
+    from tests.program.test_series_links import evening_series, household
+
+    boss = await admin(live)
+    try:
+        invite = await boss.api("POST", "/api/staff/invites", {"role": "therapist"})
+        token = invite["link"].split("/setup#", 1)[1]
+        async with live.http.post(f"{live.url}/api/setup", json={
+                "token": token, "username": "dr.audit", "password": PASSWORD}) as r:
+            assert r.status == 201
+        staff = {s["username"]: s["account_id"] for s in await boss.api("GET", "/api/staff")}
+        await boss.api("POST", f"/api/staff/{staff['dr.audit']}/deactivate")
+        await boss.api("POST", f"/api/staff/{staff['dr.audit']}/activate")
+        home = await household(boss)
+        maria = home["members"][0]["id"]
+        series = (await evening_series(boss, home["id"]))["id"]
+        await boss.api("POST", f"/api/series/{series}/members/{maria}/link")
+        await boss.api("DELETE", f"/api/series/{series}/members/{maria}/link")
+        entries = await live.app[LIVE].audit_log.entries()
+        me = staff["clinic.admin"]
+        seen = [(e["action"], e["actor"], e["subject"], e["session"], e["code"], e["outcome"])
+                for e in entries if e["actor"] == me]
+        assert ("staff_invited", me, None, None, "therapist", "ok") in seen
+        assert ("staff_deactivated", me, staff["dr.audit"], None, None, "ok") in seen
+        assert ("staff_activated", me, staff["dr.audit"], None, None, "ok") in seen
+        assert ("series_link_issued", me, maria, series, None, "ok") in seen
+        assert ("series_link_revoked", me, maria, series, None, "ok") in seen
+        assert all(e["address"] for e in entries if e["actor"] == me)
+        assert await live.app[LIVE].audit_log.verify() == []
+        # Entries carry ids only: no name or email from the household.
+        text = repr(entries)
+        for secret in ("Maria", "Rivera", "maria@example.org", "dr.audit"):
+            assert secret not in text
     finally:
         await boss.close()

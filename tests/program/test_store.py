@@ -24,14 +24,14 @@ PASSWORD = "a perfectly long password"
 
 def program(store: Store, sealer: Sealer) -> Program:
     links = LinkSigner({"k1": b"k" * 32}, "k1", issuer="https://hearth.test", store=store)
-    return Program(store, sealer, accounts=Accounts(store), directory=Directory(store),
+    return Program(store, sealer, accounts=Accounts(store, sealer), directory=Directory(store),
                    rooms=RoomService(store), links=links, public_url="https://hearth.test")
 
 
 async def test_household_fields_are_sealed_at_rest_and_keys_rotate(any_store: Store) -> None:
     old_key, new_key = AESGCM(AESGCM.generate_key(256)), AESGCM(AESGCM.generate_key(256))
     p = program(any_store, Sealer(old_key))
-    account = await Accounts(any_store).create("dr.seal", PASSWORD)
+    account = await Accounts(any_store, Sealer(old_key)).create("dr.seal", PASSWORD)
     await p.make_admin(account)
     viewer = Viewer(account, "admin")
     body = HouseholdBody(label="Okafor-Lindqvist", members=[
@@ -57,7 +57,7 @@ async def test_household_fields_are_sealed_at_rest_and_keys_rotate(any_store: St
 
 async def test_upgrade_from_accounts_and_sessions_without_roles(any_store: Store) -> None:
     """Today's stored accounts and session records gain roles and stay readable."""
-    accounts = Accounts(any_store)
+    accounts = Accounts(any_store, Sealer(AESGCM(AESGCM.generate_key(256))))
     first = await accounts.create("dr.first", PASSWORD)
     second = await accounts.create("dr.second", PASSWORD)
     legacy = await Directory(any_store).create(second.id, "Tuesday family", None, None)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.web.conftest import ROOT, Server, launch, shot, solid_y4m, wait_js
+from tests.web.conftest import PASSWORD, ROOT, Server, launch, shot, solid_y4m, wait_js
 from tests.web.conftest import new_page as _new_page
 from tests.web.test_flow import add_person, sign_in
 
@@ -245,12 +248,13 @@ TILE_GEOMETRY = """() => {
 }"""
 
 
-def check_layout(page: Page, people: int, what: str) -> dict[str, object]:
+def check_layout(page: Page, people: int, what: str, *, screens: int = 0) -> dict[str, object]:
     g = page.evaluate(TILE_GEOMETRY)
     tiles = g["tiles"]
     keys = [t["key"] for t in tiles]
-    assert len(keys) == len(set(keys)) == people, f"{what}: tiles {keys}"
-    assert all(k.endswith(":camera") for k in keys), f"{what}: {keys}"
+    assert len(keys) == len(set(keys)) == people + screens, f"{what}: tiles {keys}"
+    assert len([k for k in keys if k.endswith(":camera")]) == people, f"{what}: {keys}"
+    assert len([k for k in keys if k.endswith(":screen")]) == screens, f"{what}: {keys}"
     eps = 0.5
     for i, a in enumerate(tiles):
         ax0, ay0, ax1, ay1 = a["box"]
@@ -343,12 +347,132 @@ def test_layouts_show_every_person_once_without_overlap(browser: Browser,
 
 # --- attention, refusals, focus, keyboard -----------------------------------------------
 
+RLO_ALEX = "\u202eAlex"
+
+# For each element matching the selector: the box of its first <bdi> and of the text or
+# element right after it. A left-to-right page shows what follows a name to its right.
+AFTER_NAME = """(sel) => [...document.querySelectorAll(sel)].map(el => {
+  const bdi = el.querySelector('bdi');
+  if (!bdi) return null;
+  let after = bdi.nextSibling;
+  while (after && !(after.nodeType === 3 && after.textContent.trim()) && after.nodeType !== 1) {
+    after = after.nextSibling;
+  }
+  if (!after) { after = el.nextElementSibling; }
+  const range = document.createRange();
+  range.selectNodeContents(after);
+  const a = range.getBoundingClientRect(), b = bdi.getBoundingClientRect();
+  return {name: [b.left, b.right, b.top], after: [a.left, a.right, a.top],
+          text: after.textContent};
+})"""
+
+
+def assert_not_spoofed(page: Page, selector: str, what: str) -> None:
+    found = [x for x in page.evaluate(AFTER_NAME, selector) if x]
+    assert found, f"no isolated name in {what}"
+    for x in found:
+        same_line = abs(x["name"][2] - x["after"][2]) < 4
+        assert not same_line or x["after"][0] >= x["name"][1] - 1, (
+            f"{what}: {x['text']!r} is drawn left of the name it follows: {x}")
+
+
+def check_load_earlier(room: Page) -> None:
+    """Joining shows the newest 100 messages of a thread; "Load earlier" brings the rest,
+    in order, and focus lands on the messages when nothing earlier is left."""
+    room.click("#tab-chat")
+    room.click("#thread-room")
+    before = room.locator("#chat-log > li").count()
+    for i in range(101):
+        room.fill("#chat-input", f"canary page {i:03d}")
+        room.press("#chat-input", "Enter")
+        expect(room.locator("#chat-log > li").last).to_contain_text(f"canary page {i:03d}")
+    total = before + 101
+    room.reload()  # a page that joins now gets the newest page only
+    join(room, room.url, camera_off=True)
+    expect(room.locator("#screen-session")).to_be_visible()
+    room.click("#tab-chat")
+    room.click("#thread-room")
+    expect(room.locator("#chat-log > li")).to_have_count(100)
+    expect(room.locator("#chat-log > li").first).to_contain_text("canary page 001")
+    room.focus("#chat-earlier")
+    room.keyboard.press("Enter")
+    expect(room.locator("#chat-log > li")).to_have_count(total)
+    expect(room.locator("#chat-earlier")).to_have_count(0)
+    expect(room.locator("#chat-log")).to_be_focused()
+    texts = room.locator("#chat-log > li .text").all_inner_texts()
+    pages = [t for t in texts if t.startswith("canary page")]
+    assert pages == [f"canary page {i:03d}" for i in range(101)]
+
+
+def check_chat_length_and_isolation(room: Page, alex: Page) -> None:
+    """The chat box counts characters (as the server does), warns on a long paste and
+    refuses an overlong message itself; a right-to-left name does not reorder chat."""
+    # The measure bites: without an isolate, an override moves the words after it.
+    room.evaluate("""() => { const d = document.createElement('p'); d.id = 'control';
+      d.innerHTML = '<span><span class=n>\u202eAlex</span> raised a hand.</span>';
+      document.body.append(d); }""")
+    spoofed = room.evaluate("""() => { const s = document.querySelector('#control .n');
+      const r = document.createRange(); r.selectNodeContents(s.nextSibling);
+      return r.getBoundingClientRect().right <= s.getBoundingClientRect().left + 1; }""")
+    assert spoofed, "control: an unisolated override should reorder the text after it"
+    room.evaluate("() => document.getElementById('control').remove()")
+
+    alex.click("#tab-chat")
+    alex.click("#thread-room")
+    alex.fill("#chat-input", "canary hello from the client")
+    alex.press("#chat-input", "Enter")
+    room.click("#tab-chat")
+    room.click("#thread-room")
+    expect(room.locator("#chat-log")).to_contain_text("canary hello from the client")
+    assert_not_spoofed(room, "#chat-log > li > strong", "a chat message")
+    assert_not_spoofed(room, "#chat-to", "the thread's readers")
+    room.click("#tab-people")
+    assert_not_spoofed(room, "#people-list .person", "the people list")
+    room.click("#tab-chat")
+
+    # 1,500 Cyrillic letters are well within 2,000 characters: sent, no counter shown.
+    room.fill("#chat-input", "ж" * 1500)
+    expect(room.locator("#chat-count")).to_be_hidden()
+    room.press("#chat-input", "Enter")
+    expect(alex.locator("#chat-log")).to_contain_text("ж" * 1500)
+    # Near the limit the counter shows; over it, it says so and Send is refused here.
+    room.fill("#chat-input", "😀" * 1900)
+    expect(room.locator("#chat-count")).to_have_text("1900 / 2000")
+    room.fill("#chat-input", "😀" * 2001)
+    expect(room.locator("#chat-count")).to_have_text("message too long (2001 / 2000)")
+    room.press("#chat-input", "Enter")
+    refusal = room.locator("#panel-chat .refusal[data-for=chat]")
+    expect(refusal).to_have_text("message too long (2001 / 2000)")
+    expect(room.locator("#chat-input")).to_be_focused()
+    assert room.input_value("#chat-input") == "😀" * 2001  # kept, to shorten
+    # Pasting 10,000 characters: a warning, nothing cut off silently, nothing sent.
+    room.fill("#chat-input", "")
+    room.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    room.evaluate("() => navigator.clipboard.writeText('p'.repeat(10000))")
+    room.focus("#chat-input")
+    room.keyboard.press("Control+V")
+    expect(room.locator("#chat-paste")).to_contain_text("10000 characters")
+    expect(room.locator("#chat-count")).to_have_text("message too long (10000 / 2000)")
+    assert len(room.input_value("#chat-input")) == 10000
+    room.press("#chat-input", "Enter")
+    expect(refusal).to_have_text("message too long (10000 / 2000)")
+    # Shortened: the warnings go and the message is sent.
+    room.fill("#chat-input", "canary short again")
+    expect(room.locator("#chat-paste")).to_have_count(0)
+    expect(refusal).to_have_count(0)
+    room.press("#chat-input", "Enter")
+    expect(alex.locator("#chat-log")).to_contain_text("canary short again")
+    assert "pppppppppp" not in alex.locator("#chat-log").inner_text()
+    assert "😀" not in alex.locator("#chat-log").inner_text()
+
 @pytest.mark.timeout(300)
 def test_focus_stays_and_shortcuts_work(browser: Browser, server: Server) -> None:
     dr = therapist(browser, server)
-    room, links = session_with(dr, "Focus", [("Alex", "client", None)])
+    # The client's name starts with a right-to-left override (a canary): it must not
+    # reorder the words shown after it.
+    room, links = session_with(dr, "Focus", [(RLO_ALEX, "client", None)])
     alex = new_page(browser)
-    join(alex, links["Alex"], silent=True)
+    join(alex, links[RLO_ALEX], silent=True)
     admit_everyone(room, [alex])
     room.click("#tab-chat")
     assert_accessible(room, "the therapist's session page")
@@ -364,6 +488,7 @@ def test_focus_stays_and_shortcuts_work(browser: Browser, server: Server) -> Non
     expect(room.locator(".toast", has_text="Alex raised a hand")).to_be_visible()
     expect(room.locator("#tab-people .badge")).to_be_visible()
     assert room.evaluate("() => document.activeElement.id") == "btn-mic"
+    assert_not_spoofed(room, ".toast > span", "the hand toast")
     # Keyboard shortcuts, listed in a help dialog.
     room.keyboard.press("Alt+M")
     expect(room.locator("#btn-mic")).to_have_text("Mute")
@@ -374,6 +499,26 @@ def test_focus_stays_and_shortcuts_work(browser: Browser, server: Server) -> Non
     expect(room.locator("#shortcuts")).to_contain_text("Alt+H")
     room.keyboard.press("Escape")
     expect(room.locator("#shortcuts")).to_be_hidden()
+    check_chat_length_and_isolation(room, alex)
+    # A screen share takes the large tile on the others' pages; focus stays on the button.
+    room.focus("#btn-share")
+    room.keyboard.press("Enter")
+    expect(room.locator("#btn-share")).to_have_text("Stop sharing")
+    expect(room.locator("#btn-share")).to_be_focused()
+    shared = alex.locator("#stage figure.tile.screen")
+    expect(shared).to_have_class(re.compile(r"\bfeatured\b"))
+    wait_js(alex, "document.querySelector('#stage figure.tile.screen video')?.videoWidth > 0",
+            limit=60)
+    expect(shared.locator(".tile-label")).to_contain_text("(screen)")
+    g = check_layout(alex, 2, "a screen share", screens=1)
+    tiles = cast(list[dict[str, Any]], g["tiles"])
+    big = max(tiles, key=lambda t: (t["box"][2] - t["box"][0]) * (t["box"][3] - t["box"][1]))
+    assert big["key"].endswith(":screen"), f"the largest tile is {big['key']}"
+    room.keyboard.press("Enter")
+    expect(room.locator("#btn-share")).to_have_text("Share screen")
+    expect(alex.locator("#stage figure.tile.screen")).to_have_count(0)
+    expect(room.locator("#btn-share")).to_be_focused()
+    check_load_earlier(room)
     # The video area is reachable with the keyboard.
     room.focus("#room-title")
     for _ in range(10):
@@ -454,9 +599,15 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
 
     # A refused command shows its reason next to the control: a child alone in a room.
     room.click("#tab-breakouts")
-    room.fill("#bo-count", "2")
+    room.fill("#bo-count", "3")
     room.click("#bo-create button[type=submit]")
     expect(room.locator("select[data-assign]")).to_have_count(3)
+    expect(room.locator("li[data-room]")).to_have_count(3)
+    # Delete a room in the draft: it is gone, and focus lands on adding rooms.
+    room.locator("li[data-room]", has_text="Room 3").get_by_role("button", name="Delete").click()
+    expect(room.locator("li[data-room]")).to_have_count(2)
+    expect(room.locator("select[data-assign]").first.locator("option")).to_have_count(3)
+    expect(room.locator("#bo-count")).to_be_focused()
     for name, target in (("Alex", "Room 1"), ("Blair", "Room 1"), ("Kit", "Room 2")):
         room.get_by_label(f"Room for {name}").select_option(label=target)
         expect(room.locator("li[data-room]", has_text=target)).to_contain_text(name)
@@ -507,6 +658,34 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
     room.fill("#bo-extend-minutes", "7")
     room.click("#bo-extend button[type=submit]")
     expect(room.locator("#room-timer")).to_contain_text(re.compile(r"Time left (2[01]|19):"))
+
+    # A message to someone waiting: an inline form (no prompt), focus in it and back.
+    room.click("#tab-people")
+    waiting = room.locator("#lobby-list > li", has_text="Late Knocker")
+    waiting.get_by_role("button", name="Message Late Knocker").click()
+    box = room.get_by_label("Message to Late Knocker (shown in the waiting room)")
+    expect(box).to_be_focused()
+    box.fill("canary lobby: one minute please")
+    box.press("Enter")
+    expect(late.locator("#lobby-message")).to_have_text(
+        "Message from your therapist: canary lobby: one minute please")
+    expect(box).to_have_count(0)
+    expect(waiting.get_by_role("button", name="Message Late Knocker")).to_be_focused()
+    waiting.get_by_role("button", name="Message Late Knocker").press("Enter")
+    expect(box).to_be_focused()
+    box.press("Escape")
+    expect(box).to_have_count(0)
+    expect(waiting.get_by_role("button", name="Message Late Knocker")).to_be_focused()
+
+    # Mute everyone: Blair, speaking again, is muted; focus stays on the button.
+    family["Blair"].click("#btn-mic")
+    expect(family["Blair"].locator("#btn-mic")).to_have_text("Mute")
+    expect(room.locator("#people-list > li", has_text="Blair")).not_to_contain_text("muted")
+    room.focus("#mute-all")
+    room.keyboard.press("Enter")
+    expect(family["Blair"].locator("#btn-mic")).to_have_text("Unmute")
+    expect(room.locator("#people-list > li", has_text="Blair")).to_contain_text("muted")
+    assert room.evaluate("() => document.activeElement.id") == "mute-all"
     for page in [*family.values(), late]:
         page.context.close()
     room.context.close()
@@ -525,3 +704,61 @@ def test_prejoin_page_is_accessible(browser: Browser, server: Server) -> None:
     assert_accessible(page, "pre-join")
     page.context.close()
     dr.context.close()
+
+
+def test_account_page_sets_display_name_and_two_step_sign_in(browser: Browser,
+                                                             server: Server) -> None:
+    server.add_therapist("dr.totp")
+    page = new_page(browser)
+    page.goto(f"{server.url}/console")
+    page.fill("#si-username", "dr.totp")
+    page.fill("#si-password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#sessions")).to_be_visible()
+    expect(page.locator("#si-otp-row")).to_be_hidden()
+
+    page.get_by_role("button", name="Your account").click()
+    expect(page.locator("#account-title")).to_be_focused()
+    expect(page.locator("#totp-state")).to_contain_text("off")
+    page.fill("#acct-name", "Dr. Okafor")
+    page.click("#account-name-form button[type=submit]")
+    expect(page.locator("#account-name-status")).to_contain_text("Saved")
+
+    page.click("#totp-begin")
+    expect(page.locator("#totp-code")).to_be_focused()
+    secret = page.locator("#totp-secret").inner_text()
+    assert re.fullmatch(r"[A-Z2-7]{16,}", secret)
+    uri = page.locator("#totp-uri").get_attribute("href") or ""
+    assert uri.startswith("otpauth://totp/")
+    assert f"secret={secret}" in uri
+    assert_accessible(page, "the account page")
+    page.fill("#totp-code", "000000")
+    page.press("#totp-code", "Enter")
+    expect(page.locator("#totp-status")).not_to_be_empty()
+    expect(page.locator("#totp-code")).to_be_focused()
+    expect(page.locator("#totp-state")).to_contain_text("off")
+    totp = pyotp.TOTP(secret)
+    page.fill("#totp-code", totp.now())
+    page.press("#totp-code", "Enter")
+    expect(page.locator("#totp-state")).to_contain_text("is on")
+    expect(page.locator("#totp-status")).to_contain_text("Two-step sign-in is on")
+
+    # Signing in again asks for a code, in a field that takes the focus.
+    page.click("#logout")
+    page.fill("#si-username", "dr.totp")
+    page.fill("#si-password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#signin-status")).to_contain_text("authenticator")
+    expect(page.locator("#si-otp")).to_be_focused()
+    page.fill("#si-password", PASSWORD)
+    page.fill("#si-otp", totp.at(time.time() + 30))  # the current one was used to confirm
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#sessions")).to_be_visible()
+
+    # People in a session see the display name, never the sign-in name.
+    page.fill("#ns-title", "Account check")
+    page.click("#new-session button[type=submit]")
+    expect(page.locator("#detail-title")).to_have_text("Account check")
+    expect(page.locator("#detail")).to_contain_text("Dr. Okafor")
+    assert "dr.totp" not in page.locator("#detail table").first.inner_text()
+    page.context.close()

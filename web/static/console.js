@@ -6,9 +6,9 @@ import { mountProgramRecords, mountRecords } from "/static/attendance.js";
 import { attachPlan, fillPlans } from "/static/plan-choice.js";
 
 const $ = (id) => document.getElementById(id);
-const screens = ["signin", "sessions", "detail", "program", "household", "series", "clinic"];
+const screens = ["signin", "sessions", "detail", "program", "household", "series", "clinic", "account"];
 const navOf = { sessions: "sessions", detail: "sessions", program: "program", household: "program",
-                series: "program", clinic: "clinic" };
+                series: "program", clinic: "clinic", account: "account" };
 let current = null; // the session shown in the detail screen
 export const ctx = { role: null, clinic: null };
 
@@ -132,7 +132,7 @@ async function openDetail(id) {
 async function reissue(p) {
   await guard(() => api("POST", `/api/sessions/${current.id}/participants/${p.id}/link`), "detail-status");
   await openDetail(current.id);
-  $("detail-status").textContent = `${p.display_name}: the old link is revoked; the new one is shown.`;
+  $("detail-status").replaceChildren(el("bdi", {}, p.display_name), ": the old link is revoked; the new one is shown.");
 }
 
 async function afterSignIn() {
@@ -163,14 +163,62 @@ $("signin-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target;
   try {
-    await api("POST", "/api/login", { username: f.username.value.trim(), password: f.password.value });
+    const body = { username: f.username.value.trim(), password: f.password.value };
+    if (!$("si-otp-row").hidden && f.otp.value.trim()) body.otp = f.otp.value.trim();
+    await api("POST", "/api/login", body);
     f.reset();
+    $("si-otp-row").hidden = true;
     lastActivity = Date.now();
     $("signin-status").textContent = "";
     if (await afterSignIn()) await loadSessions();
   } catch (err) {
     $("signin-status").textContent = err.message;
+    if (err instanceof ApiError && (err.code === "otp_required" || err.code === "bad_otp")) {
+      $("si-otp-row").hidden = false;
+      f.otp.value = "";
+      f.otp.focus();
+    }
   }
+});
+
+// ---- your account: display name and two-step sign-in ------------------------------
+async function loadAccount() {
+  const me = await guard(() => api("GET", "/api/me"), "account-name-status");
+  if (!me) return;
+  $("acct-name").value = me.display_name;
+  $("totp-state").textContent = me.totp
+    ? "Two-step sign-in is on: signing in asks for a code from your authenticator app."
+    : "Two-step sign-in is off: a password alone signs in.";
+  $("totp-begin").textContent = me.totp ? "Move two-step sign-in to a new app" : "Set up two-step sign-in";
+  $("totp-setup").hidden = true;
+  show("account");
+}
+
+$("account-name-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const saved = await guard(() => api("PATCH", "/api/me", { display_name: $("acct-name").value.trim() }),
+    "account-name-status").catch(() => null);
+  if (saved) $("account-name-status").textContent = "Saved. New sessions show this name.";
+});
+
+$("totp-begin").addEventListener("click", async () => {
+  const offer = await guard(() => api("POST", "/api/me/totp"), "totp-status").catch(() => null);
+  if (!offer) return;
+  $("totp-uri").href = offer.uri;
+  $("totp-secret").textContent = offer.secret;
+  $("totp-setup").hidden = false;
+  $("totp-status").textContent = "";
+  $("totp-code").focus();
+});
+
+$("totp-confirm-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const done = await guard(() => api("POST", "/api/me/totp/confirm", { otp: $("totp-code").value.trim() }),
+    "totp-status").catch(() => null);
+  $("totp-code").value = "";
+  if (!done) { $("totp-code").focus(); return; }
+  await loadAccount();
+  $("totp-status").textContent = "Two-step sign-in is on. Keep the app: you need a code each time you sign in.";
 });
 
 $("logout").addEventListener("click", async () => {
@@ -183,6 +231,7 @@ for (const b of document.querySelectorAll("[data-go]")) {
     if (b.dataset.go === "sessions") loadSessions();
     else if (b.dataset.go === "program") loadProgram();
     else if (b.dataset.go === "clinic") loadClinic();
+    else if (b.dataset.go === "account") loadAccount();
   });
 }
 
@@ -231,7 +280,7 @@ $("add-participant").addEventListener("submit", async (e) => {
   $("guardian-box").hidden = true;
   $("co-box").hidden = true;
   await openDetail(current.id);
-  $("detail-status").textContent = `${body.display_name} added. Send them their personal link.`;
+  $("detail-status").replaceChildren(el("bdi", {}, body.display_name), " added. Send them their personal link.");
 });
 
 $("back").addEventListener("click", loadSessions);

@@ -23,6 +23,18 @@ const SHORTCUTS = [
 ];
 const $ = (id) => document.getElementById(id);
 const roleText = (role) => ROLE[role] || role;
+const MAX_CHAT = 2000; // characters (code points), as the server counts them
+const chars = (text) => [...text].length;
+
+// Every string a person chose (names, room names, chat) is shown inside its own
+// bidirectional isolate, so a right-to-left override in it cannot reorder the words
+// around it.
+const iso = (text) => html`<bdi>${text}</bdi>`;
+// A sentence with such strings: plain text for screen readers, isolated parts on screen.
+const said = (strings, ...parts) => ({
+  text: strings.reduce((out, str, i) => out + str + (i < parts.length ? parts[i] : ""), ""),
+  view: html(strings, ...parts.map(iso)),
+});
 
 function mmss(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -35,8 +47,8 @@ function initials(name) {
   return letters.toUpperCase();
 }
 
-const list = (names) => names.length <= 1 ? names.join("")
-  : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+// "A, B and C", each name isolated.
+const isoList = (all) => all.map((n, i) => html`${i === 0 ? "" : i === all.length - 1 ? " and " : ", "}${iso(n)}`);
 
 export class Room {
   constructor({ socket, me, media, notice, screen, endings }) {
@@ -66,6 +78,9 @@ export class Room {
     this.helps = [];
     this.openMenu = null; // pid whose menu is open
     this.renaming = null; // breakout room id being renamed
+    this.lobbyMessaging = null; // pid in the lobby being written to
+    this.chatCount = 0; // characters in the chat box
+    this.pasteWarning = null;
     this.bannerText = null;
     this.flashText = null;
     this.shown = null;
@@ -141,8 +156,9 @@ export class Room {
 
   banner(text) { this.bannerText = text || null; this.render(); }
 
-  flash(text) {
-    this.flashText = text;
+  flash(message) {
+    const { text, view } = typeof message === "string" ? { text: message, view: message } : message;
+    this.flashText = view;
     this.say(text);
     clearTimeout(this.flashTimer);
     this.flashTimer = setTimeout(() => { this.flashText = null; this.render(); }, 8000);
@@ -212,7 +228,7 @@ export class Room {
     if (!this.clinician) return;
     const was = new Set(before.participants.filter((p) => p.hand_raised).map((p) => p.id));
     for (const p of st.participants) {
-      if (p.hand_raised && !was.has(p.id) && p.id !== this.claims.sub) this.attention(`${p.name} raised a hand.`);
+      if (p.hand_raised && !was.has(p.id) && p.id !== this.claims.sub) this.attention(said`${p.name} raised a hand.`);
     }
   }
 
@@ -220,7 +236,8 @@ export class Room {
     switch (n.kind) {
       case "lobby_message":
         $("lobby-message").hidden = false;
-        $("lobby-message").textContent = `Message from your therapist: ${n.text}`;
+        $("lobby-message").replaceChildren("Message from your therapist: ",
+          Object.assign(document.createElement("bdi"), { textContent: n.text }));
         break;
       case "denied": this.finish(...this.endings.denied); break;
       case "removed": this.finish(...this.endings.removed); break;
@@ -231,10 +248,10 @@ export class Room {
         $("lobby-message").hidden = false;
         $("lobby-message").textContent = "Your therapist moved you back to the waiting room.";
         break;
-      case "broadcast": this.flash(`Message to all rooms: ${n.text}`); break;
+      case "broadcast": this.flash(said`Message to all rooms: ${n.text}`); break;
       case "help_requested":
         this.helps.push({ name: n.name, room: n.room });
-        this.attention(`${n.name} asked for help in ${this.roomName(n.room)}.`,
+        this.attention(said`${n.name} asked for help in ${this.roomName(n.room)}.`,
           { label: "Go there", run: () => this.act("breakouts_visit", { room_id: n.room }).catch(() => null) });
         break;
       case "mute_requested":
@@ -252,7 +269,7 @@ export class Room {
         break;
       case "knock":
         if (this.clinician) {
-          this.attention(`${n.name} is waiting in the lobby.`, n.participant_id
+          this.attention(said`${n.name} is waiting in the lobby.`, n.participant_id
             ? { label: "Admit", run: () => this.act("admit", { participant_id: n.participant_id }, "admit-all").catch(() => null) }
             : null, n.participant_id || null);
         }
@@ -263,9 +280,10 @@ export class Room {
   }
 
   // A toast, a soft chime and (through render) a badge on the People tab.
-  attention(text, action = null, waiting = null) {
+  attention(message, action = null, waiting = null) {
     const id = (this.toastSeq = (this.toastSeq || 0) + 1);
-    this.toasts = [...this.toasts.slice(-3), { id, text, action, waiting }];
+    const { text, view } = typeof message === "string" ? { text: message, view: message } : message;
+    this.toasts = [...this.toasts.slice(-3), { id, text, view, action, waiting }];
     this.say(text);
     this.chime();
     setTimeout(() => { this.toasts = this.toasts.filter((t) => t.id !== id); this.render(); }, 10000);
@@ -349,6 +367,9 @@ export class Room {
     t.messages = [...page.messages.filter((m) => !seen.has(m.id)), ...t.messages];
     t.start = page.start;
     this.render();
+    // With nothing earlier the button is gone: focus moves to the messages, not the page.
+    const more = $("chat-earlier");
+    if (!more) { const log = $("chat-log"); if (log) log.focus(); }
   }
 
   scrollChat() {
@@ -366,12 +387,12 @@ export class Room {
     if (me.chat_scopes.includes("room") && roomScope) {
       const here = this.peopleHere().filter((p) => !NO_ROOM_CHAT.has(p.role));
       out.push({ key: "room", scope: roomScope, id: "thread-room", label: "Everyone in this room",
-        readers: `Everyone in ${me.room ? this.roomName(me.room) : "the main room"}: ${list(here.map((p) => (p.id === this.claims.sub ? "you" : p.name)))}` });
+        readers: html`Everyone in ${me.room ? iso(this.roomName(me.room)) : "the main room"}: ${isoList(here.map((p) => (p.id === this.claims.sub ? "you" : p.name)))}` });
     }
     if (!me.chat_scopes.includes("clinicians")) return out;
     if (this.clinician) {
       out.push({ key: "clinical", scope: "clinical", id: "thread-clinical", label: "Clinicians only",
-        readers: `Clinicians only (never shown to clients): ${list(clinicianNames)}` });
+        readers: html`Clinicians only (never shown to clients): ${isoList(clinicianNames)}` });
       const people = new Map();
       for (const p of st.participants) if (!CLINICIANS.has(p.role)) people.set(p.id, p.name);
       for (const [scope, t] of this.threads) {
@@ -380,11 +401,12 @@ export class Room {
       }
       for (const [pid, name] of people) {
         out.push({ key: `private:${pid}`, scope: `private:${pid}`, id: `thread-private-${pid}`, label: `${name} (private)`,
-          person: pid, readers: `Private: ${name} and the clinicians (${list(clinicianNames)})` });
+          view: html`${iso(name)} (private)`,
+          person: pid, readers: html`Private: ${iso(name)} and the clinicians (${isoList(clinicianNames)})` });
       }
     } else {
       out.push({ key: "private", scope: `private:${this.claims.sub}`, id: "thread-private", label: "Only the therapists",
-        readers: `Private: only your therapists read this (${list(clinicianNames)})` });
+        readers: html`Private: only your therapists read this (${isoList(clinicianNames)})` });
     }
     return out;
   }
@@ -407,11 +429,39 @@ export class Room {
     if (input) input.focus();
   }
 
+  // Characters typed so far, and a warning when a paste makes the message too long.
+  chatInput(e) {
+    this.chatCount = chars(e.target.value);
+    if (this.chatCount <= MAX_CHAT) this.pasteWarning = null;
+    if (this.chatCount <= MAX_CHAT && this.refusals.chat && this.refusals.chat.startsWith("message too long")) {
+      delete this.refusals.chat;
+    }
+    this.render();
+  }
+
+  chatPaste(e) {
+    const input = e.target;
+    const pasted = chars((e.clipboardData && e.clipboardData.getData("text")) || "");
+    const selected = chars(input.value.slice(input.selectionStart || 0, input.selectionEnd || 0));
+    const total = chars(input.value) - selected + pasted;
+    this.pasteWarning = total > MAX_CHAT
+      ? `The pasted text makes this message ${total} characters long; a message can have ${MAX_CHAT}. Shorten it before sending.`
+      : null;
+    this.render();
+  }
+
   async sendChat(e) {
     e.preventDefault();
     const input = $("chat-input");
     const text = input.value.trim();
     if (!text) return;
+    if (chars(text) > MAX_CHAT) {
+      // Refused here, kept in the box to shorten; the server would refuse it too.
+      this.refusals.chat = `message too long (${chars(text)} / ${MAX_CHAT})`;
+      this.say(this.refusals.chat);
+      this.render();
+      return;
+    }
     const current = this.currentThread();
     if (!current) return;
     const payload = current.key === "room" ? { scope: "room", text }
@@ -419,11 +469,37 @@ export class Room {
         : { scope: "clinicians", text };
     const started = performance.now();
     input.value = ""; // clear now, so text typed while this is in flight is never wiped
+    this.chatCount = 0;
+    this.pasteWarning = null;
     const res = await this.act("chat_send", payload, "chat").catch(() => {
       if (!input.value) input.value = text; // give it back to retry
       return null;
     });
     if (res && res.id) performance.mark(`hearth:send:${res.id}`, { startTime: started });
+  }
+
+  openLobbyMessage(pid) {
+    this.lobbyMessaging = pid;
+    this.render();
+    const input = $(`lobby-text-${pid}`);
+    if (input) input.focus();
+  }
+
+  closeLobbyMessage(pid) {
+    this.lobbyMessaging = null;
+    this.render();
+    const button = $(`lobby-msg-${pid}`);
+    if (button) button.focus();
+  }
+
+  sendLobbyMessage(e, pid) {
+    e.preventDefault();
+    const text = e.target.elements.text.value.trim();
+    if (!text) return;
+    this.act("lobby_message", { participant_id: pid, text }, `lobby:${pid}`).then(() => {
+      this.flash("Message sent to the waiting room.");
+      this.closeLobbyMessage(pid);
+    }).catch(() => null);
   }
 
   currentThread() {
@@ -616,9 +692,7 @@ export class Room {
   }
 
   gapText(g) {
-    const viewer = this.nameOf(g.viewer);
-    const source = this.nameOf(g.source);
-    return `${viewer} can't ${g.kind === "audio" ? "hear" : "see"} ${source} — fixing`;
+    return html`${iso(this.nameOf(g.viewer))} can't ${g.kind === "audio" ? "hear" : "see"} ${iso(this.nameOf(g.source))} — fixing`;
   }
 
   tileView(t, featured) {
@@ -626,7 +700,7 @@ export class Room {
     const mine = t.pid === this.claims.sub;
     const video = this.tiles.get(t.key);
     const withVideo = this.hasVideo(t);
-    const name = t.source === "screen" ? `${p.name} (screen)` : mine ? `${p.name} (you)` : p.name;
+    const name = html`${iso(p.name)}${t.source === "screen" ? " (screen)" : mine ? " (you)" : ""}`;
     const lost = this.stalled.has(t.pid) || p.status === "reconnecting";
     const gaps = t.source === "camera" && this.clinician ? this.gaps.filter((g) => g.viewer === t.pid) : [];
     const classes = ["tile", t.source, t.key === featured ? "featured" : "",
@@ -712,7 +786,7 @@ export class Room {
         ? html` <span class="badge" aria-label=${`(${badge} new)`}>${badge}</span>` : nothing}</button>`;
     render(html`
       <header class="bar">
-        <h1 id="room-title">${st.session.title}</h1>
+        <h1 id="room-title"><bdi>${st.session.title}</bdi></h1>
         <span id="room-label" class="pill">${st.session.locked ? `${where} · locked` : where}</span>
         <span id="room-timer" class="pill" role="timer" aria-live="off" ?hidden=${!timer}>${timer || ""}</span>
         <span id="quality" class="pill" title="Connection quality">Connection: …</span>
@@ -760,7 +834,7 @@ export class Room {
         </nav>
         <div id="toasts" class="toasts" role="status" aria-live="polite">
           ${repeat(this.toasts, (t) => t.id, (t) => html`<div class="toast">
-            <span>${t.text}</span>
+            <span>${t.view}</span>
             ${t.action ? html`<button type="button" @click=${() => { this.toasts = this.toasts.filter((x) => x.id !== t.id); t.action.run(); this.render(); }}>${t.action.label}</button>` : nothing}
             <button type="button" class="link" aria-label="Dismiss" @click=${() => { this.toasts = this.toasts.filter((x) => x.id !== t.id); this.render(); }}>Dismiss</button>
           </div>`)}
@@ -781,28 +855,35 @@ export class Room {
   chatView(threads, current, entry) {
     if (!current) return html`<p class="muted">Chat is not available to you here.</p>`;
     const messages = entry ? entry.messages : [];
+    const count = this.chatCount || 0;
+    const over = count > MAX_CHAT;
     return html`
       <div class="threads" role="group" aria-label="Chat threads">
         ${threads.map((t) => {
           const unread = (this.threads.get(t.scope) || {}).unread || 0;
           return html`<button type="button" id=${t.id} data-thread=${t.scope} class="thread"
-            aria-pressed=${String(t.key === current.key)} @click=${() => this.openThread(t.key)}>${t.label}${unread
+            aria-pressed=${String(t.key === current.key)} @click=${() => this.openThread(t.key)}>${t.view || t.label}${unread
               ? html` <span class="badge" aria-label=${`(${unread} unread)`}>${unread}</span>` : nothing}</button>`;
         })}
       </div>
       <p id="chat-to" class="chat-to">${current.readers}</p>
       ${entry && entry.start ? html`<button type="button" id="chat-earlier" class="link" @click=${() => this.loadEarlier()}>Load earlier messages</button>` : nothing}
       ${this.refusal("chat-earlier")}
-      <ol id="chat-log" class="chat-log" aria-live="polite" aria-label=${current.label}>
+      <ol id="chat-log" class="chat-log" tabindex="-1" aria-live="polite" aria-label=${current.label}>
         ${repeat(messages, (m) => m.id, (m) => html`<li data-id=${m.id} class=${m.kind === "broadcast" ? "broadcast" : m.sender === this.claims.sub ? "mine" : ""}>
           ${m.kind === "broadcast" ? html`<span class="marker">Message to all rooms</span> ` : nothing}
-          <strong>${m.sender === this.claims.sub ? "You" : m.sender_name}</strong> <span class="text">${m.text}</span></li>`)}
+          <strong>${m.sender === this.claims.sub ? "You" : iso(m.sender_name)}</strong> <span class="text" dir="auto">${m.text}</span></li>`)}
       </ol>
       <form id="chat-form" @submit=${(e) => this.sendChat(e)}>
         <label for="chat-input" class="sr-only">${`Message to ${current.label}`}</label>
-        <input id="chat-input" maxlength="2000" autocomplete="off" placeholder=${`Message ${current.key === "room" ? "everyone here" : current.label}`}>
+        <input id="chat-input" autocomplete="off" dir="auto" aria-describedby="chat-count"
+          aria-invalid=${String(over)} @input=${(e) => this.chatInput(e)} @paste=${(e) => this.chatPaste(e)}
+          placeholder=${`Message ${current.key === "room" ? "everyone here" : current.label}`}>
         <button type="submit">Send</button>
       </form>
+      <p id="chat-count" class=${over ? "chat-count over" : "chat-count"} aria-live="polite"
+        ?hidden=${count < MAX_CHAT - 200}>${over ? `message too long (${count} / ${MAX_CHAT})` : `${count} / ${MAX_CHAT}`}</p>
+      ${this.pasteWarning ? html`<p id="chat-paste" class="refusal" role="alert">${this.pasteWarning}</p>` : nothing}
       ${this.refusal("chat")}`;
   }
 
@@ -821,7 +902,7 @@ export class Room {
       else item("Ask to unmute", () => this.menuAction(p.id, "unmute_request", target));
       if (p.camera_on) item("Turn camera off", () => this.menuAction(p.id, "camera_off_request", target));
       item("Private message", () => this.messagePerson(p.id));
-      for (const r of rooms) item(`Move to ${r.name}`, () => this.menuAction(p.id, "breakouts_move", { participant_id: p.id, room_id: r.id }));
+      for (const r of rooms) item(html`Move to ${iso(r.name)}`, () => this.menuAction(p.id, "breakouts_move", { participant_id: p.id, room_id: r.id }));
       privateRoomItems(this, p, item);
     }
     if (!owner && (!clinicianTarget || this.claims.role === "therapist")) {
@@ -831,7 +912,7 @@ export class Room {
     if (!items.length) return nothing;
     return html`<div class="person-menu" data-participant=${p.id}>
       <button type="button" aria-haspopup="menu" aria-expanded=${String(open)} aria-controls=${`menu-${p.id}`}
-        @click=${() => this.toggleMenu(p.id)}>Options<span class="sr-only"> for ${p.name}</span></button>
+        @click=${() => this.toggleMenu(p.id)}>Options<span class="sr-only"> for ${iso(p.name)}</span></button>
       <div id=${`menu-${p.id}`} role="menu" class="menu" aria-label=${`Options for ${p.name}`} ?hidden=${!open}
         @keydown=${(e) => this.menuKey(e)}>${items}</div>
     </div>`;
@@ -849,13 +930,18 @@ export class Room {
         ${this.refusal("admit-all")}
         <ul class="plain" id="lobby-list">
           ${repeat(st.lobby, (p) => p.id, (p) => html`<li data-participant=${p.id}>
-            <span>${p.name} <span class="role">(${roleText(p.role)})</span></span>
-            <button type="button" @click=${() => this.act("admit", { participant_id: p.id }, `lobby:${p.id}`).catch(() => null)}>Admit ${p.name}</button>
+            <span>${iso(p.name)} <span class="role">(${roleText(p.role)})</span></span>
+            <button type="button" @click=${() => this.act("admit", { participant_id: p.id }, `lobby:${p.id}`).catch(() => null)}>Admit ${iso(p.name)}</button>
             <button type="button" class="secondary" @click=${() => this.act("deny", { participant_id: p.id }, `lobby:${p.id}`).catch(() => null)}>Deny</button>
-            <button type="button" class="secondary" @click=${() => {
-              const text = prompt(`Message to ${p.name}`);
-              if (text) this.act("lobby_message", { participant_id: p.id, text }, `lobby:${p.id}`).catch(() => null);
-            }}>Message</button>
+            <button type="button" class="secondary" id=${`lobby-msg-${p.id}`} aria-expanded=${String(this.lobbyMessaging === p.id)}
+              aria-controls=${`lobby-form-${p.id}`} @click=${() => this.openLobbyMessage(p.id)}>Message<span class="sr-only"> ${iso(p.name)}</span></button>
+            ${this.lobbyMessaging === p.id ? html`<form class="inline lobby-form" id=${`lobby-form-${p.id}`}
+              @submit=${(e) => this.sendLobbyMessage(e, p.id)} @keydown=${(e) => { if (e.key === "Escape") this.closeLobbyMessage(p.id); }}>
+              <label for=${`lobby-text-${p.id}`}>Message to ${iso(p.name)} (shown in the waiting room)</label>
+              <input id=${`lobby-text-${p.id}`} name="text" maxlength="500" dir="auto" required>
+              <button type="submit">Send</button>
+              <button type="button" class="secondary" @click=${() => this.closeLobbyMessage(p.id)}>Cancel</button>
+            </form>` : nothing}
             ${this.refusal(`lobby:${p.id}`)}
           </li>`)}
         </ul>
@@ -870,10 +956,10 @@ export class Room {
       <ul class="plain" id="people-list">
         ${repeat(people, (p) => p.id, (p) => html`<li data-participant=${p.id}>
           <span class="who">
-            <span class="person">${p.name}${p.id === me ? " (you)" : ""}</span>
+            <span class="person">${iso(p.name)}${p.id === me ? " (you)" : ""}</span>
             ${p.hand_raised ? html`<span class="hand">Hand up</span>` : nothing}
             <span class="role">${[roleText(p.role), p.mic_on ? "" : "muted", p.camera_on ? "" : "camera off",
-              p.status === "reconnecting" ? "reconnecting" : "", clin && p.room ? this.roomName(p.room) : ""].filter(Boolean).join(" · ")}</span>
+              p.status === "reconnecting" ? "reconnecting" : "", clin && p.room ? "\u2068" + this.roomName(p.room) + "\u2069" : ""].filter(Boolean).join(" · ")}</span>
           </span>
           ${clin && p.id !== me ? this.personMenu(p) : nothing}
           ${this.refusal(`person:${p.id}`)}
@@ -893,16 +979,20 @@ export class Room {
         const name = e.target.elements.name.value.trim();
         if (name) this.act("breakouts_rename", { room_id: r.id, name }, `room:${r.id}`).then(() => { this.renaming = null; this.render(); }).catch(() => null);
       }}>
-        <label for=${`rename-${r.id}`} class="sr-only">New name for ${r.name}</label>
-        <input id=${`rename-${r.id}`} name="name" maxlength="40" value=${r.name}>
+        <label for=${`rename-${r.id}`} class="sr-only">New name for ${iso(r.name)}</label>
+        <input id=${`rename-${r.id}`} name="name" maxlength="40" dir="auto" value=${r.name}>
         <button type="submit">Save</button>
         <button type="button" class="secondary" @click=${() => { this.renaming = null; this.render(); }}>Cancel</button>
-      </form>` : html`<strong>${r.name}</strong>`}
-      <span> · ${r.members.map((id) => this.nameOf(id)).join(", ") || "empty"}</span>
+      </form>` : html`<strong>${iso(r.name)}</strong>`}
+      <span> · ${r.members.length ? isoList(r.members.map((id) => this.nameOf(id))) : "empty"}</span>
       ${draft && this.renaming !== r.id ? html`
-        <button type="button" class="secondary" @click=${() => { this.renaming = r.id; this.render(); const i = $(`rename-${r.id}`); if (i) i.focus(); }}>Rename<span class="sr-only"> ${r.name}</span></button>
-        <button type="button" class="secondary" @click=${() => this.act("breakouts_delete", { room_id: r.id }, `room:${r.id}`).catch(() => null)}>Delete<span class="sr-only"> ${r.name}</span></button>` : nothing}
-      ${live ? html`<button type="button" @click=${() => this.act("breakouts_visit", { room_id: r.id }, `room:${r.id}`).catch(() => null)}>Visit ${r.name}</button>` : nothing}
+        <button type="button" class="secondary" @click=${() => { this.renaming = r.id; this.render(); const i = $(`rename-${r.id}`); if (i) i.focus(); }}>Rename<span class="sr-only"> ${iso(r.name)}</span></button>
+        <button type="button" class="secondary" @click=${() => this.act("breakouts_delete", { room_id: r.id }, `room:${r.id}`).then(() => {
+          // The button is gone with its room: focus goes to adding rooms, not to the page.
+          const next = $("bo-count");
+          if (next) next.focus();
+        }).catch(() => null)}>Delete<span class="sr-only"> ${iso(r.name)}</span></button>` : nothing}
+      ${live ? html`<button type="button" @click=${() => this.act("breakouts_visit", { room_id: r.id }, `room:${r.id}`).catch(() => null)}>Visit ${iso(r.name)}</button>` : nothing}
       ${this.refusal(`room:${r.id}`)}
     </li>`;
     return html`
@@ -927,7 +1017,7 @@ export class Room {
         <h3>Assign</h3>
         <div class="assign">${repeat(movable, (p) => p.id, (p) => {
           const current = (b.rooms.find((r) => r.members.includes(p.id)) || {}).id || "";
-          return html`<label>${p.name}
+          return html`<label>${iso(p.name)}
             <select aria-label=${`Room for ${p.name}`} data-assign=${p.id}
               @change=${(e) => this.act("breakouts_assign", { participant_id: p.id, room_id: e.target.value || null }, `assign:${p.id}`).catch(() => null)}>
               <option value="" ?selected=${current === ""}>Main room</option>
@@ -976,7 +1066,7 @@ export class Room {
         </form>` : nothing}
       <h3>Help requests</h3>
       <ul id="help-list" class="plain">
-        ${this.helps.map((h) => html`<li>${h.name} asked for help in ${this.roomName(h.room)}
+        ${this.helps.map((h) => html`<li>${iso(h.name)} asked for help in ${iso(this.roomName(h.room))}
           <button type="button" @click=${() => this.act("breakouts_visit", { room_id: h.room }, "bo-return").catch(() => null)}>Go there</button></li>`)}
       </ul>`;
   }
