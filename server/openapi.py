@@ -25,6 +25,7 @@ from server.api_program import (
 )
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
+from server.clinical.api import ROUTES as CLINICAL_ROUTES
 from server.records.api import ROUTES as RECORDS_ROUTES
 from server.responses import (
     AccountCreated,
@@ -137,6 +138,8 @@ OPERATIONS = [
               auth=False),
     *(Operation(r["method"], r["path"], r["summary"], r.get("body"), auth=r.get("auth", True),
                 ok=r.get("ok", 200)) for r in RECORDS_ROUTES),
+    *(Operation(r["method"], r["path"], r["summary"], r.get("body"), auth=r.get("auth", True),
+                ok=r.get("ok", 200)) for r in CLINICAL_ROUTES),
 ]
 
 

@@ -1,0 +1,1 @@
+"""In-session clinical tools: private notes and the safety panel."""
