@@ -80,6 +80,7 @@ SAMPLE_FIELDS: dict[type[c.Command], dict[str, Any]] = {
     c.SetRequireClinician: {"required": False},
     c.MoveParticipant: {"target": A, "room_id": "b1"}, c.Visit: {"room_id": "b1"},
     c.ExtendBreakouts: {"seconds": 60}, c.Broadcast: {"text": "x"},
+    c.SetChildSafe: {"target": A, "on": True},
 }
 
 

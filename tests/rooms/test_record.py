@@ -59,7 +59,10 @@ def test_an_unversioned_record_reads_and_upgrades() -> None:
     assert list(s.participants) == list(json.loads(UNVERSIONED)["participants"])
     upgraded = json.loads(to_json(s))
     assert upgraded.pop("schema") == SCHEMA
+    for p in upgraded["participants"].values():
+        assert p.pop("child_safe") is None  # the role's default
     assert upgraded == json.loads(UNVERSIONED)  # same fields, now versioned
+    assert [pid for pid, p in s.participants.items() if p.is_child_safe] == ["child"]
 
 
 def test_round_trip_keeps_everything() -> None:
