@@ -42,7 +42,8 @@ Region = Field(min_length=2, max_length=60, pattern=r"^[^\x00-\x1f<>]+$")
 
 
 class CrisisLine(Strict):
-    region: str = Region
+    region: str = Field(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f<>]+$",
+                        description="a state or country as people type it, or * for any")
     label: str = Field(min_length=1, max_length=80)
     phone: str = Field(min_length=1, max_length=40, pattern=r"^[0-9+() .#*-]+$")
 
