@@ -1,0 +1,95 @@
+"""In Chromium: the clinic asks where clients are; a client cannot join without saying
+so, and the therapist's safety panel shows it with the crisis line for that region.
+The client's neutral Check-in reaches the therapist as a quiet cue; the therapist's
+private notes autosave. Screenshots of the therapist's notes and safety panels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.web.conftest import Server, new_page, shot, wait_js
+from tests.web.test_flow import add_person, prejoin, sign_in
+
+
+def put_settings(page: Page, body: dict[str, Any]) -> int:
+    return int(page.evaluate("""async (body) => (await fetch("/api/clinical/settings", {
+        method: "PUT", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify(body), credentials: "same-origin"})).status""", body))
+
+
+def contrast(ink: str, paper: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+    def luminance(css: str) -> float:
+        parts = [int(v) / 255 for v in css[css.index("(") + 1:].split(",")[:3]]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in parts]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((luminance(ink), luminance(paper)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_location_checkin_notes_and_safety_panel(browser: Browser, server: Server) -> None:
+    dr = new_page(browser)
+    dr.on("dialog", lambda d: d.accept())
+    sign_in(dr, server)
+    assert put_settings(dr, {"location_at_join": True, "crisis_lines": [
+        {"region": "Oregon", "label": "Oregon crisis line", "phone": "988"}]}) == 200
+    try:
+        dr.fill("#ns-title", "Couple session")
+        dr.click("#new-session button[type=submit]")
+        alex = add_person(dr, "Alex", "client")
+        add_person(dr, "Blair", "partner")
+        with dr.expect_popup() as popup:
+            dr.click("#open-room")
+        room = popup.value
+        room.set_default_timeout(15000)
+        prejoin(room, room.url)
+        expect(room.locator("#screen-session")).to_be_visible()
+        # The therapist is not asked where they are; the client is, before joining.
+        guest = new_page(browser)
+        guest.goto(alex)
+        expect(guest.locator("#screen-prejoin")).to_be_visible()
+        wait_js(guest, "document.getElementById('pj-video').videoWidth > 0")
+        guest.check("#pj-consent")
+        expect(guest.locator("#pj-location")).to_be_visible()
+        guest.click("#pj-join")
+        expect(guest.locator("#pj-location-help")).to_contain_text("Please say where you are")
+        expect(guest.locator("#screen-prejoin")).to_be_visible()
+        expect(guest.locator("#pj-place")).to_be_focused()
+        guest.fill("#pj-place", "At home in Portland")
+        guest.fill("#pj-region", "Oregon")
+        guest.click("#pj-join")
+        room.click("#tab-people")
+        room.click("#admit-all")
+        expect(guest.locator("#screen-session")).to_be_visible()
+        room.click("#tab-safety")
+        person = room.locator('#safety-list li', has_text="Alex")
+        expect(person.locator(".location")).to_have_text("At home in Portland, Oregon")
+        expect(person.locator(".crisis")).to_have_text("Oregon crisis line: 988")
+        # The discreet check-in: a plain item in the client's More menu.
+        guest.click("#btn-more")
+        expect(guest.locator("#more-checkin")).to_have_text("Check-in")
+        guest.click("#more-checkin")
+        expect(guest.locator("#more-status")).to_have_text("Checked in.")
+        expect(guest.locator("#more-menu")).to_be_hidden()
+        expect(room.locator("#checkin-cues")).to_contain_text("Alex would like a private word.")
+        expect(room.locator("#tab-safety .badge")).to_have_text("1")
+        ink, paper = room.evaluate("""() => { const s = getComputedStyle(
+            document.querySelector('#checkin-cues li')); return [s.color, s.backgroundColor]; }""")
+        assert contrast(ink, paper) >= 4.5, (ink, paper)
+        assert guest.locator("#checkin-cues").count() == 0
+        # Private notes autosave while typing.
+        room.click("#tab-notes")
+        room.click("#note-new")
+        expect(room.locator("#note-text")).to_be_focused()
+        room.keyboard.type("Alex asked for a private word after the check-in.")
+        expect(room.locator("#note-status")).to_contain_text("Saved at")
+        room.check("#note-share")
+        expect(room.locator("#notes-list")).to_contain_text("shared")
+        shot(room, "therapist-notes")
+        room.click("#tab-safety")
+        shot(room, "therapist-safety")
+        assert guest.locator("#panel-notes, #panel-safety").count() == 0
+    finally:
+        assert put_settings(dr, {}) == 200
