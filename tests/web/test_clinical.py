@@ -22,7 +22,7 @@ def put_settings(page: Page, body: dict[str, Any]) -> int:
 def contrast(ink: str, paper: str) -> float:
     """WCAG contrast ratio of two CSS rgb() colours."""
     def luminance(css: str) -> float:
-        parts = [int(v) / 255 for v in css[css.index("(") + 1:].split(",")[:3]]
+        parts = [float(v) / 255 for v in css[css.index("(") + 1:].rstrip(")").split(",")[:3]]
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in parts]
         return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
     hi, lo = sorted((luminance(ink), luminance(paper)), reverse=True)
