@@ -1,5 +1,5 @@
-"""In Chromium: the clinic asks where clients are; a client cannot join without saying
-so, and the therapist's safety panel shows it with the crisis line for that region.
+"""In Chromium: the clinic admin asks, in the console, where clients are; a client cannot
+join without saying so, and the therapist's safety panel shows it with the crisis line for that region.
 The client's neutral Check-in reaches the therapist as a quiet cue; the therapist's
 private notes autosave. Screenshots of the therapist's notes and safety panels."""
 
@@ -33,9 +33,18 @@ def test_location_checkin_notes_and_safety_panel(browser: Browser, server: Serve
     dr = new_page(browser)
     dr.on("dialog", lambda d: d.accept())
     sign_in(dr, server)
-    assert put_settings(dr, {"location_at_join": True, "crisis_lines": [
-        {"region": "Oregon", "label": "Oregon crisis line", "phone": "988"}]}) == 200
     try:
+        # The clinic admin's console editor: ask for locations; one crisis line.
+        dr.click("#nav-clinic")
+        dr.check("#sf-location")
+        dr.fill("#sf-lines", "Oregon | Oregon crisis line | 988\nnowhere | bad | call me")
+        dr.click("#safety-form button[type=submit]")
+        expect(dr.locator("#safety-status")).to_contain_text("Not saved: crisis_lines.1.phone")
+        dr.fill("#sf-lines", "Oregon | Oregon crisis line | 988")
+        dr.click("#safety-form button[type=submit]")
+        expect(dr.locator("#safety-status")).to_have_text("Safety settings saved.")
+        dr.goto(f"{server.url}/console")
+        expect(dr.locator("#sessions")).to_be_visible()
         dr.fill("#ns-title", "Couple session")
         dr.click("#new-session button[type=submit]")
         alex = add_person(dr, "Alex", "client")
