@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from rooms.model import CLINICIANS, Session
+from rooms.model import CLINICIANS, ParticipantStatus, Session
 from server.api_program import require_role, require_staff
 from server.clinical.notes import MAX_TEXT, NoteBook, NoteError
 from server.clinical.progress import progress_note
@@ -29,6 +29,8 @@ from server.http import ApiError, parse_body
 from server.records.api import RECORDS, _link_holder
 from server.records.sealed import Sealer
 from server.state import DIRECTORY, KEYS, LIVE, PROGRAM, ROOMS, STORE
+
+GONE = (ParticipantStatus.REMOVED, ParticipantStatus.DENIED)
 
 
 @dataclass
@@ -70,7 +72,8 @@ async def clinician(request: web.Request) -> Reader:
     sid = request.match_info["session_id"]
     if _has_link(request):
         holder = await _link_holder(request)
-        if holder.session.id != sid or holder.me.role not in CLINICIANS:
+        if holder.session.id != sid or holder.me.role not in CLINICIANS \
+                or holder.me.status in GONE:
             raise ApiError(404, "not_found", "no such session")
         record = await request.app[DIRECTORY].get(sid)
         return Reader(holder.session, record.title if record else "", holder.me.id,

@@ -1,7 +1,8 @@
-"""In Chromium: the clinic admin asks, in the console, where clients are; a client cannot
-join without saying so, and the therapist's safety panel shows it with the crisis line for that region.
-The client's neutral Check-in reaches the therapist as a quiet cue; the therapist's
-private notes autosave. Screenshots of the therapist's notes and safety panels."""
+"""In Chromium: the clinic admin asks, in the console, where clients are; a client
+cannot join without saying so, and the therapist's safety panel shows it with the
+crisis line for that region. The client's neutral Check-in reaches the therapist as a
+quiet cue; the therapist's private notes autosave. Screenshots of the therapist's notes
+and safety panels."""
 
 from __future__ import annotations
 
