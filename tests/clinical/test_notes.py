@@ -69,6 +69,10 @@ async def test_notes_never_reach_a_socket_nor_rest_in_the_clear(live: Live) -> N
     assert actions.count("notes_read") >= 2
     assert "notes_export" in actions
     assert "note_shared" in actions
+    # A clinician removed from the session reads nothing more with their link.
+    await fam.clients["Dr"].ok("remove", {"participant_id": fam.ids["Dr Co"]})
+    status, gone = await rest(live, fam.tokens["Dr Co"], "GET", path)
+    assert status in (401, 404), gone
 
 
 async def test_progress_note_export(live: Live) -> None:

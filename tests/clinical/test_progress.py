@@ -1,0 +1,50 @@
+"""The draft progress note groups notes by the plan's phase, and a note is filed under
+the phase the session state carries (read defensively: no plan, no phase)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from rooms.model import Role
+from server.clinical.notes import Note, phase_of
+from server.clinical.progress import progress_note
+from server.records.attendance import Segment, Track
+from tests.rooms.builders import live_family
+
+
+def note(text: str, phase: str | None, at: float, room: str = "Main room") -> Note:
+    return Note(f"n{at}", "s1", "therapist", "Dr T", "main", room, phase, text, at, at)
+
+
+def test_phase_is_read_defensively() -> None:
+    s = live_family()
+    assert phase_of(s) is None
+    as_text: Any = SimpleNamespace(plan=SimpleNamespace(phase_name="Partners apart"))
+    assert phase_of(as_text) == "Partners apart"
+    as_object: Any = SimpleNamespace(plan=SimpleNamespace(
+        current_phase=SimpleNamespace(name="Joint")))
+    assert phase_of(as_object) == "Joint"
+    empty: Any = SimpleNamespace(plan=SimpleNamespace())
+    assert phase_of(empty) is None
+
+
+def test_notes_grouped_by_phase_with_attendees_minutes() -> None:
+    s = live_family()
+    track = Track("s1", "client", Role.CLIENT.value, "Alex", None, None)
+    track.segments.append(Segment(place="main", room_name="Main room", media="av",
+                                  start=1_800_000_000.0, end=1_800_000_000.0 + 45 * 60))
+    notes = [note("Goals set", "Joint", 1_800_000_060.0),
+             note("Alex alone", "Partners apart", 1_800_001_000.0, "Room 1"),
+             note("Closing", "Joint", 1_800_002_000.0)]
+    md = progress_note("Rivera couple", s, [track], notes, 1_800_003_000.0).splitlines()
+    assert "- Date: 2027-01-15 08:00 UTC" in md
+    assert "- Duration: 45 minutes" in md
+    assert "- Alex (Client): 45 min" in md
+    phases = md[md.index("## Phases") + 2:md.index("## Notes") - 1]
+    assert phases == ["- Joint", "- Partners apart"]
+    joint = md.index("### Phase: Joint")
+    apart = md.index("### Phase: Partners apart")
+    assert md[joint + 2].endswith("Dr T, Main room: Goals set")
+    assert md[joint + 3].endswith("Dr T, Main room: Closing")
+    assert md[apart + 2].endswith("Dr T, Room 1: Alex alone")
