@@ -103,3 +103,45 @@ def test_location_checkin_notes_and_safety_panel(browser: Browser, server: Serve
         assert guest.locator("#panel-notes, #panel-safety").count() == 0
     finally:
         assert put_settings(dr, {}) == 200
+
+
+def test_child_safe_page_and_badge(browser: Browser, server: Server) -> None:
+    dr = new_page(browser)
+    dr.on("dialog", lambda d: d.accept())
+    sign_in(dr, server)
+    dr.fill("#ns-title", "Family with Kit")
+    dr.click("#new-session button[type=submit]")
+    blair = add_person(dr, "Blair", "parent")
+    kit = add_person(dr, "Kit", "child", guardian="Blair")
+    with dr.expect_popup() as popup:
+        dr.click("#open-room")
+    room = popup.value
+    room.set_default_timeout(15000)
+    prejoin(room, room.url)
+    parent, child = new_page(browser), new_page(browser)
+    prejoin(parent, blair)  # gives consent for Kit too
+    prejoin(child, kit)
+    room.click("#tab-people")
+    expect(room.locator("#lobby-list li")).to_have_count(2)
+    room.click("#admit-all")
+    expect(child.locator("#screen-session")).to_be_visible()
+    expect(parent.locator("#screen-session")).to_be_visible()
+    kit_row = room.locator("#people-list li", has_text="Kit")
+    expect(kit_row.locator(".child-safe")).to_have_text("Child-safe")
+    blair_row = room.locator("#people-list li", has_text="Blair")
+    expect(blair_row.locator(".child-safe")).to_have_count(0)
+    # The child's page: fewer controls, larger text, chat with the clinicians only.
+    expect(child.locator("html")).to_have_class("child-safe")
+    for hidden in ("#btn-share", "#btn-layout", "#btn-shortcuts"):
+        expect(child.locator(hidden)).to_be_hidden()
+    expect(parent.locator("#btn-layout")).to_be_visible()
+    size = lambda page: float(page.evaluate(  # noqa: E731
+        "() => parseFloat(getComputedStyle(document.getElementById('chat-to')).fontSize)"))
+    assert size(child) > size(parent)
+    expect(child.locator("#more-checkin")).to_be_attached()
+    shot(child, "child-safe")
+    # The clinician switches it off from Kit's menu; the page gets its controls back.
+    kit_row.locator(".person-menu > button").click()
+    kit_row.get_by_role("menuitem", name="Turn child-safe mode off").click()
+    expect(kit_row.locator(".child-safe")).to_have_count(0)
+    expect(child.locator("#btn-layout")).to_be_visible()

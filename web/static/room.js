@@ -780,7 +780,7 @@ export class Room {
           <form method="dialog"><button type="submit" id="shortcuts-close">Close</button></form>
         </dialog>
       </main>`, root);
-    root.classList.toggle("child-safe", Boolean(me.child_safe)); // simpler page, larger text
+    document.documentElement.classList.toggle("child-safe", Boolean(me.child_safe)); // larger text, fewer controls
     const stage = $("stage");
     stage.style.setProperty("--cols", String(gridCols));
     stage.style.setProperty("--rows", String(rows));
