@@ -442,7 +442,8 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
     menu = row.get_by_role("menu")
     expect(menu).to_be_visible()
     expect(menu.get_by_role("menuitem")).to_have_text(
-        ["Mute", "Private message", "Send to lobby", "Remove from session"])
+        ["Mute", "Private message", "Turn child-safe mode on", "Send to lobby",
+         "Remove from session"])
     family["Alex"].click("#btn-hand")  # someone else acts: the open menu stays open
     expect(room.locator("#people-list .hand")).to_have_count(1)
     expect(menu).to_be_visible()
