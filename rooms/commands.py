@@ -149,9 +149,17 @@ class SetMedia(Command):
 
 @dataclass(frozen=True)
 class SetDisplayName(Command):
-    """Rename yourself (children may not: their name is set by the clinician)."""
+    """Rename yourself (not in child-safe mode: a child's name is set by the clinician)."""
 
     display_name: str
+
+
+@dataclass(frozen=True)
+class SetChildSafe(Command):
+    """A clinician switches child-safe mode for one person (on for children by default)."""
+
+    target: str
+    on: bool
 
 
 @dataclass(frozen=True)

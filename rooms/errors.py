@@ -34,6 +34,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class ChildSafe(Forbidden):
+    """What child-safe mode does not allow (renaming, screen share, chat with others)."""
+
+    code = "child_safe"
+
+
 class Limit(DomainError):
     """A configured limit (participants, breakouts) would be exceeded."""
 

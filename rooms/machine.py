@@ -83,6 +83,7 @@ PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
     # Only after a restore can a removed or denied person be given a link again.
     **{(s, c.RestoreParticipant): PS.INVITED for s in (PS.REMOVED, PS.DENIED)},
     **{(s, c.RevokeLink): s for s in PS},
+    **{(s, c.SetChildSafe): s for s in PS},
     **{(s, c.SetDisplayName): s for s in (PS.INVITED, PS.WAITING, *_PRESENT)},
 }
 
@@ -480,6 +481,12 @@ def _rename_self(s: Session, cmd: c.SetDisplayName, actor: Participant,
     if not name or len(name) > MAX_NAME:
         raise InvalidTransition(f"a display name has 1 to {MAX_NAME} characters")
     return _move(s, actor, cmd, display_name=name), []
+
+
+@on(c.SetChildSafe)
+def _child_safe(s: Session, cmd: c.SetChildSafe, actor: Participant, now: float) -> Result:
+    p = _get(s, cmd.target)
+    return _setting(s, _move(s, p, cmd, child_safe=cmd.on), "child_safe")
 
 
 @on(c.RaiseHand)

@@ -77,6 +77,15 @@ class Participant:
     knocked_at: float | None = None
     disconnected_at: float | None = None
     household: str | None = None  # opaque household id (groups: "each household alone")
+    # Child-safe mode: chat only with clinicians, no screen share, no renaming. None
+    # means the role's default (on for every child, off otherwise), so records written
+    # before the mode existed read with it on for their children; a clinician may
+    # switch it for any non-clinician.
+    child_safe: bool | None = None
+
+    @property
+    def is_child_safe(self) -> bool:
+        return self.role is Role.CHILD if self.child_safe is None else self.child_safe
 
     @property
     def clinician(self) -> bool:

@@ -8,7 +8,7 @@ authorization is in this module.
 from __future__ import annotations
 
 from rooms import commands as c
-from rooms.errors import Forbidden
+from rooms.errors import ChildSafe, Forbidden
 from rooms.model import CLINICIANS, RELATIVES, Participant, Role, Session
 
 ALL = frozenset(Role)
@@ -40,7 +40,8 @@ PERMISSIONS: dict[type[c.Command], frozenset[Role]] = {
     c.Disconnect: ALL,
     c.Leave: ALL,
     c.SetMedia: ALL,
-    c.SetDisplayName: ALL - {Role.CHILD},
+    c.SetDisplayName: ALL,  # not in child-safe mode (on for children): check_child_safe
+    c.SetChildSafe: CLIN,
     c.RaiseHand: SPEAKERS,
     c.LowerHand: SPEAKERS,
     c.MuteRequest: CLIN,
@@ -100,15 +101,25 @@ def check_target(session: Session, actor: Participant, cmd: c.Command) -> None:
         raise Forbidden("observers stay muted with their camera off")
     if isinstance(cmd, c.LowerHand) and cmd.target not in (None, actor.id) and not actor.clinician:
         raise Forbidden("only clinicians lower someone else's hand")
+    check_child_safe(actor, cmd, target)
+
+
+def check_child_safe(actor: Participant, cmd: c.Command, target: Participant | None) -> None:
+    """Child-safe mode's rules that are commands (screen share and chat are below)."""
+    if isinstance(cmd, c.SetDisplayName) and actor.is_child_safe:
+        raise ChildSafe("in child-safe mode your name is set by your clinician")
+    if isinstance(cmd, c.SetChildSafe) and target is not None \
+            and target.role in CLINICIANS | {Role.OBSERVER}:
+        raise Forbidden("child-safe mode is for clients and children")
 
 
 def may_share_screen(session: Session, pid: str) -> bool:
     p = session.participants.get(pid)
-    if p is None or not p.present:
+    if p is None or not p.present or p.is_child_safe:
         return False
     if p.role in CLINICIANS:
         return True
-    return p.role in RELATIVES and session.screen_share_relatives
+    return p.role in RELATIVES | {Role.CHILD} and session.screen_share_relatives
 
 
 CHAT_SCOPES = ("room", "clinicians")  # every scope a message can be written to
@@ -116,11 +127,12 @@ CHAT_SCOPES = ("room", "clinicians")  # every scope a message can be written to
 
 def chat_scopes(session: Session, pid: str) -> tuple[str, ...]:
     """Which chat threads ``pid`` may write to: ``room`` (their current room) and
-    ``clinicians`` (private to the clinicians). Children and observers only the latter."""
+    ``clinicians`` (private to the clinicians). Child-safe mode and observers only the
+    latter."""
     p = session.participants.get(pid)
     if p is None or not p.present:
         return ()
-    if p.role in (Role.CHILD, Role.OBSERVER):
+    if p.is_child_safe or p.role is Role.OBSERVER:
         return ("clinicians",)
     return CHAT_SCOPES
 
@@ -128,3 +140,23 @@ def chat_scopes(session: Session, pid: str) -> tuple[str, ...]:
 def may_chat(session: Session, sender: str, scope: str) -> bool:
     """Whether ``sender`` may write to ``scope`` (``room`` or ``clinicians``) right now."""
     return scope in chat_scopes(session, sender)
+
+
+def check_screen_share(session: Session, pid: str) -> None:
+    """Refuse a screen share the policy does not allow, saying why."""
+    if may_share_screen(session, pid):
+        return
+    p = session.participants.get(pid)
+    if p is not None and p.is_child_safe:
+        raise ChildSafe("screen sharing is off in child-safe mode")
+    raise Forbidden("you may not share your screen")
+
+
+def check_chat(session: Session, sender: str, scope: str) -> None:
+    """Refuse a chat message to a scope the sender may not write to, saying why."""
+    if may_chat(session, sender, scope):
+        return
+    p = session.participants.get(sender)
+    if p is not None and p.present and p.is_child_safe:
+        raise ChildSafe("in child-safe mode you chat with your clinicians only")
+    raise Forbidden("you may not write to that chat")

@@ -6,7 +6,7 @@ and "what you read" can never disagree.
 
 from __future__ import annotations
 
-from rooms.model import Role, Session
+from rooms.model import Participant, Role, Session
 
 
 def location(session: Session, pid: str) -> str | None:
@@ -105,14 +105,16 @@ def room_chat_scope(session: Session, pid: str) -> str | None:
     return "main" if where == "main" else f"breakout:{where}"
 
 
-# Children chat only with clinicians and observers never with clients, so neither
-# reads a room thread (which carries the adults' conversation).
-NO_ROOM_CHAT = frozenset({Role.CHILD, Role.OBSERVER})
+# Children (in child-safe mode, on for them by default) chat only with clinicians and
+# observers never with clients, so neither reads a room thread (the adults' conversation).
+def reads_room_chat(p: Participant) -> bool:
+    """Observers never read a room's chat; nor does anyone in child-safe mode."""
+    return p.role is not Role.OBSERVER and not p.is_child_safe
 
 
 def _room_readers(session: Session, where: str) -> frozenset[str]:
     return frozenset(q for q in members(session, where)
-                     if session.participants[q].role not in NO_ROOM_CHAT)
+                     if reads_room_chat(session.participants[q]))
 
 
 def readers(session: Session, scope: str) -> frozenset[str]:
@@ -148,7 +150,7 @@ def chat_threads(session: Session, pid: str) -> frozenset[str]:
     if p is None or where is None:
         return frozenset()
     threads = set()
-    if p.role not in NO_ROOM_CHAT:
+    if reads_room_chat(p):
         threads.add("main" if where == "main" else f"breakout:{where}")
     if p.clinician:
         threads.add("clinical")

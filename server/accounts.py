@@ -140,6 +140,21 @@ class Accounts:
                 count += 1
         return count
 
+    async def reseal(self) -> int:
+        """Rewrite every account holding a TOTP secret under the current data key."""
+        count = 0
+        for name in await self._store.set_members("accounts"):
+            found = await self._store.get(f"account:{name}")
+            if found is None:
+                continue
+            account = self._decode(found.value)[0]
+            if account.totp_secret is None and account.totp_pending is None:
+                continue
+            if await self._store.cas(f"account:{name}", self._encode(account),
+                                     expected_version=found.version) is not None:
+                count += 1
+        return count
+
     async def get_by_id(self, account_id: str) -> Account | None:
         found = await self._store.get(f"account-id:{account_id}")
         return None if found is None else await self.get(found.value.decode())

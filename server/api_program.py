@@ -105,6 +105,7 @@ class MemberBody(Strict):
     date_of_birth: dt.date | None = None
     email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     emergency_contact: str | None = Field(None, max_length=200)
+    safety_plan_url: str | None = Field(None, max_length=500, pattern=r"^https://[^\s<>\"]+$")
     guardian_of: list[str] = Field(default_factory=list, max_length=10)
     timezone: str | None = Field(None, max_length=64)
     id: str | None = Field(None, pattern=r"^m[0-9a-f]{15}$")
@@ -125,7 +126,8 @@ class MemberBody(Strict):
             id=self.id or _new_id("m"), name=self.name, role=self.role, minor=minor,
             date_of_birth=None if self.date_of_birth is None else self.date_of_birth.isoformat(),
             email=None if self.email is None else str(self.email),
-            emergency_contact=self.emergency_contact, guardian_of=self.guardian_of,
+            emergency_contact=self.emergency_contact, safety_plan_url=self.safety_plan_url,
+            guardian_of=self.guardian_of,
             timezone=self.timezone,
         )
 

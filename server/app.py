@@ -17,6 +17,7 @@ from rooms.stores import StoreError
 from server import api_audit, api_auth, api_join, api_program, api_sessions, api_setup
 from server.accounts import Accounts
 from server.auth import LoginSessions
+from server.clinical import api as clinical_api
 from server.clinical import plans_api
 from server.config import Settings
 from server.http import MAX_BODY, ApiError, error_json, security_headers
@@ -227,6 +228,7 @@ def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Applicati
     api_audit.setup_routes(app)
     records_api.setup_routes(app)
     plans_api.setup(app)
+    clinical_api.setup(app)
     app.router.add_get("/", static_page)
     app.router.add_get("/{page:setup|console|join}", static_page)
     app.router.add_static("/static/", WEB_DIR / "static", follow_symlinks=False)

@@ -38,6 +38,7 @@ from server.records.wiring import Records
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
+from signaling.checkin import register_checkin
 from signaling.media import MediaHealth, MediaSink, VisibilityPort, register_media
 from signaling.namespace import HearthNamespace, Revocations, answer_oversized_frames
 from signaling.outbox import Outbox, session_of_room, socket_room
@@ -98,6 +99,8 @@ class Live:
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,
                        ice_servers_for=self._ice_servers_for, health=self.media_health)
+        register_checkin(self.registry, self.signaling, audit=self.audit,
+                         once=lambda key, ttl: store.add_once(key, ttl=ttl))
         self.penalties = Penalties(store, salt)
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,

@@ -26,6 +26,7 @@ from server.api_program import (
 )
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
+from server.clinical.api import ROUTES as CLINICAL_ROUTES
 from server.clinical.plans_api import ROUTES as PLANS_ROUTES
 from server.records.api import ROUTES as RECORDS_ROUTES
 from server.responses import (
@@ -206,6 +207,9 @@ OPERATIONS = [
       for r in RECORDS_ROUTES),
     *(Operation(r["method"], r["path"], r["summary"], r.get("body"), ok=r.get("ok", 200),
                 response=r["response"], many=r.get("many", False)) for r in PLANS_ROUTES),
+    *(Operation(r["method"], r["path"], r["summary"], r.get("body"), auth=r.get("auth", True),
+                ok=r.get("ok", 200), response=r.get("response"), many=r.get("many", False))
+      for r in CLINICAL_ROUTES),
 ]
 
 

@@ -1,6 +1,8 @@
 """Re-seal everything at rest under the current data key, so a previous key can go.
 
-A rotation: configure the new key as ``HEARTH_DATA_KEY`` and the old one in
+Everything sealed: households, series links, session records and titles, chat, the
+consent ledger, attendance, sign-in (TOTP) secrets, clinicians' notes and confirmed
+locations. A rotation: configure the new key as ``HEARTH_DATA_KEY`` and the old one in
 ``HEARTH_DATA_KEY_PREVIOUS`` (both open, the new one seals), restart, run
 ``hearth keys reseal``, then drop the previous key. Each owner rewrites its own values
 by compare-and-set (or list item by item), so servers may keep running meanwhile: a
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.state import ACCOUNTS, LIVE, PROGRAM, STORE
+from server.clinical.api import CLINICAL
+from server.state import ACCOUNTS, LIVE, PROGRAM, ROOMS, STORE
 
 SESSION_KEYS = ("room:{}", "sessionmeta:{}")
 
@@ -22,7 +25,10 @@ async def reseal_everything(app: web.Application) -> dict[str, int]:
     counts = {"households": await program.reseal_households(),
               "series_links": await program.reseal_links(),
               "consent_entries": await live.records.consent.reseal(),
-              "session_records": 0, "chat_messages": 0, "attendance_tracks": 0}
+              "sign_in_secrets": await app[ACCOUNTS].reseal(),
+              "session_records": 0, "chat_messages": 0, "attendance_tracks": 0,
+              "notes": 0, "locations": 0}
+    clinical = app[CLINICAL]
     sessions: set[str] = set()
     for name in await store.set_members("accounts"):
         account = await app[ACCOUNTS].get(name)
@@ -37,5 +43,9 @@ async def reseal_everything(app: web.Application) -> dict[str, int]:
                 counts["session_records"] += 1
         counts["chat_messages"] += await live.chat.reseal(sid)
         counts["attendance_tracks"] += await live.records.attendance.reseal(sid)
+        counts["notes"] += await clinical.notes.reseal(sid)
+        session = await app[ROOMS].get(sid)
+        if session is not None:
+            counts["locations"] += await clinical.safety.reseal(sid, session.participants)
     await live.audit("keys_resealed", {"actor": "cli"})
     return counts

@@ -157,6 +157,7 @@ class MemberView(Closed):
     emergency_contact: str | None
     guardian_of: list[str]
     timezone: str | None
+    safety_plan_url: str | None = Field(None, description="Link to the person's safety plan")
 
 
 class HouseholdView(Closed):
@@ -415,4 +416,71 @@ class Accepted(Closed):
 class Withdrawn(Closed):
     id: str
     kind: str
+    at: float
+
+
+# --- clinical tools ----------------------------------------------------------------------
+class ClinicalNote(Closed):
+    id: str
+    session_id: str
+    author: str
+    author_name: str
+    room: str = Field(description="`main` or the breakout where the author was")
+    room_name: str
+    phase: str | None = Field(description="The plan phase the note was started in")
+    text: str
+    created: float
+    updated: float
+    shared: bool = Field(description="Shared by its author with the co-therapist")
+    mine: bool
+
+
+class NoteDeleted(Closed):
+    deleted: str
+
+
+class ProgressNote(Closed):
+    markdown: str
+
+
+class RegionalCrisisLine(Closed):
+    region: str
+    label: str
+    phone: str
+
+
+class ConfirmedLocation(Closed):
+    place: str
+    region: str
+    at: float
+
+
+class SafetyPerson(Closed):
+    participant_id: str
+    name: str
+    role: str
+    status: str
+    location: ConfirmedLocation | None
+    emergency_contact: str | None
+    safety_plan_url: str | None
+    crisis_lines: list[RegionalCrisisLine]
+
+
+class SafetyPanel(Closed):
+    session_id: str
+    location_at_join: bool
+    people: list[SafetyPerson]
+
+
+class SafetySettingsView(Closed):
+    location_at_join: bool
+    crisis_lines: list[RegionalCrisisLine]
+
+
+class MyLocation(Closed):
+    asked: bool
+    location: ConfirmedLocation | None
+
+
+class LocationSaved(Closed):
     at: float

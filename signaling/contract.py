@@ -44,6 +44,8 @@ class Person(Closed):
     mic_on: bool
     camera_on: bool
     hand_raised: bool
+    child_safe: bool = Field(description="child-safe mode: chat only with clinicians, no "
+                                         "screen share, no renaming")
 
 
 class Me(Person):

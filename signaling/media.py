@@ -25,7 +25,7 @@ from rooms import commands as c
 from rooms.errors import DomainError, Forbidden, InvalidTransition
 from rooms.events import Event, EventKind
 from rooms.model import ParticipantStatus, Role, Session, SessionPhase
-from rooms.policy import may_share_screen
+from rooms.policy import check_screen_share
 from rooms.visibility import visible_publishers
 from signaling.outbox import socket_room
 from signaling.registry import Caller, Empty, Payload, Registry
@@ -384,8 +384,8 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
         _present(session, pid)
         if session.participants[pid].role is Role.OBSERVER:
             raise Forbidden("observers do not publish")
-        if "screen" in body.sources.values() and not may_share_screen(session, pid):
-            raise Forbidden("you may not share your screen")
+        if "screen" in body.sources.values():
+            check_screen_share(session, pid)
         answer = await media.publish_offer(session.id, pid, body.sdp, body.sources)
         # Nothing is forwarded before its owner's state says on; a state that claims a
         # microphone or camera the offer does not carry is corrected, so others see

@@ -25,8 +25,8 @@ from typing import Any
 
 from rooms.events import ENDINGS, Event, Scope
 from rooms.events import EventKind as K
-from rooms.model import ParticipantStatus, Role, Session
-from rooms.visibility import members, room_chat_scope
+from rooms.model import ParticipantStatus, Session
+from rooms.visibility import members, reads_room_chat, room_chat_scope
 from signaling.chat import ChatLog, ChatMessage, Page
 from signaling.views import snapshot
 
@@ -175,7 +175,7 @@ def threads_for(session: Session, pid: str) -> list[str]:
     p = session.participants[pid]
     threads = []
     room = room_chat_scope(session, pid)
-    if room is not None and p.role not in (Role.CHILD, Role.OBSERVER):
+    if room is not None and reads_room_chat(p):
         threads.append(room)
     if p.clinician:
         threads.append("clinical")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from rooms.events import KINDS
+from signaling.checkin import register_checkin
 from signaling.contract import notice_kinds
 from signaling.media import register_media
 from signaling.outbox import NOTICES
@@ -34,6 +35,8 @@ SERVER_EVENTS = {
     "for 2 s or more; sent to everyone of the session on change",
     "media_gaps": "`{gaps: [{viewer, source, kind, since}]}` (clinicians only): who cannot "
     "see or hear whom, while the relay fixes it",
+    "checkin": "`{participant_id, name, at}` (clinicians only): a client asked for a "
+    "private word with the discreet Check-in; nobody else receives anything",
     "connect_error": "`{message: code}` when the link is refused: `invalid_token`, "
     "`expired`, `not_yet_valid`, `revoked`, `session_ended`, `removed`, `denied`, "
     "`forbidden`, `unavailable`; `{message: \"rate_limited\", data: {retry_after}}` "
@@ -115,6 +118,7 @@ def document() -> str:
     sig = Signaling(rooms=None, chat=None, outbox=None)  # type: ignore[arg-type]
     registry = build_registry(sig)
     register_media(registry, sig, None)  # type: ignore[arg-type]
+    register_checkin(registry, sig, once=None, audit=None)
     notices = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(KINDS.items()))
     body = catalogue_markdown(registry, SERVER_EVENTS)
     return (HEADER + body + notice_table()

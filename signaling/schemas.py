@@ -23,6 +23,11 @@ class Target(Payload):
     participant_id: str = Id
 
 
+class ChildSafePayload(Payload):
+    participant_id: str = Id
+    on: bool
+
+
 class DenyPayload(Payload):
     participant_id: str = Id
     message: str | None = Field(None, max_length=500)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from rooms import commands as c
 from rooms.errors import Forbidden, InvalidTransition, NotFound
 from rooms.model import Participant, ParticipantStatus, Session, SessionPhase
-from rooms.policy import chat_scopes
+from rooms.policy import check_chat
 from rooms.service import RoomService
 from rooms.visibility import chat_threads, readers, room_chat_scope
 from signaling import schemas as s
@@ -249,6 +249,11 @@ def build_registry(sig: Signaling) -> Registry:
         """A message shown in every room."""
         return c.Broadcast(actor=caller.participant_id, text=body.text)
 
+    def make_child_safe(caller: Caller, body: s.ChildSafePayload) -> c.Command:
+        """Switch child-safe mode for one client or child (on for children by default)."""
+        return c.SetChildSafe(actor=caller.participant_id, target=body.participant_id,
+                              on=body.on)
+
     def make_help(caller: Caller, body: Empty) -> c.Command:
         """From a breakout: ask a clinician to come."""
         return c.AskForHelp(actor=caller.participant_id)
@@ -302,6 +307,7 @@ def build_registry(sig: Signaling) -> Registry:
     act("breakouts_extend", s.ExtendPayload, CLIN, make_extend)
     act("breakouts_help", Empty, "relatives and children in a breakout", make_help)
     act("breakouts_close", s.ClosePayload, CLIN, make_close)
+    act("child_safe", s.ChildSafePayload, CLIN, make_child_safe)
 
     @r.event("chat_send", s.ChatSendPayload,
              who="room: adults present; clinicians: anyone present (children only this)")
@@ -310,8 +316,7 @@ def build_registry(sig: Signaling) -> Registry:
         session = await sig.state(caller)
         pid = caller.participant_id
         me = session.participants[pid]
-        if body.scope not in chat_scopes(session, pid):
-            raise Forbidden("you may not write to that chat")
+        check_chat(session, pid, body.scope)
         thread = _thread(session, pid, body.scope, body.to)
         message = await sig.chat.append(
             session.id, thread, sender=pid, sender_name=me.display_name,

@@ -25,6 +25,7 @@ def _person(p: Participant, session: Session) -> dict[str, Any]:
         "mic_on": p.mic_on,
         "camera_on": p.camera_on,
         "hand_raised": p.hand_raised,
+        "child_safe": p.is_child_safe,
     }
 
 

@@ -59,6 +59,7 @@ class Member(BaseModel):
     date_of_birth: str | None = None
     email: str | None = None
     emergency_contact: str | None = None
+    safety_plan_url: str | None = None
     guardian_of: list[str] = Field(default_factory=list)
     timezone: str | None = None
 

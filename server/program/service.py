@@ -585,6 +585,17 @@ class Program:
         member = stored["members"].get(participant_id)
         return None if member is None else (member, stored["household"])
 
+    async def session_member(self, session_id: str, participant_id: str) -> Member | None:
+        """The household member behind a participant (for a caller that already
+        authorized the reader as a clinician of this session)."""
+        found = await self.household_member(session_id, participant_id)
+        if found is None:
+            return None
+        stored = await self._read(f"program:household:{found[1]}", HouseholdRecord)
+        if stored is None:
+            return None
+        return next((m for m in self._open(stored[0]).members if m.id == found[0]), None)
+
     # --- sessions visible to staff ------------------------------------------------
     async def may_read_session(self, viewer: Viewer, record: SessionRecord) -> bool:
         if viewer.role == "admin" or record.owner == viewer.id:

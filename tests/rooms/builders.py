@@ -84,6 +84,7 @@ SAMPLE_FIELDS: dict[type[c.Command], dict[str, Any]] = {
                 "phases": (PlanPhase("Joint", 20),
                            PlanPhase("Apart", 15, PlanLayout.EACH_CLIENT_WITH_CLINICIAN))},
     c.StepAside: {"target": A}, c.BringBack: {"target": A},
+    c.SetChildSafe: {"target": A, "on": True},
 }
 
 

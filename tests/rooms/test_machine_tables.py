@@ -54,6 +54,7 @@ SUBJECT_COMMANDS: dict[type[c.Command], Callable[[str], c.Command]] = {
     c.MuteRequest: lambda pid: c.MuteRequest(actor=T, target=pid),
     c.CameraOffRequest: lambda pid: c.CameraOffRequest(actor=T, target=pid),
     c.AskToUnmute: lambda pid: c.AskToUnmute(actor=T, target=pid),
+    c.SetChildSafe: lambda pid: c.SetChildSafe(actor=T, target=pid, on=True),
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from rooms import commands as c
-from rooms.errors import Forbidden, InvalidTransition
+from rooms.errors import ChildSafe, Forbidden, InvalidTransition
 from rooms.machine import HANDLERS, handle
 from rooms.model import CLINICIANS, BreakoutPhase, BreakoutRoom, Role
 from rooms.policy import PERMISSIONS, chat_scopes, may_chat, may_share_screen
@@ -49,7 +49,7 @@ def test_matrix_follows_the_mission() -> None:
                       c.Broadcast, c.CloseAll, c.AddParticipant, c.LobbyMessage}
     for kind in clinician_only:
         assert PERMISSIONS[kind] <= CLINICIANS, kind.__name__
-    assert Role.CHILD not in PERMISSIONS[c.SetDisplayName]
+    assert PERMISSIONS[c.SetChildSafe] <= CLINICIANS
     assert Role.OBSERVER not in PERMISSIONS[c.RaiseHand]
 
 
@@ -71,6 +71,8 @@ def test_role_command_matrix(role: Role, kind: type[c.Command]) -> None:
     else:
         try:
             handle(s, cmd, now=NOW)
+        except ChildSafe:  # the mode's rules, on top of the role's (children by default)
+            assert s.participants[BY_ROLE[role]].is_child_safe
         except Forbidden:
             pytest.fail(f"{role.value} should be allowed {kind.__name__}")
         except Exception:
@@ -134,7 +136,7 @@ def test_screen_share_and_chat_rules() -> None:
 
 def test_children_may_not_rename_themselves_but_adults_may() -> None:
     s = live_family()
-    with pytest.raises(Forbidden):
+    with pytest.raises(ChildSafe):
         handle(s, c.SetDisplayName(actor=K, display_name="Boss"), now=NOW)
     s2, _ = handle(s, c.SetDisplayName(actor=B, display_name="  Bea   B. "), now=NOW)
     assert s2.participants[B].display_name == "Bea B."
@@ -154,3 +156,28 @@ def test_may_chat_matches_chat_scopes() -> None:
     lobby, _ = handle(s, c.SendBackToLobby(actor=T, target=A), now=NOW)
     assert not may_chat(lobby, A, "room")
     assert not may_chat(lobby, A, "clinicians")  # the lobby has only lobby messages
+
+
+def test_child_safe_mode_is_on_for_children_and_switched_by_clinicians() -> None:
+    s = replace(live_family(), screen_share_relatives=True)
+    assert [pid for pid, p in s.participants.items() if p.is_child_safe] == [K]
+    assert not may_share_screen(s, K)
+    assert chat_scopes(s, K) == ("clinicians",)
+    for actor in (A, B, K):
+        with pytest.raises(Forbidden):
+            handle(s, c.SetChildSafe(actor=actor, target=K, on=False), now=NOW)
+    with pytest.raises(Forbidden):
+        handle(s, c.SetChildSafe(actor=T, target=CO, on=True), now=NOW)
+    off, events = handle(s, c.SetChildSafe(actor=CO, target=K, on=False), now=NOW)
+    assert "settings_changed" in [e.kind.value for e in events]
+    assert may_share_screen(off, K)
+    assert chat_scopes(off, K) == ("room", "clinicians")
+    renamed, _ = handle(off, c.SetDisplayName(actor=K, display_name="Kit"), now=NOW)
+    assert renamed.participants[K].display_name == "Kit"
+    # An adult client may be put in child-safe mode too, with the same rules.
+    safe, _ = handle(s, c.SetChildSafe(actor=T, target=A, on=True), now=NOW)
+    assert not may_share_screen(safe, A)
+    assert chat_scopes(safe, A) == ("clinicians",)
+    with pytest.raises(ChildSafe) as refused:
+        handle(safe, c.SetDisplayName(actor=A, display_name="Other"), now=NOW)
+    assert refused.value.code == "child_safe"

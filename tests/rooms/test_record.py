@@ -62,9 +62,11 @@ def test_an_unversioned_record_reads_and_upgrades() -> None:
     # Same fields, now versioned; fields added since read as their defaults.
     for p in upgraded["participants"].values():
         assert p.pop("household") is None
+        assert p.pop("child_safe") is None  # the role's default
     assert upgraded.pop("asides") == []
     assert upgraded.pop("plan")["status"] == "none"
     assert upgraded == json.loads(UNVERSIONED)
+    assert [pid for pid, p in s.participants.items() if p.is_child_safe] == ["child"]
 
 
 def test_round_trip_keeps_everything() -> None:

@@ -23,6 +23,7 @@ P = S + "/participants/{participant_id}"
 R = "/api/series/{sid}"
 L = R + "/members/{mid}"
 RS = "/api/records/sessions/{session_id}"
+C = "/api/clinical/sessions/{session_id}"
 RH = "/api/records/households/{household_id}/target"
 CONSENT_DOC = {"kind": "telehealth", "title": "T",
                "text": "Consent text, second version, for the clinic."}
@@ -85,6 +86,17 @@ TABLE: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", P + "/invite.ics", None, (401, 403, 404, 403, 403, 200)),
     ("DELETE", P + "/link", None, (401, 403, 404, 403, 403, 200)),
     ("POST", S + "/join", None, (401, 403, 404, 200, 403, 200)),
+    ("GET", C + "/notes", None, (401, 403, 404, 200, 200, 200)),  # admin: shared only
+    ("POST", C + "/notes", {"text": "A note"}, (401, 403, 404, 201, 403, 201)),
+    ("PUT", C + "/notes/{note_id}", {"text": "Edited"}, (401, 403, 404, 404, 403, 404)),
+    ("DELETE", C + "/notes/{note_id}", None, (401, 403, 404, 404, 403, 404)),
+    ("GET", C + "/notes/export?format=json", None, (401, 403, 404, 200, 200, 200)),
+    ("GET", C + "/safety", None, (401, 403, 404, 200, 200, 200)),
+    ("GET", "/api/clinical/settings", None, (401, 403, 200, 200, 200, 200)),
+    ("PUT", "/api/clinical/settings", {"location_at_join": False, "crisis_lines": []},
+     (401, 403, 403, 403, 200, 403)),
+    ("GET", "/api/clinical/location", None, (401,) * 6),  # a personal link only
+    ("PUT", "/api/clinical/location", {"place": "Home", "region": "Oregon"}, (401,) * 6),
     ("POST", S + "/end", None, (401, 403, 404, 403, 403, 200)),
     ("GET", "/api/join/{session_id}", None, (401,) * 6),
     ("POST", "/api/join/exchange", {"token": "not-a-real-token"}, (403,) * 6),
@@ -155,7 +167,7 @@ async def test_every_route_for_every_role(make_client: AppClient) -> None:
     fill = {"session_id": joined["session_id"], "participant_id": member, "sid": series["id"],
             "mid": member, "hid": home["id"], "index": "0", "account_id": ids["spare"],
             "spare_member": home["members"][2]["id"], "household_id": home["id"],
-            "pid": "default-couples"}
+            "pid": "default-couples", "note_id": "0000000000000000"}
 
     registered = {(r.method, r.resource.canonical)  # type: ignore[union-attr]
                   for r in client.app.router.routes()

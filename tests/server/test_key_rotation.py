@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -42,7 +43,11 @@ async def everything_reads(live: Live, seeded: dict[str, Any]) -> dict[str, Any]
     chat = await chat_of(live, seeded["sid"])
     ledger, unreadable = await records.consent.entries()
     track = await records.attendance.track(seeded["sid"], seeded["pid"])
+    notes = await dr.api("GET", seeded["notes"])
+    panel = await dr.api("GET", seeded["safety"])
     return {"members": [m["name"] for m in home["members"]], "link": link["link"],
+            "notes": [n["text"] for n in notes],
+            "places": [(p["location"] or {}).get("place") for p in panel["people"]],
             "names": sorted(p.display_name for p in session.participants.values()),
             "chat": [m.text for m in chat], "ledger": len(ledger), "unreadable": unreadable,
             "track": track is not None}
@@ -68,7 +73,15 @@ async def seed(live: Live) -> dict[str, Any]:
     await chidi.wait(lambda c: c.state["me"]["status"] == "admitted", "admitted")
     await chidi.ok("join", {"consent_version": "v"})
     await chidi.ok("chat_send", {"scope": "room", "text": "sealed under the old key"})
-    return {"hid": home["id"], "mid": mid, "series": series["id"], "sid": sid, "pid": pid}
+    note = await dr.api("POST", f"/api/clinical/sessions/{sid}/notes", {"text": "A note"})
+    await dr.api("PUT", f"/api/clinical/sessions/{sid}/notes/{note['id']}", {"shared": True})
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http, \
+            http.put(f"{live.url}/api/clinical/location",
+                     json={"place": "At home", "region": "Oregon"}) as r:
+        assert r.status == 200, await r.text()
+    return {"hid": home["id"], "mid": mid, "series": series["id"], "sid": sid, "pid": pid,
+            "notes": f"/api/clinical/sessions/{sid}/notes",
+            "safety": f"/api/clinical/sessions/{sid}/safety"}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
@@ -87,6 +100,8 @@ async def test_rotate_then_reseal_then_drop_the_old_key(
     finally:
         await live.close()
     assert before["chat"] == ["sealed under the old key"]
+    assert before["places"] == ["At home"]
+    assert before["notes"] == ["A note"]  # shared, so the clinic admin reads it
     assert before["track"]
     assert before["ledger"] >= 1
 
@@ -101,6 +116,8 @@ async def test_rotate_then_reseal_then_drop_the_old_key(
     assert counts["series_links"] == 1
     assert counts["session_records"] >= 2
     assert counts["chat_messages"] == 1
+    assert counts["notes"] == 1
+    assert counts["locations"] == 1
     assert counts["consent_entries"] >= 2
     assert counts["attendance_tracks"] >= 1
 

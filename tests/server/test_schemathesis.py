@@ -91,7 +91,8 @@ def real_ids(server: ThreadServer, cookie: str) -> dict[str, str]:
     me = requests.get(f"{server.url}/api/me", headers=headers, timeout=10).json()["ok"]
     return {"session_id": sid, "participant_id": pid, "hid": home["id"], "sid": series["id"],
             "mid": home["members"][0]["id"], "index": "1", "account_id": me["account_id"],
-            "household_id": home["id"], "pid": "default-couples"}
+            "household_id": home["id"], "pid": "default-couples",
+            "note_id": "0000000000000000"}
 
 
 @pytest.mark.timeout(600)  # some 60 operations x 20 examples on a loaded host

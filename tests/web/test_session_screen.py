@@ -587,7 +587,7 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
     menu = row.get_by_role("menu")
     expect(menu).to_be_visible()
     expect(menu.get_by_role("menuitem")).to_have_text(
-        ["Mute", "Private message", "Move to a private room with me",
+        ["Mute", "Private message", "Turn child-safe mode on", "Move to a private room with me",
          "Move to a private room with me (tell the others)", "Send to lobby",
          "Remove from session"])
     family["Alex"].click("#btn-hand")  # someone else acts: the open menu stays open

@@ -1,6 +1,7 @@
 // Pre-join: camera preview, microphone level, device choice, consent. Nothing is sent
 // anywhere until the person presses Join.
 import { withConsent } from "/static/consent.js";
+import { askLocation, confirmLocation } from "/static/location.js";
 const $ = (id) => document.getElementById(id);
 
 export const CONSENT_VERSION = "2026-11";
@@ -150,6 +151,7 @@ async function chosen() {
 
 export function setupPrejoin(name, onJoin) {
   onJoin = withConsent(onJoin);
+  askLocation(); // shown only when the clinic asks where each client is
   $("pj-name").textContent = name;
   $("consent-text").textContent = CONSENT_TEXT;
   $("consent-version").textContent = `(version ${CONSENT_VERSION})`;
@@ -160,6 +162,7 @@ export function setupPrejoin(name, onJoin) {
   $("pj-join").addEventListener("click", async () => {
     performance.mark("hearth:join-click");
     $("pj-join").disabled = true;
+    if (!(await confirmLocation())) { $("pj-join").disabled = false; return; }
     const media = await chosen();
     joined = true;
     generation++; // nothing started before Join may change what is published

@@ -8,6 +8,8 @@ import { html, render, nothing } from "/lit/lit-html.js";
 import { repeat } from "/lit/directives/repeat.js";
 import { Media } from "/static/rtc.js";
 import { phaseClock, planView, privateRoomItems, privateRoomName, privateRoomsView } from "/static/plan.js";
+import { Notes } from "/static/notes.js";
+import { Safety, childSafeBadge, childSafeItem } from "/static/safety.js";
 
 const CLINICIANS = new Set(["therapist", "co_therapist"]);
 const NO_ROOM_CHAT = new Set(["child", "observer"]);
@@ -87,6 +89,8 @@ export class Room {
     this.ended = false;
     this.timer = setInterval(() => this.tick(), 1000);
     this.media = new Media(this);
+    this.notes = this.clinician ? new Notes(this) : null; // private notes (REST only)
+    this.safety = new Safety(this); // safety panel, check-in, child-safe mode
     this.bind();
   }
 
@@ -106,6 +110,7 @@ export class Room {
     s.on("active_speaker", (a) => { this.speaker = a.participant_id; this.render(); });
     s.on("media_health", (h) => { this.stalled = new Set((h && h.stalled) || []); this.render(); });
     s.on("media_gaps", (g) => { this.gaps = (g && g.gaps) || []; this.render(); });
+    s.on("checkin", (c) => { if (this.clinician && c) this.safety.onCheckin(c); });
     document.addEventListener("keydown", (e) => this.onKey(e));
     document.addEventListener("click", (e) => {
       if (this.openMenu && !e.target.closest(".person-menu")) { this.openMenu = null; this.render(); }
@@ -807,6 +812,8 @@ export class Room {
             ${tab("chat", "Chat", this.panel === "chat" && (this.sheetOpen || !this.isPhone()) ? 0 : totalUnread)}
             ${tab("people", "People", attention)}
             ${this.clinician ? tab("breakouts", "Breakouts", this.helps.length) : nothing}
+            ${this.clinician ? tab("notes", "Notes", 0) : nothing}
+            ${this.clinician ? tab("safety", "Safety", this.safety.cues.length) : nothing}
             <button type="button" class="sheet-close" aria-label="Close panel" ?hidden=${!this.sheetOpen}
               @click=${() => { this.sheetOpen = false; this.render(); }}>Close</button>
           </div>
@@ -818,6 +825,10 @@ export class Room {
           </div>
           ${this.clinician ? html`<div id="panel-breakouts" role="tabpanel" aria-labelledby="tab-breakouts" ?hidden=${this.panel !== "breakouts"}>
             ${this.breakoutsView()}</div>` : nothing}
+          ${this.clinician ? html`<div id="panel-notes" role="tabpanel" aria-labelledby="tab-notes" ?hidden=${this.panel !== "notes"}>
+            ${this.panel === "notes" ? this.notes.view() : nothing}</div>
+          <div id="panel-safety" role="tabpanel" aria-labelledby="tab-safety" ?hidden=${this.panel !== "safety"}>
+            ${this.panel === "safety" ? this.safety.view() : this.safety.cueView()}</div>` : nothing}
         </aside>
         <nav class="controls" aria-label="Your controls">
           <button type="button" id="btn-mic" aria-pressed="false" aria-keyshortcuts="Alt+M" @click=${() => this.toggleMic()}>Mute</button>
@@ -826,10 +837,11 @@ export class Room {
           <button type="button" id="btn-hand" aria-pressed=${String(me.hand_raised)} aria-keyshortcuts="Alt+H"
             ?hidden=${me.role === "observer"} @click=${() => this.toggleHand()}>${me.hand_raised ? "Lower hand" : "Raise hand"}</button>
           ${this.refusal("hand")}
-          <button type="button" id="btn-layout" @click=${() => this.toggleLayout()}>${this.layout === "speaker" ? "Grid view" : "Speaker view"}</button>
+          <button type="button" id="btn-layout" ?hidden=${me.child_safe} @click=${() => this.toggleLayout()}>${this.layout === "speaker" ? "Grid view" : "Speaker view"}</button>
           <button type="button" id="btn-help" ?hidden=${!(me.room && !this.clinician)} @click=${() => this.askHelp()}>Ask for help</button>
           ${this.refusal("help")}
-          <button type="button" id="btn-shortcuts" aria-keyshortcuts="Alt+K" @click=${() => this.showShortcuts()}>Shortcuts</button>
+          <button type="button" id="btn-shortcuts" aria-keyshortcuts="Alt+K" ?hidden=${me.child_safe} @click=${() => this.showShortcuts()}>Shortcuts</button>
+          ${!this.clinician && me.role !== "observer" ? this.safety.moreView() : nothing}
           <button type="button" id="btn-leave" class="danger" @click=${() => this.leave()}>Leave</button>
         </nav>
         <div id="toasts" class="toasts" role="status" aria-live="polite">
@@ -845,6 +857,7 @@ export class Room {
           <form method="dialog"><button type="submit" id="shortcuts-close">Close</button></form>
         </dialog>
       </main>`, root);
+    document.documentElement.classList.toggle("child-safe", Boolean(me.child_safe)); // larger text, fewer controls
     const stage = $("stage");
     stage.style.setProperty("--cols", String(gridCols));
     stage.style.setProperty("--rows", String(rows));
@@ -902,6 +915,7 @@ export class Room {
       else item("Ask to unmute", () => this.menuAction(p.id, "unmute_request", target));
       if (p.camera_on) item("Turn camera off", () => this.menuAction(p.id, "camera_off_request", target));
       item("Private message", () => this.messagePerson(p.id));
+      childSafeItem(this, p, item);
       for (const r of rooms) item(html`Move to ${iso(r.name)}`, () => this.menuAction(p.id, "breakouts_move", { participant_id: p.id, room_id: r.id }));
       privateRoomItems(this, p, item);
     }
@@ -958,6 +972,7 @@ export class Room {
           <span class="who">
             <span class="person">${iso(p.name)}${p.id === me ? " (you)" : ""}</span>
             ${p.hand_raised ? html`<span class="hand">Hand up</span>` : nothing}
+            ${clin ? childSafeBadge(p) : nothing}
             <span class="role">${[roleText(p.role), p.mic_on ? "" : "muted", p.camera_on ? "" : "camera off",
               p.status === "reconnecting" ? "reconnecting" : "", clin && p.room ? "\u2068" + this.roomName(p.room) + "\u2069" : ""].filter(Boolean).join(" · ")}</span>
           </span>
