@@ -101,6 +101,13 @@ def test_location_checkin_notes_and_safety_panel(browser: Browser, server: Serve
         room.click("#tab-safety")
         shot(room, "therapist-safety")
         assert guest.locator("#panel-notes, #panel-safety").count() == 0
+        # From the cue, one click takes Alex aside; the cue goes, Alex's page says so.
+        room.locator("#checkin-cues li", has_text="Alex").get_by_role(
+            "button", name="Move to a private room with me").click()
+        expect(guest.locator("#private-rooms")).to_contain_text("You are in a private room with")
+        expect(room.locator("#checkin-cues li")).to_have_count(0)
+        room.get_by_role("button", name="Bring Alex back").click()
+        expect(guest.locator("#private-rooms")).to_have_count(0)
     finally:
         assert put_settings(dr, {}) == 200
 

@@ -94,6 +94,13 @@ export function privateRoomItems(room, p, item) {
     () => room.menuAction(p.id, "private_room", { participant_id: p.id, announce: true }));
 }
 
+// From a discreet check-in cue: take that person aside at once (nobody is told).
+export const checkinPrivateRoom = {
+  label: "Move to a private room with me",
+  run: (pid, room) => room.act("private_room", { participant_id: pid }, `person:${pid}`)
+    .then(() => true, () => false),
+};
+
 export function privateRoomName(roomId) {
   return roomId && roomId.startsWith("aside-") ? "a private room" : null;
 }

@@ -7,9 +7,11 @@
 import { html, render, nothing } from "/lit/lit-html.js";
 import { repeat } from "/lit/directives/repeat.js";
 import { Media } from "/static/rtc.js";
-import { phaseClock, planView, privateRoomItems, privateRoomName, privateRoomsView } from "/static/plan.js";
+import { checkinPrivateRoom, phaseClock, planView, privateRoomItems, privateRoomName, privateRoomsView } from "/static/plan.js";
 import { Notes } from "/static/notes.js";
-import { Safety, childSafeBadge, childSafeItem } from "/static/safety.js";
+import { Safety, checkinActions, childSafeBadge, childSafeItem } from "/static/safety.js";
+
+checkinActions.push(checkinPrivateRoom);
 
 const CLINICIANS = new Set(["therapist", "co_therapist"]);
 const NO_ROOM_CHAT = new Set(["child", "observer"]);

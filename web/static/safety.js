@@ -7,7 +7,8 @@ import { repeat } from "/lit/directives/repeat.js";
 import { api } from "/static/api.js";
 
 // What a clinician may do from a check-in cue, besides opening the safety panel. Other
-// modules add entries here ({ label, run(participantId) }); each becomes a button.
+// modules add entries here ({ label, run(participantId, room) } returning a promise that
+// resolves truthy on success, which also clears the cue); each becomes a button.
 export const checkinActions = [];
 
 export class Safety {
@@ -45,8 +46,10 @@ export class Safety {
     if (!this.cues.length) return nothing;
     return html`<ul id="checkin-cues" class="plain cues" aria-label="Check-ins">
       ${repeat(this.cues, (c) => c.participant_id, (c) => html`<li data-participant=${c.participant_id}>
-        <span><strong>${c.name}</strong> would like a private word.</span>
-        ${checkinActions.map((a) => html`<button type="button" @click=${() => a.run(c.participant_id)}>${a.label}</button>`)}
+        <span><strong><bdi>${c.name}</bdi></strong> would like a private word.</span>
+        ${checkinActions.map((a) => html`<button type="button" @click=${async () => {
+          if (await a.run(c.participant_id, this.room)) { this.cues = this.cues.filter((x) => x !== c); this.room.render(); }
+        }}>${a.label}</button>`)}
         <button type="button" class="link" @click=${() => { this.cues = this.cues.filter((x) => x !== c); this.room.render(); }}>Dismiss</button>
       </li>`)}
     </ul>`;
