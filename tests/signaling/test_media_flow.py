@@ -62,9 +62,9 @@ async def test_media_follows_breakouts_through_signaling(live: Live) -> None:
         await wait_codes(media["t"], t0, {2, 3, 4}, "therapist sees everyone")
         await wait_codes(media["a"], t0, {1, 3, 4}, "client sees everyone")
 
-        # A child may not share a screen; the policy is enforced on the server.
+        # A child may not share a screen (child-safe mode); enforced on the server.
         assert await socks["k"].error("media_publish", {"sdp": "v=0", "sources": {"9": "screen"}}) \
-            == "forbidden"
+            == "child_safe"
         # Garbage SDP gets a coded error and harms nobody.
         assert await socks["a"].error("media_answer", {"sdp": "garbage"}) in (
             "bad_sdp", "bad_state")
