@@ -127,6 +127,14 @@ class SendBackToLobby(Command):
 
 
 @dataclass(frozen=True)
+class HandOverHost(Command):
+    """The therapist makes a co-therapist in the room the session's therapist (host) and
+    becomes a co-therapist: ending the session and sending clinicians away move with it."""
+
+    target: str
+
+
+@dataclass(frozen=True)
 class Connect(Command):
     """The participant's client is live in the room (after admission or a drop)."""
 

@@ -57,6 +57,7 @@ class EventKind(StrEnum):
     PHASE_STARTED = "phase_started"
     ASIDE_STARTED = "aside_started"
     ASIDE_ENDED = "aside_ended"
+    HOST_HANDED_OVER = "host_handed_over"
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ KINDS: dict[EventKind, str] = {
     "and the audit log)",
     K.ASIDE_STARTED: "a clinician took one person into a private room (clinicians)",
     K.ASIDE_ENDED: "a private room ended; both are back where they belong (clinicians)",
+    K.HOST_HANDED_OVER: "the therapist handed the host role to a co-therapist (for the "
+    "audit log)",
 }
 # Events that end someone's (or everyone's) presence: their sockets are closed.
 ENDINGS = frozenset({K.DENIED, K.REMOVED, K.SESSION_ENDED})

@@ -66,6 +66,7 @@ PARTICIPANT_TABLE: dict[tuple[PS, type[c.Command]], PS] = {
     (PS.WAITING, c.Deny): PS.DENIED,
     (PS.WAITING, c.LobbyMessage): PS.WAITING,
     **{(s, c.SendBackToLobby): PS.WAITING for s in _PRESENT},
+    **{(s, c.HandOverHost): s for s in _ACTIVE},  # the new host is in the room
     (PS.ADMITTED, c.Connect): PS.CONNECTED,
     (PS.CONNECTED, c.Connect): PS.CONNECTED,  # a second tab takes over
     (PS.RECONNECTING, c.Connect): PS.CONNECTED,
@@ -448,6 +449,16 @@ def _send_back(s: Session, cmd: c.SendBackToLobby, actor: Participant,
     p = _get(s, cmd.target)
     new = _move(s, p, cmd, visiting=None, hand_raised=False, disconnected_at=None)
     return new, [Event(K.SENT_BACK, to(p.id))]
+
+
+@on(c.HandOverHost)
+def _hand_over(s: Session, cmd: c.HandOverHost, actor: Participant, now: float) -> Result:
+    new_host = _get(s, cmd.target)
+    people = dict(s.participants)
+    people[actor.id] = replace(actor, role=Role.CO_THERAPIST)
+    people[new_host.id] = replace(new_host, role=Role.THERAPIST)
+    return replace(s, participants=people), [
+        Event(K.HOST_HANDED_OVER, TO_CLINICIANS, {"from": actor.id, "to": new_host.id})]
 
 
 @on(c.Connect)

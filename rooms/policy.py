@@ -23,6 +23,7 @@ PERMISSIONS: dict[type[c.Command], frozenset[Role]] = {
     c.Lock: CLIN,
     c.Unlock: CLIN,
     c.EndSession: THERAPIST_ONLY,
+    c.HandOverHost: THERAPIST_ONLY,
     c.SetAutoAdmit: CLIN,
     c.AllowScreenShare: CLIN,
     c.AddParticipant: CLIN,
@@ -93,6 +94,9 @@ def check_target(session: Session, actor: Participant, cmd: c.Command) -> None:
             raise Forbidden("the session's therapist cannot be removed or sent away")
         if target.role in CLINICIANS and actor.role is not Role.THERAPIST:
             raise Forbidden("only the therapist may send away a clinician")
+    if isinstance(cmd, c.HandOverHost) and (target is None
+                                            or target.role is not Role.CO_THERAPIST):
+        raise Forbidden("the host is handed to a co-therapist of this session")
     if isinstance(cmd, c.AddParticipant) and cmd.role is Role.THERAPIST:
         raise Forbidden("a session has exactly one therapist")
     if isinstance(cmd, c.SetMedia) and actor.role is Role.OBSERVER and (

@@ -50,6 +50,7 @@ EVENT_ACTIONS: dict[EventKind, str] = {
     EventKind.PLAN_SET: "plan_set",
     EventKind.PHASE_STARTED: "plan_phase",
     EventKind.ASIDE_STARTED: "private_room_start",
+    EventKind.HOST_HANDED_OVER: "host_handed_over",
     EventKind.ASIDE_ENDED: "private_room_end",
 }
 

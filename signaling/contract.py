@@ -32,6 +32,7 @@ class SessionInfo(Closed):
     title: str
     phase: Literal["scheduled", "open", "live", "ended"]
     locked: bool
+    screen_share_relatives: bool
 
 
 class Person(Closed):

@@ -51,6 +51,10 @@ class LockPayload(Payload):
     locked: bool
 
 
+class ScreenSharePayload(Payload):
+    relatives: bool  # whether relatives may share a screen (clinicians always may)
+
+
 class BreakoutsCreatePayload(Payload):
     names: list[Annotated[str, Field(min_length=1, max_length=NAME_MAX)]] = Field(
         min_length=1, max_length=20)

@@ -197,6 +197,14 @@ def build_registry(sig: Signaling) -> Registry:
         pid = caller.participant_id
         return c.Lock(actor=pid) if body.locked else c.Unlock(actor=pid)
 
+    def make_hand_over(caller: Caller, body: s.Target) -> c.Command:
+        """Make a co-therapist in the room the host; you become a co-therapist."""
+        return c.HandOverHost(actor=caller.participant_id, target=body.participant_id)
+
+    def make_screen_share(caller: Caller, body: s.ScreenSharePayload) -> c.Command:
+        """Let relatives share a screen, or keep screen sharing to the clinicians."""
+        return c.AllowScreenShare(actor=caller.participant_id, allowed=body.relatives)
+
     def make_end(caller: Caller, body: Empty) -> c.Command:
         """End the session for everyone; every link and socket stops."""
         return c.EndSession(actor=caller.participant_id)
@@ -294,6 +302,8 @@ def build_registry(sig: Signaling) -> Registry:
     act("set_media", s.SetMediaPayload, ANYONE + " (observers stay off)", make_media)
     act("hand", s.HandPayload, ANYONE + " except observers", make_hand)
     act("lock", s.LockPayload, CLIN, make_lock)
+    act("screen_share_policy", s.ScreenSharePayload, CLIN, make_screen_share)
+    act("hand_over_host", s.Target, "therapist (the host)", make_hand_over)
     act("end_session", Empty, THERAPIST, make_end)
     act("breakouts_create", s.BreakoutsCreatePayload, CLIN, make_create)
     act("breakouts_rename", s.BreakoutRenamePayload, CLIN, make_rename)

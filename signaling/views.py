@@ -62,6 +62,7 @@ def snapshot(session: Session, viewer_id: str, *, now: float) -> dict[str, Any]:
             "title": session.title,
             "phase": session.phase.value,
             "locked": session.locked,
+            "screen_share_relatives": session.screen_share_relatives,
         },
         "me": {
             **_person(viewer, session),

@@ -72,6 +72,7 @@ SAMPLE_FIELDS: dict[type[c.Command], dict[str, Any]] = {
     c.Deny: {"target": A}, c.Admit: {"target": A}, c.RemoveParticipant: {"target": A},
     c.RestoreParticipant: {"target": A}, c.RevokeLink: {"target": A},
     c.LobbyMessage: {"target": A, "text": "hi"}, c.SendBackToLobby: {"target": A},
+    c.HandOverHost: {"target": CO},
     c.SetMedia: {"mic_on": False, "camera_on": False},
     c.SetDisplayName: {"display_name": "New name"},
     c.MuteRequest: {"target": A}, c.CameraOffRequest: {"target": A}, c.AskToUnmute: {"target": A},

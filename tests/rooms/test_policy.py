@@ -41,9 +41,10 @@ def test_matrix_follows_the_mission() -> None:
             assert not roles & CLINICIANS
             continue
         assert Role.THERAPIST in roles, kind.__name__  # the therapist may everything
-        if kind is not c.EndSession:
+        if kind not in (c.EndSession, c.HandOverHost):
             assert Role.CO_THERAPIST in roles, kind.__name__
     assert PERMISSIONS[c.EndSession] == {Role.THERAPIST}
+    assert PERMISSIONS[c.HandOverHost] == {Role.THERAPIST}  # the host hands it on
     clinician_only = {c.Admit, c.AdmitAll, c.Deny, c.SendBackToLobby, c.RemoveParticipant,
                       c.MuteRequest, c.Lock, c.OpenBreakouts, c.MoveParticipant, c.Visit,
                       c.Broadcast, c.CloseAll, c.AddParticipant, c.LobbyMessage}
@@ -181,3 +182,21 @@ def test_child_safe_mode_is_on_for_children_and_switched_by_clinicians() -> None
     with pytest.raises(ChildSafe) as refused:
         handle(safe, c.SetDisplayName(actor=A, display_name="Other"), now=NOW)
     assert refused.value.code == "child_safe"
+
+
+def test_hand_over_host_swaps_the_two_clinicians_roles() -> None:
+    s = live_family()
+    s2, events = handle(s, c.HandOverHost(actor=T, target=CO), now=NOW)
+    assert s2.participants[CO].role is Role.THERAPIST
+    assert s2.participants[T].role is Role.CO_THERAPIST
+    assert [e.kind.value for e in events if e.kind.value == "host_handed_over"]
+    # Now only the new host ends the session; the former one is refused.
+    with pytest.raises(Forbidden):
+        handle(s2, c.EndSession(actor=T), now=NOW)
+    handle(s2, c.EndSession(actor=CO), now=NOW)
+    # Only to a co-therapist, and only by the host.
+    with pytest.raises(Forbidden):
+        handle(s, c.HandOverHost(actor=T, target=A), now=NOW)
+    with pytest.raises(Forbidden):
+        handle(s, c.HandOverHost(actor=CO, target=CO), now=NOW)
+

@@ -563,6 +563,15 @@ def test_knock_shows_a_toast_and_a_locked_room_says_so(browser: Browser, server:
     locked = new_page(browser)
     join(locked, links["Locked Out"], silent=True)
     expect(locked.locator("#notice-title")).to_have_text("The room is locked")
+    # The host decides whether the family may share screens; the button says which.
+    share = room.locator("#btn-share-policy")
+    expect(share).to_have_attribute("aria-pressed", "true")
+    share.click()
+    expect(share).to_have_attribute("aria-pressed", "false")
+    expect(share).to_be_focused()
+    expect(late.locator("#btn-share")).to_be_hidden()
+    share.click()
+    expect(share).to_have_attribute("aria-pressed", "true")
     for page in (late, locked):
         page.context.close()
     room.context.close()

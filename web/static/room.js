@@ -902,6 +902,11 @@ export class Room {
       ${this.refusal("chat")}`;
   }
 
+  // The role in the session now (the host can be handed over), else the link's.
+  get myRole() {
+    return (this.state && this.state.me && this.state.me.role) || this.claims.role;
+  }
+
   personMenu(p) {
     const st = this.state;
     const open = this.openMenu === p.id;
@@ -921,7 +926,14 @@ export class Room {
       for (const r of rooms) item(html`Move to ${iso(r.name)}`, () => this.menuAction(p.id, "breakouts_move", { participant_id: p.id, room_id: r.id }));
       privateRoomItems(this, p, item);
     }
-    if (!owner && (!clinicianTarget || this.claims.role === "therapist")) {
+    if (this.myRole === "therapist" && p.role === "co_therapist" && p.status === "connected") {
+      item("Make host", () => {
+        if (confirm(`Make ${p.name} the host? They can then end the session, and you become a co-therapist.`)) {
+          this.menuAction(p.id, "hand_over_host", target);
+        }
+      });
+    }
+    if (!owner && (!clinicianTarget || this.myRole === "therapist")) {
       item("Send to lobby", () => this.menuAction(p.id, "send_to_lobby", target));
       item("Remove from session", () => { if (confirm(`Remove ${p.name} from the session?`)) this.menuAction(p.id, "remove", target); }, true);
     }
@@ -963,11 +975,13 @@ export class Room {
         </ul>
         <div class="actions">
           <button type="button" id="btn-lock" @click=${() => this.act("lock", { locked: !st.session.locked }, "lock").catch(() => null)}>${st.session.locked ? "Unlock room" : "Lock room"}</button>
+          <button type="button" id="btn-share-policy" aria-pressed=${st.session.screen_share_relatives ? "true" : "false"}
+            @click=${() => this.act("screen_share_policy", { relatives: !st.session.screen_share_relatives }, "share-policy").catch(() => null)}>Family may share screens</button>
           <button type="button" id="mute-all" @click=${() => this.muteAll()}>Mute everyone</button>
-          ${this.claims.role === "therapist" ? html`<button type="button" class="danger" id="btn-end"
+          ${this.myRole === "therapist" ? html`<button type="button" class="danger" id="btn-end"
             @click=${() => { if (confirm("End the session for everyone?")) this.act("end_session", {}, "end").catch(() => null); }}>End for all</button>` : nothing}
         </div>
-        ${this.refusal("lock")}${this.refusal("mute-all")}${this.refusal("end")}` : nothing}
+        ${this.refusal("lock")}${this.refusal("share-policy")}${this.refusal("mute-all")}${this.refusal("end")}` : nothing}
       <h2>In the session</h2>
       <ul class="plain" id="people-list">
         ${repeat(people, (p) => p.id, (p) => html`<li data-participant=${p.id}>
