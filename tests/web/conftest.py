@@ -70,3 +70,15 @@ def browser(playwright_instance: object) -> Iterator[Browser]:
     b = launch(playwright_instance)
     yield b
     b.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_pages(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every page a test opened in the shared browser is closed after it: a page left
+    open keeps its fake camera, microphone and peer connections running, and a dozen of
+    them starve the server the next test talks to."""
+    yield
+    if "browser" in request.fixturenames:
+        shared: Browser = request.getfixturevalue("browser")
+        for context in list(shared.contexts):
+            context.close()
