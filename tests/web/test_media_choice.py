@@ -16,9 +16,9 @@ from tests.web.conftest import Server, launch, new_page, solid_y4m, wait_js
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_media import wait_colours
 
-# Each try races the two ticks against the devices opening. A handful per run; a soak
-# sets HEARTH_CHOICE_TRIES (20 or more) to hunt the race harder.
-TRIES = int(os.environ.get("HEARTH_CHOICE_TRIES", "5"))
+# Each try races the two ticks against the devices opening: 20 in a row per run (about
+# 40 s); a soak sets HEARTH_CHOICE_TRIES higher to hunt the race harder.
+TRIES = int(os.environ.get("HEARTH_CHOICE_TRIES", "20"))
 
 
 def published_tracks(page: Page) -> int:

@@ -568,6 +568,7 @@ def test_knock_shows_a_toast_and_a_locked_room_says_so(browser: Browser, server:
     expect(share).to_have_attribute("aria-pressed", "true")
     share.click()
     expect(share).to_have_attribute("aria-pressed", "false")
+    expect(share).to_have_text("Family may share screens: off")
     expect(share).to_be_focused()
     expect(late.locator("#btn-share")).to_be_hidden()
     share.click()

@@ -976,7 +976,7 @@ export class Room {
         <div class="actions">
           <button type="button" id="btn-lock" @click=${() => this.act("lock", { locked: !st.session.locked }, "lock").catch(() => null)}>${st.session.locked ? "Unlock room" : "Lock room"}</button>
           <button type="button" id="btn-share-policy" aria-pressed=${st.session.screen_share_relatives ? "true" : "false"}
-            @click=${() => this.act("screen_share_policy", { relatives: !st.session.screen_share_relatives }, "share-policy").catch(() => null)}>Family may share screens</button>
+            @click=${() => this.act("screen_share_policy", { relatives: !st.session.screen_share_relatives }, "share-policy").catch(() => null)}>Family may share screens: ${st.session.screen_share_relatives ? "on" : "off"}</button>
           <button type="button" id="mute-all" @click=${() => this.muteAll()}>Mute everyone</button>
           ${this.myRole === "therapist" ? html`<button type="button" class="danger" id="btn-end"
             @click=${() => { if (confirm("End the session for everyone?")) this.act("end_session", {}, "end").catch(() => null); }}>End for all</button>` : nothing}
