@@ -22,7 +22,7 @@ from typing import Any
 from rooms.model import Session
 from rooms.stores import Store
 from rooms.visibility import location
-from server.records.sealed import RecordError, Sealer
+from server.records.sealed import RecordError, Sealer, reseal_keys
 
 MAX_TEXT = 20000
 MAX_NOTES = 500  # per session
@@ -97,17 +97,9 @@ class NoteBook:
 
     async def reseal(self, session_id: str) -> int:
         """Rewrite the session's notes under the current data key (a key rotation)."""
-        count = 0
-        for member in await self._store.set_members(_index(session_id)):
-            author, _, note_id = member.partition(":")
-            key = _key(session_id, author, note_id)
-            found = await self._store.get(key)
-            if found is None:
-                continue
-            again = self._sealer.reseal(key, found.value)
-            count += await self._store.cas(key, again, expected_version=found.version) \
-                is not None
-        return count
+        members = await self._store.set_members(_index(session_id))
+        return await reseal_keys(self._store, self._sealer, [
+            _key(session_id, *member.partition(":")[::2]) for member in sorted(members)])
 
     async def create(self, session: Session, author: str, author_name: str,
                      text: str) -> Note:

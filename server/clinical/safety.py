@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rooms.errors import Forbidden
 from rooms.model import CLINICIANS, Participant, Role, Session
 from rooms.stores import Store
-from server.records.sealed import Sealer
+from server.records.sealed import Sealer, reseal_keys
 
 SETTINGS_KEY = "safety:settings"
 # Roles asked where they are: everyone of the family (clinicians and observers are not).
@@ -95,16 +95,8 @@ class SafetyBook:
 
     async def reseal(self, session_id: str, participant_ids: Iterable[str]) -> int:
         """Rewrite the session's confirmed locations under the current data key."""
-        count = 0
-        for pid in participant_ids:
-            key = _location_key(session_id, pid)
-            found = await self._store.get(key)
-            if found is None:
-                continue
-            again = self._sealer.reseal(key, found.value)
-            count += await self._store.cas(key, again, expected_version=found.version) \
-                is not None
-        return count
+        return await reseal_keys(self._store, self._sealer,
+                                 [_location_key(session_id, pid) for pid in participant_ids])
 
     async def location(self, session_id: str, participant_id: str) -> dict[str, Any] | None:
         key = _location_key(session_id, participant_id)

@@ -28,7 +28,7 @@ from rooms.events import Event
 from rooms.model import ASIDE_PREFIX, Participant, ParticipantStatus, Session, SessionPhase
 from rooms.stores import Store
 from server.records.people import NoProgram, Resolver
-from server.records.sealed import RecordError, Sealer, plain, read_plain
+from server.records.sealed import RecordError, Sealer, plain, read_plain, reseal_keys
 
 log = logging.getLogger("hearth.records")
 
@@ -253,19 +253,9 @@ class AttendanceBook:
 
     async def reseal(self, session_id: str) -> int:
         """Rewrite each of the session's attendance tracks under the current data key."""
-        done = 0
-        for pid in sorted(await self._store.set_members(f"att-people:{session_id}")):
-            key = _track_key(session_id, pid)
-            found = await self._store.get(key)
-            if found is None:
-                continue
-            try:
-                again = self._sealer.reseal(key, found.value)
-            except RecordError:
-                continue
-            done += await self._store.cas(key, again, expected_version=found.version) \
-                is not None
-        return done
+        people = await self._store.set_members(f"att-people:{session_id}")
+        return await reseal_keys(self._store, self._sealer,
+                                 [_track_key(session_id, pid) for pid in sorted(people)])
 
     async def track(self, session_id: str, participant_id: str) -> Track | None:
         key = _track_key(session_id, participant_id)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from rooms.stores import Aead
+from rooms.stores import Aead, Store
 
 SCHEMA = 1
 
@@ -62,3 +63,20 @@ class Sealer:
     def reseal(self, key: str, raw: bytes) -> bytes:
         """The same record sealed again under the current data key."""
         return self.seal(key, self.open(key, raw))
+
+
+async def reseal_keys(store: Store, sealer: Sealer, keys: Iterable[str]) -> int:
+    """Rewrite each sealed record under ``keys`` with the current data key, by
+    compare-and-set (a record changed meanwhile was sealed with it anyway); one that no
+    configured key opens is left as it is. Returns how many were rewritten."""
+    count = 0
+    for key in keys:
+        found = await store.get(key)
+        if found is None:
+            continue
+        try:
+            again = sealer.reseal(key, found.value)
+        except RecordError:
+            continue
+        count += await store.cas(key, again, expected_version=found.version) is not None
+    return count
