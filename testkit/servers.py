@@ -66,6 +66,7 @@ class RedisServer:
         if binary is None:
             pytest.fail("redis-server is not installed: run `apt-get install -y redis-server`")
         self.port = free_port()
+        self._next_db = 0
         self.proc = subprocess.Popen(
             [
                 binary, "--port", str(self.port), "--bind", "127.0.0.1",
@@ -95,7 +96,7 @@ class RedisServer:
         fixtures), so no test reads another's clinic settings, staff or records."""
         import redis
 
-        self._next_db = getattr(self, "_next_db", 0) % 15 + 1
+        self._next_db = self._next_db % 15 + 1
         url = self.url.replace("/0", f"/{self._next_db}")
         client = redis.Redis.from_url(url)
         client.flushdb()

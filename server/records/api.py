@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rooms.commands import SendBackToLobby
 from rooms.model import Participant, Role, Session, SessionPhase
-from rooms.model import ParticipantStatus as PS
 from server.api_program import require_role, require_staff
 from server.http import ApiError, parse_body
 from server.identity import identify
@@ -294,9 +293,6 @@ async def clinician_withdraw(request: web.Request) -> web.Response:
     return web.json_response({"ok": entry.view()}, status=201)
 
 
-_IN_ROOM = (PS.ADMITTED, PS.CONNECTED, PS.RECONNECTING)
-
-
 async def _hold_after_withdrawal(request: web.Request, sid: str, pid: str) -> None:
     """Consent withdrawn mid-session takes effect at once: a person who is in the room
     goes back to the lobby, where the consent gate holds them (the clinician sees why).
@@ -307,7 +303,7 @@ async def _hold_after_withdrawal(request: web.Request, sid: str, pid: str) -> No
     if record is None or session is None or session.phase is SessionPhase.ENDED:
         return
     person = session.participants.get(pid)
-    if person is None or person.status not in _IN_ROOM:
+    if person is None or not person.present:
         return
     await request.app[ROOMS].execute(sid, SendBackToLobby(actor=record.owner, target=pid))
     await _audit(request, "consent_hold", {"session": sid, "participant": pid})
