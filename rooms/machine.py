@@ -121,6 +121,7 @@ BREAKOUT_TABLE: dict[tuple[BP, type[c.Command]], BP] = {
     (BP.OPEN, c.AskForHelp): BP.OPEN,
     (BP.CLOSING, c.AskForHelp): BP.CLOSING,
     (BP.OPEN, c.CloseAll): BP.CLOSING,
+    (BP.CLOSING, c.CloseAll): BP.CLOSING,  # "close now": the countdown can only shorten
 }
 BREAKOUT_GATED = frozenset(cmd for (_, cmd) in BREAKOUT_TABLE)
 
@@ -712,9 +713,12 @@ def _help(s: Session, cmd: c.AskForHelp, actor: Participant, now: float) -> Resu
 def _close_all(s: Session, cmd: c.CloseAll, actor: Participant, now: float) -> Result:
     grace = s.limits.close_grace if cmd.grace is None else _seconds(cmd.grace, "grace",
                                                                     zero_ok=True)
-    new = _breakouts(s, closing_deadline=now + grace)
-    return new, [Event(K.CLOSE_ALL_STARTED, EVERYONE, {"seconds": grace,
-                                                       "deadline": now + grace})]
+    deadline = now + grace
+    if s.breakouts.phase is BP.CLOSING and s.breakouts.closing_deadline is not None:
+        deadline = min(deadline, s.breakouts.closing_deadline)  # "close now": never later
+    new = _breakouts(s, closing_deadline=deadline)
+    return new, [Event(K.CLOSE_ALL_STARTED, EVERYONE, {"seconds": max(0.0, deadline - now),
+                                                       "deadline": deadline})]
 
 
 def _tick(s: Session, now: float) -> Result:

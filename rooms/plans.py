@@ -72,11 +72,15 @@ def aside_state(s: Session, pid: str) -> AsideState:
     return AsideState.ASIDE if s.aside_of(pid) is not None else AsideState.IN_ROOMS
 
 
+_VERB = {c.SetPlan: "attach a plan", c.NextPhase: "move to the next phase",
+         c.EndPlan: "end the plan"}  # refusals a clinician reads beside the button
+
+
 def _plan_step(s: Session, cmd: c.Command) -> PlanStatus:
     new = PLAN_TABLE.get((s.plan.status, type(cmd)))
     if new is None:
-        raise InvalidTransition(
-            f"cannot {type(cmd).__name__} while the plan is {s.plan.status.value}")
+        status = "no plan" if s.plan.status is PL.NONE else f"the plan is {s.plan.status.value}"
+        raise InvalidTransition(f"cannot {_VERB.get(type(cmd), type(cmd).__name__)}: {status}")
     return new
 
 

@@ -111,6 +111,21 @@ def test_visit_help_broadcast_extend_close_with_grace() -> None:
     assert visible_publishers(s, A) == {T}
 
 
+def test_close_now_during_the_countdown() -> None:
+    """A clinician who started a 60 s countdown can bring everyone back at once; a
+    second close-all never pushes the return later."""
+    s = run(live_family(), c.AssignByRole(actor=T), c.OpenBreakouts(actor=T))
+    s, _ = handle(s, c.CloseAll(actor=T, grace=60), now=NOW)
+    s, _ = handle(s, c.CloseAll(actor=T, grace=600), now=NOW + 10)
+    assert s.breakouts.phase is BreakoutPhase.CLOSING
+    assert next_deadline(s) == NOW + 60
+    s, ev = handle(s, c.CloseAll(actor=T, grace=0), now=NOW + 20)
+    assert s.breakouts.phase is BreakoutPhase.CLOSED
+    assert kinds(ev)[:2] == ["close_all_started", "breakouts_closed"]
+    assert ev[0].data["seconds"] == 0
+    assert visible_publishers(s, A) == {T, CO, B, K}
+
+
 def test_timer_expiry_starts_close_countdown() -> None:
     s = run(live_family(), c.AssignByRole(actor=T), c.OpenBreakouts(actor=T, duration=60))
     assert next_deadline(s) == NOW + 60

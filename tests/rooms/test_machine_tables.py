@@ -376,7 +376,8 @@ def test_plan_table(st: PlanStatus, kind: type[c.Command]) -> None:
     s = _with_plan(st)
     expected = PLAN_TABLE.get((st, kind))
     if expected is None:
-        with pytest.raises(InvalidTransition, match=f"plan is {st.value}"):
+        said = "no plan" if st is PlanStatus.NONE else f"plan is {st.value}"
+        with pytest.raises(InvalidTransition, match=said):
             handle(s, PLAN_COMMANDS[kind], now=NOW)
         return
     new, _ = handle(s, PLAN_COMMANDS[kind], now=NOW + 5)

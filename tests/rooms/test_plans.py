@@ -141,6 +141,20 @@ def test_plan_validation() -> None:
         handle(s, c.NextPhase(actor=A), now=NOW)
 
 
+def test_ending_a_plan_moves_nobody_and_refusals_read_plainly() -> None:
+    s = run(couple(), c.NextPhase(actor=T), c.NextPhase(actor=T))  # partners apart
+    rooms = {p: visible_publishers(s, p) for p in (T, CO, A, B)}
+    s, events = handle(s, c.EndPlan(actor=T), now=NOW)
+    assert s.plan is not None
+    assert s.plan.status is PlanStatus.FINISHED
+    assert [e.kind for e in events] == [K.STATE_CHANGED]  # a new version, nothing else
+    assert {p: visible_publishers(s, p) for p in (T, CO, A, B)} == rooms
+    with pytest.raises(InvalidTransition, match=r"^cannot end the plan: the plan is finished$"):
+        handle(s, c.EndPlan(actor=T), now=NOW)
+    with pytest.raises(InvalidTransition, match=r"^cannot move to the next phase: the plan is"):
+        handle(s, c.NextPhase(actor=T), now=NOW)
+
+
 # --- private rooms --------------------------------------------------------------------
 @pytest.mark.parametrize("split", [False, True], ids=["together", "breakouts open"])
 def test_a_private_room_isolates_media_and_chat(split: bool) -> None:

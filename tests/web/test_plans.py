@@ -68,8 +68,26 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
         console.click("#plan-add-phase")
         console.fill("#pp-name-1", "Apart")
         console.select_option("#pp-layout-1", "each_client_with_clinician")
+        # Custom rooms: a word that is not a role is refused and named, never dropped,
+        # and focus stays on the field to fix.
+        console.click("#plan-add-phase")
+        console.fill("#pp-name-2", "Kids apart")
+        console.select_option("#pp-layout-2", "custom")
+        console.fill("#pp-rooms-2", "Adults: partner, therapist; Kids: kid")
         console.click("#plan-save")
-        expect(console.locator("#plan-list")).to_contain_text("Check-in 5 → Apart 15")
+        expect(console.locator("#plans-status")).to_contain_text(
+            'Phase 3: Kids: "kid" is not a role')
+        assert focused(console) == "pp-rooms-2"
+        expect(console.locator("#pp-rooms-2")).to_have_attribute("aria-invalid", "true")
+        console.fill("#pp-rooms-2", "Adults: partner, Therapist; Kids: child, co-therapist")
+        console.click("#plan-save")
+        expect(console.locator("#plan-list")).to_contain_text(
+            "Check-in 5 → Apart 15 → Kids apart 15")
+        mine = console.locator("#plan-list > li", has_text="Check-in then apart")
+        mine.get_by_role("button", name="Edit").click()
+        expect(console.locator("#pp-rooms-2")).to_have_value(
+            "Adults: partner, therapist; Kids: child, co_therapist")
+        console.get_by_role("button", name="Cancel").click()
         console.click("[data-go=sessions] >> nth=0")
         console.fill("#ns-title", "Couple from a plan")
         expect(console.locator("#ns-plan")).to_contain_text("Check-in then apart")
@@ -125,12 +143,16 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
         shot(dr, "plan-timeline")
         assert_accessible(dr, "the plan timeline")
 
-        # Back together, after the close countdown.
+        # Back together: the close countdown starts, and "Close now" cuts it short.
         dr.click("#plan-next")
         expect(dr.locator("#plan-current")).to_have_text("Now: Joint")
         expect(dr.locator("#plan-next-what")).to_have_text("This is the last phase.")
         assert focused(dr) == "plan-next"
-        expect(pages["Alex"].locator("#room-label")).to_have_text("Main room", timeout=90000)
+        expect(pages["Alex"].locator("#room-label")).not_to_have_text("Main room")
+        dr.click("#plan-close-now")
+        expect(pages["Alex"].locator("#room-label")).to_have_text("Main room")
+        expect(dr.locator("#plan-close-now")).to_have_count(0)
+        expect(dr.locator("#plan-next")).to_be_focused()  # the button left with the countdown
         settle(pages, together(pages), "joint again")
 
         # A private room: the therapist takes Alex aside, unannounced.
@@ -146,6 +168,17 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
         assert_accessible(pages["Alex"], "a private room")
         dr.get_by_role("button", name="Bring Alex back").click()
         settle(pages, together(pages), "back from the private room")
+
+        # End plan: the timeline stops, nobody moves, focus stays; a second click is
+        # refused in words beside the button.
+        dr.click("#plan-end")
+        expect(dr.locator("#plan-current")).to_have_text("Plan finished")
+        expect(dr.locator("#plan-clock")).to_be_hidden()
+        assert focused(dr) == "plan-end"
+        dr.keyboard.press("Enter")  # aria-disabled, yet still reachable: it explains itself
+        expect(dr.locator('.refusal[data-for="plan-end"]')).to_contain_text(
+            "cannot end the plan: the plan is finished")
+        settle(pages, together(pages), "after the plan ended")
     finally:
         for b in browsers.values():
             b.close()

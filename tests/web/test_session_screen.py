@@ -696,6 +696,20 @@ def test_person_menu_breakout_refusal_and_a_typed_countdown(browser: Browser,
     expect(family["Blair"].locator("#btn-mic")).to_have_text("Unmute")
     expect(room.locator("#people-list > li", has_text="Blair")).to_contain_text("muted")
     assert room.evaluate("() => document.activeElement.id") == "mute-all"
+
+    # Close all with a countdown, from the keyboard: the same button then reads "Close
+    # now" and keeps focus; pressing it brings everyone back at once, and focus goes to
+    # the breakouts heading, never to the page.
+    room.click("#tab-breakouts")
+    room.fill("#bo-grace", "60")
+    room.focus("#bo-close")
+    room.keyboard.press("Enter")
+    expect(room.locator("#bo-close")).to_have_text("Close now")
+    expect(room.locator("#bo-close")).to_be_focused()
+    expect(family["Alex"].locator("#room-label")).to_have_text("Quiet room")
+    room.keyboard.press("Enter")
+    expect(family["Alex"].locator("#room-label")).to_have_text("Main room")
+    expect(room.locator("#bo-title")).to_be_focused()
     for page in [*family.values(), late]:
         page.context.close()
     room.context.close()

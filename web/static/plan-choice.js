@@ -28,12 +28,23 @@ function roomsText(rooms) {
   return (rooms || []).map((r) => `${r.name}: ${r.roles.join(", ")}`).join("; ");
 }
 
-// "Adults: partner, therapist; Kids: child, co_therapist" -> [{name, roles}]
-function parseRooms(text) {
-  return text.split(";").map((part) => part.trim()).filter(Boolean).map((part) => {
-    const [name, roles = ""] = part.split(":");
-    return { name: name.trim(), roles: roles.split(",").map((r) => r.trim()).filter((r) => ROLES.includes(r)) };
+// "Adults: partner, therapist; Kids: child, co-therapist" -> [{name, roles}]. A word
+// that is not a role is refused with the list of roles, never dropped: a room that
+// silently lost "kid" would leave the children in the main room.
+export function parseRooms(text) {
+  const rooms = text.split(";").map((part) => part.trim()).filter(Boolean).map((part) => {
+    const at = part.indexOf(":");
+    const name = (at < 0 ? part : part.slice(0, at)).trim();
+    const roles = at < 0 ? [] : part.slice(at + 1).split(",").map((r) => r.trim()).filter(Boolean)
+      .map((r) => r.toLowerCase().replace(/[\s-]+/g, "_"));
+    const unknown = roles.filter((r) => !ROLES.includes(r));
+    if (!name) throw new Error(`A room needs a name before its roles ("Adults: partner, therapist").`);
+    if (unknown.length) throw new Error(`${name}: "${unknown.join('", "')}" is not a role. Roles: ${ROLES.join(", ")}.`);
+    if (!roles.length) throw new Error(`${name}: say which roles go to this room ("${name}: partner, therapist").`);
+    return { name, roles };
   });
+  if (!rooms.length) throw new Error("Custom rooms: give at least one room (name: roles; …).");
+  return rooms;
 }
 
 function phaseRow(phase, index) {
@@ -58,12 +69,24 @@ function phaseRow(phase, index) {
   return row;
 }
 
+// A refusal names the phase and leaves focus on the field to fix.
+class FieldError extends Error {
+  constructor(message, field) { super(message); this.field = field; }
+}
+
 function planBody(form) {
-  const phases = [...form.querySelectorAll("[data-phase-row]")].map((row) => {
+  const phases = [...form.querySelectorAll("[data-phase-row]")].map((row, i) => {
     const layout = row.querySelector("[name=layout]").value;
     const phase = { name: row.querySelector("[name=name]").value.trim(),
       minutes: Number(row.querySelector("[name=minutes]").value), layout };
-    if (layout === "custom") phase.rooms = parseRooms(row.querySelector("[name=rooms]").value);
+    if (layout === "custom") {
+      const field = row.querySelector("[name=rooms]");
+      try {
+        phase.rooms = parseRooms(field.value);
+      } catch (err) {
+        throw new FieldError(`Phase ${i + 1}: ${err.message}`, field);
+      }
+    }
     return phase;
   });
   return { name: form.querySelector("[name=plan_name]").value.trim(), phases };
@@ -85,6 +108,7 @@ function editPlan(plan, writer, reload) {
     el("button", { type: "button", class: "secondary", onclick: () => { form.hidden = true; } }, "Cancel"));
   form.onsubmit = async (e) => {
     e.preventDefault();
+    form.querySelectorAll("[aria-invalid]").forEach((f) => f.removeAttribute("aria-invalid"));
     try {
       await api(plan.id ? "PUT" : "POST", plan.id ? `/api/plans/${plan.id}` : "/api/plans", planBody(form));
       form.hidden = true;
@@ -92,6 +116,11 @@ function editPlan(plan, writer, reload) {
       await reload();
     } catch (err) {
       $("plans-status").textContent = err.message;
+      if (err.field) {
+        err.field.setAttribute("aria-invalid", "true");
+        err.field.setAttribute("aria-describedby", "plans-status");
+        err.field.focus();
+      }
     }
   };
   form.hidden = !writer;

@@ -53,13 +53,22 @@ export function planView(room) {
     <p class="plan-now">
       <span id="plan-current">${running ? `Now: ${plan.phases[plan.index].name}` : plan.status === "ready" ? "Not started" : "Plan finished"}</span>
       <span id="plan-clock" class="pill" role="timer" aria-live="off" ?hidden=${!phaseClock(st)}>${phaseClock(st) || ""}</span>
-      ${closing ? html`<span class="muted">Rooms close after the countdown.</span>` : nothing}
+      ${closing ? html`<span class="muted">Rooms close after the countdown.</span>
+        <button type="button" id="plan-close-now" class="secondary"
+          @click=${() => room.act("breakouts_close", { grace_seconds: 0 }, "plan-close-now")
+            .then(() => { const next = document.getElementById("plan-next"); if (next) next.focus(); }, () => null)}>Close now</button>
+        ${room.refusal("plan-close-now")}` : nothing}
     </p>
     <button type="button" id="plan-next" aria-describedby="plan-next-what"
       aria-disabled=${String(!next)}
       @click=${() => room.act("plan_next", {}, "plan-next").catch(() => null)}>${label}</button>
     <span id="plan-next-what" class="muted">${next ? `Next: ${next.name} (${LAYOUT[next.layout] || next.layout})` : "This is the last phase."}</span>
     ${room.refusal("plan-next")}
+    <button type="button" id="plan-end" class="secondary" aria-describedby="plan-end-what"
+      aria-disabled=${String(!running)}
+      @click=${() => room.act("plan_end", {}, "plan-end").catch(() => null)}>End plan</button>
+    <span id="plan-end-what" class="muted">${running ? "Stops the timeline; nobody is moved." : ""}</span>
+    ${room.refusal("plan-end")}
   </section>`;
 }
 

@@ -187,6 +187,18 @@ export class Room {
 
   status(text) { this.say(text); }
 
+  // Close every breakout room (after `grace` seconds; 0: now). The same button reads
+  // "Close now" during the countdown, so focus stays on it; once the rooms are gone
+  // with their controls, focus goes to the breakouts heading, never to the page.
+  closeRooms(grace, near) {
+    return this.act("breakouts_close", { grace_seconds: grace }, near).then(() => {
+      if (document.activeElement === document.body || !document.activeElement) {
+        const title = $("bo-title") || $("plan-next");
+        if (title) title.focus();
+      }
+    }, () => null);
+  }
+
   show(name) {
     // Only on a change of screen: join.js focuses the new screen's heading.
     if (this.shown === name) return;
@@ -1027,7 +1039,7 @@ export class Room {
       ${this.refusal(`room:${r.id}`)}
     </li>`;
     return html`
-      <h2>Breakout rooms · ${b.phase}</h2>
+      <h2 id="bo-title" tabindex="-1">Breakout rooms · ${b.phase}</h2>
       ${draft ? html`<form id="bo-create" @submit=${(e) => {
         e.preventDefault();
         const n = Number(e.target.elements.count.value);
@@ -1079,12 +1091,12 @@ export class Room {
           <button type="submit">Add time</button>
           ${this.refusal("bo-extend")}
         </form>
-        ${b.phase === "open" ? html`<div class="actions">
-          <label for="bo-grace">Countdown (seconds)</label>
-          <input id="bo-grace" type="number" min="0" max="600" value="60">
-          <button type="button" id="bo-close" @click=${() => this.act("breakouts_close", { grace_seconds: Number($("bo-grace").value) || 0 }, "bo-close").catch(() => null)}>Close all rooms</button>
+        <div class="actions">
+          ${b.phase === "open" ? html`<label for="bo-grace">Countdown (seconds)</label>
+          <input id="bo-grace" type="number" min="0" max="600" value="60">` : html`<span class="muted">Rooms are closing.</span>`}
+          <button type="button" id="bo-close" @click=${() => this.closeRooms(b.phase === "open" ? Number($("bo-grace").value) || 0 : 0, "bo-close")}>${b.phase === "open" ? "Close all rooms" : "Close now"}</button>
           ${this.refusal("bo-close")}
-        </div>` : nothing}
+        </div>
         <form id="bo-broadcast" @submit=${(e) => {
           e.preventDefault();
           const text = e.target.elements.text.value.trim();
