@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rooms.model import CLINICIANS, ParticipantStatus, Session
 from server.api_program import require_role, require_staff
 from server.clinical.notes import MAX_TEXT, NoteBook, NoteError
-from server.clinical.progress import progress_note
+from server.clinical.progress import markdown, note_blocks, printable
 from server.clinical.safety import ASKED, Location, LocationGate, SafetyBook, SafetySettings
 from server.http import ApiError, parse_body
 from server.records.api import RECORDS, _link_holder
@@ -165,12 +165,16 @@ async def delete_note(request: web.Request) -> web.Response:
 async def export_notes(request: web.Request) -> web.Response:
     reader = await clinician(request)
     fmt = request.query.get("format", "md")
-    if fmt not in ("md", "json"):
-        raise ApiError(400, "invalid", "format: md or json")
+    if fmt not in ("md", "json", "html"):
+        raise ApiError(400, "invalid", "format: md, json or html")
     notes = await request.app[CLINICAL].notes.readable(reader.session.id, reader.pid)
     tracks = await request.app[RECORDS].attendance.session_tracks(reader.session.id)
     await _audit(request, "notes_export", reader)
-    text = progress_note(reader.title, reader.session, tracks, notes, time.time())
+    blocks = note_blocks(reader.title, reader.session, tracks, notes, time.time())
+    if fmt == "html":  # printable: the browser's "Save as PDF" gives the clinic its PDF
+        return web.Response(text=printable(blocks), content_type="text/html",
+                            charset="utf-8", headers={"Cache-Control": "no-store"})
+    text = markdown(blocks)
     if fmt == "json":
         return web.json_response({"ok": {"markdown": text}},
                                  headers={"Cache-Control": "no-store"})
@@ -258,7 +262,8 @@ ROUTES: list[dict[str, Any]] = [
      "summary": "Clinicians: delete your note", "handler": delete_note,
      "response": NoteDeleted},
     {"method": "get", "path": f"{SESSION}/notes/export",
-     "summary": "Clinicians: a draft progress note (format=md|json)", "handler": export_notes,
+     "summary": "Clinicians: a draft progress note (format=md|json; html: a page to print "
+                "or save as PDF)", "handler": export_notes,
      "response": ProgressNote},
     {"method": "get", "path": f"{SESSION}/safety",
      "summary": "Clinicians: location, emergency contact, crisis line and safety plan "

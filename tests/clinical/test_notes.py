@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 
+import aiohttp
+
 from testkit.live import Live
 from tests.clinical.helpers import at_rest, audit_actions, family, rest
 
@@ -103,6 +105,32 @@ async def test_progress_note_export(live: Live) -> None:
     assert status == 400
     assert bad["error"]["code"] == "invalid"
     assert sum(e["action"] == "notes_export" for e in await audit_actions(live)) == 2
+
+
+async def test_printable_progress_note_escapes_everything(live: Live) -> None:
+    """The page to print or save as PDF: served under the strict CSP, a note's text
+    shown as text (never markup), its line breaks kept."""
+    fam = await family(live, (("Alex", "client", None),))
+    path = NOTES.format(sid=fam.sid)
+    canary = "<script>alert('canary')</script> & <b>bold</b>\nsecond line"
+    status, _ = await rest(live, fam.tokens["Dr"], "POST", path, {"text": canary})
+    assert status == 201
+    async with aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {fam.tokens['Dr']}"}) as http, \
+            http.get(f"{live.url}{path}/export?format=html") as r:
+        assert r.status == 200
+        assert r.content_type == "text/html"
+        assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+        assert r.headers["Cache-Control"] == "no-store"
+        page = await r.text()
+    assert "<h1>Progress note (draft): Family session</h1>" in page
+    assert "<script>alert" not in page
+    assert "<b>bold" not in page
+    assert ("&lt;script&gt;alert(&#x27;canary&#x27;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;"
+            "<br>second line") in page
+    assert '<script type="module" src="/static/print-note.js"></script>' in page
+    assert page.count("<script") == 1  # the one module, no inline script
+    assert sum(e["action"] == "notes_export" for e in await audit_actions(live)) == 1
 
 
 async def test_note_input_is_validated(live: Live) -> None:

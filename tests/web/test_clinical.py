@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.web.conftest import Server, new_page, shot, wait_js
 from tests.web.test_flow import add_person, prejoin, sign_in
+from tests.web.test_session_screen import assert_accessible
 
 
 def put_settings(page: Page, body: dict[str, Any]) -> int:
@@ -98,6 +99,20 @@ def test_location_checkin_notes_and_safety_panel(browser: Browser, server: Serve
         room.check("#note-share")
         expect(room.locator("#notes-list")).to_contain_text("shared")
         shot(room, "therapist-notes")
+        # The progress note to print or save as PDF opens in a tab of its own, with
+        # focus on its one button; Chromium's own PDF of it is a real PDF.
+        with room.expect_popup() as printed:
+            room.click("#note-print")
+        note = printed.value
+        expect(note.locator("h1")).to_contain_text("Progress note (draft)")
+        expect(note.locator("#note")).to_contain_text(
+            "Alex asked for a private word after the check-in.")
+        expect(note.get_by_role("button", name="Print or save as PDF")).to_be_focused()
+        assert_accessible(note, "the printable progress note")
+        pdf = note.pdf(format="A4")
+        assert pdf.startswith(b"%PDF-")
+        assert len(pdf) > 2000
+        note.close()
         room.click("#tab-safety")
         shot(room, "therapist-safety")
         assert guest.locator("#panel-notes, #panel-safety").count() == 0

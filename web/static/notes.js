@@ -94,6 +94,8 @@ export class Notes {
       <div class="actions">
         <button type="button" id="note-new" @click=${() => this.start()}>New note</button>
         <a id="note-export" class="button secondary" href=${exportHref} download>Export progress note</a>
+        <a id="note-print" class="button secondary" href=${`${exportHref}&format=html`} target="_blank"
+          rel="noopener">Print or save as PDF<span class="sr-only"> (opens a new tab)</span></a>
       </div>
       ${current ? html`
         <label for="note-text">Note (${current.phase ? `${current.phase} · ` : ""}${current.room_name}, ${when(current.created)})</label>
