@@ -16,19 +16,7 @@ from rooms.errors import DomainError
 from rooms.stores import StoreError
 from server import api_audit, api_auth, api_join, api_program, api_sessions, api_setup
 from server.accounts import Accounts
-from server.auth import LoginSessions
-from server.clinical import api as clinical_api
-from server.clinical import plans_api
-from server.config import Settings
-from server.http import MAX_BODY, ApiError, error_json, security_headers
-from server.keys import Keys, load_keys
-from server.live import Live
-from server.metrics import METRICS, Metrics, metrics_view
-from server.openapi import openapi_json
-from server.program.sealing import Sealer
-from server.records import api as records_api
-from server.sealedstore import SealedStore
-from server.state import (
+from server.appkeys import (
     ACCOUNTS,
     DIRECTORY,
     KEYS,
@@ -41,6 +29,18 @@ from server.state import (
     STORE,
     Runtime,
 )
+from server.auth import LoginSessions
+from server.clinical import api as clinical_api
+from server.clinical import plans_api
+from server.config import Settings
+from server.http import MAX_BODY, ApiError, error_json, security_headers
+from server.keys import Keys, load_keys
+from server.live import Live
+from server.metrics import METRICS, Metrics, metrics_view
+from server.openapi import openapi_json
+from server.program.sealing import Sealer
+from server.records import api as records_api
+from server.sealedstore import SealedStore
 from server.storehealth import WatchedStore
 from server.wiring import create_store
 

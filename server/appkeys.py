@@ -1,4 +1,4 @@
-"""Typed application state (``web.AppKey``) shared by the app factory and routes."""
+"""Typed application keys (``web.AppKey``) shared by the app factory and routes."""
 
 from __future__ import annotations
 
