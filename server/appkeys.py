@@ -42,5 +42,5 @@ PROGRAM = web.AppKey("program", Program)
 
 
 if TYPE_CHECKING:
-    from server.live import Live
+    from server.composition import Live
 LIVE: web.AppKey[Live] = web.AppKey("live")
