@@ -63,7 +63,7 @@ from server.storehealth import WatchedStore
 from server.turn import client_ice_servers
 from signaling.chat import ChatLog
 from signaling.checkin import register_checkin
-from signaling.media import MediaHealth, MediaSink, RelayEvents, VisibilityPort, register_media
+from signaling.media import MediaHealth, MediaSink, RelayEvents, RelayVisibility, register_media
 from signaling.namespace import HearthNamespace, Revocations, answer_oversized_frames
 from signaling.outbox import Outbox
 from signaling.ratelimit import Penalties
@@ -164,7 +164,7 @@ class Live:
         sinks.append(self.records.attendance_sink)
         self.rooms = RoomService(
             store, sinks=sinks,
-            media=VisibilityPort(self.relay, on_layout=self.relay_events.layout,
+            media=RelayVisibility(self.relay, on_layout=self.relay_events.layout,
                                  newest=self.media_sink.newest),
             arms=self.placement.is_local)
         self.signaling = Signaling(self.rooms, self.chat, self.outbox, gate=self.records.gate)

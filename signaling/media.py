@@ -515,7 +515,7 @@ class RelayEvents:
 
     async def layout(self, session_id: str, participant_id: str,
                      payload: dict[str, Any]) -> None:
-        """Which publication each receive slot carries now (``VisibilityPort``'s hook)."""
+        """Which publication each receive slot carries now (``RelayVisibility``'s hook)."""
         await self._emit("media_layout", payload, socket_room(session_id, participant_id))
 
     def close(self) -> None:
@@ -523,10 +523,10 @@ class RelayEvents:
             task.cancel()
 
 
-class VisibilityPort:
-    """RoomService's media port: the relay follows each changed visibility, and the
-    subscriber is told which publication each receive slot now carries, so tiles
-    relabel without any renegotiation."""
+class RelayVisibility:
+    """RoomService's ``VisibilityPort``, backed by the relay: the relay follows each
+    changed visibility, and the subscriber is told which publication each receive slot
+    now carries, so tiles relabel without any renegotiation."""
 
     def __init__(self, media: MediaPort, on_layout: LayoutHook | None = None,
                  newest: Newest | None = None) -> None:
@@ -576,7 +576,7 @@ class Newest:
 class MediaSink:
     """A RoomService sink: the relay lets go of people who left and of ended sessions,
     follows everyone's microphone/camera switches, and health follows the people.
-    ``newest`` keeps each session's newest state for ``VisibilityPort`` (a commit's
+    ``newest`` keeps each session's newest state for ``RelayVisibility`` (a commit's
     sinks run before its visibility push)."""
 
     def __init__(self, media: MediaPort, health: MediaHealth | None = None) -> None:
