@@ -191,7 +191,7 @@ class Live:
         answer_oversized_frames(self.sio, max(
             spec.max_bytes for spec in self.registry.events.values()) + FRAME_OVERHEAD)
         metrics.watch(lambda: live_figures(
-            connections=len(self.namespace.connections), routers=self.relay.routers,
+            connections=len(self.namespace.connections), routers=self.relay.routers.values(),
             placed=len(self.placement.local), draining=self.placement.draining))
         self.drain: Callable[[float], Awaitable[None]] = functools.partial(
             drain, self.placement, lambda: self.namespace.connections, node.move)

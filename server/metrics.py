@@ -7,9 +7,9 @@ process never share counters.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -87,7 +87,17 @@ LIVE = {
 }
 
 
-def live_figures(*, connections: int, routers: Collection[Any], placed: int,
+class RouterCounts(Protocol):
+    """What the figures read of a relay router (``media.relay.Router``)."""
+
+    @property
+    def peers(self) -> Mapping[str, Any]: ...
+    @property
+    def publications(self) -> Mapping[str, Any]: ...
+    def metrics(self) -> Mapping[str, int]: ...
+
+
+def live_figures(*, connections: int, routers: Collection[RouterCounts], placed: int,
                  draining: bool) -> dict[str, float]:
     """The ``LIVE`` figures of this process: its sockets, the sessions placed on it and
     its relay's routers (``media.relay.Router``: peers, publications, counters)."""
