@@ -25,6 +25,7 @@ from aioice.ice import get_host_addresses
 from media.config import IceServer, RelayConfig
 from media.errors import MediaError
 from media.relay import Relay
+from rooms.model import Session
 from rooms.service import EventSink, RoomService
 from rooms.stores import Store, StoreError
 from rooms.stores.redis import RedisStore
@@ -165,7 +166,7 @@ class Live:
         self.rooms = RoomService(
             store, sinks=sinks,
             media=RelayVisibility(self.relay, on_layout=self.relay_events.layout,
-                                 newest=self.media_sink.newest),
+                                  newest=self.media_sink.newest),
             arms=self.placement.is_local)
         self.signaling = Signaling(self.rooms, self.chat, self.outbox, gate=self.records.gate)
         self.registry: Registry = build_registry(self.signaling)
@@ -196,7 +197,7 @@ class Live:
         self.drain: Callable[[float], Awaitable[None]] = functools.partial(
             drain, self.placement, lambda: self.namespace.connections, node.move)
 
-    async def _session(self, session_id: str) -> Any:
+    async def _session(self, session_id: str) -> Session | None:
         return await self.rooms.get(session_id)
 
 

@@ -28,7 +28,7 @@ from signaling.tokens import LinkSigner
 KICK_DELAY = 0.3  # seconds between a closing notice and the close
 
 
-class Relay(Protocol):
+class RelaySessions(Protocol):
     async def close_session(self, session_id: str) -> None: ...
 
 
@@ -39,7 +39,7 @@ class Parts(Protocol):
     namespace: HearthNamespace
     placement: Placement
     outbox: Outbox
-    relay: Relay
+    relay: RelaySessions
     media_sink: MediaSink
     rooms: RoomService
     reconciler: Reconciler
