@@ -43,7 +43,7 @@ class EventSink(Protocol):
     async def publish(self, session: Session, events: Sequence[Event]) -> None: ...
 
 
-class MediaPort(Protocol):
+class VisibilityPort(Protocol):
     """The relay's one way in: who ``subscriber_id`` should receive, as a full set.
 
     Called only for participants whose set changed; the relay reconciles desired
@@ -66,7 +66,7 @@ class RoomService:
         store: Store,
         *,
         sinks: Sequence[EventSink] = (),
-        media: MediaPort | None = None,
+        media: VisibilityPort | None = None,
         clock: Callable[[], float] = time.time,
         arms: Callable[[str], bool] = lambda session_id: True,
     ) -> None:

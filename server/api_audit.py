@@ -6,8 +6,8 @@ from aiohttp import web
 
 from server.api_program import require_staff
 from server.api_sessions import visible
+from server.appkeys import LIVE, SETTINGS
 from server.http import client_address
-from server.state import LIVE, SETTINGS
 
 
 async def session_audit(request: web.Request) -> web.Response:

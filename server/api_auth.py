@@ -12,9 +12,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.accounts import Account
+from server.appkeys import ACCOUNTS, LIVE, LOGINS, PROGRAM, SETTINGS
 from server.auth import COOKIE
 from server.http import ApiError, client_address, error_json, parse_body
-from server.state import ACCOUNTS, LIVE, LOGINS, PROGRAM, SETTINGS
 
 log = logging.getLogger("hearth.auth")
 

@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.appkeys import LINKS, LIVE, PROGRAM, ROOMS, SETTINGS
 from server.http import ApiError, client_address, parse_body
 from server.identity import identify
-from server.state import LINKS, LIVE, PROGRAM, ROOMS, SETTINGS
 from signaling.tokens import Identity, LinkError, cookie_name
 
 COOKIE_HOURS = 12  # at most; never beyond the link's own expiry

@@ -31,6 +31,17 @@ from pydantic import (
 
 from rooms.stores import StoreError
 from server.api_auth import require_therapist
+from server.appkeys import (
+    ACCOUNTS,
+    DIRECTORY,
+    KEYS,
+    LINKS,
+    LIVE,
+    PROGRAM,
+    ROOMS,
+    SETTINGS,
+    STORE,
+)
 from server.http import ApiError, client_address, parse_body, validation_message
 from server.program import recurrence
 from server.program.ics import series_ics
@@ -54,17 +65,6 @@ from server.program.service import (
     check_members,
 )
 from server.records import people
-from server.state import (
-    ACCOUNTS,
-    DIRECTORY,
-    KEYS,
-    LINKS,
-    LIVE,
-    PROGRAM,
-    ROOMS,
-    SETTINGS,
-    STORE,
-)
 from signaling.tokens import LinkError
 
 MAILER = web.AppKey("mailer", Mailer)

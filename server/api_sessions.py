@@ -22,11 +22,11 @@ from rooms.commands import AddParticipant, EndSession, RestoreParticipant, Revok
 from rooms.machine import new_session
 from rooms.model import ParticipantStatus, Role, Session, SessionPhase
 from server.api_program import require_role, require_staff
+from server.appkeys import DIRECTORY, LINKS, LIVE, LOGINS, PROGRAM, ROOMS, SETTINGS
 from server.directory import IssuedLink, SessionRecord
 from server.http import ApiError, client_address, parse_body
 from server.invites import invite_ics
 from server.program.service import ProgramError, Viewer
-from server.state import DIRECTORY, LINKS, LIVE, LOGINS, PROGRAM, ROOMS, SETTINGS
 
 EARLY_JOIN = 15 * 60  # links open 15 minutes before a scheduled start
 LATE_GRACE = 60 * 60  # and close an hour after its end

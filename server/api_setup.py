@@ -8,8 +8,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.accounts import AccountError
+from server.appkeys import ACCOUNTS, PROGRAM, RUNTIME
 from server.http import error_json, parse_body
-from server.state import ACCOUNTS, PROGRAM, RUNTIME
 
 log = logging.getLogger("hearth.server")
 

@@ -1,12 +1,11 @@
-"""aiohttp application factory: typed state, resources in cleanup_ctx, base routes."""
+"""aiohttp application factory: middlewares, probes and routes over the objects that
+server/composition.py builds (each resource opened and closed in its own cleanup_ctx)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -15,34 +14,22 @@ from aiohttp import web
 from rooms.errors import DomainError
 from rooms.stores import StoreError
 from server import api_audit, api_auth, api_join, api_program, api_sessions, api_setup
-from server.accounts import Accounts
-from server.auth import LoginSessions
-from server.clinical import api as clinical_api
-from server.clinical import plans_api
-from server.config import Settings
-from server.http import MAX_BODY, ApiError, error_json, security_headers
-from server.keys import Keys, load_keys
-from server.live import Live
-from server.metrics import METRICS, Metrics, metrics_view
-from server.openapi import openapi_json
-from server.program.sealing import Sealer
-from server.records import api as records_api
-from server.sealedstore import SealedStore
-from server.state import (
+from server.appkeys import (
     ACCOUNTS,
-    DIRECTORY,
-    KEYS,
-    LINKS,
-    LIVE,
-    LOGINS,
-    ROOMS,
     RUNTIME,
     SETTINGS,
     STORE,
-    Runtime,
 )
+from server.clinical import api as clinical_api
+from server.clinical import plans_api
+from server.composition import assemble
+from server.config import Settings
+from server.http import MAX_BODY, ApiError, error_json, security_headers
+from server.keys import Keys, load_keys
+from server.metrics import metrics_view
+from server.openapi import openapi_json
+from server.records import api as records_api
 from server.storehealth import WatchedStore
-from server.wiring import create_store
 
 log = logging.getLogger("hearth.server")
 ROOT_DIR = Path(__file__).resolve().parent.parent
@@ -118,22 +105,6 @@ async def static_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_DIR / f"{name}.html")
 
 
-async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Check the store; if it is unreachable, keep serving so /readyz can say why."""
-    store = app[STORE]
-    try:
-        await store.ping()
-    except StoreError as exc:
-        app[RUNTIME].store_error = str(exc)
-        log.error("store unreachable at startup; /readyz will fail", extra={"reason": str(exc)})
-    await app[LIVE].start()
-    yield
-    started = time.monotonic()
-    await app[LIVE].close()
-    await store.close()
-    log.info("media and store closed", extra={"seconds": round(time.monotonic() - started, 2)})
-
-
 def write_private(path: Path, text: str) -> Path:
     """Write ``text`` to a file readable by this user only (mode 0600 from creation)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -171,51 +142,14 @@ async def first_run_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def on_shutdown(app: web.Application) -> None:
-    """Stop taking work, then close live sockets (clients reconnect elsewhere)."""
-    app[RUNTIME].draining = True
-    log.info("shutting down: draining")
-    live = app[LIVE]
-    # Engine.IO's shutdown stops its service task but leaves sockets open; close them
-    # first so clients reconnect at once instead of waiting out a ping timeout.
-    started = time.monotonic()
-    for sid in list(live.namespace.connections):
-        await live.namespace.disconnect(sid)
-    await live.sio.shutdown()
-    log.info("sockets closed", extra={"seconds": round(time.monotonic() - started, 2)})
-
-
 def create_app(settings: Settings, *, keys: Keys | None = None) -> web.Application:
     """Build the application; nothing is opened until it starts (cleanup_ctx)."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[security_headers(settings.tls), api_errors, same_origin],
     )
-    app[SETTINGS] = settings
-    app[KEYS] = keys or load_keys(settings)
-    app[RUNTIME] = Runtime()
-    app[METRICS] = Metrics()
-    # Constructors do not connect; store_ctx checks it. Refused writes show on /readyz.
-    # Session records hold names: sealed with the data key before they reach the backend.
-    store = WatchedStore(SealedStore(create_store(settings), app[KEYS].data),
-                         app[METRICS].registry)
-    app[STORE] = store
-    app[ACCOUNTS] = Accounts(store, Sealer(app[KEYS].data))
-    app[LOGINS] = LoginSessions(
-        store, app[ACCOUNTS], idle_seconds=settings.login_idle_minutes * 60,
-        secure=settings.public_url.startswith("https://"),
-        salt=hmac.new(app[KEYS].ring.active, b"hearth sign-in throttle", "sha256").digest(),
-    )
-    live = Live(settings, store, app[KEYS], app[METRICS])
-    app[LIVE] = live
-    app[LINKS] = live.links
-    app[DIRECTORY] = live.directory
-    app[ROOMS] = live.rooms
-    app[records_api.RECORDS] = live.records
-    live.attach(app)
-    app.cleanup_ctx.append(store_ctx)
+    assemble(app, settings, keys or load_keys(settings))
     app.cleanup_ctx.append(first_run_ctx)
-    app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/api/setup", api_setup.setup_account)

@@ -9,7 +9,7 @@ compare-and-set, so several processes append to one chain in order.
 
 Changes that come from the rooms service (admit, deny, remove, breakouts, end) are
 audited by ``AuditSink``, one more sink next to the outbox; REST and signaling
-call ``AuditLog.write`` for what they alone see (sign-in, links, refusals).
+call an ``Auditor`` for what they alone see (sign-in, links, refusals).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,3 +158,34 @@ class AuditSink:
             await self.audit.write(action, actor=event.actor or None,
                                    subject=str(subject) if subject else None,
                                    session=session.id, code=event.data.get("setting"))
+
+
+class Auditor:
+    """What REST and signaling call to record an action they alone see. A failed write
+    is logged and never fails the request that caused it; a refused link is counted
+    (``on_refused(code)``) whether or not the write succeeds."""
+
+    def __init__(self, audit: AuditLog,
+                 on_refused: Callable[[str], None] | None = None) -> None:
+        self.audit = audit
+        self._on_refused = on_refused
+
+    async def __call__(self, action: str, fields: Mapping[str, Any]) -> None:
+        """Write one action to the chain (opaque ids only); ``outcome`` defaults to
+        "refused" when the fields carry a code, else "ok"."""
+        code = fields.get("code")
+        if action == "link_refused" and self._on_refused is not None:
+            self._on_refused(str(code))
+        outcome = str(fields.get("outcome") or ("refused" if code else "ok"))
+        try:
+            await self.audit.write(
+                action, actor=_opt(fields.get("actor")), subject=_opt(fields.get("subject")),
+                session=_opt(fields.get("session")), address=_opt(fields.get("address")),
+                outcome=outcome, code=_opt(code))
+        except Exception:
+            log.exception("audit write failed")
+        log.info("audit", extra={"audit_event": action, "code": str(code)})
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)

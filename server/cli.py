@@ -23,14 +23,14 @@ from media.selftest import check_internals
 from rooms.stores import StoreError
 from server.accounts import AccountError, Accounts
 from server.app import create_app
+from server.appkeys import LIVE, RUNTIME, STORE
 from server.audit import AuditLog, Problem
+from server.composition import create_store
 from server.config import ConfigError, Settings, load_settings
 from server.keys import load_keys
 from server.logs import setup_logging
 from server.program.sealing import Sealer
 from server.reseal import reseal_everything
-from server.state import LIVE, RUNTIME, STORE
-from server.wiring import create_store
 
 log = logging.getLogger("hearth.cli")
 

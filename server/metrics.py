@@ -7,15 +7,16 @@ process never share counters.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from server.state import SETTINGS
+from server.appkeys import SETTINGS
 
 
 @dataclass
@@ -48,6 +49,15 @@ class Metrics:
             buckets=(2.5, 3, 4, 5, 7.5, 10, 20, 30, 60, 120), registry=r,
         )
 
+    def observe_event(self, event: str, outcome: str, seconds: float) -> None:
+        """One signaling event handled: its outcome (``ok`` or the error code) and the
+        time to its ack."""
+        self.events.labels(event=event, outcome=outcome).inc()
+        self.ack_latency.labels(event=event).observe(seconds)
+
+    def link_refused(self, code: str) -> None:
+        self.links_refused.labels(code=code).inc()
+
     def observe_gap(self, event: str, seconds: float | None) -> None:
         """The media reconciler's gap events (``opened``, ``repair``, ``closed``)."""
         self.media_gaps.labels(event=event).inc()
@@ -75,6 +85,39 @@ LIVE = {
     "media_nacks_sent": ("NACKs sent to publishers", "counter"),
     "media_retransmissions": ("Packets retransmitted to subscribers", "counter"),
 }
+
+
+class RouterCounts(Protocol):
+    """What the figures read of a relay router (``media.relay.Router``)."""
+
+    @property
+    def peers(self) -> Mapping[str, Any]: ...
+    @property
+    def publications(self) -> Mapping[str, Any]: ...
+    def metrics(self) -> Mapping[str, int]: ...
+
+
+def live_figures(*, connections: int, routers: Collection[RouterCounts], placed: int,
+                 draining: bool) -> dict[str, float]:
+    """The ``LIVE`` figures of this process: its sockets, the sessions placed on it and
+    its relay's routers (``media.relay.Router``: peers, publications, counters)."""
+    figures: dict[str, float] = {
+        "connections": connections,
+        "sessions": len(routers),
+        "placed_sessions": placed,
+        "draining": float(draining),
+    }
+    for router in routers:
+        figures["media_peers"] = figures.get("media_peers", 0) + len(router.peers)
+        figures["media_publications"] = (figures.get("media_publications", 0)
+                                         + len(router.publications))
+        figures["media_subscriptions"] = figures.get("media_subscriptions", 0) + sum(
+            1 for p in router.peers.values() for sub in p.subscriptions
+            if sub.publication is not None)
+        for key, value in router.metrics().items():
+            name = f"media_{key}"
+            figures[name] = figures.get(name, 0) + value
+    return figures
 
 
 class _Snapshot:

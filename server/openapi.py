@@ -26,6 +26,7 @@ from server.api_program import (
 )
 from server.api_sessions import AddParticipantBody, CreateSessionBody
 from server.api_setup import SetupBody
+from server.appkeys import SETTINGS
 from server.clinical.api import ROUTES as CLINICAL_ROUTES
 from server.clinical.plans_api import ROUTES as PLANS_ROUTES
 from server.records.api import ROUTES as RECORDS_ROUTES
@@ -69,7 +70,6 @@ from server.responses import (
     TotpOn,
     Withdrawn,
 )
-from server.state import SETTINGS
 
 
 @dataclass(frozen=True)

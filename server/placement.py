@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import asdict, dataclass
 
 from rooms.errors import Conflict
@@ -215,3 +215,26 @@ class Placement:
         self.draining = True
         with contextlib.suppress(StoreError):
             await self.beat()
+
+
+# --- drain (SIGTERM) ---------------------------------------------------------------
+async def drain(placement: Placement, connections: Callable[[], Collection[str]],
+                move: Callable[[list[str]], Awaitable[None]], grace: float) -> None:
+    """SIGTERM: place nothing new here; let live sessions go on for up to ``grace``
+    seconds, then move the rest: release their placement and ask their people to
+    reconnect (``move`` the sockets still in ``connections()``), which lands them on
+    another node with the same link, role and room."""
+    await placement.drain()
+    for _ in range(int(grace * 10)):  # bounded wait for the sessions to finish here
+        if not connections():
+            break
+        await asyncio.sleep(0.1)
+    moved = sorted(placement.local)
+    for session_id in moved:
+        try:
+            await placement.release(session_id)
+        except StoreError:
+            log.warning("could not release a placement; it moves after the TTL",
+                        extra={"session": session_id})
+    await move(list(connections()))
+    log.info("drained", extra={"sessions": len(moved)})

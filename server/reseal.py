@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.appkeys import ACCOUNTS, LIVE, PROGRAM, ROOMS, STORE
 from server.clinical.api import CLINICAL
-from server.state import ACCOUNTS, LIVE, PROGRAM, ROOMS, STORE
 
 SESSION_KEYS = ("room:{}", "sessionmeta:{}")
 

@@ -7,15 +7,26 @@ fields refused, so the document and the handlers cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from server.records import consent
 
 Phase = Literal["scheduled", "open", "live", "ended", "unknown"]
 
 
 class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def closed_model(record: type[Any]) -> type[Closed]:
+    """A closed model with the fields of the dataclass ``record``, for an answer that
+    is that record as it is: each field is declared once, where the record is."""
+    hints = get_type_hints(record)
+    fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(record)}
+    return create_model(record.__name__, __base__=Closed, __module__=__name__, **fields)
 
 
 class AccountCreated(Closed):
@@ -314,15 +325,8 @@ class Target(Closed):
     hours: float
 
 
-class ConsentDocument(Closed):
-    kind: str
-    version: int
-    title: str
-    text: str
-    hash: str
-    required: bool
-    published_at: float
-    published_by: str
+class ConsentDocument(closed_model(consent.Document)):  # type: ignore[misc]
+    """A published version of a consent document."""
 
 
 class DocumentVersion(Closed):
@@ -338,33 +342,12 @@ class DocumentHistory(Closed):
     versions: list[DocumentVersion]
 
 
-class Standing(Closed):
-    kind: str
-    state: Literal["accepted", "outdated", "withdrawn", "missing"]
-    version: int | None
-    at: float | None
-    by_guardian: bool
+class Standing(closed_model(consent.Standing)):  # type: ignore[misc]
+    """Where a person stands on one document: their latest entry for it."""
 
 
-class LedgerEntry(Closed):
-    id: str
-    at: float
-    action: Literal["accept", "withdraw"]
-    kind: str
-    version: int
-    hash: str
-    subject: str
-    session_id: str
-    participant_id: str
-    member_id: str | None
-    subject_name: str
-    actor_participant_id: str | None
-    actor_member_id: str | None
-    actor_account_id: str | None
-    actor_name: str
-    on_behalf: bool
-    jti: str | None
-    via: Literal["link", "console"]
+class LedgerEntry(closed_model(consent.Entry)):  # type: ignore[misc]
+    """One line of the consent ledger."""
 
 
 class PersonConsent(Closed):

@@ -2,7 +2,8 @@
 
 Each message is sealed with a fresh 96-bit nonce and the session and scope as
 associated data, so a ciphertext moved to another session or scope fails to
-open. History is purged when the session ends (plus the configured retention).
+open. History is purged when the session ends, or once the configured retention after
+it has passed (``expire`` marks it due, ``purge_due`` purges what is due).
 Every message is kept until then (no cap per thread); readers get a thread in
 pages of ``PAGE_SIZE``, newest first, and ask for earlier pages by position.
 """
@@ -22,6 +23,8 @@ from rooms.stores import Aead, Store, rewrite_list
 MAX_TEXT = 2000
 HISTORY_LIMIT = 200
 PAGE_SIZE = 100  # messages per history page ("Load earlier" asks for the one before)
+PURGE_AT = "chat-purge-at:"  # + session id: when its chat is due for purging
+PURGE_PENDING = "chat-purge-pending"  # ended sessions whose chat is kept for now
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,27 @@ class ChatLog:
         end = len(items) if before is None else max(0, min(before, len(items)))
         start = max(0, end - limit)
         return Page(self._open(session_id, scope, items[start:end]), start)
+
+    async def expire(self, session_id: str, retention: float, *, now: float) -> None:
+        """The session ended: purge its chat now (no retention), or mark it due for
+        ``purge_due`` once ``retention`` seconds have passed."""
+        if retention == 0:
+            await self.purge(session_id)
+            return
+        await self._store.put(f"{PURGE_AT}{session_id}", str(now + retention).encode())
+        await self._store.set_add(PURGE_PENDING, session_id)
+
+    async def purge_due(self, *, now: float) -> int:
+        """Purge every ended session's chat whose retention has passed; how many."""
+        purged = 0
+        for sid in await self._store.set_members(PURGE_PENDING):
+            due = await self._store.get(f"{PURGE_AT}{sid}")
+            if due is None or float(due.value) <= now:
+                await self.purge(sid)
+                await self._store.delete(f"{PURGE_AT}{sid}")
+                await self._store.set_remove(PURGE_PENDING, sid)
+                purged += 1
+        return purged
 
     async def purge(self, session_id: str) -> None:
         key = f"chat-scopes:{session_id}"

@@ -26,7 +26,7 @@ from rooms.errors import DomainError, Forbidden, InvalidTransition
 from rooms.events import Event, EventKind
 from rooms.model import ParticipantStatus, Role, Session, SessionPhase
 from rooms.policy import check_screen_share
-from rooms.visibility import visible_publishers
+from rooms.visibility import location, members, visible_publishers
 from signaling.outbox import socket_room
 from signaling.registry import Caller, Empty, Payload, Registry
 from signaling.service import Signaling
@@ -476,10 +476,57 @@ def guard_set_media(r: Registry, sig: Signaling, media: MediaPort) -> None:
 LayoutHook = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
-class VisibilityPort:
-    """RoomService's media port: the relay follows each changed visibility, and the
-    subscriber is told which publication each receive slot now carries, so tiles
-    relabel without any renegotiation."""
+class RelayEvents:
+    """What the relay reports, as messages to the people it concerns: a subscriber's
+    slot layout (``media_layout``), the active speaker to everyone in the speaker's
+    room, stalled publishers to ``MediaHealth``, anything else as ``media_<event>`` to
+    the person it names. The relay reports from its own callbacks, which must not wait
+    on sockets, so each report is sent from a task on the loop."""
+
+    def __init__(self, emit: Emit, session: SessionGetter, health: MediaHealth) -> None:
+        self._emit = emit
+        self._session = session
+        self._health = health
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, session_id: str, participant_id: str, event: str,
+                 payload: dict[str, Any]) -> None:
+        """The relay's ``on_event`` callback."""
+        task = asyncio.get_running_loop().create_task(
+            self.send(session_id, participant_id, event, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def send(self, session_id: str, participant_id: str, event: str,
+                   payload: dict[str, Any]) -> None:
+        if event == "health":
+            await self._health.relay_stalled(session_id, payload["stalled"])
+        elif event == "layout":
+            await self.layout(session_id, participant_id, payload)
+        elif event == "active_speaker":
+            session = await self._session(session_id)
+            if session is None:
+                return
+            for pid in members(session, location(session, participant_id) or "main"):
+                await self._emit("active_speaker", {"participant_id": participant_id},
+                                 socket_room(session_id, pid))
+        else:
+            await self._emit(f"media_{event}", payload, socket_room(session_id, participant_id))
+
+    async def layout(self, session_id: str, participant_id: str,
+                     payload: dict[str, Any]) -> None:
+        """Which publication each receive slot carries now (``RelayVisibility``'s hook)."""
+        await self._emit("media_layout", payload, socket_room(session_id, participant_id))
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class RelayVisibility:
+    """RoomService's ``VisibilityPort``, backed by the relay: the relay follows each
+    changed visibility, and the subscriber is told which publication each receive slot
+    now carries, so tiles relabel without any renegotiation."""
 
     def __init__(self, media: MediaPort, on_layout: LayoutHook | None = None,
                  newest: Newest | None = None) -> None:
@@ -529,7 +576,7 @@ class Newest:
 class MediaSink:
     """A RoomService sink: the relay lets go of people who left and of ended sessions,
     follows everyone's microphone/camera switches, and health follows the people.
-    ``newest`` keeps each session's newest state for ``VisibilityPort`` (a commit's
+    ``newest`` keeps each session's newest state for ``RelayVisibility`` (a commit's
     sinks run before its visibility push)."""
 
     def __init__(self, media: MediaPort, health: MediaHealth | None = None) -> None:

@@ -12,7 +12,7 @@ from signaling.checkin import register_checkin
 from signaling.contract import notice_kinds
 from signaling.media import register_media
 from signaling.outbox import NOTICES
-from signaling.registry import catalogue_markdown
+from signaling.registry import Registry, catalogue_markdown
 from signaling.service import Signaling, build_registry
 
 SERVER_EVENTS = {
@@ -114,11 +114,17 @@ def notice_table() -> str:
             "| Kind | Fields | Meaning |\n|---|---|---|\n" + "\n".join(rows))
 
 
-def document() -> str:
+def catalogue() -> Registry:
+    """Every event a client may send, registered with nothing behind the handlers."""
     sig = Signaling(rooms=None, chat=None, outbox=None)  # type: ignore[arg-type]
     registry = build_registry(sig)
     register_media(registry, sig, None)  # type: ignore[arg-type]
     register_checkin(registry, sig, once=None, audit=None)
+    return registry
+
+
+def document() -> str:
+    registry = catalogue()
     notices = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(KINDS.items()))
     body = catalogue_markdown(registry, SERVER_EVENTS)
     return (HEADER + body + notice_table()
@@ -134,4 +140,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__: list[Any] = ["document"]
+__all__: list[Any] = ["catalogue", "document"]

@@ -2,7 +2,9 @@
 
 Handlers register here with their schema class; the namespace dispatches only
 what is registered, and ``docs/protocol.md`` is generated from this registry,
-so the documentation cannot drift from the code.
+so the documentation cannot drift from the code. An event that runs rooms commands
+names them (``Runs``), and who may send it is read from the policy table
+(``rooms.policy.PERMISSIONS``), so the catalogue cannot drift from the policy either.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from types import UnionType
 from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
+
+from rooms.commands import Command
+from rooms.model import Role
+from rooms.policy import ALL, PERMISSIONS
 
 P = TypeVar("P", bound=BaseModel)
 MAX_EVENT_BYTES = 8 * 1024
@@ -42,6 +48,38 @@ class Caller:
 Handler = Callable[[Caller, P], Awaitable[Any]]
 
 
+def roles_text(roles: frozenset[Role]) -> str:
+    """A set of roles as the catalogue says it: ``anyone``, ``anyone except <role>``,
+    or the roles in ``Role`` order (``therapist, co_therapist``)."""
+    if roles == ALL:
+        return "anyone"
+    missing = [role.value for role in Role if role not in roles]
+    if len(missing) == 1:
+        return f"anyone except {missing[0]}"
+    return ", ".join(role.value for role in Role if role in roles)
+
+
+class Runs:
+    """An event that runs these rooms commands: the policy says who may send it.
+    ``note`` adds what the policy's checks beyond the table mean for this event."""
+
+    def __init__(self, *commands: type[Command], note: str = "") -> None:
+        self.commands = commands
+        self.note = note
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        """The roles the policy table allows, the same for every command of the event."""
+        allowed = {PERMISSIONS[command] for command in self.commands}
+        if len(allowed) != 1:
+            raise ValueError(f"{[c.__name__ for c in self.commands]} differ in who may "
+                             "run them: register them as separate events")
+        return allowed.pop()
+
+    def text(self) -> str:
+        return roles_text(self.roles) + (f" ({self.note})" if self.note else "")
+
+
 @dataclass(frozen=True)
 class EventSpec(Generic[P]):
     name: str
@@ -50,6 +88,9 @@ class EventSpec(Generic[P]):
     summary: str
     who: str
     max_bytes: int
+    # The rooms commands the event runs (its ``who`` comes from their policy row);
+    # empty for events with no policy row, whose ``who`` is written where they register.
+    commands: tuple[type[Command], ...] = ()
 
 
 class Registry:
@@ -57,15 +98,20 @@ class Registry:
         self.events: dict[str, EventSpec[Any]] = {}
 
     def event(
-        self, name: str, payload: type[P], *, who: str, max_bytes: int = MAX_EVENT_BYTES
+        self, name: str, payload: type[P], *, who: str | Runs,
+        max_bytes: int = MAX_EVENT_BYTES,
     ) -> Callable[[Handler[P]], Handler[P]]:
-        """Register a handler; its docstring's first line is the catalogue summary."""
+        """Register a handler; its docstring's first line is the catalogue summary.
+        ``who``: ``Runs(commands...)`` for an event that runs rooms commands (the text
+        comes from the policy), else the text itself."""
+        text, commands = (who.text(), who.commands) if isinstance(who, Runs) else (who, ())
 
         def register(fn: Handler[P]) -> Handler[P]:
             if name in self.events:
                 raise ValueError(f"event {name!r} registered twice")
             summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-            self.events[name] = EventSpec(name, payload, fn, summary, who, max_bytes)
+            self.events[name] = EventSpec(name, payload, fn, summary, text, max_bytes,
+                                          commands)
             return fn
 
         return register

@@ -19,13 +19,10 @@ from signaling import schemas as s
 from signaling.chat import ChatLog
 from signaling.leaves import LeaveBatcher
 from signaling.outbox import Outbox, history_view, message_view
-from signaling.registry import Caller, Empty, Registry
+from signaling.registry import Caller, Empty, Registry, Runs
 from signaling.tokens import JoinClaims
 
 log = logging.getLogger("hearth.signaling")
-CLIN = "therapist, co_therapist"
-ANYONE = "anyone admitted"
-THERAPIST = "therapist"
 GONE = (ParticipantStatus.REMOVED, ParticipantStatus.DENIED)
 
 
@@ -90,20 +87,21 @@ class Signaling:
 
 
 def build_registry(sig: Signaling) -> Registry:
-    """Every event the client may send, with its schema and who may send it."""
+    """Every event the client may send, with its schema and the commands it runs (who
+    may send it is the policy's answer for them)."""
     r = Registry()
     run = sig.run
 
     def act(
-        name: str, payload: type[Any], who: str, make: Callable[[Caller, Any], c.Command]
+        name: str, payload: type[Any], runs: Runs, make: Callable[[Caller, Any], c.Command]
     ) -> None:
         async def handler(caller: Caller, body: Any) -> Any:
             return await run(caller, make(caller, body))
 
         handler.__doc__ = make.__doc__
-        r.event(name, payload, who=who)(handler)
+        r.event(name, payload, who=runs)(handler)
 
-    @r.event("join", s.JoinPayload, who=ANYONE.replace("admitted", "with a link"))
+    @r.event("join", s.JoinPayload, who=Runs(c.Enter, note="with a link"))
     async def join(caller: Caller, body: s.JoinPayload) -> dict[str, Any]:
         """Enter: knock (or skip the lobby by role), then connect once admitted."""
         pid = caller.participant_id
@@ -126,7 +124,7 @@ def build_registry(sig: Signaling) -> Registry:
         """Leave the session (rejoining later goes through the lobby)."""
         return c.Leave(actor=caller.participant_id)
 
-    @r.event("admit", s.Target, who=CLIN)
+    @r.event("admit", s.Target, who=Runs(c.Admit))
     async def admit(caller: Caller, body: s.Target) -> dict[str, Any]:
         """Let a waiting person in (a child only with a guardian's consent on file)."""
         if sig.gate is not None:
@@ -134,7 +132,7 @@ def build_registry(sig: Signaling) -> Registry:
         return await run(caller, c.Admit(actor=caller.participant_id,
                                          target=body.participant_id))
 
-    @r.event("admit_all", Empty, who=CLIN)
+    @r.event("admit_all", Empty, who=Runs(c.AdmitAll, c.Admit))
     async def admit_all(caller: Caller, body: Empty) -> dict[str, Any]:
         """Let everyone waiting in; people held for consent stay (listed in ``held``)."""
         if sig.gate is None:
@@ -287,37 +285,38 @@ def build_registry(sig: Signaling) -> Registry:
         """Bring a person back from a private room (both return where they belong)."""
         return c.BringBack(actor=caller.participant_id, target=body.participant_id)
 
-    act("plan_next", s.PlanNextPayload, CLIN, make_next_phase)
-    act("plan_end", Empty, CLIN, make_end_plan)
-    act("private_room", s.PrivateRoomPayload, CLIN, make_private)
-    act("private_room_end", s.Target, CLIN, make_private_end)
-    act("leave", Empty, ANYONE, make_leave)
-    act("deny", s.DenyPayload, CLIN, make_deny)
-    act("lobby_message", s.LobbyMessagePayload, CLIN, make_lobby_message)
-    act("send_to_lobby", s.Target, CLIN, make_send_back)
-    act("remove", s.Target, CLIN + " (only the therapist removes a clinician)", make_remove)
-    act("mute_request", s.Target, CLIN, make_mute)
-    act("camera_off_request", s.Target, CLIN, make_camera_off)
-    act("unmute_request", s.Target, CLIN, make_ask_unmute)
-    act("set_media", s.SetMediaPayload, ANYONE + " (observers stay off)", make_media)
-    act("hand", s.HandPayload, ANYONE + " except observers", make_hand)
-    act("lock", s.LockPayload, CLIN, make_lock)
-    act("screen_share_policy", s.ScreenSharePayload, CLIN, make_screen_share)
-    act("hand_over_host", s.Target, "therapist (the host)", make_hand_over)
-    act("end_session", Empty, THERAPIST, make_end)
-    act("breakouts_create", s.BreakoutsCreatePayload, CLIN, make_create)
-    act("breakouts_rename", s.BreakoutRenamePayload, CLIN, make_rename)
-    act("breakouts_delete", s.BreakoutRoomPayload, CLIN, make_delete)
-    act("breakouts_assign", s.AssignPayload, CLIN, make_assign)
-    act("breakouts_auto", Empty, CLIN, make_auto)
-    act("breakouts_by_role", s.ByRolePayload, CLIN, make_by_role)
-    act("breakouts_open", s.OpenPayload, CLIN, make_open)
-    act("breakouts_move", s.MovePayload, CLIN, make_move)
-    act("breakouts_visit", s.VisitPayload, CLIN, make_visit)
-    act("breakouts_extend", s.ExtendPayload, CLIN, make_extend)
-    act("breakouts_help", Empty, "relatives and children in a breakout", make_help)
-    act("breakouts_close", s.ClosePayload, CLIN, make_close)
-    act("child_safe", s.ChildSafePayload, CLIN, make_child_safe)
+    act("plan_next", s.PlanNextPayload, Runs(c.NextPhase), make_next_phase)
+    act("plan_end", Empty, Runs(c.EndPlan), make_end_plan)
+    act("private_room", s.PrivateRoomPayload, Runs(c.StepAside), make_private)
+    act("private_room_end", s.Target, Runs(c.BringBack), make_private_end)
+    act("leave", Empty, Runs(c.Leave), make_leave)
+    act("deny", s.DenyPayload, Runs(c.Deny), make_deny)
+    act("lobby_message", s.LobbyMessagePayload, Runs(c.LobbyMessage), make_lobby_message)
+    act("send_to_lobby", s.Target, Runs(c.SendBackToLobby), make_send_back)
+    act("remove", s.Target, Runs(c.RemoveParticipant,
+                                 note="only the therapist removes a clinician"), make_remove)
+    act("mute_request", s.Target, Runs(c.MuteRequest), make_mute)
+    act("camera_off_request", s.Target, Runs(c.CameraOffRequest), make_camera_off)
+    act("unmute_request", s.Target, Runs(c.AskToUnmute), make_ask_unmute)
+    act("set_media", s.SetMediaPayload, Runs(c.SetMedia, note="observers stay off"), make_media)
+    act("hand", s.HandPayload, Runs(c.RaiseHand, c.LowerHand), make_hand)
+    act("lock", s.LockPayload, Runs(c.Lock, c.Unlock), make_lock)
+    act("screen_share_policy", s.ScreenSharePayload, Runs(c.AllowScreenShare), make_screen_share)
+    act("hand_over_host", s.Target, Runs(c.HandOverHost, note="the host"), make_hand_over)
+    act("end_session", Empty, Runs(c.EndSession), make_end)
+    act("breakouts_create", s.BreakoutsCreatePayload, Runs(c.CreateBreakouts), make_create)
+    act("breakouts_rename", s.BreakoutRenamePayload, Runs(c.RenameBreakout), make_rename)
+    act("breakouts_delete", s.BreakoutRoomPayload, Runs(c.DeleteBreakout), make_delete)
+    act("breakouts_assign", s.AssignPayload, Runs(c.Assign), make_assign)
+    act("breakouts_auto", Empty, Runs(c.AssignAuto), make_auto)
+    act("breakouts_by_role", s.ByRolePayload, Runs(c.AssignByRole), make_by_role)
+    act("breakouts_open", s.OpenPayload, Runs(c.OpenBreakouts), make_open)
+    act("breakouts_move", s.MovePayload, Runs(c.MoveParticipant), make_move)
+    act("breakouts_visit", s.VisitPayload, Runs(c.Visit), make_visit)
+    act("breakouts_extend", s.ExtendPayload, Runs(c.ExtendBreakouts), make_extend)
+    act("breakouts_help", Empty, Runs(c.AskForHelp, note="in a breakout"), make_help)
+    act("breakouts_close", s.ClosePayload, Runs(c.CloseAll), make_close)
+    act("child_safe", s.ChildSafePayload, Runs(c.SetChildSafe), make_child_safe)
 
     @r.event("chat_send", s.ChatSendPayload,
              who="room: adults present; clinicians: anyone present (children only this)")
@@ -334,7 +333,7 @@ def build_registry(sig: Signaling) -> Registry:
         await sig.outbox.to(session.id, readers(session, thread), "chat", message_view(message))
         return {"id": message.id, "scope": thread}
 
-    @r.event("breakouts_broadcast", s.BroadcastPayload, who=CLIN)
+    @r.event("breakouts_broadcast", s.BroadcastPayload, who=Runs(c.Broadcast))
     async def breakouts_broadcast(caller: Caller, body: s.BroadcastPayload) -> dict[str, Any]:
         """A message shown in every room, and kept in each room's chat, marked."""
         session, _ = await sig.rooms.execute(caller.session_id, make_broadcast(caller, body))

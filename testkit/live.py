@@ -14,8 +14,8 @@ import socketio
 from aiohttp import web
 
 from server.app import create_app
+from server.appkeys import ACCOUNTS, PROGRAM
 from server.config import load_settings
-from server.state import ACCOUNTS, PROGRAM
 from testkit.documented import DocumentedResponses
 from testkit.servers import free_port
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.model import CLINICIANS, ParticipantStatus, Session
 from server.api_program import require_role, require_staff
+from server.appkeys import DIRECTORY, KEYS, LIVE, PROGRAM, ROOMS, STORE
 from server.clinical.notes import MAX_TEXT, NoteBook, NoteError
 from server.clinical.progress import markdown, note_blocks, printable
 from server.clinical.safety import ASKED, Location, LocationGate, SafetyBook, SafetySettings
@@ -37,7 +38,6 @@ from server.responses import (
     SafetyPanel,
     SafetySettingsView,
 )
-from server.state import DIRECTORY, KEYS, LIVE, PROGRAM, ROOMS, STORE
 
 GONE = (ParticipantStatus.REMOVED, ParticipantStatus.DENIED)
 

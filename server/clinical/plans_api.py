@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from rooms.errors import DomainError
 from server.api_program import require_role, require_staff
 from server.api_sessions import owned
+from server.appkeys import LIVE, PROGRAM, ROOMS, STORE
 from server.clinical.plans import PlanBody, PlanBook, PlanError, PlanRecord
 from server.http import ApiError, parse_body
 from server.program.service import ProgramError, Viewer
-from server.state import LIVE, PROGRAM, ROOMS, STORE
 
 PLANS = web.AppKey("plans", PlanBook)
 

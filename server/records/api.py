@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rooms.commands import SendBackToLobby
 from rooms.model import Participant, Role, Session, SessionPhase
 from server.api_program import require_role, require_staff
+from server.appkeys import DIRECTORY, LINKS, LIVE, PROGRAM, ROOMS
 from server.http import ApiError, parse_body
 from server.identity import identify
 from server.program.service import ProgramError, Viewer
@@ -40,7 +41,6 @@ from server.records.attendance import (
 )
 from server.records.consent import KINDS, TITLES, Document, Entry, needs_consent
 from server.records.wiring import Records
-from server.state import DIRECTORY, LINKS, LIVE, PROGRAM, ROOMS
 from signaling.tokens import LinkError, cookie_name
 
 RECORDS = web.AppKey("records", Records)

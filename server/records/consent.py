@@ -32,6 +32,9 @@ log = logging.getLogger("hearth.records")
 
 Kind = Literal["telehealth", "recording", "group"]
 KINDS: tuple[Kind, ...] = ("telehealth", "recording", "group")
+Action = Literal["accept", "withdraw"]
+Via = Literal["link", "console"]  # the person's own link, or a clinician's console
+State = Literal["accepted", "outdated", "withdrawn", "missing"]
 TITLES = {"telehealth": "Telehealth consent", "recording": "Recording consent",
           "group": "Group participation consent"}
 DEFAULT_TELEHEALTH = (
@@ -89,7 +92,7 @@ class Entry:
 
     id: str
     at: float
-    action: str  # "accept" | "withdraw"
+    action: Action
     kind: str
     version: int
     hash: str
@@ -104,7 +107,7 @@ class Entry:
     actor_name: str
     on_behalf: bool
     jti: str | None
-    via: str  # "link" | "console"
+    via: Via
 
     def view(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,7 +116,7 @@ class Entry:
 @dataclass(frozen=True)
 class Standing:
     kind: str
-    state: str  # "accepted" | "outdated" | "withdrawn" | "missing"
+    state: State
     version: int | None
     at: float | None
     by_guardian: bool
@@ -172,9 +175,9 @@ class ConsentLedger:
 
     # --- the ledger ---------------------------------------------------------------
     async def record(
-        self, action: str, doc: Document, *, session_id: str, participant: Participant,
+        self, action: Action, doc: Document, *, session_id: str, participant: Participant,
         actor: Participant | None = None, account_id: str | None = None,
-        jti: str | None = None, via: str = "link", now: float | None = None,
+        jti: str | None = None, via: Via = "link", now: float | None = None,
     ) -> Entry:
         member = await self.resolver.member_of(session_id, participant.id)
         actor_member = (await self.resolver.member_of(session_id, actor.id)

@@ -1,4 +1,4 @@
-"""The records objects a Hearth process builds once (see server/live.py)."""
+"""The records objects a Hearth process builds once (see server/composition.py)."""
 
 from __future__ import annotations
 

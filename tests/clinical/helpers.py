@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from server.state import SETTINGS, STORE
+from server.appkeys import SETTINGS, STORE
 from testkit.live import Client, Live, Therapist
 from tests.signaling.test_chat_threads import record_everything
 

@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from server.api_program import MAILER
-from server.state import PROGRAM
+from server.appkeys import PROGRAM
 from testkit.live import Live, start_live
 from testkit.servers import RedisServer, free_port
 from tests.program.test_series_links import NY, at, evening_series, household

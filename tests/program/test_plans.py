@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from rooms.model import PlanLayout, PlanStatus
+from server.appkeys import LIVE, PROGRAM, ROOMS
 from server.clinical.plans import PlanRecord
 from server.clinical.plans_api import ROUTES
 from server.program import recurrence
-from server.state import LIVE, PROGRAM, ROOMS
 from testkit.live import Live, Therapist
 from tests.program.test_series_links import evening_series, household
 

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import jwt
 
+from server.appkeys import LIVE, PROGRAM, ROOMS
 from server.program import recurrence
-from server.state import LIVE, PROGRAM, ROOMS
 from testkit.live import Live, Therapist, accept_consent, token_of
 
 NY = "America/New_York"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from server.state import PROGRAM
+from server.appkeys import PROGRAM
 from testkit.live import Live, accept_consent, token_of
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from server.state import ACCOUNTS, LIVE, PROGRAM
+from server.appkeys import ACCOUNTS, LIVE, PROGRAM
 from testkit.live import PASSWORD, Live, Therapist
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from server.appkeys import STORE
 from server.records.api import ROUTES
-from server.state import STORE
 from testkit.live import Live, Therapist, accept_consent, admitted
 
 pytestmark = pytest.mark.timeout(120)

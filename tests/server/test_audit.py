@@ -13,8 +13,8 @@ import redis
 
 from server.audit import AuditLog, verify_chain
 from server.cli import main
+from server.composition import create_store
 from server.config import load_settings
-from server.wiring import create_store
 from testkit.servers import RedisServer
 
 

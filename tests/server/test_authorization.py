@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from server.state import ACCOUNTS, PROGRAM
+from server.appkeys import ACCOUNTS, PROGRAM
 from tests.server.conftest import AppClient
 from tests.server.test_login import PASSWORD
 

@@ -109,7 +109,7 @@ def test_media_ports_range() -> None:
 
 
 def test_nat_announce_pairs_with_media_hosts() -> None:
-    from server.live import relay_config
+    from server.composition import relay_config
 
     s = load_settings({"HEARTH_MEDIA_HOSTS": "10.0.0.5", "HEARTH_MEDIA_ANNOUNCE": "203.0.113.7"})
     assert relay_config(s).announce == (("10.0.0.5", "203.0.113.7"),)

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from server.appkeys import LIVE, ROOMS, STORE
 from server.cli import main
 from server.reseal import reseal_everything
 from server.sealedstore import SealedStore, SealedValueError
-from server.state import LIVE, ROOMS, STORE
 from signaling.chat import ChatLog
 from testkit.live import Live, accept_consent, start_live
 from testkit.servers import RedisServer

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from server.state import ACCOUNTS, LOGINS
+from server.appkeys import ACCOUNTS, LOGINS
 from tests.server.conftest import AppClient
 
 PASSWORD = "a perfectly long password"

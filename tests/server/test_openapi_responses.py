@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from server.appkeys import RUNTIME
 from server.openapi import OPERATIONS, build_document
-from server.state import RUNTIME
 from testkit.documented import DocumentedResponses
 from tests.server.conftest import AppClient
 from tests.server.test_login import PASSWORD, login_cookie

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from server.app import create_app
+from server.appkeys import ACCOUNTS
 from server.config import load_settings
-from server.state import ACCOUNTS
 from testkit.servers import free_port
 
 PASSWORD = "a perfectly long password"

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 
 from rooms.model import from_json
 from rooms.stores.memory import MemoryStore
+from server.appkeys import SETTINGS, STORE
 from server.sealedstore import MAGIC, SealedStore, SealedValueError
-from server.state import SETTINGS, STORE
 from testkit.live import Live, admitted
 
 CANARIES = (b"Zebracanary", b"Quokkafamily", b"Wombatlobby", b"Ibexroom")

@@ -70,7 +70,7 @@ async def test_session_crud_participants_and_links(make_client: AppClient) -> No
 
 
 async def test_reissued_link_revokes_the_old_one(make_client: AppClient) -> None:
-    from server.state import LINKS
+    from server.appkeys import LINKS
 
     client, auth = await signed_in(make_client)
     sid = (await (await client.post("/api/sessions", headers=auth, json={"title": "x"})).json()

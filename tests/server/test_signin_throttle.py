@@ -9,8 +9,8 @@ from typing import Any
 import pyotp
 from aiohttp.test_utils import TestClient
 
+from server.appkeys import ACCOUNTS, LIVE, LOGINS
 from server.auth import SignInThrottle
-from server.state import ACCOUNTS, LIVE, LOGINS
 from tests.server.conftest import AppClient
 from tests.server.test_login import PASSWORD, login_cookie, signup
 

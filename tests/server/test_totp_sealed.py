@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from rooms.stores import Store
 from server.accounts import Accounts
+from server.appkeys import ACCOUNTS, SETTINGS
 from server.program.sealing import Sealer
-from server.state import ACCOUNTS, SETTINGS
 from tests.server.conftest import AppClient
 from tests.server.test_login import PASSWORD, login_cookie, signup
 

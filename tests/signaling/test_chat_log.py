@@ -56,3 +56,18 @@ async def test_purge_removes_every_scope(any_store: Store) -> None:
     for scope in ("main", "breakout:a", "private:p1"):
         assert await log.history("s1", scope) == []
     assert [m.text for m in await log.history("s2", "main")] == ["keep"]
+
+
+async def test_expire_purges_now_or_once_the_retention_passed(any_store: Store) -> None:
+    log = ChatLog(any_store, AESGCM(AESGCM.generate_key(256)))
+    for sid in ("now", "later"):
+        await log.append(sid, "main", sender="p", sender_name="n", sender_role="client",
+                         text="x")
+    await log.expire("now", 0, now=1000.0)
+    await log.expire("later", 3600, now=1000.0)
+    assert await log.history("now", "main") == []
+    assert await log.purge_due(now=1000.0 + 3599) == 0
+    assert [m.text for m in await log.history("later", "main")] == ["x"]
+    assert await log.purge_due(now=1000.0 + 3600) == 1
+    assert await log.history("later", "main") == []
+    assert await log.purge_due(now=1000.0 + 7200) == 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.state import LIVE
+from server.appkeys import LIVE
 from testkit.figures import figure
 from testkit.live import Live, admitted
 from testkit.rtc import Client as MediaClient

@@ -14,7 +14,7 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from media.relay import Relay
-from server.state import LIVE
+from server.appkeys import LIVE
 from testkit.live import Client, Live, admitted
 from testkit.rtc import LOOPBACK, new_pc, restrict_gathering
 from testkit.rtc import Client as MediaClient

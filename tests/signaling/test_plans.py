@@ -104,7 +104,7 @@ async def test_a_private_room_isolates_chat_and_media(live: Live) -> None:
     assert all(m["text"] != "canary-main-room" for m in dr.received["chat"])
 
     from rooms.visibility import visible_publishers
-    from server.state import ROOMS
+    from server.appkeys import ROOMS
 
     session = await live.app[ROOMS].get(room.sid)
     assert session is not None

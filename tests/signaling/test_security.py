@@ -13,8 +13,8 @@ import jwt
 import pytest
 
 from rooms.model import from_json
+from server.appkeys import LINKS, STORE
 from server.logs import setup_logging
-from server.state import LINKS, STORE
 from testkit.live import Live, admitted
 
 

@@ -1,4 +1,4 @@
-"""Typed application state (``web.AppKey``) shared by the app factory and routes."""
+"""Typed application keys (``web.AppKey``) shared by the app factory and routes."""
 
 from __future__ import annotations
 
@@ -42,5 +42,5 @@ PROGRAM = web.AppKey("program", Program)
 
 
 if TYPE_CHECKING:
-    from server.live import Live
+    from server.composition import Live
 LIVE: web.AppKey[Live] = web.AppKey("live")
