@@ -10,6 +10,8 @@ Each resource is opened and closed by its own ``cleanup_ctx``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -62,7 +64,7 @@ from server.sealedstore import SealedStore
 from server.serving import ServingNode
 from server.storehealth import WatchedStore
 from server.turn import client_ice_servers
-from signaling.chat import ChatLog
+from signaling.chat import ChatLog, sweep_retention
 from signaling.checkin import register_checkin
 from signaling.media import MediaHealth, MediaSink, RelayEvents, RelayVisibility, register_media
 from signaling.namespace import HearthNamespace, Revocations, answer_oversized_frames
@@ -281,9 +283,24 @@ async def pending_sends_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIVE].node.close()
 
 
+async def chat_retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With a chat retention: ended sessions' chat is purged once it has passed, swept
+    every quarter of the retention (at most every 10 minutes)."""
+    retention = app[SETTINGS].chat_retention_hours * 3600.0
+    if retention <= 0:  # purged as each session ends
+        yield
+        return
+    task = asyncio.create_task(sweep_retention(app[LIVE].chat, min(600.0, retention / 4)),
+                               name="chat-retention-sweep")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 CONTEXTS: tuple[Context, ...] = (
     store_ctx, relay_ctx, rooms_ctx, placement_ctx, bus_ctx, socketio_manager_ctx,
-    media_health_ctx, reconcile_ctx, pending_sends_ctx,
+    media_health_ctx, reconcile_ctx, pending_sends_ctx, chat_retention_ctx,
 )
 
 

@@ -163,7 +163,8 @@ class Settings(BaseSettings):
         60, ge=1, description="A dropped participant shows as left after this."
     )
     chat_retention_hours: int = Field(
-        0, ge=0, description="Keep encrypted chat this long after a session ends. Until "
+        0, ge=0, description="Keep encrypted chat this long after a session ends (0: purge "
+        "when it ends; otherwise swept every quarter of it, at most every 10 minutes). Until "
         "then every message is kept (no cap per thread); joining returns the newest 100 of "
         "each thread and \"Load earlier\" pages back 100 at a time."
     )

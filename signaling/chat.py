@@ -10,15 +10,18 @@ pages of ``PAGE_SIZE``, newest first, and ask for earlier pages by position.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from cryptography.exceptions import InvalidTag
 
-from rooms.stores import Aead, Store, rewrite_list
+from rooms.stores import Aead, Store, StoreError, rewrite_list
 
 MAX_TEXT = 2000
 HISTORY_LIMIT = 200
@@ -147,3 +150,22 @@ class ChatLog:
         for scope in await self._store.set_members(key):
             await self._store.delete(self._key(session_id, scope))
         await self._store.delete(key)
+
+
+_log = logging.getLogger("hearth.chat")
+
+
+async def sweep_retention(chat: ChatLog, every: float, *,
+                          clock: Callable[[], float] = time.time) -> None:
+    """Run until cancelled: purge each ended session's chat once its retention has
+    passed. A store that refuses is tried again on the next sweep; purging twice (two
+    nodes sweeping) is harmless."""
+    while True:
+        try:
+            purged = await chat.purge_due(now=clock())
+        except StoreError as exc:
+            _log.warning("chat retention sweep failed", extra={"reason": str(exc)})
+        else:
+            if purged:
+                _log.info("chat purged after retention", extra={"sessions": purged})
+        await asyncio.sleep(every)

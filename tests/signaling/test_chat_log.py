@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rooms.stores import Store
-from signaling.chat import ChatLog
+from signaling.chat import ChatLog, sweep_retention
+from testkit.live import start_live
 
 
 async def test_history_round_trip_and_ciphertext_at_rest(any_store: Store) -> None:
@@ -71,3 +76,35 @@ async def test_expire_purges_now_or_once_the_retention_passed(any_store: Store) 
     assert await log.purge_due(now=1000.0 + 3600) == 1
     assert await log.history("later", "main") == []
     assert await log.purge_due(now=1000.0 + 7200) == 0
+
+
+async def test_the_retention_sweep_purges_once_due(any_store: Store) -> None:
+    log = ChatLog(any_store, AESGCM(AESGCM.generate_key(256)))
+    await log.append("s", "main", sender="p", sender_name="n", sender_role="client",
+                     text="x")
+    await log.expire("s", 3600, now=1000.0)
+    clock = [1000.0 + 10]
+    sweep = asyncio.create_task(sweep_retention(log, 0.01, clock=lambda: clock[0]))
+    try:
+        for _ in range(5):  # several sweeps before it is due: kept
+            await asyncio.sleep(0.02)
+        assert [m.text for m in await log.history("s", "main")] == ["x"]
+        clock[0] = 1000.0 + 3600
+        for _ in range(500):
+            if not await log.history("s", "main"):
+                break
+            await asyncio.sleep(0.01)
+        assert await log.history("s", "main") == []
+    finally:
+        sweep.cancel()
+
+
+@pytest.mark.parametrize("hours", [0, 24])
+async def test_a_server_with_a_retention_runs_the_sweep(tmp_path: Path, hours: int) -> None:
+    live = await start_live(tmp_path, "sqlite", None, chat_retention_hours=hours)
+    try:
+        names = {t.get_name() for t in asyncio.all_tasks()}
+        assert ("chat-retention-sweep" in names) is (hours > 0)
+    finally:
+        await live.close()
+    assert "chat-retention-sweep" not in {t.get_name() for t in asyncio.all_tasks()}
