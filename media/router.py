@@ -298,9 +298,11 @@ class Router:
         now = time.monotonic()
         pub.level = level
         pub.level_at = now
-        if not self._speaker.due(now):
+        detector = self._speaker  # once per audio packet: SpeakerDetector.due, inlined
+        if now - detector.last_check < detector.interval:
             return
-        found = self._speaker.decide(
+        detector.last_check = now
+        found = detector.decide(
             (speaker.Level(p.peer.id, p.level, p.level_at, p.paused)
              for p in self.publications.values() if p.kind == "audio"), now)
         if found is not None:
@@ -329,3 +331,4 @@ class Router:
             await self.leave(pid)
         for task in list(self._tasks):
             task.cancel()
+

@@ -38,18 +38,19 @@ def loudest(levels: Iterable[Level], now: float) -> str | None:
 class SpeakerDetector:
     """Throttled active-speaker decisions for one router."""
 
-    __slots__ = ("_last_check", "current", "interval")
+    __slots__ = ("current", "interval", "last_check")
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.current: str | None = None
-        self._last_check = 0.0
+        #: when a decision last ran (``Router.note_level`` inlines ``due``)
+        self.last_check = 0.0
 
     def due(self, now: float) -> bool:
         """Whether a decision may run now (at most once per ``interval``)."""
-        if now - self._last_check < self.interval:
+        if now - self.last_check < self.interval:
             return False
-        self._last_check = now
+        self.last_check = now
         return True
 
     def decide(self, levels: Iterable[Level], now: float) -> str | None:
