@@ -21,7 +21,7 @@ from typing import Any
 import pylibsrtp
 from aioice import ice as aioice_ice
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RtcpByePacket, RtcpSrPacket
+from aiortc.rtp import RtcpByePacket, RtcpRrPacket, RtcpSrPacket
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
@@ -230,6 +230,22 @@ def hook_sender(sender: Any, keyframe: Callable[[], None],
     sender._send_keyframe = keyframe
     sender._retransmit = retransmit
     sender._run_rtcp = run_rtcp
+
+
+def on_receiver_report(sender: Any, callback: Callable[[float], object]) -> None:
+    """Call ``callback(fraction lost, 0..1)`` for each report block about the sender's
+    SSRC that the subscriber sends (in an RR or SR), before aiortc's own handling."""
+    original = sender._handle_rtcp_packet
+    ssrc = sender._ssrc
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            for report in packet.reports:
+                if report.ssrc == ssrc:
+                    callback(report.fraction_lost / 256)
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle_rtcp_packet
 
 
 def sender_started(sender: Any) -> bool:

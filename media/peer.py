@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from aiortc import (
 from aiortc.exceptions import InvalidStateError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from . import aiortc_shim, gathering, rtcp
+from . import aiortc_shim, estimate, gathering, rtcp
 from . import sdp as sdp_facts
 from .errors import MediaError
 from .ingress import install_ingress
@@ -70,6 +71,8 @@ class Peer:
         #: number last grew (a repair restarts only a subscriber nothing reaches)
         self.forwarded_seen = 0
         self.forwarded_at = time.monotonic()
+        #: sender SSRC of the REMB messages to this publisher
+        self._remb_ssrc = secrets.randbits(32)
 
     def _new_pc(self) -> RTCPeerConnection:
         servers = [
@@ -302,6 +305,19 @@ class Peer:
                     except Exception:
                         logger.debug("RTCP send failed: session=%s participant=%s",
                                      self.router.id, self.id, exc_info=True)
+
+    def send_remb(self) -> bool:
+        """Tell this publisher's connection its ceiling: the slowest viewer's estimate
+        over its video publications (``estimate``), as one RTCP REMB. False when
+        nobody watches its video (nothing is sent)."""
+        pubs = [p for p in self.publications.values()
+                if p.kind == "video" and p.ssrc is not None and not p.closed]
+        value = estimate.ceiling(s.estimate for p in pubs for s in p.sinks)
+        if value is None:
+            return False
+        data = rtcp.remb(self._remb_ssrc, value, [p.ssrc for p in pubs if p.ssrc is not None])
+        self.router.spawn(aiortc_shim.send_rtcp(pubs[0].receiver.transport, data))
+        return True
 
     def _add_slots(self, kind: str, count: int) -> None:
         assert self.subscribe_pc is not None

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import keyframes, speaker
+from . import estimate, keyframes, speaker
 from .errors import MediaError
 from .peer import Peer
 from .publication import Publication
@@ -50,6 +50,9 @@ class Router:
         self.retransmissions = 0
         self.rtx_received = 0
         self.ingress_fallback_packets = 0
+        #: REMB messages sent to publishers (see ``estimate``)
+        self.rembs_sent = 0
+        self._next_remb = 0.0
         self.closed = False
         #: publishers whose media stopped arriving (see ``check_stalls``)
         self.stalled: set[str] = set()
@@ -82,6 +85,15 @@ class Router:
             now = time.monotonic()
             self.resend_renegotiations(now)
             self.check_stalls(now)
+            if now >= self._next_remb:
+                self._next_remb = now + estimate.REMB_INTERVAL
+                self.send_rembs()
+
+    def send_rembs(self) -> None:
+        """One REMB per publisher connection whose video anyone watches."""
+        for p in list(self.peers.values()):
+            if p.publish_pc is not None and not p.closed and p.send_remb():
+                self.rembs_sent += 1
 
     def check_stalls(self, now: float) -> None:
         """A publisher whose every publication has stopped advancing for ``stall_after``

@@ -105,3 +105,51 @@ def split(data: bytes) -> list[tuple[int, int, bytes]]:
         out.append((pt, b0 & 0x1F, data[pos:end]))
         pos = end
     return out
+
+
+#: REMB's 18-bit mantissa (draft-alvestrand-rmcat-remb-03, section 2.2)
+_REMB_MANTISSA = 0x3FFFF
+
+
+def remb(sender_ssrc: int, bitrate: int, ssrcs: Sequence[int]) -> bytes:
+    """A Receiver Estimated Maximum Bitrate message: ``bitrate`` bits per second as
+    mantissa * 2^exponent (rounded down), applying to ``ssrcs``."""
+    exponent = 0
+    mantissa = max(0, int(bitrate))
+    while mantissa > _REMB_MANTISSA:
+        mantissa >>= 1
+        exponent += 1
+    body = (_U32.pack(sender_ssrc) + _U32.pack(0) + b"REMB"
+            + bytes((len(ssrcs), (exponent << 2) | (mantissa >> 16)))
+            + (mantissa & 0xFFFF).to_bytes(2, "big")
+            + b"".join(_U32.pack(s) for s in ssrcs))
+    return _packet(PSFB, FMT_AFB, body)
+
+
+def parse_remb(packet: bytes) -> tuple[int, list[int]] | None:
+    """(bitrate, ssrcs) of one REMB packet (as ``split`` returns it), else None."""
+    if len(packet) < 20 or packet[1] != PSFB or packet[0] & 0x1F != FMT_AFB \
+            or packet[12:16] != b"REMB":
+        return None
+    count = packet[16]
+    if len(packet) < 20 + 4 * count:
+        return None
+    exponent = packet[17] >> 2
+    mantissa = ((packet[17] & 0x03) << 16) | int.from_bytes(packet[18:20], "big")
+    ssrcs = [int.from_bytes(packet[20 + 4 * i:24 + 4 * i], "big") for i in range(count)]
+    return mantissa << exponent, ssrcs
+
+
+def receiver_report_losses(packet: bytes) -> list[tuple[int, float]]:
+    """(media SSRC, fraction lost 0..1) per report block of one RR or SR packet."""
+    if len(packet) < 8 or packet[1] not in (SR, RR):
+        return []
+    count = packet[0] & 0x1F
+    pos = 8 + (20 if packet[1] == SR else 0)
+    out = []
+    for _ in range(count):
+        if pos + 24 > len(packet):
+            break
+        out.append((int.from_bytes(packet[pos:pos + 4], "big"), packet[pos + 4] / 256))
+        pos += 24
+    return out

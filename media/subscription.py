@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from . import aiortc_shim, rtcp, sdp
 from .egress import Egress, egress_for
+from .estimate import LossEstimate
 from .munger import WINDOW_KEEP, WINDOW_SLIDE_AFTER, SeqMunger
 from .rtp import HEADER, Header, build_extensions, parse_header, rewrite, rtx_wrap, vp8_is_keyframe
 
@@ -88,6 +89,10 @@ class Subscription(SeqMunger):
         # slot and interval.
         aiortc_shim.hook_sender(self.sender, keyframe=self._on_keyframe_request,
                                 retransmit=self._on_nack, run_rtcp=self._rtcp_parked)
+        #: the viewer's loss-based estimate for this slot (``estimate``), from its RRs
+        config = peer.router.relay.config
+        self.estimate = LossEstimate(max(config.camera_max_bitrate, config.screen_max_bitrate))
+        aiortc_shim.on_receiver_report(self.sender, self.estimate.on_loss)
 
     def configure(self) -> None:
         """Read what the subscribe leg negotiated: mid, payload types, mid extension."""

@@ -55,9 +55,10 @@ def test_media_relay_never_uses_media_relay_class() -> None:
 # each). Only the shim, the self-test and the per-packet ingress/egress/SRTP paths
 # (which read their few names inline, for speed) may touch one.
 MEDIA_SHIM_MODULES = {"aiortc_shim.py", "selftest.py", "ingress.py", "egress.py", "srtp.py"}
-MEDIA_PURE_MODULES = ("munger", "nack", "keyframes", "rtcp", "speaker", "rtp", "health", "sdp")
+MEDIA_PURE_MODULES = ("munger", "nack", "keyframes", "rtcp", "speaker", "rtp", "health", "sdp",
+                      "estimate")
 MEDIA_PURE_TESTS = ("test_munger", "test_nack", "test_keyframes", "test_rtcp_bytes",
-                    "test_speaker", "test_rtp", "test_health")
+                    "test_speaker", "test_rtp", "test_health", "test_estimate")
 LIBRARIES = ("aiortc", "aioice", "pylibsrtp")
 
 

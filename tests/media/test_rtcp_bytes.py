@@ -60,3 +60,29 @@ def test_is_rtcp_and_split_stop_at_garbage() -> None:
     assert rtcp.is_rtcp(sr)
     assert not rtcp.is_rtcp(bytes.fromhex("80600001" "00000000"))  # RTP, payload type 96
     assert rtcp.split(sr + b"\x80\xc8\x00\x09") == [(rtcp.SR, 0, sr)]
+
+
+def test_remb_layout() -> None:
+    """draft-alvestrand-rmcat-remb-03: 1,000,000 bps = 250000 * 2^2, two SSRCs."""
+    data = rtcp.remb(0x11111111, 1_000_000, [0x22222222, 0x33333333])
+    assert data == bytes.fromhex(
+        "8fce0006"  # V=2, FMT=15, PT=206 (PSFB), length 6 words + 1
+        "11111111" "00000000"  # sender SSRC, media SSRC 0
+        "52454d42"  # "REMB"
+        "02" "0b" "d090"  # 2 SSRCs; exponent 2, mantissa 250000 = 0x3d090
+        "22222222" "33333333"
+    )
+    assert rtcp.parse_remb(data) == (1_000_000, [0x22222222, 0x33333333])
+
+
+def test_remb_small_and_rounded_bitrates() -> None:
+    assert rtcp.parse_remb(rtcp.remb(1, 100_000, [5])) == (100_000, [5])  # fits 18 bits
+    value, _ = rtcp.parse_remb(rtcp.remb(1, 2_500_001, [5])) or (0, [])
+    assert 2_500_001 - 2**4 < value <= 2_500_001
+
+
+def test_receiver_report_losses() -> None:
+    block = bytes.fromhex("00000007" "40000010" "00000000" "00000000" "00000000" "00000000")
+    rr = bytes.fromhex("81c90007" "00000001") + block
+    assert rtcp.receiver_report_losses(rr) == [(7, 0.25)]
+    assert rtcp.receiver_report_losses(rtcp.sender_report(1, 2, 3, 4, 5)) == []
