@@ -29,6 +29,7 @@ from typing import Any
 
 from . import sdp as sdp_facts
 from .config import RelayConfig
+from .rtcp import SENDERS_PER_PACKET as RTCP_SENDERS_PER_PACKET
 from .errors import MediaError
 from .peer import Peer, closed_meanwhile
 from .publication import Publication
@@ -42,6 +43,7 @@ __all__ = [
     "PIN",
     "RESTART_ANY",
     "RESTART_BLIND",
+    "RTCP_SENDERS_PER_PACKET",
     "SOURCES",
     "TS_STEP",
     "EventCallback",
