@@ -29,11 +29,11 @@ from typing import Any
 
 from . import sdp as sdp_facts
 from .config import RelayConfig
-from .rtcp import SENDERS_PER_PACKET as RTCP_SENDERS_PER_PACKET
 from .errors import MediaError
 from .peer import Peer, closed_meanwhile
 from .publication import Publication
 from .router import RESTART_ANY, RESTART_BLIND, Router
+from .rtcp import SENDERS_PER_PACKET as RTCP_SENDERS_PER_PACKET
 from .sdp import AUDIO_LEVEL_URI, MID_URI, PIN, SOURCES, pinned_codecs
 from .subscription import TS_STEP, ParkedTrack, Subscription
 
