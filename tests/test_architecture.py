@@ -58,7 +58,7 @@ MEDIA_SHIM_MODULES = {"aiortc_shim.py", "selftest.py", "ingress.py", "egress.py"
 MEDIA_PURE_MODULES = ("munger", "nack", "keyframes", "rtcp", "speaker", "rtp", "health", "sdp",
                       "estimate")
 MEDIA_PURE_TESTS = ("test_munger", "test_nack", "test_keyframes", "test_rtcp_bytes",
-                    "test_speaker", "test_rtp", "test_health", "test_estimate")
+                    "test_speaker", "test_rtp", "test_health", "test_estimate", "test_sdp")
 LIBRARIES = ("aiortc", "aioice", "pylibsrtp")
 
 
