@@ -9,9 +9,10 @@ loss-based half of Google congestion control, draft-ietf-rmcat-gcc-02 section 6)
 * under 2 %: increase by 5 % per report;
 * in between: hold.
 
-Every ``REMB_INTERVAL`` the relay sends each publisher connection one RTCP REMB with
-the minimum over the sinks of its video publications, never above the room's cap
-and never under ``FLOOR``, so the browser's own estimate has that ceiling.
+Every ``REMB_INTERVAL`` the relay sends each publisher connection whose viewers
+constrain it one RTCP REMB with the minimum over the sinks of its video publications
+(never under ``FLOOR``), so the browser's own estimate has that ceiling; once no
+viewer constrains it any more, one last REMB at its caps lifts it (``Peer.send_remb``).
 """
 
 from __future__ import annotations

@@ -73,6 +73,8 @@ class Peer:
         self.forwarded_at = time.monotonic()
         #: sender SSRC of the REMB messages to this publisher
         self._remb_ssrc = secrets.randbits(32)
+        #: the last REMB sent constrained the publisher (a release at the caps is owed)
+        self._remb_limited = False
 
     def _new_pc(self) -> RTCPeerConnection:
         servers = [
@@ -307,15 +309,27 @@ class Peer:
                                      self.router.id, self.id, exc_info=True)
 
     def send_remb(self) -> bool:
-        """Tell this publisher's connection its ceiling: the slowest viewer's estimate
-        over its video publications (``estimate``), as one RTCP REMB. False when
-        nobody watches its video (nothing is sent)."""
+        """Tell this publisher's connection its ceiling when its viewers constrain it:
+        the slowest watching viewer's estimate (``estimate``) over its video
+        publications, as one RTCP REMB, while that is under the publisher's own caps,
+        and once more at the caps when it no longer is (REMB values persist in the
+        browser). True when one was sent. A publisher nobody constrains gets none, so
+        it keeps its own estimate under the caps it was given at join."""
         pubs = [p for p in self.publications.values()
                 if p.kind == "video" and p.ssrc is not None and not p.closed]
-        value = estimate.ceiling(s.estimate for p in pubs for s in p.sinks)
-        if value is None:
+        if not pubs:
             return False
-        data = rtcp.remb(self._remb_ssrc, value, [p.ssrc for p in pubs if p.ssrc is not None])
+        config = self.router.relay.config
+        cap = sum(config.screen_max_bitrate if p.source == "screen"
+                  else config.camera_max_bitrate for p in pubs)
+        value = estimate.ceiling(s.estimate for p in pubs for s in p.sinks)
+        limited = value is not None and value < cap
+        if not limited and not self._remb_limited:
+            return False
+        self._remb_limited = limited
+        bitrate = value if value is not None and limited else cap
+        data = rtcp.remb(self._remb_ssrc, bitrate,
+                         [p.ssrc for p in pubs if p.ssrc is not None])
         self.router.spawn(aiortc_shim.send_rtcp(pubs[0].receiver.transport, data))
         return True
 

@@ -92,7 +92,13 @@ class Subscription(SeqMunger):
         #: the viewer's loss-based estimate for this slot (``estimate``), from its RRs
         config = peer.router.relay.config
         self.estimate = LossEstimate(max(config.camera_max_bitrate, config.screen_max_bitrate))
-        aiortc_shim.on_receiver_report(self.sender, self.estimate.on_loss)
+        #: receiver reports about this slot that reached the estimate
+        self.loss_reports = 0
+        aiortc_shim.on_receiver_report(self.sender, self._on_loss)
+
+    def _on_loss(self, fraction: float) -> None:
+        self.loss_reports += 1
+        self.estimate.on_loss(fraction)
 
     def configure(self) -> None:
         """Read what the subscribe leg negotiated: mid, payload types, mid extension."""
