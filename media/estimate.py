@@ -31,14 +31,17 @@ INCREASE = 1.05
 class LossEstimate:
     """One viewer's loss-based estimate for one sink, in bits per second."""
 
-    __slots__ = ("ceiling", "rate")
+    __slots__ = ("ceiling", "rate", "reports")
 
     def __init__(self, ceiling: int) -> None:
         self.ceiling = ceiling
         self.rate = float(ceiling)
+        #: receiver reports taken into account
+        self.reports = 0
 
     def on_loss(self, fraction: float) -> int:
         """Update from one receiver report's fraction lost (0..1); the new rate."""
+        self.reports += 1
         if fraction > LOSS_HIGH:
             self.rate *= 1 - 0.5 * fraction
         elif fraction < LOSS_LOW:

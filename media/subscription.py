@@ -90,15 +90,9 @@ class Subscription(SeqMunger):
         aiortc_shim.hook_sender(self.sender, keyframe=self._on_keyframe_request,
                                 retransmit=self._on_nack, run_rtcp=self._rtcp_parked)
         #: the viewer's loss-based estimate for this slot (``estimate``), from its RRs
-        config = peer.router.relay.config
-        self.estimate = LossEstimate(max(config.camera_max_bitrate, config.screen_max_bitrate))
-        #: receiver reports about this slot that reached the estimate
-        self.loss_reports = 0
-        aiortc_shim.on_receiver_report(self.sender, self._on_loss)
-
-    def _on_loss(self, fraction: float) -> None:
-        self.loss_reports += 1
-        self.estimate.on_loss(fraction)
+        bitrates = peer.router.relay.config.bitrate_caps().values()
+        self.estimate = LossEstimate(max(bitrates))
+        aiortc_shim.on_receiver_report(self.sender, self.estimate.on_loss)
 
     def configure(self) -> None:
         """Read what the subscribe leg negotiated: mid, payload types, mid extension."""

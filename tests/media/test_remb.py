@@ -32,8 +32,8 @@ async def test_publisher_receives_its_slowest_viewers_estimate(relay: Relay) -> 
                    for s in p.sinks]
         # the viewer's receiver reports reach its estimate; on loopback nothing is lost,
         # so nothing constrains the publisher and it gets no REMB
-        await wait_for(lambda: sink.loss_reports >= 1, 5, "a receiver report")
-        await wait_for(lambda: router.rembs_sent == 0 and sink.loss_reports >= 3, 10,
+        await wait_for(lambda: sink.estimate.reports >= 1, 5, "a receiver report")
+        await wait_for(lambda: router.rembs_sent == 0 and sink.estimate.reports >= 3, 10,
                        "more reports")
         assert got == []
         # a lossy viewer (everything lost, three reports running): the publisher gets
