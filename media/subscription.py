@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 TS_STEP = {"video": 3000, "audio": 960}
 #: consecutive send failures after which a sink is unbound
 MAX_FAILURES = 50
+#: CPython keeps an instance's attributes in a shared-key dict, and specialises reads
+#: of them, only up to about 30 attributes; with 30 the per-sink forwarding cost rose
+#: by 5-15 % (bench/forward.py). Sinks stay under it (tests/media/test_munger_inline.py).
+MAX_INSTANCE_ATTRIBUTES = 29
 
 # forward() inlines SeqMunger.accept with these literal values
 assert (WINDOW_SLIDE_AFTER, WINDOW_KEEP) == (4096, 2048)
@@ -69,7 +73,6 @@ class Subscription(SeqMunger):
         self.extensions = b""
         self._mid_element: list[tuple[int, bytes]] = []
         self.audio_level_id = 0
-        self.negotiated = False
         self.publication: Publication | None = None
         #: gated: nothing is forwarded until the next keyframe (see ``keyframes``)
         self.waiting = True
@@ -113,11 +116,16 @@ class Subscription(SeqMunger):
         # the subscribe leg's transports are final once its answer is applied
         self._egress = egress_for(
             self.sender.transport, self._router.relay.config.connect_egress_sockets)
-        self.negotiated = True
+
+    @property
+    def negotiated(self) -> bool:
+        """Whether the subscribe leg's answer configured this slot (its egress is bound
+        then). A property, not an attribute: see ``MAX_INSTANCE_ATTRIBUTES``."""
+        return self._egress is not None
 
     def ready(self) -> bool:
         """Negotiated and connected: a keyframe that arrives now can be delivered."""
-        return self.negotiated and self._egress is not None and self._egress.ready()
+        return self._egress is not None and self._egress.ready()
 
     def bind(self, publication: Publication) -> None:
         """Point this slot at ``publication``; gated until its next keyframe."""

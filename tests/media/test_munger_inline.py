@@ -105,6 +105,16 @@ async def test_forward_agrees_with_seq_munger(
     assert {h.ssrc for h in headers} == {sub.ssrc}
 
 
+async def test_slot_stays_within_the_fast_attribute_layout(
+        slot: tuple[Subscription, list[Publication], Capture]) -> None:
+    from media.subscription import MAX_INSTANCE_ATTRIBUTES
+
+    sub, (a, _), _ = slot
+    sub.bind(a)
+    assert len(vars(sub)) <= MAX_INSTANCE_ATTRIBUTES, sorted(vars(sub))
+    assert len(vars(a)) <= MAX_INSTANCE_ATTRIBUTES, sorted(vars(a))
+
+
 async def test_gate_drops_deltas_until_a_keyframe(
         slot: tuple[Subscription, list[Publication], Capture]) -> None:
     sub, (a, _), capture = slot
