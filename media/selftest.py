@@ -8,11 +8,24 @@ instead of silently decoding, dropping media or crashing per packet.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
+from typing import Any
 
+from . import aiortc_shim
 from .errors import MediaError
 
 EXPECTED_VERSIONS = {"aiortc": "1.16.0", "aioice": "0.13.0"}
+
+
+def _owner(path: str) -> Any:
+    """The class at a dotted path ("package.module.Class"), or None."""
+    module_name, _, name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return getattr(module, name, None)
 
 
 def _static_problems() -> list[str]:
@@ -20,11 +33,6 @@ def _static_problems() -> list[str]:
 
     import aioice.ice
     import pylibsrtp
-    from aiortc import RTCRtpTransceiver
-    from aiortc.rtcdtlstransport import RTCDtlsTransport
-    from aiortc.rtcicetransport import RTCIceGatherer
-    from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
-    from aiortc.rtcrtpsender import RTCRtpSender
 
     problems: list[str] = []
     for dist, want in EXPECTED_VERSIONS.items():
@@ -41,23 +49,14 @@ def _static_problems() -> list[str]:
         if params and have[: len(params)] != params:
             problems.append(f"{cls.__name__}.{name}{have} != expected {params}")
 
-    need_method(RTCDtlsTransport, "_handle_rtp_data", ("data", "arrival_time_ms"))
-    need_method(RTCRtpReceiver, "_send_rtcp_pli", ("media_ssrc",))
-    need_method(RTCRtpReceiver, "_send_rtcp_nack", ("media_ssrc", "lost"))
-    need_method(RTCRtpSender, "_send_keyframe")
-    need_method(RTCRtpSender, "_retransmit", ("sequence_number",))
-    need_method(RTCRtpSender, "_handle_rtcp_packet", ("packet",))
-    # Peer._rtcp_loop sends the slots' SRs compounded; each sender's own loop is parked.
-    need_method(RTCRtpSender, "_run_rtcp")
-    need_method(RTCRtpSender, "_send_rtcp", ("packets",))
-    need_method(RTCDtlsTransport, "_send_rtp", ("data",))
-    need_method(RTCRtpTransceiver, "setCodecPreferences", ("codecs",))
-    need_method(StreamStatistics, "add", ("packet",))
-    need_method(RTCIceGatherer, "gather")
-    need_method(aioice.ice.Connection, "get_component_candidates",
-                ("component", "addresses", "timeout"))
-    need_method(aioice.ice.StunProtocol, "datagram_received", ("data", "addr"))
-    need_method(aioice.ice.Connection, "gather_candidates")
+    # every private method the relay touches (aiortc_shim.INTERNALS)
+    for internal in aiortc_shim.INTERNALS:
+        if internal.method:
+            cls = _owner(internal.owner)
+            if cls is None:
+                problems.append(f"{internal.owner} is missing")
+            else:
+                need_method(cls, internal.name, internal.params)
     # ice.nominate_once: check_start nominates aggressively unless remote_is_lite.
     if "remote_is_lite" not in inspect.getsource(aioice.ice.Connection.check_start):
         problems.append("aioice Connection.check_start no longer reads remote_is_lite "
@@ -103,27 +102,42 @@ def _static_problems() -> list[str]:
 
 async def _live_problems() -> list[str]:
     """Instance attributes only exist on live objects: build a throwaway PC."""
+    import pylibsrtp
     from aiortc import RTCPeerConnection
     from aiortc.rtcicetransport import RTCIceTransport
 
     problems: list[str] = []
+    # asyncio's UDP transport: Egress sends on its socket unless it buffers.
+    loop = asyncio.get_running_loop()
+    udp, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
     pc = RTCPeerConnection()
     try:
         t = pc.addTransceiver("video", direction="sendonly")
         dtls = t.sender.transport
+        live: dict[str, object] = {
+            "aiortc.rtcdtlstransport.RTCDtlsTransport": dtls,
+            "aiortc.rtcicetransport.RTCIceTransport": dtls.transport,
+            "aioice.ice.Connection": dtls.transport._connection,
+            "aiortc.rtcrtpsender.RTCRtpSender": t.sender,
+            "aiortc.rtcrtpreceiver.RTCRtpReceiver": t.receiver,
+            "aiortc.rtcrtptransceiver.RTCRtpTransceiver": t,
+            "pylibsrtp.Session": pylibsrtp.Session(),
+            "asyncio.selector_events._SelectorDatagramTransport": udp,
+        }
+        for internal in aiortc_shim.INTERNALS:
+            if internal.live:
+                obj = live.get(internal.owner)
+                if obj is None:
+                    problems.append(f"no live {internal.owner} to check {internal.name} on")
+                elif not hasattr(obj, internal.name):
+                    problems.append(f"{type(obj).__name__}.{internal.name} is missing")
+        # public names the relay relies on, on the same objects
         checks: tuple[tuple[object, tuple[str, ...]], ...] = (
-            (dtls, ("_rx_srtp", "_tx_srtp", "transport")),
-            (dtls.transport, ("_connection",)),
-            (dtls.transport._connection,
-             ("_nominated", "_protocols", "get_component_candidates")),
-            (t.sender, ("_ssrc", "_rtx_ssrc", "transport", "_RTCRtpSender__ntp_timestamp",
-                        "_RTCRtpSender__rtp_timestamp", "_RTCRtpSender__packet_count",
-                        "_RTCRtpSender__octet_count", "_RTCRtpSender__rtcp_started",
-                        "_RTCRtpSender__rtcp_exited", "_RTCRtpSender__started",
-                        "_RTCRtpSender__cname", "_RTCRtpSender__lsr",
-                        "_RTCRtpSender__lsr_time")),
-            (t.receiver, ("_RTCRtpReceiver__remote_streams", "_handle_rtcp_packet")),
-            (t, ("_codecs", "_headerExtensions", "mid", "receiver", "sender")),
+            (dtls, ("transport",)),
+            (dtls.transport._connection, ("get_component_candidates",)),
+            (t.sender, ("transport",)),
+            (t, ("mid", "receiver", "sender")),
         )
         for obj, attrs in checks:
             for attr in attrs:
@@ -135,16 +149,7 @@ async def _live_problems() -> list[str]:
             problems.append("aioice Connection._nominated is not a dict")
     finally:
         await pc.close()
-    # asyncio's UDP transport: Egress sends on its socket unless it buffers.
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(
-        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
-    try:
-        for attr in ("_sock", "_buffer"):
-            if not hasattr(transport, attr):
-                problems.append(f"{type(transport).__name__}.{attr} is missing")
-    finally:
-        transport.close()
+        udp.close()
     return problems
 
 

@@ -1,0 +1,128 @@
+"""SDP facts the relay checks and reads: validation, the pinned room codecs, the
+negotiated payload types and extension ids, sources, and trickled candidates.
+
+The relay never edits SDP text: aiortc builds offers and answers from transceivers,
+and the room codec is pinned with ``setCodecPreferences`` on both legs (on the
+publish leg by pre-creating receive-only transceivers, so the answer carries only
+VP8 + RTX and Opus). aiortc is imported where it parses, so the rest is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import MediaError
+
+SOURCES = {"mic": "audio", "camera": "video", "screen": "video"}
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+PIN = {"video": "video/vp8", "audio": "audio/opus"}
+#: the longest trickled candidate line accepted
+MAX_CANDIDATE = 512
+
+
+def pinned_codecs(kind: str) -> list[Any]:
+    """Codec preferences for one room codec per kind: VP8 (+RTX) or Opus."""
+    from aiortc import RTCRtpSender
+
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    main = [c for c in caps if c.mimeType.lower() == PIN[kind]]
+    rtx = [c for c in caps if c.mimeType.lower() == f"{kind}/rtx"]
+    return main + rtx
+
+
+def payload_types(codecs: Sequence[Any]) -> tuple[int, int | None]:
+    """(media payload type, its RTX payload type or None) from negotiated codecs,
+    preferred first."""
+    main = codecs[0].payloadType
+    rtx = next(
+        (
+            c.payloadType
+            for c in codecs
+            if c.mimeType.lower().endswith("/rtx")
+            and str(c.parameters.get("apt")) == str(main)
+        ),
+        None,
+    )
+    return main, rtx
+
+
+def validate(sdp: object, max_bytes: int, max_mlines: int) -> Any:
+    """Size, m-line count and syntax checks before aiortc sees the SDP; the parsed
+    description."""
+    from aiortc import sdp as aiortc_sdp
+
+    if not isinstance(sdp, str):
+        raise MediaError("bad_sdp", "sdp must be a string")
+    if len(sdp.encode("utf-8", errors="replace")) > max_bytes:
+        raise MediaError("sdp_too_large", f"limit is {max_bytes} bytes")
+    mlines = sum(1 for line in sdp.splitlines() if line.startswith("m="))
+    if mlines == 0:
+        raise MediaError("bad_sdp", "no m-lines")
+    if mlines > max_mlines:
+        raise MediaError("too_many_mlines", f"limit is {max_mlines}")
+    try:
+        description = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:
+        raise MediaError("bad_sdp", type(exc).__name__) from exc
+    if any(not m.rtp.muxId for m in description.media):
+        raise MediaError("bad_sdp", "m-line without a mid")
+    # With BUNDLE, bundle-only m-lines may omit transport parameters, but the
+    # bundle's transport must have them.
+    if not any(
+        m.dtls is not None and m.dtls.fingerprints and m.ice is not None
+        and m.ice.usernameFragment and m.ice.password
+        for m in description.media
+    ):
+        raise MediaError("bad_sdp", "no ICE/DTLS parameters")
+    return description
+
+
+def check_publish(media: Sequence[Any], sources: Mapping[str, str]) -> None:
+    """A publish offer carries audio and video only, and each named source matches an
+    m-line of its kind."""
+    for m in media:
+        if m.kind not in ("audio", "video"):
+            raise MediaError("bad_sdp", "publish offers carry audio and video only")
+    for mid, source in sources.items():
+        if source not in SOURCES:
+            raise MediaError("bad_source", f"unknown source {source!r}")
+        if not any(m.rtp.muxId == mid and m.kind == SOURCES[source] for m in media):
+            raise MediaError("bad_source", f"source {source!r} does not match an m-line")
+
+
+def default_source(kind: str, videos_before: int) -> str:
+    """An unnamed m-line's source: the mic, the first video the camera, later ones
+    a screen share."""
+    return "mic" if kind == "audio" else ("camera" if videos_before == 0 else "screen")
+
+
+def announced_ssrcs(m: Any) -> tuple[int | None, int | None]:
+    """(media SSRC, RTX SSRC) an m-line announces (its FID group, else its first SSRC)."""
+    fid = next((g for g in m.ssrc_group if g.semantic == "FID"), None)
+    if fid is not None and len(fid.items) >= 2:
+        return int(fid.items[0]), int(fid.items[1])
+    ssrcs = [s.ssrc for s in m.ssrc]
+    return (ssrcs[0] if ssrcs else None), None
+
+
+def parse_candidate(candidate: Mapping[str, Any]) -> Any:
+    """A trickled candidate (browser ``RTCIceCandidate`` JSON) as aiortc's object;
+    raises on anything malformed (the caller turns it into ``bad_candidate``)."""
+    from aiortc import sdp as aiortc_sdp
+
+    line = str(candidate["candidate"])
+    if len(line) > MAX_CANDIDATE:
+        raise ValueError("too long")
+    parsed = aiortc_sdp.candidate_from_sdp(line.removeprefix("candidate:"))
+    parsed.sdpMid = candidate.get("sdpMid")
+    parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+    if parsed.sdpMid is None and parsed.sdpMLineIndex is None:
+        parsed.sdpMLineIndex = 0
+    return parsed
+
+
+def has_candidates(sdp: str) -> bool:
+    """Whether a local description announces at least one ICE candidate."""
+    return "a=candidate:" in sdp

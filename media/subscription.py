@@ -1,0 +1,283 @@
+"""A subscription: one send slot on a subscriber's connection (a sink).
+
+Bound to at most one Publication at a time and re-pointable without renegotiating:
+the slot keeps its SSRC, continues its sequence numbers and re-bases its timestamp
+(``munger.SeqMunger``), and waits for a keyframe (``keyframes``). ``forward`` runs
+once per packet per sink and keeps that work inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from aiortc.mediastreams import MediaStreamTrack
+
+from . import aiortc_shim, rtcp, sdp
+from .egress import Egress, egress_for
+from .estimate import LossEstimate
+from .munger import WINDOW_KEEP, WINDOW_SLIDE_AFTER, SeqMunger
+from .rtp import HEADER, Header, build_extensions, parse_header, rewrite, rtx_wrap, vp8_is_keyframe
+
+if TYPE_CHECKING:
+    from .peer import Peer
+    from .publication import Publication
+
+logger = logging.getLogger(__name__)
+
+#: timestamp step inserted when a slot switches source (one frame / one 20 ms packet)
+TS_STEP = {"video": 3000, "audio": 960}
+#: consecutive send failures after which a sink is unbound
+MAX_FAILURES = 50
+#: CPython keeps an instance's attributes in a shared-key dict, and specialises reads
+#: of them, only up to about 30 attributes; with 30 the per-sink forwarding cost rose
+#: by 5-15 % (bench/forward.py). Sinks stay under it (tests/media/test_munger_inline.py).
+MAX_INSTANCE_ATTRIBUTES = 29
+
+# forward() inlines SeqMunger.accept with these literal values
+assert (WINDOW_SLIDE_AFTER, WINDOW_KEEP) == (4096, 2048)
+
+
+class ParkedTrack(MediaStreamTrack):
+    """A track whose ``recv()`` never returns: the sender keeps its m-line and RTCP
+    loop but never reaches ``get_encoder``."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> Any:
+        return await self._never
+
+
+class Subscription(SeqMunger):
+    """A sink: one send slot on a subscriber's PC, bound to at most one Publication.
+
+    Re-pointing the slot keeps its SSRC, continues its sequence numbers, re-bases
+    its timestamp and gates it on a keyframe, so switching needs no renegotiation.
+    """
+
+    def __init__(self, peer: Peer, kind: str, transceiver: Any) -> None:
+        SeqMunger.__init__(self)
+        self.peer = peer
+        self.kind = kind
+        self.transceiver = transceiver
+        self.sender = transceiver.sender
+        self.ssrc, self.rtx_ssrc = aiortc_shim.sender_ssrcs(self.sender)
+        self.mid: str | None = None
+        self.payload_type = 0
+        self.rtx_payload_type: int | None = None
+        self.extensions = b""
+        self._mid_element: list[tuple[int, bytes]] = []
+        self.audio_level_id = 0
+        self.publication: Publication | None = None
+        #: gated: nothing is forwarded until the next keyframe (see ``keyframes``)
+        self.waiting = True
+        self._rtx_seq = secrets.randbits(16)
+        self.failures = 0
+        self.forwarded = 0
+        self.octets = 0
+        self._router = peer.router
+        #: first header byte (version 2, X bit if we send an extension block)
+        self._b0 = 0x80
+        #: this sink's extension block with a given audio-level element, by level bytes
+        self._level_ext: dict[bytes, bytes] = {}
+        self._egress: Egress | None = None
+        # Subscriber PLI/FIR and NACK must reach the publisher / our history, not the
+        # encoder this sender never has. The peer's _rtcp_loop sends this slot's
+        # SR + SDES, compounded with its other slots', instead of one datagram per
+        # slot and interval.
+        aiortc_shim.hook_sender(self.sender, keyframe=self._on_keyframe_request,
+                                retransmit=self._on_nack, run_rtcp=self._rtcp_parked)
+        #: the viewer's loss-based estimate for this slot (``estimate``), from its RRs
+        bitrates = peer.router.relay.config.bitrate_caps().values()
+        self.estimate = LossEstimate(max(bitrates))
+        aiortc_shim.on_receiver_report(self.sender, self.estimate.on_loss)
+
+    def configure(self) -> None:
+        """Read what the subscribe leg negotiated: mid, payload types, mid extension."""
+        t = self.transceiver
+        self.mid = t.mid
+        codecs = aiortc_shim.codecs(t)
+        if not codecs:
+            return
+        self.payload_type, self.rtx_payload_type = sdp.payload_types(codecs)
+        ext = aiortc_shim.header_extensions(t)
+        self._mid_element = []
+        if sdp.MID_URI in ext and self.mid is not None:
+            self._mid_element.append((ext[sdp.MID_URI], self.mid.encode()))
+        self.extensions = build_extensions(self._mid_element)
+        self._b0 = 0x90 if self.extensions else 0x80
+        self.audio_level_id = ext.get(sdp.AUDIO_LEVEL_URI, 0) if self.kind == "audio" else 0
+        self._level_ext = {}
+        # the subscribe leg's transports are final once its answer is applied
+        self._egress = egress_for(
+            self.sender.transport, self._router.relay.config.connect_egress_sockets)
+
+    @property
+    def negotiated(self) -> bool:
+        """Whether the subscribe leg's answer configured this slot (its egress is bound
+        then). A property, not an attribute: see ``MAX_INSTANCE_ATTRIBUTES``."""
+        return self._egress is not None
+
+    def ready(self) -> bool:
+        """Negotiated and connected: a keyframe that arrives now can be delivered."""
+        return self._egress is not None and self._egress.ready()
+
+    def bind(self, publication: Publication) -> None:
+        """Point this slot at ``publication``; gated until its next keyframe."""
+        if self.publication is publication:
+            return
+        self.unbind()
+        self.publication = publication
+        self.waiting = True
+        self.sender_report(0, 0)  # no timing mapping until the new source's SR
+        publication.sinks.append(self)
+        publication.request_keyframe(force=True)
+
+    def unbind(self) -> None:
+        """Stop forwarding; the slot stays, parked, for a later bind."""
+        pub = self.publication
+        if pub is not None and self in pub.sinks:
+            pub.sinks.remove(self)
+        self.publication = None
+        self.waiting = True
+
+    def forward(self, data: bytes, h: Header, level: bytes | None = None) -> None:
+        """Rewrite one packet for this sink and send it; never raises.
+
+        ``level`` is the publisher's audio-level element, already read once per packet.
+        This runs once per packet per sink, so the keyframe gate, ``SeqMunger.accept``
+        and ``SeqMunger.map`` are inlined (tests/media/test_munger_inline.py checks
+        they agree) and the header is packed in one call (``rtp.rewrite``'s layout).
+        """
+        try:
+            if self.waiting:
+                if not self.ready():
+                    return
+                if self.kind == "video" and not vp8_is_keyframe(data, h.payload_offset):
+                    return
+                self._start(h)
+            else:
+                since_start = (h.seq - self._start_in_seq) & 0xFFFF
+                if since_start >= 0x8000:
+                    return  # straggler from before this slot (re)started
+                if since_start > 4096:
+                    self._start_in_seq = (h.seq - 2048) & 0xFFFF
+            seq = (h.seq + self._seq_offset) & 0xFFFF
+            ts = (h.timestamp + self._ts_offset) & 0xFFFFFFFF
+            if 0 < ((seq - self._last_out_seq) & 0xFFFF) < 0x8000:
+                self._last_out_seq = seq
+                self._last_out_ts = ts
+            if level and self.audio_level_id:
+                # pass the publisher's audio level through, under this leg's id
+                extensions = self._level_ext.get(level)
+                if extensions is None:
+                    if len(self._level_ext) >= 256:
+                        self._level_ext.clear()
+                    extensions = self._level_ext[level] = build_extensions(
+                        [*self._mid_element, (self.audio_level_id, level)])
+                b0 = 0x90 if extensions else 0x80
+            else:
+                extensions = self.extensions
+                b0 = self._b0
+            off = h.payload_offset
+            packet = HEADER.pack(
+                b0 | h.padding, h.marker | self.payload_type, seq, ts, self.ssrc
+            ) + extensions + data[off:]
+            egress = self._egress  # bound when negotiated, which ``_start`` required
+            if egress is not None and egress.send(packet):
+                self.forwarded += 1
+                self.octets += len(data) - off
+                router = self._router
+                router.forwarded_packets += 1
+                router.forwarded_bytes += len(packet)
+        except Exception:
+            self._failed()
+
+    def _start(self, h: Header) -> None:
+        """The gate opens on a keyframe: re-base onto this source, resume SRs."""
+        self.switch(h.seq, h.timestamp, TS_STEP[self.kind])
+        self.waiting = False
+        pub = self.publication
+        if pub is not None and pub._sr is not None:
+            self.sender_report(*pub._sr)
+
+    def sender_report(self, ntp: int, rtp_ts: int) -> None:
+        """Set what this slot's next SR carries: the publisher's NTP/RTP pair shifted by
+        this sink's timestamp offset, and our counts (ntp 0: no mapping yet)."""
+        if ntp and (not self.started or self.waiting):
+            return
+        aiortc_shim.set_sender_report(
+            self.sender, ntp, rtcp.translate_rtp_time(rtp_ts, self._ts_offset) if ntp else 0,
+            self.forwarded, self.octets)
+
+    async def _rtcp_parked(self) -> None:
+        """Stands in for the sender's ``_run_rtcp`` (see ``aiortc_shim.parked_rtcp``);
+        ``Peer._rtcp_loop`` sends this slot's reports."""
+        await aiortc_shim.parked_rtcp(self.sender, self.ssrc)
+
+    def rtcp_report(self, now: float) -> tuple[int, int, int, int, int, bytes | None]:
+        """This slot's SR fields and CNAME for ``rtcp.compound``; keeps the LSR for
+        the RTT estimate as aiortc's sender loop does."""
+        ntp, rtp_ts, packets, octets, cname = aiortc_shim.sender_report(self.sender)
+        aiortc_shim.note_lsr(self.sender, rtcp.middle_ntp(ntp), now)
+        return self.ssrc, ntp, rtp_ts, packets, octets, cname
+
+    def _failed(self) -> None:
+        self.failures += 1
+        if self.failures == 1:
+            logger.warning(
+                "sink send failed: session=%s subscriber=%s mid=%s",
+                self.peer.router.id, self.peer.id, self.mid, exc_info=True,
+            )
+        if self.failures >= MAX_FAILURES:
+            self.unbind()
+
+    def _on_keyframe_request(self) -> None:
+        pub = self.publication
+        if pub is not None:
+            pub.request_keyframe()
+
+    async def _on_nack(self, sequence_number: int) -> None:
+        """A subscriber's NACK: re-rewrite the original for this slot (as RTX if
+        negotiated)."""
+        pub = self.publication
+        if pub is None or self.waiting:
+            return
+        in_seq = self.source_seq(sequence_number)
+        if in_seq is None:
+            return
+        data = pub.history(in_seq)
+        if data is None:
+            return
+        h = parse_header(data)
+        if h is None:
+            return
+        ts = self.out_ts(h.timestamp)
+        if self.rtx_payload_type is not None and self.peer.router.relay.config.subscriber_rtx:
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            packet = rtx_wrap(
+                data, h, self.rtx_payload_type, self._rtx_seq, ts, self.rtx_ssrc,
+                self.extensions, sequence_number,
+            )
+        else:
+            packet = rewrite(
+                data, h, self.payload_type, sequence_number, ts, self.ssrc, self.extensions
+            )
+        try:
+            if self._egress is not None and self._egress.send(packet):
+                self.peer.router.retransmissions += 1
+        except Exception:
+            self._failed()
+
+    def info(self) -> dict[str, Any]:
+        """What this slot carries, for the subscriber's layout."""
+        pub = self.publication
+        out: dict[str, Any] = {"kind": self.kind, "mid": self.mid}
+        if pub is not None:
+            out.update(pub.info())
+        return out
