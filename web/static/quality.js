@@ -1,0 +1,155 @@
+// Connection quality from getStats, kept truthful: what this page receives (its
+// downlink), what it sends as the relay reports it back (its uplink), and each remote
+// person's video as decoded here. Pure functions over samples; rtc.js polls getStats,
+// room.js shows the result.
+//
+// Why per person and per direction: the relay rewrites sequence numbers, so the loss a
+// viewer measures on Maria's video is the viewer's own downlink; Maria's uplink shows
+// only in Maria's own stats (the relay's receiver reports), which her page sends to the
+// server (`media_quality`) to be shown on her tile elsewhere as "Maria's connection".
+
+export const LEVELS = ["good", "fair", "poor", "lost"];
+const RANK = Object.fromEntries(LEVELS.map((l, i) => [l, i]));
+export const worst = (...levels) => levels.filter((l) => l in RANK)
+  .reduce((a, b) => (RANK[b] > RANK[a] ? b : a), "good");
+
+export const LOSS = { fair: 0.02, poor: 0.08 }; // fraction of packets lost
+export const RTT = { fair: 0.15, poor: 0.4 }; // seconds, round trip to the relay
+export const JITTER = { fair: 0.03, poor: 0.1 }; // seconds, audio arrival jitter
+// Nothing at all from the relay while media was flowing: poor after 0.7 s (the first
+// poll after a drop says so within 2 s), lost after 2.5 s (it sends RTCP every second).
+export const SILENT = { poor: 700, lost: 2500 };
+export const WINDOW = 3000; // ms over which loss, freezes and progress are measured
+
+const level = (value, limits) => (value === null || value === undefined ? "good"
+  : value > limits.poor ? "poor" : value > limits.fair ? "fair" : "good");
+
+// One getStats look at both connections, reduced to what the assessment needs.
+export function sample(subStats, pubStats, at) {
+  const s = { at, statsNow: 0, down: { rtt: null, heard: 0, received: 0, streams: new Map() },
+    up: { rtt: null, bitrate: null, sent: 0, lost: 0, fraction: null, jitter: null, reported: false } };
+  if (subStats) {
+    subStats.forEach((r) => {
+      s.statsNow = Math.max(s.statsNow, r.timestamp || 0);
+      if (r.type === "candidate-pair" && r.nominated) {
+        if (r.currentRoundTripTime !== undefined) s.down.rtt = r.currentRoundTripTime;
+        if (r.lastPacketReceivedTimestamp) s.down.heard = Math.max(s.down.heard, r.lastPacketReceivedTimestamp);
+      }
+      if (r.type === "inbound-rtp" && r.mid !== undefined) {
+        s.down.received += r.packetsReceived || 0;
+        s.down.streams.set(r.mid, {
+          kind: r.kind, received: r.packetsReceived || 0, lost: Math.max(0, r.packetsLost || 0),
+          jitter: r.jitter ?? null, frames: r.framesDecoded || 0, samples: r.totalSamplesReceived || 0,
+          freezes: r.freezeCount || 0, frozen: r.totalFreezesDuration || 0,
+        });
+      }
+    });
+  }
+  if (pubStats) {
+    pubStats.forEach((r) => {
+      s.statsNow = Math.max(s.statsNow, r.timestamp || 0);
+      if (r.type === "candidate-pair" && r.nominated) {
+        if (r.currentRoundTripTime !== undefined && s.up.rtt === null) s.up.rtt = r.currentRoundTripTime;
+        if (r.availableOutgoingBitrate !== undefined) s.up.bitrate = r.availableOutgoingBitrate;
+        if (r.lastPacketReceivedTimestamp) s.down.heard = Math.max(s.down.heard, r.lastPacketReceivedTimestamp);
+      }
+      if (r.type === "outbound-rtp") s.up.sent += r.packetsSent || 0;
+      if (r.type === "remote-inbound-rtp") {
+        // The relay's receiver reports on what this page sends.
+        s.up.lost += Math.max(0, r.packetsLost || 0);
+        s.up.reported = true;
+        if (r.fractionLost !== undefined) s.up.fraction = Math.max(s.up.fraction || 0, r.fractionLost);
+        if (r.roundTripTime !== undefined) s.up.rtt = Math.max(s.up.rtt || 0, r.roundTripTime);
+        if (r.kind === "audio" && r.jitter !== undefined) s.up.jitter = r.jitter;
+      }
+    });
+  }
+  return s;
+}
+
+const lossOf = (lost, received) => (lost + received > 0 ? lost / (lost + received) : null);
+
+// The assessment of the newest sample against the one WINDOW earlier.
+//   own: {level, reason, down, up}: this page's connection (the pill);
+//   up: the level this page sends to the server (what others receive of it);
+//   streams: Map mid -> {kind, loss, jitter, freezes, stalled, flowing, level}; level
+//   is null for a stream that does not flow (paused: muted, camera off).
+export function assess(history, { socketOnline = true, pcDead = false } = {}) {
+  const now = history[history.length - 1];
+  const old = history.find((h) => now.at - h.at <= WINDOW + 100) || now;
+  const prev = history.length > 1 ? history[history.length - 2] : now;
+  // A second back: decoding that stalls while packets still arrive.
+  const recent = history.find((h) => now.at - h.at <= 1100) || prev;
+  const streams = new Map();
+  let dLost = 0;
+  let dRecv = 0;
+  let audioJitter = null;
+  for (const [mid, cur] of now.down.streams) {
+    const was = old.down.streams.get(mid);
+    const before = prev.down.streams.get(mid);
+    const last = recent.down.streams.get(mid);
+    if (!was || !before || !last) continue;
+    const lost = Math.max(0, cur.lost - was.lost);
+    const recv = Math.max(0, cur.received - was.received);
+    dLost += lost;
+    dRecv += recv;
+    const flowing = cur.received > before.received;
+    const stalled = cur.kind === "video" && flowing && recent !== now && cur.frames === last.frames;
+    const freezes = cur.freezes - was.freezes;
+    const st = { kind: cur.kind, loss: lossOf(lost, recv), jitter: cur.jitter, freezes,
+      frozen: cur.frozen - was.frozen, stalled, flowing, level: null };
+    if (cur.kind === "audio" && flowing && cur.jitter !== null) audioJitter = Math.max(audioJitter || 0, cur.jitter);
+    if (flowing) {
+      st.level = worst(level(st.loss, LOSS), stalled ? "poor" : "good", freezes > 0 ? "fair" : "good",
+        cur.kind === "audio" ? level(cur.jitter, JITTER) : "good");
+    }
+    streams.set(mid, st);
+  }
+  // Downlink: loss over the window, round trip, jitter of the audio, silence. Silence
+  // counts only while media was flowing a moment ago (alone in a room, nothing comes).
+  const silentMs = now.statsNow && now.down.heard ? Math.max(0, now.statsNow - now.down.heard) : 0;
+  const expecting = history.some((h, i) => i > 0 && h.down.received > history[i - 1].down.received);
+  const down = { loss: lossOf(dLost, dRecv), rtt: now.down.rtt, jitter: audioJitter, silentMs };
+  down.level = worst(level(down.loss, LOSS), level(down.rtt, RTT), level(down.jitter, JITTER),
+    silentMs > SILENT.lost ? "lost" : expecting && silentMs > SILENT.poor ? "poor" : "good");
+  // Uplink: the relay's receiver reports on what this page sent over the window.
+  const dSent = now.up.sent - old.up.sent;
+  const upLoss = dSent > 0 && old.up.reported ? Math.min(1, Math.max(0, now.up.lost - old.up.lost) / dSent)
+    : now.up.fraction;
+  const up = { loss: upLoss, rtt: now.up.rtt, jitter: now.up.jitter, bitrate: now.up.bitrate,
+    sending: now.up.sent > old.up.sent };
+  up.level = up.sending ? worst(level(up.loss, LOSS), level(up.rtt, RTT), level(up.jitter, JITTER)) : "good";
+  const ownLevel = !socketOnline || pcDead || down.level === "lost" ? "lost" : worst(down.level, up.level);
+  return { own: { level: ownLevel, reason: reasonOf(down, up, { socketOnline, pcDead }), down, up },
+    up: up.level, streams };
+}
+
+const pct = (x) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
+const ms = (x) => `${Math.round(x * 1000)} ms`;
+
+// The pill's description: the figures and which of them makes it fair, poor or lost.
+function reasonOf(down, up, { socketOnline, pcDead }) {
+  if (!socketOnline) return "The connection to the server is lost; reconnecting.";
+  if (pcDead) return "The media connection failed; reconnecting.";
+  if (down.silentMs > SILENT.poor && down.level !== "good") return `Nothing has arrived for ${(down.silentMs / 1000).toFixed(1)} s.`;
+  const causes = [];
+  if (level(down.loss, LOSS) !== "good") causes.push(`${pct(down.loss)} of what you receive is lost`);
+  if (up.sending && level(up.loss, LOSS) !== "good") causes.push(`${pct(up.loss)} of what you send is lost`);
+  const rtt = Math.max(down.rtt || 0, up.rtt || 0);
+  if (level(rtt, RTT) !== "good") causes.push(`slow round trip (${ms(rtt)})`);
+  const jitter = Math.max(down.jitter || 0, (up.sending && up.jitter) || 0);
+  if (level(jitter, JITTER) !== "good") causes.push(`uneven delivery (jitter ${ms(jitter)})`);
+  return causes.length ? `Your connection: ${causes.join("; ")}.` : "Your connection is fine.";
+}
+
+// The figures shown with the pill: loss both ways, round trip, what the browser
+// estimates it can send.
+export function figures(own) {
+  const { down, up } = own;
+  const parts = [`Received: ${down.loss === null ? "–" : pct(down.loss)} lost`];
+  if (up.sending) parts.push(`sent: ${up.loss === null || up.loss === undefined ? "–" : pct(up.loss)} lost`);
+  const rtt = down.rtt ?? up.rtt;
+  parts.push(`round trip ${rtt === null || rtt === undefined ? "–" : ms(rtt)}`);
+  if (up.bitrate) parts.push(`can send ${Math.round(up.bitrate / 1000)} kbit/s`);
+  return `${parts.join(", ")}.`;
+}
