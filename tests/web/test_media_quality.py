@@ -6,8 +6,8 @@ order), what a family's home Wi-Fi can do (tests/web/netns.py). The therapist's 
 the host. While impaired: both pages keep decoding each other's colour and hearing
 each other's audio; Maria's own indicator says fair or poor, with the loss in its
 description; the therapist's tile of Maria says "Maria's connection", inside the tile
-and clear of her name. With the impairment removed, both indicators return to good
-and the badge goes.
+and clear of her name, while the therapist's own indicator stays good. With the
+impairment removed, both indicators return to good and the badge goes.
 """
 
 from __future__ import annotations
@@ -163,6 +163,9 @@ def test_loss_and_jitter_keep_media_and_say_whose_connection(
         flow = keeps_flowing(pages)
         wait_colours(dr, {"blue"})
         wait_colours(maria, {"red"})
+        # The therapist's own connection is fine, and her page says so: the loss on
+        # Maria's media is Maria's.
+        assert level(dr) == "good", dr.evaluate("() => document.getElementById('quality').title")
         # What Maria's page says of the therapist's tile: only ever her own connection.
         theirs = maria.evaluate(BADGE, dr_id)
         assert theirs is None or theirs["text"] == "Your connection", theirs

@@ -3,10 +3,12 @@
 // person's video as decoded here. Pure functions over samples; rtc.js polls getStats,
 // room.js shows the result.
 //
-// Why per person and per direction: the relay rewrites sequence numbers, so the loss a
-// viewer measures on Maria's video is the viewer's own downlink; Maria's uplink shows
-// only in Maria's own stats (the relay's receiver reports), which her page sends to the
-// server (`media_quality`) to be shown on her tile elsewhere as "Maria's connection".
+// Why per person and per direction: the relay forwards packets as they come, so loss
+// and jitter on Maria's way to the relay reach every viewer of her video, on top of
+// each viewer's own. Only Maria's page can measure her uplink (the relay's receiver
+// reports); it sends its level to the server (`media_quality`), and a viewer's tile of
+// Maria then says "Maria's connection". A viewer counts loss and jitter against its own
+// connection only from publishers who report theirs as good.
 
 export const LEVELS = ["good", "fair", "poor", "lost"];
 const RANK = Object.fromEntries(LEVELS.map((l, i) => [l, i]));
@@ -70,20 +72,22 @@ export function sample(subStats, pubStats, at) {
 const lossOf = (lost, received) => (lost + received > 0 ? lost / (lost + received) : null);
 
 // The assessment of the newest sample against the one WINDOW earlier.
-//   own: {level, reason, down, up}: this page's connection (the pill);
-//   up: the level this page sends to the server (what others receive of it);
-//   streams: Map mid -> {kind, loss, jitter, freezes, stalled, flowing, level}; level
-//   is null for a stream that does not flow (paused: muted, camera off).
-export function assess(history, { socketOnline = true, pcDead = false } = {}) {
+//   streams: Map mid -> {kind, loss, jitter, freezes, stalled, flowing, level}, each
+//     remote stream as it arrives here (level null when it does not flow: paused);
+//   down: this page's downlink: `level` from what is this page's alone (round trip,
+//     silence), `lossLevel` from loss and jitter on the media of `trusted` publishers;
+//   up: this page's uplink, from the relay's receiver reports (`level` is sent to the
+//     server for the people who see this page).
+// Loss and jitter a publisher's uplink causes reach every viewer through the relay, so
+// only publishers who report a good uplink (`trusted(pid)`) say anything of ours.
+export function assess(history, { publisherOf = () => null, trusted = () => false } = {}) {
   const now = history[history.length - 1];
   const old = history.find((h) => now.at - h.at <= WINDOW + 100) || now;
   const prev = history.length > 1 ? history[history.length - 2] : now;
   // A second back: decoding that stalls while packets still arrive.
   const recent = history.find((h) => now.at - h.at <= 1100) || prev;
   const streams = new Map();
-  let dLost = 0;
-  let dRecv = 0;
-  let audioJitter = null;
+  const byPublisher = new Map(); // pid -> {lost, recv, jitter}
   for (const [mid, cur] of now.down.streams) {
     const was = old.down.streams.get(mid);
     const before = prev.down.streams.get(mid);
@@ -91,27 +95,36 @@ export function assess(history, { socketOnline = true, pcDead = false } = {}) {
     if (!was || !before || !last) continue;
     const lost = Math.max(0, cur.lost - was.lost);
     const recv = Math.max(0, cur.received - was.received);
-    dLost += lost;
-    dRecv += recv;
     const flowing = cur.received > before.received;
     const stalled = cur.kind === "video" && flowing && recent !== now && cur.frames === last.frames;
     const freezes = cur.freezes - was.freezes;
     const st = { kind: cur.kind, loss: lossOf(lost, recv), jitter: cur.jitter, freezes,
       frozen: cur.frozen - was.frozen, stalled, flowing, level: null };
-    if (cur.kind === "audio" && flowing && cur.jitter !== null) audioJitter = Math.max(audioJitter || 0, cur.jitter);
     if (flowing) {
       st.level = worst(level(st.loss, LOSS), stalled ? "poor" : "good", freezes > 0 ? "fair" : "good",
         cur.kind === "audio" ? level(cur.jitter, JITTER) : "good");
+      const pid = publisherOf(mid);
+      if (pid && trusted(pid)) {
+        const agg = byPublisher.get(pid) || { lost: 0, recv: 0, jitter: null };
+        agg.lost += lost;
+        agg.recv += recv;
+        if (cur.kind === "audio" && cur.jitter !== null) agg.jitter = Math.max(agg.jitter || 0, cur.jitter);
+        byPublisher.set(pid, agg);
+      }
     }
     streams.set(mid, st);
   }
-  // Downlink: loss over the window, round trip, jitter of the audio, silence. Silence
-  // counts only while media was flowing a moment ago (alone in a room, nothing comes).
+  // Downlink: what all trusted publishers' media share is ours (the least of them).
+  const losses = [...byPublisher.values()].map((p) => lossOf(p.lost, p.recv)).filter((x) => x !== null);
+  const jitters = [...byPublisher.values()].map((p) => p.jitter).filter((x) => x !== null);
   const silentMs = now.statsNow && now.down.heard ? Math.max(0, now.statsNow - now.down.heard) : 0;
+  // Silence counts only while media was flowing a moment ago (alone, nothing comes).
   const expecting = history.some((h, i) => i > 0 && h.down.received > history[i - 1].down.received);
-  const down = { loss: lossOf(dLost, dRecv), rtt: now.down.rtt, jitter: audioJitter, silentMs };
-  down.level = worst(level(down.loss, LOSS), level(down.rtt, RTT), level(down.jitter, JITTER),
+  const down = { loss: losses.length ? Math.min(...losses) : null, rtt: now.down.rtt,
+    jitter: jitters.length ? Math.min(...jitters) : null, silentMs };
+  down.level = worst(level(down.rtt, RTT),
     silentMs > SILENT.lost ? "lost" : expecting && silentMs > SILENT.poor ? "poor" : "good");
+  down.lossLevel = worst(level(down.loss, LOSS), level(down.jitter, JITTER));
   // Uplink: the relay's receiver reports on what this page sent over the window.
   const dSent = now.up.sent - old.up.sent;
   const upLoss = dSent > 0 && old.up.reported ? Math.min(1, Math.max(0, now.up.lost - old.up.lost) / dSent)
@@ -119,9 +132,16 @@ export function assess(history, { socketOnline = true, pcDead = false } = {}) {
   const up = { loss: upLoss, rtt: now.up.rtt, jitter: now.up.jitter, bitrate: now.up.bitrate,
     sending: now.up.sent > old.up.sent };
   up.level = up.sending ? worst(level(up.loss, LOSS), level(up.rtt, RTT), level(up.jitter, JITTER)) : "good";
-  const ownLevel = !socketOnline || pcDead || down.level === "lost" ? "lost" : worst(down.level, up.level);
-  return { own: { level: ownLevel, reason: reasonOf(down, up, { socketOnline, pcDead }), down, up },
-    up: up.level, streams };
+  return { streams, down, up };
+}
+
+// This page's own level and its description. `lossLevel` is the downlink's loss and
+// jitter level as the caller lets it count (after it lasted a few seconds).
+export function conclude({ down, up }, lossLevel, { socketOnline = true, pcDead = false } = {}) {
+  const downLevel = worst(down.level, lossLevel);
+  const lvl = !socketOnline || pcDead || downLevel === "lost" ? "lost" : worst(downLevel, up.level);
+  return { level: lvl, down: { ...down, shown: downLevel, lossLevel }, up,
+    reason: reasonOf({ ...down, lossLevel }, up, { socketOnline, pcDead }) };
 }
 
 const pct = (x) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
@@ -133,11 +153,11 @@ function reasonOf(down, up, { socketOnline, pcDead }) {
   if (pcDead) return "The media connection failed; reconnecting.";
   if (down.silentMs > SILENT.poor && down.level !== "good") return `Nothing has arrived for ${(down.silentMs / 1000).toFixed(1)} s.`;
   const causes = [];
-  if (level(down.loss, LOSS) !== "good") causes.push(`${pct(down.loss)} of what you receive is lost`);
+  if (down.lossLevel !== "good" && level(down.loss, LOSS) !== "good") causes.push(`${pct(down.loss)} of what you receive is lost`);
   if (up.sending && level(up.loss, LOSS) !== "good") causes.push(`${pct(up.loss)} of what you send is lost`);
   const rtt = Math.max(down.rtt || 0, up.rtt || 0);
   if (level(rtt, RTT) !== "good") causes.push(`slow round trip (${ms(rtt)})`);
-  const jitter = Math.max(down.jitter || 0, (up.sending && up.jitter) || 0);
+  const jitter = Math.max(down.lossLevel !== "good" ? down.jitter || 0 : 0, (up.sending && up.jitter) || 0);
   if (level(jitter, JITTER) !== "good") causes.push(`uneven delivery (jitter ${ms(jitter)})`);
   return causes.length ? `Your connection: ${causes.join("; ")}.` : "Your connection is fine.";
 }

@@ -1,6 +1,6 @@
 // Media in the browser: local tracks, one publish and one subscribe peer connection to
 // the relay, a quality indicator from getStats. VP8 and Opus only, no simulcast.
-import { LEVELS, WINDOW, assess, figures, sample } from "./quality.js";
+import { LEVELS, WINDOW, assess, conclude, figures, sample } from "./quality.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -8,6 +8,7 @@ const RANK = { "…": -1, good: 0, fair: 1, poor: 2, lost: 3 };
 const POLL = 500; // ms between two looks at getStats
 const HOLD = 2000; // ms a better level must hold before it shows
 const RESEND = 3000; // ms between two repeats of our own level to the server
+const SUSTAIN = 3000; // ms loss on others' media must last to count against us
 
 function preferCodec(transceiver, mime) {
   const kind = mime.startsWith("video") ? "video" : "audio";
@@ -445,20 +446,27 @@ export class Media extends EventTarget {
     }
     const dead = (pc) => pc && ["disconnected", "failed"].includes(pc.connectionState);
     const offline = this.room.socket && this.room.socket.connected === false;
-    const a = assess(history, { socketOnline: !offline, pcDead: Boolean(dead(this.sub) || dead(this.pub)) });
-    this.assessment = a;
+    const layout = this.layoutByMid || {};
+    const a = assess(history, {
+      publisherOf: (mid) => (layout[mid] ? layout[mid].publisher_id : null),
+      trusted: (pid) => this.levels.get(pid) === "good",
+    });
+    // Loss and jitter on others' media count against this page once they lasted
+    // SUSTAIN ms: a publisher whose uplink causes them reports it within that time.
+    const own = conclude(a, this.sustained(a.down.lossLevel, now),
+      { socketOnline: !offline, pcDead: Boolean(dead(this.sub) || dead(this.pub)) });
+    this.assessment = own;
     // Each tile's video (key pid:source) as decoded here.
     const tiles = new Map();
-    for (const [mid, info] of Object.entries(this.layoutByMid || {})) {
+    for (const [mid, info] of Object.entries(layout)) {
       const st = a.streams.get(mid);
       if (st && info.kind === "video" && info.publisher_id) tiles.set(`${info.publisher_id}:${info.source}`, st);
     }
     this.tileStats = tiles;
     // A worse level shows at once; a better one once it has held for HOLD ms.
-    const level = !this.sub && !offline ? "…" : this.held("own", a.own.level, now);
-    const up = this.held("up", a.up, now);
-    this.sendLevel(up, now);
-    const description = level === "…" ? "Connecting…" : `${a.own.reason} ${figures(a.own)}`;
+    const level = !this.sub && !offline ? "…" : this.held("own", own.level, now);
+    this.sendLevel(this.held("up", a.up.level, now), now);
+    const description = level === "…" ? "Connecting…" : `${own.reason} ${figures(own)}`;
     const view = JSON.stringify([level, description, [...this.reasons()]]);
     if (view !== this.lastView) {
       this.lastView = view;
@@ -469,6 +477,12 @@ export class Media extends EventTarget {
       this.description = description;
       this.room.render();
     }
+  }
+
+  sustained(level, now) {
+    if (level === "good") { this.badSince = null; return level; }
+    if (this.badSince === null || this.badSince === undefined) this.badSince = now;
+    return now - this.badSince >= SUSTAIN ? level : "good";
   }
 
   held(name, level, now) {
@@ -511,7 +525,7 @@ export class Media extends EventTarget {
   *reasons() {
     const a = this.assessment;
     if (!a || !this.tileStats) return;
-    const mineBad = a.own.down.level === "fair" || a.own.down.level === "poor";
+    const mineBad = a.down.shown === "fair" || a.down.shown === "poor";
     for (const [key, st] of this.tileStats) {
       const pid = key.split(":")[0];
       const videoBad = st.level === "fair" || st.level === "poor";
