@@ -1,6 +1,6 @@
 """A real network drop shows: one browser runs in its own network namespace; its link
 goes down for 8 s. The other pages mark that person's tile "Connection lost" and clear
-it after recovery; the dropped page's own indicator says "poor" within 2 s, then "lost".
+it after recovery; the dropped page's own indicator says "poor" or "lost" within 2 s.
 
 Needs root (network namespaces, tests/web/netns.py): a namespace whose veth link to the
 host goes down, and a veth pair whose host-side address the server binds, so the server
@@ -107,10 +107,10 @@ def test_network_drop_marks_the_tile_and_clears(
             "() => window.__qualityChanges")]
         figure(f"marked lost after {seen} s (media stops at 0, threshold 2 s); "
                f"Blair's page after the drop (ms, level): {before} {changes}")
-        bad = [(ms, level) for ms, level in changes if level in ("poor", "lost")]
-        if before != "poor":
-            assert bad[0][1] == "poor", changes
-            assert bad[0][0] <= 2000, changes
+        # The link going down is news to Chromium at once (lost); a silent drop is in
+        # tests/web/test_media_quality.py.
+        bad = [ms for ms, level in changes if level in ("poor", "lost")]
+        assert before in ("poor", "lost") or bad[0] <= 2000, changes
         assert changes[-1][1] == "lost", changes
         time.sleep(max(0.0, DROP - (time.monotonic() - dropped)))
         netns.link_up()

@@ -6,8 +6,9 @@ order), what a family's home Wi-Fi can do (tests/web/netns.py). The therapist's 
 the host. While impaired: both pages keep decoding each other's colour and hearing
 each other's audio; Maria's own indicator says fair or poor, with the loss in its
 description; the therapist's tile of Maria says "Maria's connection", inside the tile
-and clear of her name, while the therapist's own indicator stays good. With the
-impairment removed, both indicators return to good and the badge goes.
+and clear of her name, while the therapist's own indicator stays good. When nothing
+gets through at all (no link event), Maria's indicator says poor within 2 s, then
+lost. With the impairment removed, both return to good and the badge goes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.web.conftest import CHROMIUM_ARGS, Server, new_page, shot, solid_y4m
 from tests.web.netns import Impairment, Netns, namespace
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_media import wait_colours
+from tests.web.test_media_outage import WATCH_QUALITY
 from tests.web.test_six_people import TRACK_PCS
 
 # Decoded video frames and audio samples that were not concealment, summed over the
@@ -175,6 +177,17 @@ def test_loss_and_jitter_keep_media_and_say_whose_connection(
                f"{level(maria)} after {seen_own:.1f} s ({described!r}); therapist's tile "
                f"badge after {seen_badge:.1f} s; Maria's tile of the therapist: "
                f"{theirs and theirs['text']!r}; frames/samples over 4 s: {flow}")
+
+        # Then nothing gets through at all, with no link event: Maria's page says poor
+        # within 2 s (its own clock), then lost.
+        drop_at, before = maria.evaluate(WATCH_QUALITY)
+        impairment.set(loss=1.0)
+        wait_until("Maria's page says lost", lambda: level(maria) == "lost", limit=15)
+        changes = [(round(at - drop_at), lvl) for at, lvl in maria.evaluate(
+            "() => window.__qualityChanges")]
+        figure(f"silent drop on Maria's page (ms, level): {before} {changes}")
+        assert before == "poor" or changes[0][1] == "poor", changes
+        assert changes[0][0] <= 2000, changes
 
         impairment.set()
         t1 = time.monotonic()
