@@ -27,6 +27,7 @@ from tests.web.netns import Impairment, Netns, namespace
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_media import wait_colours
 from tests.web.test_media_outage import WATCH_QUALITY
+from tests.web.test_session_screen import assert_accessible
 from tests.web.test_six_people import TRACK_PCS
 
 # Decoded video frames and audio samples that were not concealment, summed over the
@@ -157,6 +158,7 @@ def test_loss_and_jitter_keep_media_and_say_whose_connection(
         assert inside(badge["badge"], badge["tile"])
         assert inside(badge["badge"], badge["viewport"])
         assert apart(badge["badge"], badge["name"])
+        assert_accessible(dr, "a tile that says whose connection it is")
         described = maria.evaluate(
             "() => document.getElementById(document.getElementById('quality')"
             ".getAttribute('aria-describedby')).textContent")

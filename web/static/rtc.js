@@ -467,9 +467,13 @@ export class Media extends EventTarget {
     const level = !this.sub && !offline ? "…" : this.held("own", own.level, now);
     this.sendLevel(this.held("up", a.up.level, now), now);
     const description = level === "…" ? "Connecting…" : `${own.reason} ${figures(own)}`;
-    const view = JSON.stringify([level, description, [...this.reasons()]]);
-    if (view !== this.lastView) {
+    // Re-render when the level or a tile's reason changes; for the figures alone, at
+    // most every 2 s (a whole-screen render twice a second would cost a busy page).
+    const view = JSON.stringify([level, [...this.reasons()]]);
+    const stale = description !== this.description && now - (this.renderedAt || 0) >= 2000;
+    if (view !== this.lastView || stale) {
       this.lastView = view;
+      this.renderedAt = now;
       if (level !== this.quality) {
         this.quality = level;
         this.dispatchEvent(new CustomEvent("media-quality", { detail: { level, at: now } }));
