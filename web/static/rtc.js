@@ -524,8 +524,9 @@ export class Media extends EventTarget {
   }
 
   // Why each remote tile's video is poor, where we know: key -> "you" | publisher id.
-  // The loss a viewer measures on someone's video is its own downlink (the relay
-  // renumbers packets); the publisher's uplink is what they report for themselves.
+  // "you": this page's downlink is fair or poor (measured on the media of publishers
+  // whose own uplink is good, or its round trip); a publisher id: that publisher
+  // reports their own uplink as fair or poor. Otherwise nothing is claimed.
   *reasons() {
     const a = this.assessment;
     if (!a || !this.tileStats) return;
