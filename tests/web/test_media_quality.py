@@ -58,6 +58,20 @@ BADGE = """(pid) => {
 }"""
 OWN_ID = """() => [...document.querySelectorAll('#stage figure.tile')].find(
   (f) => f.querySelector('.tile-label').textContent.includes('(you)')).dataset.participant"""
+# What Maria's page sends and what the relay's receiver reports say of it, per kind.
+UPLINK = """async () => {
+  const out = {};
+  for (const pc of (window.__hearthPcs || [])) {
+    if (pc.connectionState === 'closed') continue;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp') Object.assign(out[s.kind] ||= {}, {sent: s.packetsSent,
+        resent: s.retransmittedPacketsSent, nacks: s.nackCount});
+      if (s.type === 'remote-inbound-rtp') Object.assign(out[s.kind] ||= {}, {lost: s.packetsLost,
+        fraction: s.fractionLost, reports: s.reportsReceived});
+    });
+  }
+  return out;
+}"""
 LOSS, DELAY, JITTER = 0.05, 0.040, 0.080
 
 
@@ -164,7 +178,9 @@ def test_loss_and_jitter_keep_media_and_say_whose_connection(
             ".getAttribute('aria-describedby')).textContent")
         assert "lost" in described
         assert "round trip" in described
+        uplink = [maria.evaluate(UPLINK)]
         flow = keeps_flowing(pages)
+        uplink.append(maria.evaluate(UPLINK))
         wait_colours(dr, {"blue"})
         wait_colours(maria, {"red"})
         # The therapist's own connection is fine, and her page says so: the loss on
@@ -178,7 +194,8 @@ def test_loss_and_jitter_keep_media_and_say_whose_connection(
                f"{impairment.dropped + impairment.forwarded} packets dropped): Maria's page "
                f"{level(maria)} after {seen_own:.1f} s ({described!r}); therapist's tile "
                f"badge after {seen_badge:.1f} s; Maria's tile of the therapist: "
-               f"{theirs and theirs['text']!r}; frames/samples over 4 s: {flow}")
+               f"{theirs and theirs['text']!r}; frames/samples over 4 s: {flow}; "
+               f"Maria's uplink 4 s apart: {uplink}")
 
         # Then nothing gets through at all, with no link event: Maria's page says poor
         # within 2 s (its own clock), then lost.

@@ -29,7 +29,7 @@ const level = (value, limits) => (value === null || value === undefined ? "good"
 // One getStats look at both connections, reduced to what the assessment needs.
 export function sample(subStats, pubStats, at) {
   const s = { at, statsNow: 0, down: { rtt: null, heard: 0, received: 0, streams: new Map() },
-    up: { rtt: null, bitrate: null, sent: 0, lost: 0, fraction: null, jitter: null, reported: false } };
+    up: { rtt: null, bitrate: null, sent: 0, kinds: {}, fraction: null, jitter: null } };
   if (subStats) {
     subStats.forEach((r) => {
       s.statsNow = Math.max(s.statsNow, r.timestamp || 0);
@@ -55,11 +55,13 @@ export function sample(subStats, pubStats, at) {
         if (r.availableOutgoingBitrate !== undefined) s.up.bitrate = r.availableOutgoingBitrate;
         if (r.lastPacketReceivedTimestamp) s.down.heard = Math.max(s.down.heard, r.lastPacketReceivedTimestamp);
       }
-      if (r.type === "outbound-rtp") s.up.sent += r.packetsSent || 0;
+      if (r.type === "outbound-rtp") {
+        s.up.sent += r.packetsSent || 0;
+        (s.up.kinds[r.kind] ||= {}).sent = r.packetsSent || 0;
+      }
       if (r.type === "remote-inbound-rtp") {
         // The relay's receiver reports on what this page sends.
-        s.up.lost += Math.max(0, r.packetsLost || 0);
-        s.up.reported = true;
+        (s.up.kinds[r.kind] ||= {}).lost = r.packetsLost;
         if (r.fractionLost !== undefined) s.up.fraction = Math.max(s.up.fraction || 0, r.fractionLost);
         if (r.roundTripTime !== undefined) s.up.rtt = Math.max(s.up.rtt || 0, r.roundTripTime);
         if (r.kind === "audio" && r.jitter !== undefined) s.up.jitter = r.jitter;
@@ -126,9 +128,15 @@ export function assess(history, { publisherOf = () => null, trusted = () => fals
     silentMs > SILENT.lost ? "lost" : expecting && silentMs > SILENT.poor ? "poor" : "good");
   down.lossLevel = worst(level(down.loss, LOSS), level(down.jitter, JITTER));
   // Uplink: the relay's receiver reports on what this page sent over the window.
-  const dSent = now.up.sent - old.up.sent;
-  const upLoss = dSent > 0 && old.up.reported ? Math.min(1, Math.max(0, now.up.lost - old.up.lost) / dSent)
-    : now.up.fraction;
+  // Audio first: it is never retransmitted, while a video packet repaired by a NACK
+  // arrives twice and the relay's count of lost video goes below zero.
+  let upLoss = now.up.fraction;
+  for (const kind of ["video", "audio"]) {
+    const a = old.up.kinds[kind];
+    const b = now.up.kinds[kind];
+    if (!a || !b || a.lost === undefined || b.lost === undefined || a.lost < 0 || b.lost < 0) continue;
+    if (b.sent > a.sent) upLoss = Math.min(1, Math.max(0, b.lost - a.lost) / (b.sent - a.sent));
+  }
   const up = { loss: upLoss, rtt: now.up.rtt, jitter: now.up.jitter, bitrate: now.up.bitrate,
     sending: now.up.sent > old.up.sent };
   up.level = up.sending ? worst(level(up.loss, LOSS), level(up.rtt, RTT), level(up.jitter, JITTER)) : "good";
