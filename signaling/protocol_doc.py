@@ -33,6 +33,9 @@ SERVER_EVENTS = {
     "active_speaker": "`{participant_id}`: the loudest person in your room (throttled)",
     "media_health": "`{stalled: [participant_id, ...]}`: people whose media or socket is lost "
     "for 2 s or more; sent to everyone of the session on change",
+    "media_quality": "`{levels: {participant_id: level}}`: the connection level (`good`, "
+    "`fair`, `poor`, `lost`) each person you see last reported; sent when one of them "
+    "changes (only to people who receive that person's media)",
     "media_gaps": "`{gaps: [{viewer, source, kind, since}]}` (clinicians only): who cannot "
     "see or hear whom, while the relay fixes it",
     "checkin": "`{participant_id, name, at}` (clinicians only): a client asked for a "

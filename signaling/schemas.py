@@ -125,3 +125,8 @@ class PrivateRoomPayload(Payload):
 class PlanNextPayload(Payload):
     grace_seconds: float | None = Field(None, ge=0, le=600, description="countdown before "
                                         "open rooms close (default: the session's, 60 s)")
+
+
+class MediaQualityPayload(Payload):
+    level: Literal["good", "fair", "poor", "lost"] = Field(
+        description="your own connection, as your page measures what it sends")

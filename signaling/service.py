@@ -14,11 +14,12 @@ from rooms.errors import Forbidden, InvalidTransition, NotFound
 from rooms.model import Participant, ParticipantStatus, Session, SessionPhase
 from rooms.policy import check_chat
 from rooms.service import RoomService
-from rooms.visibility import chat_threads, readers, room_chat_scope
+from rooms.visibility import chat_threads, location, readers, room_chat_scope
 from signaling import schemas as s
 from signaling.chat import ChatLog
 from signaling.leaves import LeaveBatcher
 from signaling.outbox import Outbox, history_view, message_view
+from signaling.quality import QualityBoard
 from signaling.registry import Caller, Empty, Registry, Runs
 from signaling.tokens import JoinClaims
 
@@ -346,6 +347,23 @@ def build_registry(sig: Signaling) -> Registry:
             await sig.outbox.to(session.id, readers(session, thread), "chat",
                                 message_view(message))
         return {"version": session.version}
+
+    quality = QualityBoard()
+
+    @r.event("media_quality", s.MediaQualityPayload, who="anyone in the session")
+    async def media_quality(caller: Caller, body: s.MediaQualityPayload) -> dict[str, Any]:
+        """Your connection's level as you measure it; returns the levels of people you see.
+
+        Sent on change and every few seconds; those who see you get ``media_quality``
+        when it changes (signaling/quality.py)."""
+        session = await sig.state(caller)
+        pid = caller.participant_id
+        if location(session, pid) is None:
+            raise InvalidTransition("join the session first")
+        for viewer in quality.report(session, pid, body.level):
+            await sig.outbox.to(session.id, [viewer], "media_quality",
+                                {"levels": quality.seen_by(session, viewer)})
+        return {"levels": quality.seen_by(session, pid)}
 
     @r.event("chat_earlier", s.ChatEarlierPayload, who="anyone who reads the thread")
     async def chat_earlier(caller: Caller, body: s.ChatEarlierPayload) -> dict[str, Any]:

@@ -735,8 +735,21 @@ export class Room {
         ${t.source === "camera" && !(mine ? this.media.micOn : p.mic_on) ? html`<span class="tile-mic">muted</span>` : nothing}
       </figcaption>
       ${lost ? html`<p class="tile-status">Connection lost</p>` : nothing}
+      ${lost || mine || !withVideo ? nothing : this.whyView(t)}
       ${gaps.map((g) => html`<p class="tile-gap">${this.gapText(g)}</p>`)}
     </figure>`;
+  }
+
+  // Poor video on a remote tile says whose connection it is: this page's downlink
+  // ("Your connection") or the publisher's uplink, as they report it ("Maria's connection").
+  whyView(t) {
+    const why = this.media.why(t.key);
+    if (!why) return nothing;
+    const yours = why.who === "you";
+    const name = yours ? null : this.nameOf(why.who);
+    const label = `Video is poor because of ${yours ? "your connection" : `${name}'s connection`}`;
+    return html`<p class="tile-why" role="note" aria-label=${label} title=${why.detail ? `${label}: ${why.detail}` : label}
+      data-who=${yours ? "you" : why.who}>${yours ? "Your connection" : html`${iso(name)}'s connection`}</p>`;
   }
 
   // ---- render -----------------------------------------------------------------
@@ -771,7 +784,6 @@ export class Room {
     if (!this.state) return;
     const timer = `${this.timerText()}|${phaseClock(this.state)}`;
     if (timer !== this.lastTimer) { this.lastTimer = timer; this.render(); }
-    this.media.updateQuality();
   }
 
   attentionCount() {
@@ -808,7 +820,9 @@ export class Room {
         <h1 id="room-title"><bdi>${st.session.title}</bdi></h1>
         <span id="room-label" class="pill">${st.session.locked ? `${where} · locked` : where}</span>
         <span id="room-timer" class="pill" role="timer" aria-live="off" ?hidden=${!timer}>${timer || ""}</span>
-        <span id="quality" class="pill" title="Connection quality">Connection: …</span>
+        <span id="quality" class="pill" data-quality=${this.media.quality} title=${this.media.description}
+          aria-describedby="quality-why">Connection: ${this.media.quality}</span>
+        <span id="quality-why" class="sr-only">${this.media.description}</span>
       </header>
       <main id="session-main" class=${`layout ${this.sheetOpen ? "sheet-open" : ""}`} aria-labelledby="room-title">
         <div class="messages">

@@ -1,6 +1,14 @@
 // Media in the browser: local tracks, one publish and one subscribe peer connection to
 // the relay, a quality indicator from getStats. VP8 and Opus only, no simulcast.
+import { LEVELS, WINDOW, assess, conclude, figures, sample } from "./quality.js";
+
 const $ = (id) => document.getElementById(id);
+
+const RANK = { "…": -1, good: 0, fair: 1, poor: 2, lost: 3 };
+const POLL = 500; // ms between two looks at getStats
+const HOLD = 2000; // ms a better level must hold before it shows
+const RESEND = 3000; // ms between two repeats of our own level to the server
+const SUSTAIN = 3000; // ms loss on others' media must last to count against us
 
 function preferCodec(transceiver, mime) {
   const kind = mime.startsWith("video") ? "video" : "audio";
@@ -33,7 +41,8 @@ const REPORT_AFTER = 3;
 //   "media-health" {detail: {stalled: [pid]}}: people whose media or socket is lost;
 //   "media-gaps" {detail: {gaps: [{viewer, source, kind, since}]}}: clinicians only;
 //   "media-layout" {detail: {layout}}: remote tiles changed;
-//   "media-quality" {detail: {level}}: this page's connection (good/fair/poor/lost).
+//   "media-quality" {detail: {level, at}}: this page's connection (good/fair/poor/lost);
+// the view reads `quality`, `description` and `why(tileKey)` when it renders.
 export class Media extends EventTarget {
   constructor(room) {
     super();
@@ -46,12 +55,15 @@ export class Media extends EventTarget {
     this.sub = null;
     this.config = null;
     this.quality = "…";
-    this.lastStats = null;
+    this.description = "Connecting…";
+    this.levels = new Map(); // publisher id -> the level they report for themselves
+    this.poll = setInterval(() => this.updateQuality(), POLL);
     this.slots = new Map(); // mid -> {participant_id, source}
     this.ready = false;
   }
 
   close() {
+    clearInterval(this.poll);
     for (const pc of [this.pub, this.sub]) if (pc) pc.close();
     this.pub = this.sub = null;
     this.epoch = (this.epoch || 0) + 1;
@@ -155,6 +167,7 @@ export class Media extends EventTarget {
   async start() {
     this.starting = true;
     this.epoch = (this.epoch || 0) + 1;
+    this.history = []; // new connections count from zero
     try {
       await this.negotiate();
     } finally {
@@ -177,6 +190,7 @@ export class Media extends EventTarget {
         this.dispatchEvent(new CustomEvent("media-health", { detail: h }));
       });
       socket.on("media_gaps", (g) => this.dispatchEvent(new CustomEvent("media-gaps", { detail: g })));
+      socket.on("media_quality", (q) => this.setLevels(q && q.levels));
     }
     this.sources = {};
     // A person who publishes nothing (camera and microphone off) has no publish
@@ -403,56 +417,142 @@ export class Media extends EventTarget {
   }
 
   // ---- quality and what is actually received ----------------------------------
-  // Once a second (room.js's tick): the connection indicator, and a report to the
-  // server of which remote people's audio and video this page decodes.
+  // Every POLL ms: getStats on both connections, assessed over the last seconds
+  // (quality.js): the pill, each remote tile's video, and this page's own level sent to
+  // the server for the people who see it. Once a second, a report of which remote
+  // people's audio and video this page decodes.
   async updateQuality() {
-    const q = $("quality");
+    if (this.polling) return; // a slow getStats: skip a beat rather than pile up
+    this.polling = true;
+    try {
+      await this.pollQuality();
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  async pollQuality() {
     const now = performance.now();
     const [subStats, pubStats] = await Promise.all([this.sub, this.pub].map(
       (pc) => (pc ? pc.getStats().catch((err) => { console.warn("getStats", err); return null; }) : null)));
-    let rtt = null;
-    let lost = 0;
-    let received = 0;
-    let lastHeard = 0; // newest packet from the relay on either connection (stats clock)
-    let statsNow = 0;
-    const byMid = new Map();
-    for (const stats of [subStats, pubStats]) {
-      if (!stats) continue;
-      stats.forEach((s) => {
-        statsNow = Math.max(statsNow, s.timestamp || 0);
-        if (s.type === "candidate-pair" && s.nominated) {
-          if (s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
-          if (s.lastPacketReceivedTimestamp) lastHeard = Math.max(lastHeard, s.lastPacketReceivedTimestamp);
-        }
-        if (s.type === "inbound-rtp") {
-          lost += s.packetsLost || 0;
-          received += s.packetsReceived || 0;
-          byMid.set(s.mid, s.kind === "video" ? s.framesDecoded || 0 : s.totalSamplesReceived || 0);
-        }
-      });
+    const snap = sample(subStats, pubStats, now);
+    const history = (this.history ||= []);
+    history.push(snap);
+    while (history.length > 2 && now - history[1].at > WINDOW) history.shift();
+    if (!this.lastReport || now - this.lastReport >= 900) {
+      this.lastReport = now;
+      const byMid = new Map([...snap.down.streams].map(([mid, st]) => [mid, st.kind === "video" ? st.frames : st.samples]));
+      this.reportReceiving(byMid);
     }
-    this.reportReceiving(byMid);
-    const prev = this.lastStats || { lost: 0, received: 0 };
-    this.lastStats = { lost, received };
-    const dl = lost - prev.lost;
-    const dr = received - prev.received;
-    const loss = dr + dl > 0 ? dl / (dr + dl) : 0;
-    // The truth for this page: no socket, a failed connection, or nothing at all from
-    // the relay for 2.5 s (it sends reports every second) means the connection is lost.
     const dead = (pc) => pc && ["disconnected", "failed"].includes(pc.connectionState);
-    const silent = this.sub && statsNow && lastHeard && statsNow - lastHeard > 2500;
     const offline = this.room.socket && this.room.socket.connected === false;
-    let level;
-    if (!this.sub && !offline) level = "…";
-    else if (offline || dead(this.sub) || dead(this.pub) || silent) level = "lost";
-    else level = (rtt !== null && rtt > 0.4) || loss > 0.08 ? "poor" : (rtt !== null && rtt > 0.15) || loss > 0.02 ? "fair" : "good";
-    if (level !== this.quality) {
-      this.quality = level;
-      this.dispatchEvent(new CustomEvent("media-quality", { detail: { level, at: now } }));
+    const layout = this.layoutByMid || {};
+    const a = assess(history, {
+      publisherOf: (mid) => (layout[mid] ? layout[mid].publisher_id : null),
+      trusted: (pid) => this.levels.get(pid) === "good",
+    });
+    // Loss and jitter on others' media count against this page once they lasted
+    // SUSTAIN ms: a publisher whose uplink causes them reports it within that time.
+    const own = conclude(a, this.sustained(a.down.lossLevel, now),
+      { socketOnline: !offline, pcDead: Boolean(dead(this.sub) || dead(this.pub)) });
+    this.assessment = own;
+    // Each tile's video (key pid:source) as decoded here.
+    const tiles = new Map();
+    for (const [mid, info] of Object.entries(layout)) {
+      const st = a.streams.get(mid);
+      if (st && info.kind === "video" && info.publisher_id) tiles.set(`${info.publisher_id}:${info.source}`, st);
     }
-    if (!q) return;
-    q.textContent = `Connection: ${level}`;
-    q.dataset.quality = level;
+    this.tileStats = tiles;
+    // A worse level shows at once; a better one once it has held for HOLD ms.
+    const level = !this.sub && !offline ? "…" : this.held("own", own.level, now);
+    this.sendLevel(this.held("up", a.up.level, now), now);
+    const description = level === "…" ? "Connecting…" : `${own.reason} ${figures(own)}`;
+    // Re-render when the level or a tile's reason changes; for the figures alone, at
+    // most every 2 s (a whole-screen render twice a second would cost a busy page).
+    const view = JSON.stringify([level, [...this.reasons()]]);
+    const stale = description !== this.description && now - (this.renderedAt || 0) >= 2000;
+    if (view !== this.lastView || stale) {
+      this.lastView = view;
+      this.renderedAt = now;
+      if (level !== this.quality) {
+        this.quality = level;
+        this.dispatchEvent(new CustomEvent("media-quality", { detail: { level, at: now } }));
+      }
+      this.description = description;
+      this.room.render();
+    }
+  }
+
+  sustained(level, now) {
+    if (level === "good") { this.badSince = null; return level; }
+    if (this.badSince === null || this.badSince === undefined) this.badSince = now;
+    return now - this.badSince >= SUSTAIN ? level : "good";
+  }
+
+  held(name, level, now) {
+    const holds = (this.holds ||= {});
+    const h = holds[name];
+    if (!h || RANK[level] >= RANK[h.level] || h.level === "…") {
+      holds[name] = { level, since: now, better: null };
+      return level;
+    }
+    if (!h.better || h.better.level !== level) h.better = { level, since: now };
+    if (now - h.better.since >= HOLD) holds[name] = { level, since: now, better: null };
+    return holds[name].level;
+  }
+
+  // Our own level goes to the server on change and every RESEND ms (the server
+  // forgets levels not repeated, and a node that takes the session over starts empty).
+  sendLevel(level, now) {
+    const socket = this.room.socket;
+    if (!this.pub || !socket || !socket.connected || !LEVELS.includes(level)) return;
+    if (level === this.sentLevel && now - (this.sentAt || 0) < RESEND) return;
+    this.sentLevel = level;
+    this.sentAt = now;
+    socket.call("media_quality", { level })
+      .then((res) => this.setLevels(res && res.levels))
+      .catch((err) => { this.sentLevel = null; console.warn("media_quality", err); });
+  }
+
+  // The levels the people we see reported for themselves (ack and media_quality).
+  setLevels(levels) {
+    if (!levels || typeof levels !== "object") return;
+    const next = new Map(Object.entries(levels));
+    const same = this.levels && this.levels.size === next.size && [...next].every(([k, v]) => this.levels.get(k) === v);
+    this.levels = next;
+    if (!same) this.room.render();
+  }
+
+  // Why each remote tile's video is poor, where we know: key -> "you" | publisher id.
+  // "you": this page's downlink is fair or poor (measured on the media of publishers
+  // whose own uplink is good, or its round trip); a publisher id: that publisher
+  // reports their own uplink as fair or poor. Otherwise nothing is claimed.
+  *reasons() {
+    const a = this.assessment;
+    if (!a || !this.tileStats) return;
+    const mineBad = a.down.shown === "fair" || a.down.shown === "poor";
+    for (const [key, st] of this.tileStats) {
+      const pid = key.split(":")[0];
+      const videoBad = st.level === "fair" || st.level === "poor";
+      const theirs = this.levels && this.levels.get(pid);
+      if (videoBad && mineBad) yield [key, "you"];
+      else if (theirs === "fair" || theirs === "poor") yield [key, pid];
+    }
+  }
+
+  // For the tile view: null, or {who: "you" | pid, detail}.
+  why(key) {
+    for (const [k, who] of this.reasons()) {
+      if (k !== key) continue;
+      const st = this.tileStats.get(key);
+      const bits = [];
+      if (st.loss !== null) bits.push(`${(st.loss * 100).toFixed(1)}% of its packets lost here`);
+      if (st.jitter !== null) bits.push(`jitter ${Math.round(st.jitter * 1000)} ms`);
+      if (st.freezes > 0) bits.push(`froze ${st.freezes} time${st.freezes === 1 ? "" : "s"}`);
+      if (st.stalled) bits.push("not decoding");
+      return { who, detail: bits.join(", ") };
+    }
+    return null;
   }
 
   // Per remote person: is their audio / video advancing since the last look?
