@@ -27,6 +27,7 @@ from rooms.events import ENDINGS, Event, Scope
 from rooms.events import EventKind as K
 from rooms.model import ParticipantStatus, Session
 from rooms.visibility import members, reads_room_chat, room_chat_scope
+from signaling import timing
 from signaling.chat import ChatLog, ChatMessage, Page
 from signaling.views import snapshot
 
@@ -147,6 +148,7 @@ class Outbox:
                              socket_room(session.id, pid))
 
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
+        timing.first("committed")  # the first sink: the change is in the store
         kinds = {e.kind for e in events}
         for event in events:
             if event.kind not in NOTICES:
@@ -155,10 +157,12 @@ class Outbox:
             await self.to(session.id, audience(session, event), "notice", data)
         if K.STATE_CHANGED in kinds:
             await self.broadcast_state(session)
+            timing.first("snapshot")
         if K.VISIBILITY_CHANGED in kinds:
             for pid, p in session.participants.items():
                 if p.present:
                     await self.send_history(session, pid)
+            timing.first("history")
         for event in events:
             if event.kind is K.SESSION_ENDED:
                 if self._on_ended:
