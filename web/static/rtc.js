@@ -290,6 +290,7 @@ export class Media extends EventTarget {
     if (typeof payload.seq === "number") {
       if (payload.seq <= (this.layoutSeq || 0)) return;
       this.layoutSeq = payload.seq;
+      performance.mark("hearth:layout");
     }
     const layout = payload.layout || payload;
     this.layoutByMid = layout;
@@ -301,7 +302,11 @@ export class Media extends EventTarget {
       const pid = info.publisher_id;
       if (info.kind === "video") {
         wanted.add(`${pid}:${info.source}`);
-        const stream = new MediaStream([t.receiver.track]);
+        // A slot that still carries the same person keeps its playing stream: a new
+        // srcObject would restart the <video> (blank until its next frame) on every switch.
+        const shown = this.room.tiles.get(`${pid}:${info.source}`);
+        const same = shown && !shown.paused && shown.srcObject && shown.srcObject.getVideoTracks()[0] === t.receiver.track;
+        const stream = same ? shown.srcObject : new MediaStream([t.receiver.track]);
         const video = this.room.addTile(pid, info.source, stream);
         video.dataset.mid = mid;
         if (video.requestVideoFrameCallback && !performance.getEntriesByName("hearth:first-frame").length) {
@@ -336,7 +341,7 @@ export class Media extends EventTarget {
       box.append(audio);
       if (this.room.choice.speakerId && audio.setSinkId) audio.setSinkId(this.room.choice.speakerId).catch(() => null);
     }
-    audio.srcObject = new MediaStream([track]);
+    if (audio.paused || !audio.srcObject || audio.srcObject.getAudioTracks()[0] !== track) audio.srcObject = new MediaStream([track]);
   }
 
   async publishScreen(track) {
