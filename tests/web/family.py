@@ -121,12 +121,16 @@ TRACK_PCS = """(() => {
 })();"""
 SCREEN = """() => [[...document.querySelectorAll('[id^=screen-]')].filter(s => !s.hidden)
   .map(s => s.id).join(), document.getElementById('banner')?.textContent || '']"""
-# Marks the stream each remote camera tile plays; returns the page's connection count.
-TAG = """() => { document.querySelectorAll('#stage figure.camera video').forEach(v => {
-  if (v.srcObject) v.srcObject.__hearthKept = true; }); return window.__hearthPcs.length; }"""
+# Marks the stream each remote camera tile plays; returns the page's connection count
+# and each tile's track. Then, per tile: still the marked stream, and its track.
+TAG = """() => [window.__hearthPcs.length, Object.fromEntries(
+  [...document.querySelectorAll('#stage figure.camera video')].filter(v => !v.muted && v.srcObject)
+  .map(v => { v.srcObject.__hearthKept = true;
+    return [v.closest('figure').dataset.participant, v.srcObject.getVideoTracks()[0]?.id]; }))]"""
 KEPT = """() => [window.__hearthPcs.length, Object.fromEntries(
   [...document.querySelectorAll('#stage figure.camera video')].filter(v => !v.muted && v.srcObject)
-  .map(v => [v.closest('figure').dataset.participant, !!v.srcObject.__hearthKept]))]"""
+  .map(v => [v.closest('figure').dataset.participant,
+    [!!v.srcObject.__hearthKept, v.srcObject.getVideoTracks()[0]?.id, v.paused]]))]"""
 OWN_ID = """() => { const f = [...document.querySelectorAll('#stage figure.tile.camera')]
   .find(f => f.querySelector('.tile-label').textContent.endsWith('(you)'));
   return f ? f.dataset.participant : null; }"""
@@ -374,13 +378,17 @@ class Family:
         rooms = [set(names) for names in assigned.values()]
         rooms.append(set(self.pages) - set().union(*rooms))  # the main room
         took = self.settle({n: room - {n} for room in rooms for n in room}, "breakouts")
-        # Room-mates were on screen before: their tiles keep playing the same stream (a
-        # new one restarts the <video>, blank until its next frame), unless the page
-        # started its media over meanwhile.
+        # Room-mates were on screen before: a tile still fed by the same track keeps
+        # playing the same stream (a new one restarts the <video>, blank until its next
+        # frame), unless the page started its media over meanwhile.
         for name, page in self.pages.items():
-            connections, kept = page.evaluate(KEPT)
-            if connections == before[name]:
-                assert all(kept.values()), f"{name}'s page restarted tiles {kept}"
+            connections, tiles = page.evaluate(KEPT)
+            count, tracks = before[name]
+            if connections == count:
+                restarted = {pid: t for pid, t in tiles.items()
+                             if tracks.get(pid) == t[1] and not t[0]}
+                assert not restarted, f"{name}'s page restarted tiles {restarted} " \
+                                      f"(kept stream, track, paused)"
         return took
 
     def close_all(self) -> float:

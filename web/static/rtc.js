@@ -302,10 +302,12 @@ export class Media extends EventTarget {
       const pid = info.publisher_id;
       if (info.kind === "video") {
         wanted.add(`${pid}:${info.source}`);
-        // A slot that still carries the same person keeps its playing stream: a new
-        // srcObject would restart the <video> (blank until its next frame) on every switch.
+        // A slot that still carries the same person keeps its stream (a new srcObject
+        // would restart the <video>, blank until its next frame, on every switch); one
+        // that stopped playing is played again.
         const shown = this.room.tiles.get(`${pid}:${info.source}`);
-        const same = shown && !shown.paused && shown.srcObject && shown.srcObject.getVideoTracks()[0] === t.receiver.track;
+        const same = shown && shown.srcObject && shown.srcObject.getVideoTracks()[0] === t.receiver.track;
+        if (same && shown.paused) shown.play().catch(() => null);
         const stream = same ? shown.srcObject : new MediaStream([t.receiver.track]);
         const video = this.room.addTile(pid, info.source, stream);
         video.dataset.mid = mid;
@@ -341,7 +343,8 @@ export class Media extends EventTarget {
       box.append(audio);
       if (this.room.choice.speakerId && audio.setSinkId) audio.setSinkId(this.room.choice.speakerId).catch(() => null);
     }
-    if (audio.paused || !audio.srcObject || audio.srcObject.getAudioTracks()[0] !== track) audio.srcObject = new MediaStream([track]);
+    if (!audio.srcObject || audio.srcObject.getAudioTracks()[0] !== track) audio.srcObject = new MediaStream([track]);
+    else if (audio.paused) audio.play().catch(() => null);
   }
 
   async publishScreen(track) {
