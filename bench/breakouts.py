@@ -19,8 +19,8 @@ colour (160x120, 10 fps), in two rooms of three; per repeat, from the command se
 
 and where the open and the close spent their time: the server's stages
 (``hearth_breakout_stage_seconds``, read from /metrics around each command: committed,
-snapshots sent, chat histories sent, the first and the last person's relay slots
-re-pointed, the last layout sent, acked), then each page's ``performance`` marks (the
+snapshots sent, the first and the last person's relay slots re-pointed, the last layout
+sent, acked), then each page's ``performance`` marks (the
 state carrying the command's version; the new slot layout) and its frames. Each stage
 is the slowest page's.
 
@@ -66,7 +66,7 @@ NAMES = {"red": "Alex", "green": "Blair", "blue": "Casey"}
 # Six people, named by their camera's colour; the first three in room one.
 SIX = {name.capitalize(): rgb for name, rgb in PALETTE.items()}
 QUIET_MS = 1500.0  # no frame of anyone else for this long: the page has settled
-SERVER_STAGES = ("committed", "snapshot", "history", "relay_first", "relay", "layout", "acked")
+SERVER_STAGES = ("committed", "snapshot", "relay_first", "relay", "layout", "acked")
 STAGE_LINE = re.compile(r'^hearth_breakout_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)$')
 
 # Installed through DevTools (our CSP forbids page-side eval, not this).

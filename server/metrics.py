@@ -52,8 +52,8 @@ class Metrics:
         self.breakout_stage = Histogram(
             "hearth_breakout_stage_seconds", "A breakout switch (open, close, move), seconds "
             "from the command's arrival to each stage: committed, snapshot (every state "
-            "sent), history (every chat history sent), relay_first and relay (the first "
-            "and the last person's slots re-pointed), layout (the last person told), acked",
+            "sent), relay_first and relay (the first and the last person's slots "
+            "re-pointed), layout (the last person told), acked",
             ["stage"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
         )

@@ -1,9 +1,9 @@
 """Where a breakout switch spends its time, stage by stage, on the server.
 
 A command that moves people between rooms goes: received → committed (the first sink
-runs) → every snapshot sent → every chat history sent (a room change changes threads)
-→ the relay re-pointed for each person whose visibility changed (the first of them,
-then the last) → each of them told their new slot layout → acked. The namespace starts a
+runs) → every snapshot sent → the relay re-pointed for each person whose visibility
+changed (the first of them, then the last) → each of them told their new slot layout
+→ acked. (Chat histories for the new rooms follow, off this path.) The namespace starts a
 stopwatch for the commands in ``TIMED``; the outbox and the visibility port stamp the
 stages as the command passes them (a context variable: a stamp outside a timed command
 is a no-op); at the ack each stage is reported as seconds since the command arrived.
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 TIMED = frozenset({"breakouts_open", "breakouts_close", "breakouts_move"})
 # In path order; ``relay`` and ``layout`` keep the last of their per-person stamps.
-STAGES = ("committed", "snapshot", "history", "relay_first", "relay", "layout", "acked")
+STAGES = ("committed", "snapshot", "relay_first", "relay", "layout", "acked")
 Observer = Callable[[str, float], None]
 
 
