@@ -37,11 +37,13 @@ bench-memory:
 		--window 3 --workers 6; \
 		rc=$$?; bench/janus/janus-peer stop; exit $$rc
 
-# What a person feels: breakout switch at the relay, then join, chat and breakouts in Chromium.
+# What a person feels: breakout switch at the relay, then join, chat and breakouts in Chromium
+# (three people, then six with where each switch spends its time).
 bench-feel:
 	.venv/bin/python -m bench.switch --repeats 20
 	.venv/bin/python -m bench.browser --repeats 10
 	.venv/bin/python -m bench.breakouts --repeats 10
+	.venv/bin/python -m bench.breakouts --people 6 --repeats 10
 
 bench-signaling:
 	.venv/bin/python -m bench.signaling --clients 1000 --sessions 100 --stores embedded,redis \

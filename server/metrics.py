@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from server.appkeys import SETTINGS
+from signaling import timing
 
 
 @dataclass
@@ -48,6 +49,19 @@ class Metrics:
             "hearth_media_gap_seconds", "How long closed media gaps lasted",
             buckets=(2.5, 3, 4, 5, 7.5, 10, 20, 30, 60, 120), registry=r,
         )
+
+        self.breakout_stage = Histogram(
+            "hearth_breakout_stage_seconds", "A breakout switch (open, close, move), seconds "
+            "from the command's arrival to each stage: committed, snapshot (every state "
+            "sent), relay_first and relay (the first and the last person's slots "
+            "re-pointed), layout (the last person told), acked",
+            ["stage"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+        )
+        timing.subscribe(self.observe_stage)
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.breakout_stage.labels(stage=stage).observe(seconds)
 
     def observe_event(self, event: str, outcome: str, seconds: float) -> None:
         """One signaling event handled: its outcome (``ok`` or the error code) and the

@@ -27,6 +27,7 @@ from rooms.events import Event, EventKind
 from rooms.model import ParticipantStatus, Role, Session, SessionPhase
 from rooms.policy import check_screen_share
 from rooms.visibility import location, members, visible_publishers
+from signaling import timing
 from signaling.outbox import socket_room
 from signaling.registry import Caller, Empty, Payload, Registry
 from signaling.service import Signaling
@@ -550,8 +551,11 @@ class RelayVisibility:
             if getattr(exc, "code", None) is None:
                 raise
             return
+        timing.first("relay_first")
+        timing.stamp("relay")
         if self._on_layout is not None:
             await self._on_layout(session_id, subscriber_id, result)
+            timing.stamp("layout")
 
 
 class Newest:

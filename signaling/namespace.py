@@ -26,6 +26,7 @@ from rooms.errors import DomainError
 from rooms.events import Event, EventKind
 from rooms.model import Session
 from rooms.stores import StoreError
+from signaling import timing
 from signaling.outbox import socket_room
 from signaling.ratelimit import Penalties, TokenBucket
 from signaling.registry import Caller, Registry
@@ -247,7 +248,9 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
         started = time.perf_counter()
+        watch = timing.start(event)
         result = await self._dispatch(event, *args)
+        timing.finish(watch)
         if self.observe is not None:
             name = event if event in self.registry.events else "unknown"
             outcome = result["error"]["code"] if "error" in result else "ok"

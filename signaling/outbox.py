@@ -27,6 +27,7 @@ from rooms.events import ENDINGS, Event, Scope
 from rooms.events import EventKind as K
 from rooms.model import ParticipantStatus, Session
 from rooms.visibility import members, reads_room_chat, room_chat_scope
+from signaling import timing
 from signaling.chat import ChatLog, ChatMessage, Page
 from signaling.views import snapshot
 
@@ -95,6 +96,7 @@ class Outbox:
         self._clock = clock
         self._rounds: dict[str, _Round] = {}  # per session: the round not yet started
         self._sending: dict[str, asyncio.Lock] = {}  # rounds of a session go in order
+        self._histories: dict[str, asyncio.Lock] = {}  # histories of a session go in order
         self._tasks: set[asyncio.Task[None]] = set()
         self.rounds = 0  # state rounds sent (coalescing is tested on this)
 
@@ -146,7 +148,29 @@ class Outbox:
             await self._emit("chat_history", history_view(thread, page),
                              socket_room(session.id, pid))
 
+    def _histories_later(self, session: Session) -> None:
+        """Everyone's chat threads after a room change, sent once this commit has moved
+        the relay: RoomService re-points the relay when its sinks return, and a dozen
+        history pages read and sent first kept a breakout's people seeing and hearing
+        the room they left for that long. Histories of a session go out in commit
+        order (the lock is first come, first served)."""
+        lock = self._histories.setdefault(session.id, asyncio.Lock())
+
+        async def send() -> None:
+            async with lock:
+                try:
+                    for pid, p in session.participants.items():
+                        if p.present:
+                            await self.send_history(session, pid)
+                except Exception:  # a failing read must not stop the next commit's
+                    log.exception("chat histories failed", extra={"session": session.id})
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def publish(self, session: Session, events: Sequence[Event]) -> None:
+        timing.first("committed")  # the first sink: the change is in the store
         kinds = {e.kind for e in events}
         for event in events:
             if event.kind not in NOTICES:
@@ -155,12 +179,12 @@ class Outbox:
             await self.to(session.id, audience(session, event), "notice", data)
         if K.STATE_CHANGED in kinds:
             await self.broadcast_state(session)
+            timing.first("snapshot")
         if K.VISIBILITY_CHANGED in kinds:
-            for pid, p in session.participants.items():
-                if p.present:
-                    await self.send_history(session, pid)
+            self._histories_later(session)
         for event in events:
             if event.kind is K.SESSION_ENDED:
+                self._histories.pop(session.id, None)
                 if self._on_ended:
                     await self._on_ended(session.id)
                 await self._kick(session.id, None)

@@ -108,7 +108,7 @@ def wait_js(page: Page, expression: str, *, limit: float = 15.0) -> object:
 
 
 def solid_y4m(path: Path, rgb: tuple[int, int, int], *, width: int = 320, height: int = 240,
-              frames: int = 10) -> Path:
+              frames: int = 10, fps: int = 30) -> Path:
     """A solid-colour video file for Chromium's fake camera (BT.601 limited range)."""
     r, g, b = rgb
     y = round(16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256)
@@ -117,7 +117,7 @@ def solid_y4m(path: Path, rgb: tuple[int, int, int], *, width: int = 320, height
     frame = (b"FRAME\n" + bytes([y]) * (width * height)
              + bytes([cb]) * (width * height // 4) + bytes([cr]) * (width * height // 4))
     with path.open("wb") as fh:
-        fh.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        fh.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
             fh.write(frame)
     return path
@@ -148,3 +148,17 @@ def dominant(rgb: tuple[int, int, int] | None) -> str | None:
     top = max(range(3), key=lambda i: rgb[i])
     others = [rgb[i] for i in range(3) if i != top]
     return names[top] if rgb[top] > 140 and max(others) < 110 else None
+
+
+# Six solid camera colours a decoded (lossy) pixel is told apart by: a family's cameras.
+PALETTE = {
+    "red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220),
+    "yellow": (220, 220, 30), "magenta": (220, 30, 220), "cyan": (30, 200, 220),
+}
+
+
+def nearest(rgb: tuple[int, int, int] | list[int]) -> str | None:
+    """The ``PALETTE`` colour a decoded pixel is, or None when it is none of them."""
+    name, ref = min(PALETTE.items(),
+                    key=lambda kv: sum((a - b) ** 2 for a, b in zip(kv[1], rgb, strict=True)))
+    return name if sum((a - b) ** 2 for a, b in zip(ref, rgb, strict=True)) < 60 ** 2 else None

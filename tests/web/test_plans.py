@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import Server, launch, new_page, shot
+from tests.web.family import COLOURS, seen, y4m
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_session_screen import assert_accessible
-from tests.web.test_six_people import COLOURS, seen, y4m
 
 PEOPLE = {"therapist": "red", "Alex": "green", "Blair": "blue", "Dr Co": "yellow"}
 WITHIN = 60.0  # bound for media to follow a switch on a loaded two-core host

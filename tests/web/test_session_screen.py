@@ -218,6 +218,27 @@ def test_private_reply_reaches_exactly_that_person(browser: Browser, server: Ser
     for name in ("Alex", "Blair"):
         assert "canary" not in pages[name].content()
 
+    # The host hands the host role to the co-therapist from the co-therapist's menu: the
+    # host controls move with it, and the keyboard stays on the co-therapist's row.
+    room.click("#tab-people")
+    co.click("#tab-people")
+    expect(room.locator("#btn-end")).to_be_visible()
+    expect(co.locator("#btn-end")).to_have_count(0)
+    row = room.locator("#people-list > li", has_text="Dr Co")
+    row.get_by_role("button", name="Options for Dr Co").click()
+    row.get_by_role("menuitem", name="Make host").click()  # the confirm is accepted
+    expect(co.locator("#btn-end")).to_be_visible()
+    expect(room.locator("#btn-end")).to_have_count(0)
+    expect(co.locator("#people-list > li", has_text="(you)")).to_contain_text("Therapist")
+    expect(pages["Alex"].locator("#people-list > li", has_text="Dr Co")).to_contain_text(
+        "Therapist")
+    expect(room.locator("#people-list > li", has_text="(you)")).to_contain_text("Co-therapist")
+    expect(row.get_by_role("menuitem", name="Make host")).to_have_count(0)
+    focused = room.evaluate("() => { const e = document.activeElement;"
+                            " const li = e && e.closest('#people-list > li');"
+                            " return li ? li.textContent : e && e.tagName; }")
+    assert "Dr Co" in str(focused), f"focus after Make host: {focused}"
+
     # Nothing a person wrote, and no name, goes to a performance mark, a console
     # message or the server's log.
     for name, page in pages.items():

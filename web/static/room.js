@@ -136,6 +136,9 @@ export class Room {
       const ending = this.endings[err.code];
       if (ending) this.finish(...ending);
       else this.banner(`Could not join: ${err.message}`);
+      // A server too busy to answer in time may answer the next try: without one, the
+      // page would stay in the room without media until the socket dropped.
+      if (err.code === "timeout") setTimeout(() => { if (this.socket.connected && !this.ended) this.joinServer(); }, 1000);
     }
   }
 
@@ -209,6 +212,7 @@ export class Room {
   // ---- server events ------------------------------------------------------
   onState(st) {
     if (st.version < this.version) return;
+    performance.mark(`hearth:state:${st.version}`); // when each version arrived (benchmarks)
     const before = this.state;
     this.version = st.version;
     this.state = st;
@@ -628,7 +632,13 @@ export class Room {
     this.render();
     const button = document.querySelector(`.person-menu[data-participant="${pid}"] > button`);
     if (button) button.focus();
-    return this.act(event, payload, `person:${pid}`).catch(() => null);
+    return this.act(event, payload, `person:${pid}`).then(() => {
+      // The state before this answer may have taken the menu away with its button (Make
+      // host: nothing is left to do to a host): the keyboard goes to the person's row.
+      if (document.activeElement && document.activeElement !== document.body) return;
+      const row = document.querySelector(`#people-list > li[data-participant="${pid}"]`);
+      if (row) row.focus();
+    }).catch(() => null);
   }
 
   async muteAll() {
@@ -1010,7 +1020,7 @@ export class Room {
         ${this.refusal("lock")}${this.refusal("share-policy")}${this.refusal("mute-all")}${this.refusal("end")}` : nothing}
       <h2>In the session</h2>
       <ul class="plain" id="people-list">
-        ${repeat(people, (p) => p.id, (p) => html`<li data-participant=${p.id}>
+        ${repeat(people, (p) => p.id, (p) => html`<li data-participant=${p.id} tabindex="-1">
           <span class="who">
             <span class="person">${iso(p.name)}${p.id === me ? " (you)" : ""}</span>
             ${p.hand_raised ? html`<span class="hand">Hand up</span>` : nothing}

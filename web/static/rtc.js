@@ -304,6 +304,7 @@ export class Media extends EventTarget {
     if (typeof payload.seq === "number") {
       if (payload.seq <= (this.layoutSeq || 0)) return;
       this.layoutSeq = payload.seq;
+      performance.mark("hearth:layout");
     }
     const layout = payload.layout || payload;
     this.layoutByMid = layout;
@@ -315,7 +316,13 @@ export class Media extends EventTarget {
       const pid = info.publisher_id;
       if (info.kind === "video") {
         wanted.add(`${pid}:${info.source}`);
-        const stream = new MediaStream([t.receiver.track]);
+        // A slot that still carries the same person keeps its stream (a new srcObject
+        // would restart the <video>, blank until its next frame, on every switch); one
+        // that stopped playing is played again.
+        const shown = this.room.tiles.get(`${pid}:${info.source}`);
+        const same = shown && shown.srcObject && shown.srcObject.getVideoTracks()[0] === t.receiver.track;
+        if (same && shown.paused) shown.play().catch(() => null);
+        const stream = same ? shown.srcObject : new MediaStream([t.receiver.track]);
         const video = this.room.addTile(pid, info.source, stream);
         video.dataset.mid = mid;
         if (video.requestVideoFrameCallback && !performance.getEntriesByName("hearth:first-frame").length) {
@@ -350,7 +357,8 @@ export class Media extends EventTarget {
       box.append(audio);
       if (this.room.choice.speakerId && audio.setSinkId) audio.setSinkId(this.room.choice.speakerId).catch(() => null);
     }
-    audio.srcObject = new MediaStream([track]);
+    if (!audio.srcObject || audio.srcObject.getAudioTracks()[0] !== track) audio.srcObject = new MediaStream([track]);
+    else if (audio.paused) audio.play().catch(() => null);
   }
 
   async publishScreen(track) {
