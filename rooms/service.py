@@ -67,13 +67,18 @@ class RoomService:
         *,
         sinks: Sequence[EventSink] = (),
         media: VisibilityPort | None = None,
+        later_sinks: Sequence[EventSink] = (),
         clock: Callable[[], float] = time.time,
         arms: Callable[[str], bool] = lambda session_id: True,
     ) -> None:
         self._store = store
         # Only the process a session is placed on runs its timers (its relay must follow).
         self._arms = arms
+        # ``sinks`` (people told) run before the media port re-points the relay, which
+        # is the privacy cut-off of a room change; ``later_sinks`` (records, other
+        # nodes) run after it, so their writes never delay it.
         self.sinks = list(sinks)
+        self.later_sinks = list(later_sinks)
         self.media = media
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
@@ -140,15 +145,17 @@ class RoomService:
                     break
             else:
                 raise Conflict("the session is busy; try again")
-        await self._publish(new, events)
+        await self._publish(self.sinks, new, events)
         changed = any(e.kind is EventKind.VISIBILITY_CHANGED for e in events)
         if self.media is not None and changed:
             await self._set_visible(new, visibility_changes(state, new))
+        await self._publish(self.later_sinks, new, events)
         self._arm(new)
         return new, events
 
-    async def _publish(self, session: Session, events: Sequence[Event]) -> None:
-        for sink in self.sinks:
+    async def _publish(self, sinks: Sequence[EventSink], session: Session,
+                       events: Sequence[Event]) -> None:
+        for sink in sinks:
             try:
                 await sink.publish(session, events)
             except Exception:  # a failing port must not undo a committed change

@@ -160,16 +160,16 @@ class Live:
         self.audit_log = AuditLog(store, salt, hash_addresses=settings.audit_hash_addresses)
         self.audit = Auditor(self.audit_log, on_refused=metrics.link_refused)
         self.records = Records(store, keys.data)
-        sinks: list[EventSink] = [self.outbox, self.reconciler, self.media_sink,
-                                  AuditSink(self.audit_log)]
+        # People are told, then the relay is re-pointed, then records and other nodes.
+        later: list[EventSink] = [AuditSink(self.audit_log)]
         if self.bus is not None:
-            sinks.append(self.bus)
-        sinks.append(self.records.attendance_sink)
+            later.append(self.bus)
+        later.append(self.records.attendance_sink)
         self.rooms = RoomService(
-            store, sinks=sinks,
+            store, sinks=[self.outbox, self.reconciler, self.media_sink],
             media=RelayVisibility(self.relay, on_layout=self.relay_events.layout,
                                   newest=self.media_sink.newest),
-            arms=self.placement.is_local)
+            later_sinks=later, arms=self.placement.is_local)
         self.signaling = Signaling(self.rooms, self.chat, self.outbox, gate=self.records.gate)
         self.registry: Registry = build_registry(self.signaling)
         register_media(self.registry, self.signaling, self.relay,

@@ -251,3 +251,37 @@ async def test_a_forced_race_between_two_nodes_loses_nothing(any_store: Store) -
     assert s.version == 3 + 2
     await one.close()
     await two.close()
+
+
+async def test_people_are_told_then_the_relay_moves_then_records_are_written(
+        any_store: Store) -> None:
+    """The relay's re-pointing is a room change's privacy cut-off: the records and the
+    other nodes (audit, bus, attendance) are written after it, never before."""
+    order: list[str] = []
+
+    class Named(Recorder):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        async def publish(self, session: Session, events: Sequence[Event]) -> None:
+            order.append(self.name)
+
+    class Port(Relay):
+        def set_visible(self, session_id: str, subscriber_id: str,
+                        publisher_ids: Iterable[str]) -> dict[str, object]:
+            order.append("relay")
+            return super().set_visible(session_id, subscriber_id, publisher_ids)
+
+    svc = await seeded(any_store, sinks=[Named("told")], media=Port(),
+                       later_sinks=[Named("records")])
+    for p in ("t", "a", "b", "co"):
+        await svc.execute("s1", c.Knock(actor=p, consent_version="v"))
+    await svc.execute("s1", c.AdmitAll(actor="t"))
+    await svc.execute("s1", c.AssignByRole(actor="t"))
+    order.clear()
+    await svc.execute("s1", c.OpenBreakouts(actor="t"))
+    assert order[0] == "told"
+    assert order[-1] == "records"
+    assert set(order[1:-1]) == {"relay"}
+    await svc.close()
