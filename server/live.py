@@ -301,11 +301,13 @@ class Live:
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)
 
-    async def _emit(self, event: str, data: Any, room: str) -> None:
-        """Send to one person's sockets. A session's sockets all live on the node it is
-        placed on, so from there the message skips Redis (one publish per recipient,
-        which every node would decode); from any other node it goes through Redis."""
-        local = self.placement.is_local(session_of_room(room))
+    async def _emit(self, event: str, data: Any, room: str | list[str]) -> None:
+        """Send to one person's sockets (or several people's, all of one session). A
+        session's sockets all live on the node it is placed on, so from there the message
+        skips Redis (one publish per emit, which every node would decode); from any other
+        node it goes through Redis."""
+        local = self.placement.is_local(session_of_room(room if isinstance(room, str)
+                                                        else room[0]))
         await self.sio.emit(event, data, room=room, ignore_queue=local)
 
     async def _kick(self, session_id: str, participant_id: str | None) -> None:
