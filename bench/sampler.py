@@ -73,6 +73,15 @@ def _patch_handles() -> None:
     asyncio.Handle._run = timed  # type: ignore[method-assign]
 
 
+def _census_due() -> bool:
+    """Once, after the benchmark's crowd joined (``BENCH_CENSUS`` seconds after start)."""
+    after = os.environ.get("BENCH_CENSUS")
+    return after is not None and time.time() - _STARTED > float(after)
+
+
+_STARTED = time.time()
+
+
 def _watch_gc() -> None:
     started: list[float] = [0.0]
 
@@ -84,6 +93,11 @@ def _watch_gc() -> None:
         if spent > SLOW:
             _records.append(json.dumps(["h", time.time() - spent, round(spent * 1000, 1),
                                         f"gc generation {info['generation']}"]))
+        if info["generation"] == 2 and spent > SLOW and _census_due():
+            os.environ.pop("BENCH_CENSUS")  # once: what the full collections walk
+            census = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+            _records.append(json.dumps(["c", time.time(), len(gc.get_objects()),
+                                        census.most_common(40)]))
 
     gc.callbacks.append(on_gc)
 
@@ -123,6 +137,8 @@ def summary(path: Path, start: float, end: float, top: int = 40) -> dict[str, An
     for line in path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         if not start <= record[1] < end:
+            continue
+        if record[0] == "c":
             continue
         if record[0] == "h":
             slow.append((round(record[1] - start, 3), record[2], record[3]))

@@ -19,6 +19,7 @@ from rooms.service import RoomService
 from rooms.stores import Store
 from signaling.chat import ChatLog
 from signaling.leaves import LeaveBatcher
+from signaling.media import MediaHealth
 from signaling.outbox import Outbox, session_of_room
 from testkit.figures import figure
 
@@ -206,3 +207,31 @@ async def test_a_big_round_lets_other_sessions_run_between_snapshots(any_store: 
     longest = max(seen.count(t) for t in set(seen))
     assert longest * (N + 1) <= 300
     assert outbox.yields >= 1
+
+
+async def test_a_crowd_lost_at_once_is_one_media_health_recheck() -> None:
+    session = crowd(N)
+    for i in range(N):
+        session, _ = handle(session, c.Disconnect(actor=f"p{i}"), now=NOW)
+    sent: list[tuple[str, Any]] = []
+    reads = 0
+
+    async def current(session_id: str) -> Session:
+        nonlocal reads
+        reads += 1  # each recheck reads (and parses) the whole session
+        return session
+
+    async def emit(event: str, data: Any, room: str) -> None:
+        sent.append((room, data))
+
+    health = MediaHealth(None, current, emit, lost_after=0.1)  # type: ignore[arg-type]
+    await health.session_changed(session)
+    for _ in range(100):  # bounded: the recheck is due after 0.15 s
+        if health.rechecks:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)
+    assert health.rechecks == 1
+    assert reads == 1
+    assert ("p:big:t", {"stalled": sorted(f"p{i}" for i in range(N))}) in sent
+    health.close()
