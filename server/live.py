@@ -35,6 +35,7 @@ from server.metrics import Metrics
 from server.placement import Placement
 from server.reconcile import Reconciler
 from server.records.wiring import Records
+from server.tasks import stop_task
 from server.turn import client_ice_servers
 from server.wiring import create_socketio
 from signaling.chat import ChatLog
@@ -369,7 +370,10 @@ class Live:
 
     async def close(self) -> None:
         for task in list(self._tasks):
-            task.cancel()
+            await stop_task(task, "live")
+        manager = self.sio.manager
+        if isinstance(manager, ResilientRedisManager):
+            await manager.close()
         await self.reconciler.close()
         self.media_health.close()
         await self.placement.stop()
