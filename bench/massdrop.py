@@ -134,10 +134,24 @@ def figures(acks: list[tuple[float, float]], start: float, end: float) -> dict[s
             "p99_ms": round(p99 * 1000, 1), "max_ms": round(values[-1] * 1000, 1)}
 
 
-async def run(size: int, dropped: int, before: float, after: float) -> dict[str, Any]:
+def profiled(tmp: Path, samples: Path) -> dict[str, str]:
+    """Environment that makes the server sample its own stacks into ``samples``."""
+    (tmp / "sitecustomize.py").write_text("import bench.sampler\nbench.sampler.start()\n")
+    root = Path(__file__).resolve().parent.parent
+    return {"PYTHONPATH": f"{tmp}{os.pathsep}{root}", "BENCH_SAMPLES": str(samples)}
+
+
+async def run(size: int, dropped: int, before: float, after: float,
+              profile: Path | None = None) -> dict[str, Any]:
+    if profile is not None:
+        os.environ["BENCH_SAMPLES"] = str(profile)
+        from bench import sampler
+        sampler.start()  # this process's loop too: the clients may be what is slow
     with tempfile.TemporaryDirectory(prefix="hearth-massdrop-") as tmp:
         c = Cluster(Path(tmp), "")
         c.cli_data_dir = Path(tmp) / "solo"
+        if profile is not None:
+            c.env.update(profiled(Path(tmp), profile))
         node = await c.start("solo", HEARTH_MAX_PARTICIPANTS=str(size + 10),
                              HEARTH_LOG_LEVEL="ERROR")
         dr = await c.therapist(node)
@@ -164,7 +178,7 @@ async def run(size: int, dropped: int, before: float, after: float) -> dict[str,
             talk += [asyncio.create_task(chatter(x, until, acks_a, errors)) for x in stay]
             await asyncio.sleep(max(0.0, drop_at - time.monotonic()))
             worker.proc.kill()  # our own child: the crowd's sockets close at once
-            killed = time.monotonic()
+            killed, killed_at = time.monotonic(), time.time()
             seen_gone = None
             for _ in range(int(after / 0.05)):
                 if await connections(node) <= connected - dropped:
@@ -172,7 +186,7 @@ async def run(size: int, dropped: int, before: float, after: float) -> dict[str,
                     break
                 await asyncio.sleep(0.05)
             await asyncio.gather(*talk)
-            result = {
+            result: dict[str, Any] = {
                 "size": size, "dropped": dropped, "connected_before": connected,
                 "server_saw_all_gone_s": None if seen_gone is None else round(seen_gone, 2),
                 "other_session_before": figures(acks_b, start, killed),
@@ -181,6 +195,12 @@ async def run(size: int, dropped: int, before: float, after: float) -> dict[str,
                 "same_session_after": figures(acks_a, killed, until),
                 "errors": errors,
             }
+            if profile is not None:
+                result["killed_at_unix"] = killed_at
+                for name, acks in (("A", acks_a), ("B", acks_b)):  # (s after kill, ms)
+                    result[f"slowest_{name}"] = sorted(
+                        ((round(t - killed, 3), round(d * 1000)) for t, d in acks),
+                        key=lambda x: -x[1])[:8]
             for people in (stay, other):
                 for x in people:
                     await x.sio.disconnect()
@@ -227,6 +247,9 @@ def main() -> None:
     parser.add_argument("--before", type=float, default=3.0)
     parser.add_argument("--after", type=float, default=12.0)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--profile", type=Path, metavar="SAMPLES",
+                        help="sample the server's stacks into SAMPLES.<pid> "
+                             "(read with python -m bench.sampler)")
     parser.add_argument("--transitions", action="store_true",
                         help="time the pure state machine only (no server)")
     args = parser.parse_args()
@@ -236,11 +259,12 @@ def main() -> None:
         return
     if args.smoke:
         args.size, args.dropped, args.before, args.after = 30, 20, 1.0, 3.0
-    result = asyncio.run(run(args.size, args.dropped, args.before, args.after))
+    result = asyncio.run(run(args.size, args.dropped, args.before, args.after,
+                             args.profile))
     result["command"] = " ".join(["python -m bench.massdrop", *sys.argv[1:]])
     result["load_average_1m"] = os.getloadavg()[0]
     print(json.dumps(result, indent=2))
-    if not args.smoke:
+    if not args.smoke and args.profile is None:
         DATA.mkdir(exist_ok=True)
         (DATA / "massdrop.json").write_text(json.dumps(result, indent=2) + "\n")
 

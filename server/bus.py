@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from rooms.events import Event
 from rooms.model import Session
 from rooms.stores.redis import redis_client
+from server.tasks import STOP_WITHIN, stop_task
 
 log = logging.getLogger("hearth.bus")
 CHANNEL = "hearth:session-changes"
@@ -145,12 +146,10 @@ class RedisBus:
                 await pubsub.aclose()
 
     async def close(self) -> None:
-        for task in (self._task, self._sender):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self._client.aclose()
+        await stop_task(self._task, "session bus listener")
+        await stop_task(self._sender, "session bus sender")
+        with contextlib.suppress(RedisError, OSError):
+            await asyncio.wait_for(self._client.aclose(), STOP_WITHIN)
 
 
 async def _run_hook(hook: Hook, where: str) -> None:
@@ -172,6 +171,16 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     on_reconnect: Hook | None = None
     redis: Any
     pubsub: Any
+    thread: Any  # the listener task (python-socketio's name for it)
+
+    async def close(self) -> None:
+        """Stop the listener and close its connections (python-socketio leaves both
+        running at shutdown: a test's event loop then closes under a live pub/sub)."""
+        await stop_task(getattr(self, "thread", None), "socket.io redis listener")
+        for conn in (getattr(self, "pubsub", None), getattr(self, "redis", None)):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.aclose(), STOP_WITHIN)
 
     async def _redis_listen_with_retries(self) -> Any:  # pragma: no cover - I/O loop
         delay = RETRY_FIRST

@@ -259,9 +259,12 @@ async def socketio_manager_ctx(app: web.Application) -> AsyncIterator[None]:
     """With Redis: a socket.io subscription that comes back asks for a catch-up pass.
     (The sockets themselves close in ``close_sockets``, before any of this.)"""
     live = app[LIVE]
-    if isinstance(live.sio.manager, ResilientRedisManager):
-        live.sio.manager.on_reconnect = live.node.redis_back
+    manager = live.sio.manager
+    if isinstance(manager, ResilientRedisManager):
+        manager.on_reconnect = live.node.redis_back
     yield
+    if isinstance(manager, ResilientRedisManager):
+        await manager.close()  # its listener task and connections, bounded
 
 
 async def media_health_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -280,7 +283,7 @@ async def pending_sends_ctx(app: web.Application) -> AsyncIterator[None]:
     """Relay reports being sent and socket closes waiting their delay are cancelled."""
     yield
     app[LIVE].relay_events.close()
-    app[LIVE].node.close()
+    await app[LIVE].node.close()
 
 
 async def chat_retention_ctx(app: web.Application) -> AsyncIterator[None]:

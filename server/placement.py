@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 from rooms.errors import Conflict
 from rooms.stores import Store, StoreError
+from server.tasks import stop_task
 
 log = logging.getLogger("hearth.placement")
 NODES = "nodes"
@@ -134,10 +135,7 @@ class Placement:
 
     async def stop(self) -> None:
         """Leave the cluster: stop beating and remove the record (best effort)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task, "placement heartbeat")
         with contextlib.suppress(StoreError):
             await self._store.delete(_node_key(self.node_id))
             await self._store.set_remove(NODES, self.node_id)

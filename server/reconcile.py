@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from rooms.events import Event
 from rooms.model import Session, SessionPhase
 from rooms.stores import StoreError
+from server.tasks import stop_task
 
 log = logging.getLogger("hearth.reconcile")
 Port = Callable[[Session], Awaitable[None]]
@@ -131,7 +132,5 @@ class Reconciler:
         await self._changed(session)
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in list(self._tasks):
+            await stop_task(task, "reconcile pass")

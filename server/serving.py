@@ -19,6 +19,7 @@ from rooms.service import RoomService
 from server.directory import Directory
 from server.placement import Placement
 from server.reconcile import Reconciler
+from server.tasks import stop_task
 from signaling.chat import ChatLog
 from signaling.media import MediaSink
 from signaling.namespace import HearthNamespace
@@ -58,11 +59,13 @@ class ServingNode:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- delivery --------------------------------------------------------------------
-    async def emit(self, event: str, data: Any, room: str) -> None:
-        """Send to one person's sockets. A session's sockets all live on the node it is
-        placed on, so from there the message skips Redis (one publish per recipient,
-        which every node would decode); from any other node it goes through Redis."""
-        local = self._parts.placement.is_local(session_of_room(room))
+    async def emit(self, event: str, data: Any, room: str | list[str]) -> None:
+        """Send to one person's sockets (or several people's, all of one session). A
+        session's sockets all live on the node it is placed on, so from there the message
+        skips Redis (one publish per emit, which every node would decode); from any other
+        node it goes through Redis."""
+        first = room if isinstance(room, str) else room[0]
+        local = self._parts.placement.is_local(session_of_room(first))
         await self._parts.sio.emit(event, data, room=room, ignore_queue=local)
 
     async def kick(self, session_id: str, participant_id: str | None) -> None:
@@ -183,8 +186,8 @@ class ServingNode:
             await p.rooms.reconcile_media(session_id)
         await p.rooms.resume(session_id)
 
-    def close(self) -> None:
-        """Cancel closes still waiting (the sockets go with the server anyway)."""
+    async def close(self) -> None:
+        """Cancel closes still waiting (the sockets go with the server anyway), bounded."""
         for task in list(self._tasks):
-            task.cancel()
+            await stop_task(task, "serving")
 

@@ -217,7 +217,10 @@ class MediaHealth:
         self._lost_since: dict[str, dict[str, float]] = {}
         self._sent: dict[str, list[str]] = {}
         self._sent_gaps: dict[str, list[dict[str, object]]] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
+        # One recheck per session, due when its earliest lost socket passes
+        # ``lost_after`` (a crowd lost at once is one recheck, not one per person).
+        self._rechecks: dict[str, tuple[float, asyncio.TimerHandle]] = {}
+        self.rechecks = 0
 
     # -- who is stalled ------------------------------------------------------------
     async def relay_stalled(self, session_id: str, stalled: Iterable[str]) -> None:
@@ -242,9 +245,9 @@ class MediaHealth:
                 del lost[pid]
         for pid in reconnecting - lost.keys():
             lost[pid] = now
-            handle = asyncio.get_running_loop().call_later(
-                self.lost_after + 0.05, self._recheck, sid)
-            self._timers.add(handle)
+        pending = [since for since in lost.values() if now - since < self.lost_after]
+        if pending:
+            self._arm(sid, min(pending) + self.lost_after + 0.05, now)
         stalled = {pid for pid, since in lost.items() if now - since >= self.lost_after}
         stalled |= {pid for pid in self._media_stalled.get(sid, set())
                     if pid in session.participants and session.participants[pid].present}
@@ -261,7 +264,21 @@ class MediaHealth:
                     await self._emit("media_health", {"stalled": listing}, socket_room(sid, pid))
         await self._send_gaps(session)
 
+    def _arm(self, session_id: str, due: float, now: float) -> None:
+        """Recheck at ``due`` (monotonic) unless one is armed no later: that one re-arms
+        for whoever is still within ``lost_after`` when it runs."""
+        armed = self._rechecks.get(session_id)
+        if armed is not None:
+            if armed[0] <= due:
+                return
+            armed[1].cancel()
+        handle = asyncio.get_running_loop().call_later(due - now, self._recheck, session_id)
+        self._rechecks[session_id] = (due, handle)
+
     def _recheck(self, session_id: str) -> None:
+        self._rechecks.pop(session_id, None)
+        self.rechecks += 1
+
         async def run() -> None:
             session = await self._session(session_id)
             if session is not None:
@@ -345,9 +362,9 @@ class MediaHealth:
             table.pop(session_id, None)
 
     def close(self) -> None:
-        for handle in self._timers:
+        for _, handle in self._rechecks.values():
             handle.cancel()
-        self._timers.clear()
+        self._rechecks.clear()
 
 
 def register_media(r: Registry, sig: Signaling, media: MediaPort,

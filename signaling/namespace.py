@@ -79,7 +79,8 @@ def link_of(environ: dict[str, Any], auth: Any) -> tuple[str, bool] | None:
 
 
 ConnectHook = Callable[[Caller, JoinClaims], Awaitable[None]]
-DisconnectHook = Callable[[Caller, bool], Awaitable[None]]
+# A socket closed; the callable says whether the person has a live socket here now.
+DisconnectHook = Callable[[Caller, Callable[[], bool]], Awaitable[None]]
 AuditHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 ObserveHook = Callable[[str, str, float], None]  # event (bounded), outcome code, seconds
 PlaceHook = Callable[[str], Awaitable[str | None]]  # session → URL of the node serving it
@@ -206,9 +207,13 @@ class HearthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
-        others = bool(self.sids_of(conn.caller.session_id, conn.caller.participant_id))
+        session_id, participant_id = conn.caller.session_id, conn.caller.participant_id
+
+        def connected() -> bool:
+            return bool(self.sids_of(session_id, participant_id))
+
         try:
-            await self.on_leave(conn.caller, others)
+            await self.on_leave(conn.caller, connected)
         except (DomainError, StoreError):
             log.warning("disconnect bookkeeping failed",
                         extra={"session": conn.caller.session_id})

@@ -40,7 +40,10 @@ NOTICES = frozenset({
     K.HELP_REQUESTED, K.CLOSE_ALL_STARTED, K.BREAKOUTS_OPENED, K.BREAKOUTS_CLOSED,
     K.CHILD_RETURNED,
 })
-YIELD_EVERY = 16  # snapshots sent between two yields to the event loop
+# People written into snapshots between two yields to the event loop: a snapshot costs
+# about its session's size, so a 210-person round yields every other snapshot (other
+# sessions' acks go out in between) and a family of 4 sends 64 before yielding.
+YIELD_AFTER = 256
 
 
 def socket_room(session_id: str, participant_id: str) -> str:
@@ -63,7 +66,8 @@ def audience(session: Session, event: Event) -> set[str]:
     return set(members(session, target or "main"))
 
 
-Emit = Callable[[str, Any, str], Awaitable[None]]
+# One message to one socket room, or the same message to a list of rooms (encoded once).
+Emit = Callable[[str, Any, str | list[str]], Awaitable[None]]
 Kick = Callable[[str, str | None], Awaitable[None]]
 
 
@@ -75,10 +79,15 @@ class _Round:
     done: asyncio.Future[None]
 
 
+# Nobody with these has a socket: never invited in, or their socket closed. A person
+# reconnecting gets a snapshot from their own ``join``, so a round skips them.
+NO_SOCKET = frozenset({ParticipantStatus.INVITED, ParticipantStatus.RECONNECTING})
+
+
 def state_recipients(session: Session) -> list[str]:
-    """Everyone who gets the session's snapshots: all but people only invited."""
-    return [pid for pid, p in session.participants.items()
-            if p.status is not ParticipantStatus.INVITED]
+    """Everyone who gets the session's snapshots: all but people with no socket (after
+    a mass disconnect that is the few who stayed, not the whole crowd)."""
+    return [pid for pid, p in session.participants.items() if p.status not in NO_SOCKET]
 
 
 class Outbox:
@@ -99,18 +108,26 @@ class Outbox:
         self._histories: dict[str, asyncio.Lock] = {}  # histories of a session go in order
         self._tasks: set[asyncio.Task[None]] = set()
         self.rounds = 0  # state rounds sent (coalescing is tested on this)
+        self.yields = 0  # times a round gave the loop to others (tested on this)
 
     async def to(self, session_id: str, pids: Iterable[str], event: str, data: Any) -> None:
-        for pid in pids:
-            await self._emit(event, data, socket_room(session_id, pid))
+        """The same message to several people: one emit addressed to all their rooms,
+        so it is encoded (and, through Redis, published) once, not once per person."""
+        rooms = sorted(socket_room(session_id, pid) for pid in pids)
+        if rooms:
+            await self._emit(event, data, rooms)
 
     async def send_state(self, session: Session, pids: Iterable[str]) -> None:
         now = self._clock()
-        for i, pid in enumerate(pids):
-            if i and i % YIELD_EVERY == 0:
+        weight, written = max(1, len(session.participants)), 0
+        for pid in pids:
+            if written >= YIELD_AFTER:
+                self.yields += 1
                 await asyncio.sleep(0)  # a big session's round must not stall the others
+                written = 0
             await self._emit("state", snapshot(session, pid, now=now),
                              socket_room(session.id, pid))
+            written += weight
 
     async def broadcast_state(self, session: Session) -> None:
         """Send everyone the newest state, in one round shared by the commits of this

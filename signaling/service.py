@@ -79,12 +79,14 @@ class Signaling:
         if session.phase is SessionPhase.ENDED:
             raise Forbidden("this session has ended")
 
-    async def on_leave(self, caller: Caller, others_connected: bool) -> None:
+    async def on_leave(self, caller: Caller, connected: Callable[[], bool]) -> None:
         """A socket closed: the person is reconnecting (or left the lobby). Disconnects
-        that arrive together are one commit; the machine skips people already gone."""
-        if others_connected:
+        that arrive together are one commit; the machine skips people already gone.
+        ``connected`` says whether the person has another live socket here (another
+        tab, or a reconnect before the batch was written): then nothing is recorded."""
+        if connected():
             return  # another tab of the same person is still live
-        await self.leaves.leave(caller.session_id, caller.participant_id)
+        await self.leaves.leave(caller.session_id, caller.participant_id, connected)
 
 
 def build_registry(sig: Signaling) -> Registry:

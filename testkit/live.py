@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from testkit.documented import DocumentedResponses
 from testkit.servers import free_port
 
 PASSWORD = "a perfectly long password"
+CLOSE_WITHIN = 5.0  # seconds for each step of a test server's teardown
+log = logging.getLogger("testkit.live")
 
 
 @dataclass
@@ -47,10 +50,15 @@ class Live:
         return c
 
     async def close(self) -> None:
+        """Disconnect the clients and stop the server, each step bounded: a client
+        caught mid-close by the server (a kicked socket) must not hold the teardown."""
         for c in self.clients:
-            await c.sio.disconnect()
+            try:
+                await asyncio.wait_for(c.sio.disconnect(), CLOSE_WITHIN)
+            except TimeoutError:
+                log.warning("a test client did not disconnect within %s s", CLOSE_WITHIN)
         await self.http.close()
-        await self.runner.cleanup()
+        await asyncio.wait_for(self.runner.cleanup(), 4 * CLOSE_WITHIN)
         assert not self.documented.problems, "answers that differ from the OpenAPI " \
             "document:\n" + "\n".join(sorted(set(self.documented.problems)))
 
@@ -205,7 +213,9 @@ async def start_live(tmp: Path, backend: str, redis_url: str | None, **overrides
     app = create_app(load_settings({}, values))
     documented = DocumentedResponses()
     app.middlewares.append(documented.middleware())
-    runner = web.AppRunner(app)
+    # Open sockets are closed by the app's shutdown; aiohttp's 60 s wait for handlers
+    # still running after that would only hide a socket left open.
+    runner = web.AppRunner(app, shutdown_timeout=CLOSE_WITHIN)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return Live(f"http://127.0.0.1:{port}", app, runner, aiohttp.ClientSession(),

@@ -75,7 +75,7 @@ def test_real_snapshots_match_the_state_schema() -> None:
 async def test_real_notices_match_the_notice_schema(tmp_path: Path) -> None:
     sent: list[dict[str, Any]] = []
 
-    async def emit(event: str, data: Any, room: str) -> None:
+    async def emit(event: str, data: Any, room: str | list[str]) -> None:
         if event == "notice":
             sent.append(data)
         elif event == "state":
