@@ -8,8 +8,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from server.appkeys import LIVE
 
+from server.appkeys import LIVE
 from server.tasks import stop_task
 from testkit.live import start_live
 from testkit.servers import RedisServer
