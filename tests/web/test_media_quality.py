@@ -23,12 +23,12 @@ from playwright.sync_api import Page, expect
 
 from testkit.figures import figure
 from tests.web.conftest import CHROMIUM_ARGS, Server, new_page, shot, solid_y4m
+from tests.web.family import TRACK_PCS
 from tests.web.netns import Impairment, Netns, namespace
 from tests.web.test_flow import add_person, prejoin, sign_in
 from tests.web.test_media import wait_colours
 from tests.web.test_media_outage import WATCH_QUALITY
 from tests.web.test_session_screen import assert_accessible
-from tests.web.test_six_people import TRACK_PCS
 
 # Decoded video frames and audio samples that were not concealment, summed over the
 # page's inbound streams.
