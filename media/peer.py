@@ -9,7 +9,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiortc import (
@@ -164,21 +164,30 @@ class Peer:
                 raise
             except Exception as exc:
                 raise MediaError("bad_sdp", type(exc).__name__) from exc
-            config = self.router.relay.config
-            gathering.restrict_gathering(pc, config.host_addresses, config.port_range,
-                                 dict(config.announce))
-            try:
-                answer = await pc.createAnswer()
-                await pc.setLocalDescription(answer)
-            except InvalidStateError as exc:
-                raise closed_meanwhile() from exc
-            self._require_candidates(pc)
+            self._restrict(pc)
+            await self._describe(pc, pc.createAnswer)
             for dtls in gathering.dtls_transports(pc):
                 self._watch_ingress(dtls)
             self._sync_publications(description, sources)
             local = pc.localDescription
             assert local is not None
             return str(local.sdp)
+
+    def _restrict(self, pc: RTCPeerConnection) -> None:
+        """Gather only the configured addresses and ports, announcing as configured."""
+        config = self.router.relay.config
+        gathering.restrict_gathering(pc, config.host_addresses, config.port_range,
+                                     dict(config.announce))
+
+    async def _describe(self, pc: RTCPeerConnection,
+                        create: Callable[[], Awaitable[RTCSessionDescription]]) -> None:
+        """Create (offer or answer) and set the local description; a connection closed
+        meanwhile is a coded error, and a description without candidates is refused."""
+        try:
+            await pc.setLocalDescription(await create())
+        except InvalidStateError as exc:
+            raise closed_meanwhile() from exc
+        self._require_candidates(pc)
 
     def _require_candidates(self, pc: RTCPeerConnection) -> None:
         """No local candidate (e.g. the media port range is exhausted): refuse this join
@@ -270,16 +279,9 @@ class Peer:
             for kind, extra in self.slots_needed.items():
                 self._add_slots(kind, extra)
                 self.slots_needed[kind] = 0
-            config = self.router.relay.config
-            gathering.restrict_gathering(pc, config.host_addresses, config.port_range,
-                                 dict(config.announce))
+            self._restrict(pc)
             gathering.nominate_once(pc)  # the relay is the controlling agent on this leg
-            try:
-                offer = await pc.createOffer()
-                await pc.setLocalDescription(offer)
-            except InvalidStateError as exc:
-                raise closed_meanwhile() from exc
-            self._require_candidates(pc)
+            await self._describe(pc, pc.createOffer)
             local = pc.localDescription
             assert local is not None
             return str(local.sdp)
