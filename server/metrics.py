@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -49,6 +49,11 @@ class Metrics:
             "hearth_media_gap_seconds", "How long closed media gaps lasted",
             buckets=(2.5, 3, 4, 5, 7.5, 10, 20, 30, 60, 120), registry=r,
         )
+        self.media_gap_longest = Gauge(
+            "hearth_media_gap_longest_seconds", "The longest closed media gap since this "
+            "process started (the histogram only bounds it)", registry=r,
+        )
+        self._longest_gap = 0.0
 
         self.breakout_stage = Histogram(
             "hearth_breakout_stage_seconds", "A breakout switch (open, close, move), seconds "
@@ -77,6 +82,9 @@ class Metrics:
         self.media_gaps.labels(event=event).inc()
         if seconds is not None:
             self.media_gap_seconds.observe(seconds)
+            if seconds > self._longest_gap:
+                self._longest_gap = seconds
+                self.media_gap_longest.set(seconds)
 
     def watch(self, snapshot: Callable[[], dict[str, float]]) -> None:
         """Expose live figures (sockets, sessions, relay counters) read at scrape time."""

@@ -3,7 +3,9 @@ open: shared by the browser tests and the browser benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -37,9 +39,11 @@ class Server:
         self.port = free_port()
         self.url = f"http://{host}:{self.port}"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+        self.metrics_token = env.pop("HEARTH_METRICS_TOKEN", secrets.token_urlsafe(16))
         environ.update(HEARTH_HOST=host, HEARTH_PORT=str(self.port), HEARTH_TLS="false",
                        HEARTH_DATA_DIR=str(tmp), HEARTH_PUBLIC_URL=self.url,
-                       HEARTH_MEDIA_HOSTS=host, **env)
+                       HEARTH_MEDIA_HOSTS=host, HEARTH_METRICS_TOKEN=self.metrics_token,
+                       **env)
         self.env = environ
         self.add_therapist("dr.rivera")
         self.proc = subprocess.Popen(
@@ -62,8 +66,39 @@ class Server:
             capture_output=True, text=True, timeout=60)
         assert added.returncode == 0, added.stderr
 
+    def gaps(self) -> dict[str, float]:
+        """The media reconciler's figures so far: gaps opened, repair attempts, gaps
+        closed, and the longest closed gap in seconds (``/metrics``)."""
+        text = requests.get(f"{self.url}/metrics", timeout=5, headers={
+            "Authorization": f"Bearer {self.metrics_token}"}).text
+        wanted = {'hearth_media_gaps_total{event="opened"}': "opened",
+                  'hearth_media_gaps_total{event="repair"}': "repairs",
+                  'hearth_media_gaps_total{event="closed"}': "closed",
+                  "hearth_media_gap_longest_seconds": "longest_s"}
+        out = dict.fromkeys(wanted.values(), 0.0)
+        for line in text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name in wanted:
+                out[wanted[name]] = float(value)
+        return out
+
     def stop(self) -> None:
+        """Stop the server, first adding its reconciler figures to ``SERVED_GAPS``."""
+        # A server that died has no figures to give; its test says why.
+        with contextlib.suppress(requests.RequestException, ValueError):
+            SERVED_GAPS.append(self.gaps())
         stop_process(self.proc, 15)
+
+
+# Every stopped Server's reconciler figures, for the browser suite's summary.
+SERVED_GAPS: list[dict[str, float]] = []
+
+
+def gap_summary(served: list[dict[str, float]]) -> dict[str, float]:
+    """Over many servers: gaps opened, repairs, closed (summed) and the longest gap."""
+    return {"servers": float(len(served)),
+            **{k: sum(g[k] for g in served) for k in ("opened", "repairs", "closed")},
+            "longest_s": max((g["longest_s"] for g in served), default=0.0)}
 
 
 def chromium() -> str:

@@ -124,6 +124,7 @@ async def test_gap_is_shown_to_clinicians_repaired_and_counted(live: Live) -> No
         assert await metric(live, 'hearth_media_gaps_total{event="repair"}') >= 1
         assert await metric(live, 'hearth_media_gaps_total{event="closed"}') >= 1
         assert await metric(live, "hearth_media_gap_seconds_count") >= 1
+        assert await metric(live, "hearth_media_gap_longest_seconds") >= 2.0
     finally:
         stop.set()
         if task is not None:

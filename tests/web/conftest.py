@@ -17,16 +17,19 @@ from testkit.browser import (
     HEARTH,
     PASSWORD,
     ROOT,
+    SERVED_GAPS,
     SHOTS,
     Server,
     colour_of,
     dominant,
+    gap_summary,
     launch,
     new_page,
     shot,
     solid_y4m,
     wait_js,
 )
+from testkit.figures import figure
 
 # The browser tests import these from here as well as from testkit.browser.
 __all__ = [
@@ -50,6 +53,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/web/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reconciler_figures() -> Iterator[None]:
+    """After the browser suite: the media reconciler's gaps over every server it ran
+    (``pytest -m browser --log-cli-level=INFO`` shows the line; docs/benchmarks.md)."""
+    yield
+    g = gap_summary(SERVED_GAPS)
+    figure(f"media reconciler over the browser suite: {g['servers']:.0f} servers, "
+           f"{g['opened']:.0f} gaps opened, {g['repairs']:.0f} repairs, {g['closed']:.0f} "
+           f"closed, longest {g['longest_s']:.1f} s")
 
 
 @pytest.fixture(scope="session")
