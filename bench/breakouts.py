@@ -172,7 +172,7 @@ class Session:
 
     def stages(self) -> dict[str, tuple[float, float]]:
         """The server's breakout stages so far: stage -> (count, sum of seconds)."""
-        text = requests.get(f"{self.server.url}/metrics", timeout=10).text
+        text = self.server.metrics()
         found: dict[str, dict[str, float]] = {}
         for line in text.splitlines():
             m = STAGE_LINE.match(line)

@@ -66,11 +66,17 @@ class Server:
             capture_output=True, text=True, timeout=60)
         assert added.returncode == 0, added.stderr
 
+    def metrics(self) -> str:
+        """``/metrics`` as Prometheus text (the server's token is set for tests)."""
+        answer = requests.get(f"{self.url}/metrics", timeout=10, headers={
+            "Authorization": f"Bearer {self.metrics_token}"})
+        answer.raise_for_status()
+        return answer.text
+
     def gaps(self) -> dict[str, float]:
         """The media reconciler's figures so far: gaps opened, repair attempts, gaps
         closed, and the longest closed gap in seconds (``/metrics``)."""
-        text = requests.get(f"{self.url}/metrics", timeout=5, headers={
-            "Authorization": f"Bearer {self.metrics_token}"}).text
+        text = self.metrics()
         wanted = {'hearth_media_gaps_total{event="opened"}': "opened",
                   'hearth_media_gaps_total{event="repair"}': "repairs",
                   'hearth_media_gaps_total{event="closed"}': "closed",
