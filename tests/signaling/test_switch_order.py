@@ -23,8 +23,9 @@ N = 6
 async def test_the_relay_moves_before_the_chat_histories_go_out(any_store: Store) -> None:
     log: list[tuple[str, str]] = []  # (what, to whom), in the order it happened
 
-    async def emit(event: str, data: Any, room: str) -> None:
-        log.append((event, room.rsplit(":", 1)[1]))
+    async def emit(event: str, data: Any, room: str | list[str]) -> None:
+        for one in [room] if isinstance(room, str) else room:  # one emit may reach many
+            log.append((event, one.rsplit(":", 1)[1]))
 
     async def kick(session_id: str, pid: str | None) -> None:
         return None

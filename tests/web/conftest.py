@@ -55,15 +55,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _reconciler_figures() -> Iterator[None]:
-    """After the browser suite: the media reconciler's gaps over every server it ran
-    (``pytest -m browser --log-cli-level=INFO`` shows the line; docs/benchmarks.md)."""
-    yield
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After the browser suite, in its output: the media reconciler's gaps over every
+    server it ran (docs/benchmarks.md quotes the line)."""
+    if not SERVED_GAPS:
+        return
     g = gap_summary(SERVED_GAPS)
-    figure(f"media reconciler over the browser suite: {g['servers']:.0f} servers, "
-           f"{g['opened']:.0f} gaps opened, {g['repairs']:.0f} repairs, {g['closed']:.0f} "
-           f"closed, longest {g['longest_s']:.1f} s")
+    line = (f"media reconciler over the browser suite: {g['servers']:.0f} servers, "
+            f"{g['opened']:.0f} gaps opened, {g['repairs']:.0f} repairs, {g['closed']:.0f} "
+            f"closed, longest {g['longest_s']:.1f} s")
+    terminalreporter.write_sep("-", "media reconciler")
+    terminalreporter.write_line(line)
+    figure(line)
 
 
 @pytest.fixture(scope="session")
