@@ -70,7 +70,7 @@ from signaling.media import MediaHealth, MediaSink, RelayEvents, RelayVisibility
 from signaling.namespace import HearthNamespace, Revocations, answer_oversized_frames
 from signaling.outbox import Outbox
 from signaling.ratelimit import Penalties
-from signaling.registry import Registry
+from signaling.registry import Caller, Registry
 from signaling.service import Signaling, build_registry
 from signaling.tokens import LinkSigner
 
@@ -183,7 +183,7 @@ class Live:
         self.penalties = Penalties(store, salt)
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,
-            on_leave=self.signaling.on_leave, audit=self.audit, coded_errors=(MediaError,),
+            on_leave=self._on_leave, audit=self.audit, coded_errors=(MediaError,),
             observe=metrics.observe_event, place=node.place,
             identify=functools.partial(identify, self.rooms), penalties=self.penalties,
             address=lambda environ: environ_address(environ, settings.trusted_proxies),
@@ -198,6 +198,14 @@ class Live:
             placed=len(self.placement.local), draining=self.placement.draining))
         self.drain: Callable[[float], Awaitable[None]] = functools.partial(
             drain, self.placement, lambda: self.namespace.connections, node.move)
+
+    async def _on_leave(self, caller: Caller, connected: Callable[[], bool]) -> None:
+        """A socket closed. Once this node no longer serves the session (it drained, or
+        the session moved), the person is moving: the serving node keeps their presence,
+        so a disconnect batch written here later must not undo their reconnect there."""
+        session_id = caller.session_id
+        await self.signaling.on_leave(
+            caller, lambda: connected() or not self.placement.is_local(session_id))
 
     async def _session(self, session_id: str) -> Session | None:
         return await self.rooms.get(session_id)
