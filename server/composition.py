@@ -11,7 +11,6 @@ Each resource is opened and closed by its own ``cleanup_ctx``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -63,6 +62,7 @@ from server.records.wiring import Records
 from server.sealedstore import SealedStore
 from server.serving import ServingNode
 from server.storehealth import WatchedStore
+from server.tasks import stop_task
 from server.turn import client_ice_servers
 from signaling.chat import ChatLog, sweep_retention
 from signaling.checkin import register_checkin
@@ -70,7 +70,7 @@ from signaling.media import MediaHealth, MediaSink, RelayEvents, RelayVisibility
 from signaling.namespace import HearthNamespace, Revocations, answer_oversized_frames
 from signaling.outbox import Outbox
 from signaling.ratelimit import Penalties
-from signaling.registry import Caller, Registry
+from signaling.registry import Registry
 from signaling.service import Signaling, build_registry
 from signaling.tokens import LinkSigner
 
@@ -183,7 +183,7 @@ class Live:
         self.penalties = Penalties(store, salt)
         self.namespace = HearthNamespace(
             self.registry, self.links, on_join=self.signaling.on_join,
-            on_leave=self._on_leave, audit=self.audit, coded_errors=(MediaError,),
+            on_leave=node.leave, audit=self.audit, coded_errors=(MediaError,),
             observe=metrics.observe_event, place=node.place,
             identify=functools.partial(identify, self.rooms), penalties=self.penalties,
             address=lambda environ: environ_address(environ, settings.trusted_proxies),
@@ -198,14 +198,6 @@ class Live:
             placed=len(self.placement.local), draining=self.placement.draining))
         self.drain: Callable[[float], Awaitable[None]] = functools.partial(
             drain, self.placement, lambda: self.namespace.connections, node.move)
-
-    async def _on_leave(self, caller: Caller, connected: Callable[[], bool]) -> None:
-        """A socket closed. Once this node no longer serves the session (it drained, or
-        the session moved), the person is moving: the serving node keeps their presence,
-        so a disconnect batch written here later must not undo their reconnect there."""
-        session_id = caller.session_id
-        await self.signaling.on_leave(
-            caller, lambda: connected() or not self.placement.is_local(session_id))
 
     async def _session(self, session_id: str) -> Session | None:
         return await self.rooms.get(session_id)
@@ -304,9 +296,7 @@ async def chat_retention_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(sweep_retention(app[LIVE].chat, min(600.0, retention / 4)),
                                name="chat-retention-sweep")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task, "chat retention sweep")
 
 
 CONTEXTS: tuple[Context, ...] = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from rooms.events import ENDINGS, EventKind
@@ -24,6 +25,8 @@ from signaling.chat import ChatLog
 from signaling.media import MediaSink
 from signaling.namespace import HearthNamespace
 from signaling.outbox import Outbox, session_of_room, state_recipients
+from signaling.registry import Caller
+from signaling.service import Signaling
 from signaling.tokens import LinkSigner
 
 KICK_DELAY = 0.3  # seconds between a closing notice and the close
@@ -47,6 +50,7 @@ class Parts(Protocol):
     links: LinkSigner
     directory: Directory
     chat: ChatLog
+    signaling: Signaling
 
 
 class ServingNode:
@@ -93,6 +97,15 @@ class ServingNode:
             await self._parts.namespace.disconnect(sid)
 
     # --- placement ---------------------------------------------------------------------
+    async def leave(self, caller: Caller, connected: Callable[[], bool]) -> None:
+        """A socket closed. Once this node no longer serves the session (it drained, or
+        the session moved), the person is moving: the serving node keeps their presence,
+        so a disconnect batch written here later must not undo their reconnect there."""
+        session_id = caller.session_id
+        placement = self._parts.placement
+        await self._parts.signaling.on_leave(
+            caller, lambda: connected() or not placement.is_local(session_id))
+
     async def place(self, session_id: str) -> str | None:
         """None when the session is served here, else the URL of the node that serves it."""
         node = await self._parts.placement.locate(session_id)

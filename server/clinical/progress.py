@@ -73,16 +73,15 @@ _MD_PREFIX = {"h1": "# ", "h2": "## ", "h3": "### ", "li": "- ", "p": ""}
 def markdown(blocks: Sequence[Block]) -> str:
     """One line per block: no heading or list can be injected by a name or a note."""
     out: list[str] = []
-    for i, (kind, text) in enumerate(blocks):
-        line = _MD_PREFIX[kind] + _one_line(text).replace("#", "\\#")
-        list_run = kind == "li" and i > 0 and blocks[i - 1][0] == "li"
-        if out and not list_run:
-            out.append("")
-        out.append(line)
+    previous: Kind | None = None
+    for kind, text in blocks:
+        if out and out[-1] and not (kind == "li" and previous == "li"):
+            out.append("")  # a blank line between blocks, none inside a list
+        out.append(_MD_PREFIX[kind] + _one_line(text).replace("#", "\\#"))
         if kind.startswith("h"):
             out.append("")
-    return "\n".join(line for i, line in enumerate(out)
-                     if line or (i > 0 and out[i - 1])).rstrip() + "\n"
+        previous = kind
+    return "\n".join(out).rstrip() + "\n"
 
 
 def progress_note(title: str, session: Session, tracks: Sequence[Track],

@@ -55,8 +55,7 @@ export function planView(room) {
       <span id="plan-clock" class="pill" role="timer" aria-live="off" ?hidden=${!phaseClock(st)}>${phaseClock(st) || ""}</span>
       ${closing ? html`<span class="muted">Rooms close after the countdown.</span>
         <button type="button" id="plan-close-now" class="secondary"
-          @click=${() => room.act("breakouts_close", { grace_seconds: 0 }, "plan-close-now")
-            .then(() => { const next = document.getElementById("plan-next"); if (next) next.focus(); }, () => null)}>Close now</button>
+          @click=${() => room.closeRooms(0, "plan-close-now", "plan-next")}>Close now</button>
         ${room.refusal("plan-close-now")}` : nothing}
     </p>
     <button type="button" id="plan-next" aria-describedby="plan-next-what"

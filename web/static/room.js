@@ -190,15 +190,14 @@ export class Room {
 
   status(text) { this.say(text); }
 
-  // Close every breakout room (after `grace` seconds; 0: now). The same button reads
-  // "Close now" during the countdown, so focus stays on it; once the rooms are gone
-  // with their controls, focus goes to the breakouts heading, never to the page.
-  closeRooms(grace, near) {
+  // Close every breakout room (after `grace` seconds; 0: now). With a countdown the
+  // same button reads "Close now", so focus stays on it; closing now takes the button
+  // away with the rooms, so focus goes to `after` (a control that stays), never to
+  // the page.
+  closeRooms(grace, near, after = "bo-title") {
     return this.act("breakouts_close", { grace_seconds: grace }, near).then(() => {
-      if (document.activeElement === document.body || !document.activeElement) {
-        const title = $("bo-title") || $("plan-next");
-        if (title) title.focus();
-      }
+      const stays = grace === 0 ? $(after) : null;
+      if (stays) stays.focus();
     }, () => null);
   }
 
