@@ -24,6 +24,7 @@ from aiortc import RTCPeerConnection
 # adapter name -> module holding `Adapter` (coordinator) and `Client` (worker) classes
 ADAPTER_MODULES = {
     "janus": "bench.janus_adapter",
+    "janus-simulcast": "bench.janus_adapter:SimulcastAdapter",
     "hearth": "bench.hearth_adapter",
     "hearth-simulcast": "bench.hearth_adapter:SimulcastAdapter",
     "p2p": "bench.p2p_adapter",

@@ -22,6 +22,8 @@ import aiohttp
 from aiortc import RTCIceCandidate, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from bench import simulcast
+
 PLUGIN = "janus.plugin.videoroom"
 REQUEST_TIMEOUT_S = 15.0
 EVENT_TIMEOUT_S = 20.0
@@ -192,7 +194,8 @@ class Adapter:
         })
 
     def client_config(self) -> dict[str, Any]:
-        return {"kind": "janus", "url": self.url, "room": self.room}
+        return {"kind": "janus", "url": self.url, "room": self.room,
+                "simulcast": self.name == "janus-simulcast"}
 
     def sfu_pids(self) -> list[int]:
         return self._pids
@@ -207,12 +210,20 @@ class Adapter:
         self._session = None
 
 
+class SimulcastAdapter(Adapter):
+    """The same Janus; every publisher sends its video as three layers
+    (``bench.simulcast``)."""
+
+    name = "janus-simulcast"
+
+
 class Client:
     """Worker half: one Janus session per client process, one handle per pc."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.url = config["url"]
         self.room = int(config["room"])
+        self._simulcast = bool(config.get("simulcast"))
         self._session: JanusSession | None = None
 
     async def _janus(self) -> JanusSession:
@@ -226,7 +237,12 @@ class Client:
         handle = await janus.attach()
         janus.watch_trickle(handle, pc)
         await pc.setLocalDescription(await pc.createOffer())
-        offer = {"type": "offer", "sdp": pc.localDescription.sdp, "trickle": False}
+        sdp = pc.localDescription.sdp
+        if self._simulcast:
+            sdp, video_ssrcs = simulcast.munge_offer(sdp)
+            for ssrc in video_ssrcs[:1]:  # the media SSRC (the second is its RTX)
+                simulcast.register(ssrc)
+        offer = {"type": "offer", "sdp": sdp, "trickle": False}
         data = await janus.message(
             handle,
             {"request": "joinandconfigure", "room": self.room, "ptype": "publisher",

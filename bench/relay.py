@@ -65,6 +65,11 @@ from bench.workers import RunError, WorkerHandle
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENT_IP = "198.18.77.1"
+#: (first, second) SFU pairs whose CPU per packet is compared when both ran
+RATIOS = (("hearth", "janus"), ("hearth-simulcast", "janus-simulcast"),
+          ("hearth-simulcast", "hearth"))
+SFU_NAMES = {"hearth": "Hearth", "janus": "Janus", "hearth-simulcast": "Hearth simulcast",
+             "janus-simulcast": "Janus simulcast"}
 CLIENT_CPU_LIMIT = 0.80  # of one core, per client process
 CONNECT_TIMEOUT_S = 25.0
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -388,14 +393,17 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
             f"({r['decode_errors']}) |"
         )
     by = {(r["scenario"], r["sfu"]): r for r in report["summary"]}
-    ratios = [(s, by[(s, "hearth")], by[(s, "janus")]) for s, sfu in by
-              if sfu == "hearth" and (s, "janus") in by]
-    if ratios:
-        lines += ["", "| Scenario | CPU/pkt Hearth / Janus | Added p95 Hearth - Janus ms |",
+    for first, second in RATIOS:
+        ratios = [(s, by[(s, first)], by[(s, second)]) for s, sfu in by
+                  if sfu == first and (s, second) in by]
+        if not ratios:
+            continue
+        a, b = SFU_NAMES[first], SFU_NAMES[second]
+        lines += ["", f"| Scenario | CPU/pkt {a} / {b} | Added p95 {a} - {b} ms |",
                   "|---|---|---|"]
         for s, h, j in ratios:
             if not (h["accepted"] and j["accepted"]):
-                missing = " or ".join(n for n, row in (("Hearth", h), ("Janus", j))
+                missing = " or ".join(n for n, row in ((a, h), (b, j))
                                       if not row["accepted"])
                 lines.append(f"| {s} | not compared: no accepted run for {missing} | — |")
                 continue
@@ -529,8 +537,9 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
     _check_network(args.host_ip)
     clip = load_clip()  # encode once here, before the workers race for the cache
     loopback = args.host_ip == "127.0.0.1"  # Hearth then serves on loopback, not in the netns
-    options = {"janus": {"url": args.janus_url},
-               "hearth": {"netns": None, "host": "127.0.0.1"} if loopback else {}, "p2p": {}}
+    hearth: dict[str, Any] = {"netns": None, "host": "127.0.0.1"} if loopback else {}
+    options = {"janus": {"url": args.janus_url}, "janus-simulcast": {"url": args.janus_url},
+               "hearth": hearth, "hearth-simulcast": hearth, "p2p": {}}
     for sfu in args.sfu:  # fail fast (e.g. hearth not implemented, janus not running)
         try:
             make_adapter(sfu, options[sfu])
