@@ -55,6 +55,7 @@ class EventKind(StrEnum):
     VISIBILITY_CHANGED = "visibility_changed"
     PLAN_SET = "plan_set"
     PHASE_STARTED = "phase_started"
+    PHASE_REFUSED = "phase_refused"
     ASIDE_STARTED = "aside_started"
     ASIDE_ENDED = "aside_ended"
     HOST_HANDED_OVER = "host_handed_over"
@@ -101,6 +102,8 @@ KINDS: dict[EventKind, str] = {
     K.PLAN_SET: "a clinician attached a session plan (for the audit log)",
     K.PHASE_STARTED: "the session plan moved to its next phase (clinicians; attendance "
     "and the audit log)",
+    K.PHASE_REFUSED: "a plan phase's rooms could not form when the countdown before them "
+    "ended; everyone stays together (clinicians)",
     K.ASIDE_STARTED: "a clinician took one person into a private room (clinicians)",
     K.ASIDE_ENDED: "a private room ended; both are back where they belong (clinicians)",
     K.HOST_HANDED_OVER: "the therapist handed the host role to a co-therapist (for the "

@@ -273,6 +273,9 @@ def _return_all(s: Session) -> Session:
 Handler = Callable[[Session, Any, Participant, float], Result]
 Dispatch = Callable[[Session, Any, Participant | None, float], Result]
 HANDLERS: dict[type[c.Command], Dispatch] = {}
+#: what follows when open rooms' closing countdown ends, after everyone is back
+#: (rooms/plans.py: a plan's next rooms form then)
+AFTER_CLOSE: list[Callable[[Session, float], Result]] = []
 
 
 def on(cmd_type: type[c.Command]) -> Callable[[Handler], Handler]:
@@ -737,6 +740,9 @@ def _tick(s: Session, now: float) -> Result:
             and b.closing_deadline is not None and b.closing_deadline <= now:
         s = _return_all(s)
         events.append(Event(K.BREAKOUTS_CLOSED, EVERYONE))
+        for follow in AFTER_CLOSE:
+            s, more = follow(s, now)
+            events.extend(more)
     for p in list(s.participants.values()):
         if ((p.status, Trigger.GRACE_OVER) in PARTICIPANT_TRIGGERS
                 and p.disconnected_at is not None

@@ -164,6 +164,11 @@ class PlanRun:
     phases: tuple[PlanPhase, ...] = ()
     index: int = -1
     started_at: float | None = None
+    #: the phase whose rooms form when the open rooms' closing countdown ends (moving
+    #: from one split phase to another); None when nothing waits
+    pending: int | None = None
+    #: the clinician who moved the plan on (its rooms form in their name)
+    pending_by: str = ""
 
     @property
     def current(self) -> PlanPhase | None:

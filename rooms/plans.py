@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from rooms import commands as c
 from rooms import machine as m
-from rooms.errors import InvalidTransition, NoClinician, NotFound, PlanEnd
+from rooms.errors import DomainError, InvalidTransition, NoClinician, NotFound, PlanEnd
 from rooms.events import CLINICIANS as TO_CLINICIANS
 from rooms.events import Event
 from rooms.events import EventKind as K
@@ -168,7 +168,7 @@ def _apply_layout(s: Session, phase: PlanPhase, actor: str, now: float,
         if b.phase is BP.OPEN:
             s = _run(s, c.CloseAll(actor=actor, grace=grace), now, events)
         return s, events
-    if b.active:  # rooms re-form at once: the old ones close without a countdown
+    if b.active:  # rooms re-form now: whatever countdown was left is cut short
         if b.phase is BP.OPEN:
             s = _run(s, c.CloseAll(actor=actor, grace=0), now, events)
         s = m._breakouts(s, closing_deadline=now)
@@ -207,27 +207,70 @@ def _set_plan(s: Session, cmd: c.SetPlan, actor: Participant, now: float) -> m.R
 
 @m.on(c.NextPhase)
 def _next_phase(s: Session, cmd: c.NextPhase, actor: Participant, now: float) -> m.Result:
+    """From one split phase to another, open rooms first count down like any close
+    (their people are warned) and the next rooms form when it ends (``_form_pending``);
+    asked again meanwhile, or with ``grace`` 0, they form now."""
     status = _plan_step(s, cmd)
     run = s.plan
-    index = run.index + 1
+    index = run.index + 1 if run.pending is None else run.pending
     if index >= len(run.phases):
         raise PlanEnd("this is the plan's last phase")
     phase = run.phases[index]
-    try:
-        new, events = _apply_layout(s, phase, actor.id, now, cmd.grace)
-    except NoClinician as exc:
-        raise NoClinician(f"{phase.name}: {exc} (a clinician must be in every room "
-                          "that holds a client)") from exc
+    grace = s.limits.close_grace if cmd.grace is None else cmd.grace
+    if (run.pending is None and grace > 0 and s.breakouts.phase is BP.OPEN
+            and layout_rooms(s, phase)):
+        _start_phase(s, phase, actor.id, now)  # refused now, not after the countdown
+        events: list[Event] = []
+        new = _run(s, c.CloseAll(actor=actor.id, grace=grace), now, events)
+        return replace(new, plan=replace(run, status=status, pending=index,
+                                         pending_by=actor.id)), events
+    run = replace(run, pending=None, pending_by="")
+    new, events = _start_phase(replace(s, plan=run), phase, actor.id, now, cmd.grace)
     new = replace(new, plan=replace(run, status=status, index=index, started_at=now))
     events.append(Event(K.PHASE_STARTED, TO_CLINICIANS,
                         {"index": index, "name": phase.name, "minutes": phase.minutes}))
     return new, events
 
 
+def _start_phase(s: Session, phase: PlanPhase, actor: str, now: float,
+                 grace: float | None = None) -> tuple[Session, list[Event]]:
+    try:
+        return _apply_layout(s, phase, actor, now, grace)
+    except NoClinician as exc:
+        raise NoClinician(f"{phase.name}: {exc} (a clinician must be in every room "
+                          "that holds a client)") from exc
+
+
+def _form_pending(s: Session, now: float) -> tuple[Session, list[Event]]:
+    """The closing countdown before a split phase ended: its rooms form now. If they
+    cannot any more (a clinician left meanwhile), everyone stays together and the
+    clinicians are told why; the plan stays on the phase before."""
+    run = s.plan
+    if run.pending is None or run.status is not PL.RUNNING:
+        return s, []
+    index, by = run.pending, run.pending_by
+    run = replace(run, pending=None, pending_by="")
+    s = replace(s, plan=run)
+    phase = run.phases[index]
+    try:
+        new, events = _start_phase(s, phase, by, now)
+    except DomainError as exc:
+        return s, [Event(K.PHASE_REFUSED, TO_CLINICIANS, {
+            "index": index, "name": phase.name, "reason": str(exc)})]
+    new = replace(new, plan=replace(run, index=index, started_at=now))
+    events.append(Event(K.PHASE_STARTED, TO_CLINICIANS,
+                        {"index": index, "name": phase.name, "minutes": phase.minutes}))
+    return new, events
+
+
+m.AFTER_CLOSE.append(_form_pending)
+
+
 @m.on(c.EndPlan)
 def _end_plan(s: Session, cmd: c.EndPlan, actor: Participant, now: float) -> m.Result:
     status = _plan_step(s, cmd)
-    return replace(s, plan=replace(s.plan, status=status, started_at=None)), []
+    return replace(s, plan=replace(s.plan, status=status, started_at=None, pending=None,
+                                   pending_by="")), []
 
 
 def _aside_step(s: Session, target: str, cmd: c.Command) -> AsideState:

@@ -88,6 +88,8 @@ class PlanView(Closed):
     status: Literal["none", "ready", "running", "finished"]
     index: int = Field(description="the current phase, -1 before the first")
     started_at: float | None = Field(description="when the current phase started")
+    pending: int | None = Field(description="the phase whose rooms form when the closing "
+                                "countdown ends (from one split phase to another)")
     phases: list[PlanPhaseView]
 
 
@@ -174,6 +176,13 @@ class ChildReturned(Notice):
     participant_id: str
 
 
+class PhaseRefused(Notice):
+    kind: Literal["phase_refused"]
+    index: int
+    name: str
+    reason: str
+
+
 class Moved(Closed):
     """The node is shutting down: reconnect to the address first used, then ``join``."""
 
@@ -188,7 +197,7 @@ class Superseded(Closed):
 
 AnyNotice = Annotated[
     Plain | Denied | Knock | LobbyMessage | Broadcast | HelpRequested | BreakoutsOpened
-    | CloseAllStarted | ChildReturned | Moved | Superseded,
+    | CloseAllStarted | ChildReturned | PhaseRefused | Moved | Superseded,
     Field(discriminator="kind"),
 ]
 NOTICE = TypeAdapter(AnyNotice)
@@ -198,7 +207,8 @@ def notice_kinds() -> set[str]:
     """Every notice kind the schema describes."""
     kinds: set[str] = set()
     for model in (Plain, Denied, Knock, LobbyMessage, Broadcast, HelpRequested,
-                  BreakoutsOpened, CloseAllStarted, ChildReturned, Moved, Superseded):
+                  BreakoutsOpened, CloseAllStarted, ChildReturned, PhaseRefused, Moved,
+                  Superseded):
         kinds.update(model.model_fields["kind"].annotation.__args__)  # type: ignore[union-attr]
     return kinds
 

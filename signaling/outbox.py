@@ -38,7 +38,7 @@ NOTICES = frozenset({
     K.KNOCK, K.LOBBY_MESSAGE, K.DENIED, K.SENT_BACK, K.REMOVED, K.SESSION_ENDED,
     K.MUTE_REQUESTED, K.CAMERA_OFF_REQUESTED, K.UNMUTE_REQUESTED, K.BROADCAST,
     K.HELP_REQUESTED, K.CLOSE_ALL_STARTED, K.BREAKOUTS_OPENED, K.BREAKOUTS_CLOSED,
-    K.CHILD_RETURNED,
+    K.CHILD_RETURNED, K.PHASE_REFUSED,
 })
 # People written into snapshots between two yields to the event loop: a snapshot costs
 # about its session's size, so a 210-person round yields every other snapshot (other

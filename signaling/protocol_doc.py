@@ -101,7 +101,7 @@ NOTICE_FIELDS = {
     "knock": "`participant_id`, `name`", "lobby_message": "`text`", "denied": "`text`",
     "broadcast": "`text`, `from`", "help_requested": "`participant_id`, `name`, `room`",
     "breakouts_opened": "`deadline`", "close_all_started": "`seconds`, `deadline`",
-    "child_returned": "`participant_id`",
+    "child_returned": "`participant_id`", "phase_refused": "`index`, `name`, `reason`",
 }
 
 

@@ -96,6 +96,7 @@ def _plan(run: PlanRun) -> dict[str, Any] | None:
         "status": run.status.value,
         "index": run.index,
         "started_at": run.started_at,
+        "pending": run.pending,
         "phases": [{"name": ph.name, "minutes": ph.minutes, "layout": ph.layout.value}
                    for ph in run.phases],
     }

@@ -85,17 +85,83 @@ def test_a_phase_that_leaves_a_client_without_a_clinician_is_refused() -> None:
     assert s.breakouts.phase is BreakoutPhase.NONE
 
 
-def test_rooms_re_form_at_once_between_two_split_phases() -> None:
-    phases = (PlanPhase("Apart", 10, PlanLayout.EACH_CLIENT_WITH_CLINICIAN),
+TWO_SPLITS = (PlanPhase("Apart", 10, PlanLayout.EACH_CLIENT_WITH_CLINICIAN),
               PlanPhase("Custom", 10, PlanLayout.CUSTOM, (
                   RoomRule("Both", (Role.PARTNER, Role.THERAPIST)),
                   RoomRule("Team", (Role.CO_THERAPIST,)))))
-    s = run(couple(), c.SetPlan(actor=T, plan_id="p2", name="Two", phases=phases),
-            c.NextPhase(actor=T), c.NextPhase(actor=T))
+
+
+def two_splits() -> Session:
+    """The couple in the first of two split phases."""
+    s = run(couple(), c.SetPlan(actor=T, plan_id="p2", name="Two", phases=TWO_SPLITS),
+            c.NextPhase(actor=T))
+    assert (s.plan.index, s.breakouts.phase) == (0, BreakoutPhase.OPEN)
+    return s
+
+
+def test_between_two_split_phases_rooms_count_down_then_re_form() -> None:
+    s = two_splits()
+    s, events = handle(s, c.NextPhase(actor=T), now=NOW + 600)
+    # The open rooms count down as any close does; people stay where they are.
+    assert s.breakouts.phase is BreakoutPhase.CLOSING
+    assert K.CLOSE_ALL_STARTED in [e.kind for e in events]
+    assert K.BREAKOUTS_OPENED not in [e.kind for e in events]
+    assert (s.plan.index, s.plan.pending) == (0, 1)
+    assert visible_publishers(s, A) == {T}
+    with pytest.raises(InvalidTransition):  # nothing else opens meanwhile
+        handle(s, c.OpenBreakouts(actor=T), now=NOW + 601)
+    # The countdown ends: everyone is back, and the next rooms form in the same step.
+    later = NOW + 600 + s.limits.close_grace
+    s, events = handle(s, c.Tick(actor=c.SYSTEM, now=later), now=later)
+    kinds = [e.kind for e in events]
+    assert kinds.index(K.BREAKOUTS_CLOSED) < kinds.index(K.BREAKOUTS_OPENED)
+    assert K.PHASE_STARTED in kinds
+    assert (s.plan.index, s.plan.pending, s.plan.started_at) == (1, None, later)
     assert s.breakouts.phase is BreakoutPhase.OPEN
     assert [r.name for r in s.breakouts.rooms] == ["Both", "Team"]
     assert visible_publishers(s, A) == {T, B}
     assert visible_publishers(s, CO) == frozenset()
+
+
+@pytest.mark.parametrize("how", ["next again", "close now", "no grace"])
+def test_between_two_split_phases_rooms_can_re_form_now(how: str) -> None:
+    s = two_splits()
+    if how == "no grace":
+        s = run(s, c.NextPhase(actor=T, grace=0), now=NOW + 600)
+    else:
+        s = run(s, c.NextPhase(actor=T), now=NOW + 600)
+        assert s.plan.pending == 1
+        s = run(s, c.NextPhase(actor=T) if how == "next again" else c.CloseAll(actor=T, grace=0),
+                now=NOW + 601)
+    assert (s.plan.index, s.plan.pending) == (1, None)
+    assert [r.name for r in s.breakouts.rooms] == ["Both", "Team"]
+    assert visible_publishers(s, A) == {T, B}
+
+
+def test_rooms_that_cannot_form_after_the_countdown_leave_everyone_together() -> None:
+    s = run(couple(), c.SetPlan(actor=T, plan_id="p3", name="Back", phases=TWO_SPLITS[::-1]),
+            c.NextPhase(actor=T))
+    s = run(s, c.NextPhase(actor=T), now=NOW + 600)
+    assert s.plan.pending == 1
+    s = run(s, c.Leave(actor=CO), now=NOW + 601)  # one clinician for two partners apart
+    later = NOW + 600 + s.limits.close_grace
+    s, events = handle(s, c.Tick(actor=c.SYSTEM, now=later), now=later)
+    refused = [e for e in events if e.kind is K.PHASE_REFUSED]
+    assert len(refused) == 1
+    assert refused[0].data["name"] == "Apart"
+    assert "no clinician" in refused[0].data["reason"]
+    assert (s.plan.index, s.plan.pending) == (0, None)
+    assert s.breakouts.phase is BreakoutPhase.CLOSED
+    assert visible_publishers(s, A) == {T, B}
+
+
+def test_ending_the_plan_during_the_countdown_forms_no_rooms() -> None:
+    s = run(two_splits(), c.NextPhase(actor=T), c.EndPlan(actor=T), now=NOW + 600)
+    later = NOW + 600 + s.limits.close_grace
+    s, events = handle(s, c.Tick(actor=c.SYSTEM, now=later), now=later)
+    assert K.BREAKOUTS_OPENED not in [e.kind for e in events]
+    assert s.breakouts.phase is BreakoutPhase.CLOSED
+    assert s.plan.pending is None
 
 
 def test_parents_with_the_therapist_and_children_with_the_co_therapist() -> None:

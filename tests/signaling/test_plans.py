@@ -127,3 +127,32 @@ async def test_an_announced_private_room_tells_the_others_who_stepped_out(live: 
     assert told[0]["room"] is None  # the others are told who, never where
     assert await blair.error("private_room", {"participant_id": room.ids["Alex"]}) \
         == "forbidden"
+
+
+async def test_between_two_split_phases_the_rooms_count_down_before_they_re_form(
+        live: Live) -> None:
+    room = await admitted(live, ("Alex", "partner"), ("Blair", "partner"),
+                          ("Dr Co", "co_therapist"))
+    dr, alex = room.therapist, room.people["Alex"]
+    plan = await room.dr.api("POST", "/api/plans", {"name": "Apart, then both", "phases": [
+        {"name": "Apart", "minutes": 10, "layout": "each_client_with_clinician"},
+        {"name": "Both", "minutes": 10, "layout": "custom", "rooms": [
+            {"name": "Couple", "roles": ["partner", "therapist"]},
+            {"name": "Team", "roles": ["co_therapist"]}]}]})
+    await room.dr.api("PUT", f"/api/sessions/{room.sid}/plan", {"plan_id": plan["id"]})
+    await dr.ok("plan_next")
+    await alex.wait(lambda c: people_seen(c) == {"Alex", dr.state["me"]["name"]}, "apart")
+
+    await dr.ok("plan_next")
+    # People are warned and stay in their rooms while the countdown runs.
+    closing = await alex.wait(lambda c: c.notices("close_all_started"), "countdown")
+    assert closing[-1]["seconds"] > 1
+    await dr.wait(lambda t: t.state["plan"]["pending"] == 1, "rooms change after it")
+    assert dr.state["plan"]["index"] == 0
+    assert people_seen(alex) == {"Alex", dr.state["me"]["name"]}
+    # "Next phase" again (or "Change now") does not wait for the end of it.
+    await dr.ok("plan_next")
+    await alex.wait(lambda c: people_seen(c) == {"Alex", "Blair", dr.state["me"]["name"]},
+                    "the couple with the therapist")
+    await dr.wait(lambda t: (t.state["plan"]["index"], t.state["plan"]["pending"]) == (1, None),
+                  "second phase")

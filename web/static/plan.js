@@ -43,6 +43,7 @@ export function planView(room) {
   const label = plan.status === "ready" ? "Start plan" : "Next phase";
   const next = running && !last ? plan.phases[plan.index + 1] : plan.status === "ready" ? plan.phases[0] : null;
   const closing = st.breakouts.phase === "closing";
+  const pending = running && plan.pending != null ? plan.phases[plan.pending] : null;
   return html`<section id="plan" class="plan" aria-labelledby="plan-title">
     <h2 id="plan-title" class="plan-title">${plan.name}</h2>
     <ol class="plan-phases">
@@ -53,9 +54,10 @@ export function planView(room) {
     <p class="plan-now">
       <span id="plan-current">${running ? `Now: ${plan.phases[plan.index].name}` : plan.status === "ready" ? "Not started" : "Plan finished"}</span>
       <span id="plan-clock" class="pill" role="timer" aria-live="off" ?hidden=${!phaseClock(st)}>${phaseClock(st) || ""}</span>
-      ${closing ? html`<span class="muted">Rooms close after the countdown.</span>
+      ${closing ? html`<span id="plan-closing" class="muted">${pending
+          ? `Rooms change to ${pending.name} after the countdown.` : "Rooms close after the countdown."}</span>
         <button type="button" id="plan-close-now" class="secondary"
-          @click=${() => room.closeRooms(0, "plan-close-now", "plan-next")}>Close now</button>
+          @click=${() => room.closeRooms(0, "plan-close-now", "plan-next")}>${pending ? "Change now" : "Close now"}</button>
         ${room.refusal("plan-close-now")}` : nothing}
     </p>
     <button type="button" id="plan-next" aria-describedby="plan-next-what"

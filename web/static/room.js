@@ -297,6 +297,7 @@ export class Room {
         }
         break;
       case "close_all_started": this.flash(`Breakout rooms close in ${n.seconds} seconds.`); break;
+      case "phase_refused": this.flash(`${n.name} could not start: ${n.reason}. Everyone stays together.`); break;
       default: break;
     }
   }
