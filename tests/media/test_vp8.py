@@ -32,7 +32,8 @@ def test_rewrite_moves_only_the_numbers_and_wraps_in_each_width() -> None:
     data = b"head" + descriptor(0x7FFE, 0xFF, tid=True)
     out = rewrite(data, 4, 3, 2)
     assert ids(out, 0) == (1, 15, 1)  # 0x7FFE + 3 wraps to 1; 0xFF + 2 to 1
-    assert out[0] == 0x90 and out[-8:] == b"\x00payload"
+    assert out[0] == 0x90
+    assert out[-8:] == b"\x00payload"
     assert out[5] == 0x40  # TID byte untouched
     short = descriptor(126, None, wide=False)
     assert ids(rewrite(short, 0, 5, 0), 0) == (3, 7, -1)
