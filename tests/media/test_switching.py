@@ -5,6 +5,7 @@ and the relay's layer bookkeeping (metrics, ``layers`` events, tile sizes)."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -100,7 +101,7 @@ async def env() -> AsyncIterator[Env]:
 
 
 def assert_continuous(sent: list[tuple[int, int, int, int, bytes]]) -> None:
-    for a, b in zip(sent, sent[1:], strict=False):
+    for a, b in itertools.pairwise(sent):
         assert b[0] == (a[0] + 1) & 0xFFFF, (a, b)
         assert 0 <= (b[1] - a[1]) & 0xFFFFFFFF < 0x80000000, (a, b)
 
@@ -114,7 +115,8 @@ async def test_a_switch_waits_for_the_targets_keyframe_and_keeps_numbers_continu
     for i in range(1, 4):
         env.feed(0, 65530 + i, 1000 + 3000 * i, 0x7FF0 + i, 250 + i)
     sub.set_target(2)
-    assert sub.layer is pub.layers[0] and sub in pub.layers[2].pending
+    assert sub.layer is pub.layers[0]
+    assert sub in pub.layers[2].pending
     env.feed(2, 100, 555, 9, 7)  # a delta of the target: not yet
     env.feed(0, 65534, 13000, 0x7FF4, 254)  # the old layer still flows
     env.feed(2, 101, 3555, 10, 8, key=True)  # the target's keyframe: switch
@@ -127,7 +129,8 @@ async def test_a_switch_waits_for_the_targets_keyframe_and_keeps_numbers_continu
     pids = [s[2] for s in sent]
     assert pids == [(0x7FF0 + i) % 0x8000 for i in range(7)]
     assert [s[3] for s in sent] == [(250 + i) % 256 for i in range(7)]
-    assert sub.layer is pub.layers[2] and not pub.layers[2].pending
+    assert sub.layer is pub.layers[2]
+    assert not pub.layers[2].pending
     assert sub not in pub.layers[0].sinks
     assert env.router.layer_switches_up == 1
     info = sub.info()
@@ -165,7 +168,8 @@ async def test_pause_for_bandwidth_keeps_the_slot_bound_and_resumes_continuously
     sub.bind(pub)
     env.feed(0, 1, 0, 40, 1, key=True)
     sub.set_target(None)
-    assert sub.publication is pub and sub.layer is None
+    assert sub.publication is pub
+    assert sub.layer is None
     assert sub.info()["video_paused"] == "bandwidth"
     assert "v" in env.router._layout_dirty
     env.feed(0, 2, 3000, 41, 2)
@@ -173,12 +177,14 @@ async def test_pause_for_bandwidth_keeps_the_slot_bound_and_resumes_continuously
     assert len(env.capture.packets) == 1
     env.router._layout_dirty.clear()
     sub.set_target(1)
-    assert "v" in env.router._layout_dirty and sub.info()["video_paused"] is None
+    assert "v" in env.router._layout_dirty
+    assert sub.info()["video_paused"] is None
     env.feed(1, 900, 77, 3000, 60, key=True)
     sent = env.sent()
     assert len(sent) == 2
     assert_continuous(sent)
-    assert [s[2] for s in sent] == [40, 41] and [s[3] for s in sent] == [1, 2]
+    assert [s[2] for s in sent] == [40, 41]
+    assert [s[3] for s in sent] == [1, 2]
 
 
 async def test_a_new_publication_starts_its_own_numbering(env: Env) -> None:
@@ -191,7 +197,8 @@ async def test_a_new_publication_starts_its_own_numbering(env: Env) -> None:
     sub.unbind()
     assert sub._vp8 is None or not sub.view.vp8.resume
     sub.bind(pub)
-    assert sub._vp8 is None and not sub.view.vp8.active
+    assert sub._vp8 is None
+    assert not sub.view.vp8.active
 
 
 async def test_ingress_learns_layers_from_rid_and_repaired_rid(env: Env) -> None:
@@ -202,7 +209,8 @@ async def test_ingress_learns_layers_from_rid_and_repaired_rid(env: Env) -> None
     env.sub.set_target(1)
     h_ext = build_extensions([(1, b"0"), (2, b"h")])
     peer.on_rtp(vp8(50, 0, 1, 1, key=True, ssrc=0xAAAA, ext=h_ext))
-    assert pub.layers[1].ssrc == 0xAAAA and pub.layers[0].ssrc is None
+    assert pub.layers[1].ssrc == 0xAAAA
+    assert pub.layers[0].ssrc is None
     assert len(env.capture.packets) == 1  # the first packet is forwarded, not lost
     peer.on_rtp(vp8(51, 0, 1, 1, ssrc=0xAAAA))  # later packets carry no extension
     assert len(env.capture.packets) == 2
