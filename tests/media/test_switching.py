@@ -254,3 +254,22 @@ def test_initial_layer_by_rendered_height_capped() -> None:
     assert initial_layer((1280, 720), scales, 2) == 2
     assert initial_layer((3840, 2160), scales, 2) == 2
     assert initial_layer((1280, 720), scales, 1) == 1
+
+
+async def test_join_lists_the_cameras_layers_unless_simulcast_is_off() -> None:
+    relay = Relay(RelayConfig(camera_max_bitrate=900_000))
+    try:
+        result = await relay.join("s", "a")
+        assert result["simulcast"] == [
+            {"rid": "q", "scaleResolutionDownBy": 4.0, "maxBitrate": 150_000},
+            {"rid": "h", "scaleResolutionDownBy": 2.0, "maxBitrate": 500_000},
+            {"rid": "f", "scaleResolutionDownBy": 1.0, "maxBitrate": 900_000}]
+    finally:
+        await relay.close()
+    off = Relay(RelayConfig(simulcast=False))
+    try:
+        assert (await off.join("s", "a"))["simulcast"] == []
+    finally:
+        await off.close()
+    with pytest.raises(ValueError, match="max_layer"):
+        RelayConfig(max_layer="x")
