@@ -15,8 +15,13 @@ Pure: bytes in, bytes out. ``Vp8Munger`` is the per-slot state;
 
 from __future__ import annotations
 
+import struct
+
 PID_MOD = 0x8000
 TL0_MOD = 0x100
+#: the descriptor browsers send: first byte, X byte, 15-bit PictureID (M bit set),
+#: TL0PICIDX
+_HEAD = struct.Struct("!BBHB")
 
 
 def ids(data: bytes, off: int) -> tuple[int, int, int]:
@@ -130,5 +135,14 @@ class Vp8Munger:
         self.resume = False
 
     def payload(self, data: bytes, off: int) -> bytes:
-        """The payload to send for ``data`` (descriptor moved on by the offsets)."""
+        """The payload to send for ``data`` (descriptor moved on by the offsets).
+
+        Runs once per packet per switched sink: the layout browsers send (15-bit
+        PictureID and TL0PICIDX) is re-packed in one call here; anything else goes
+        through ``rewrite``."""
+        if len(data) > off + 5:
+            b0, x, pid, tl0 = _HEAD.unpack_from(data, off)
+            if b0 & 0x80 and x & 0xC0 == 0xC0 and pid & 0x8000:
+                return _HEAD.pack(b0, x, 0x8000 | ((pid + self.pid_offset) & 0x7FFF),
+                                  (tl0 + self.tl0_offset) & 0xFF) + data[off + 5:]
         return rewrite(data, off, self.pid_offset, self.tl0_offset)

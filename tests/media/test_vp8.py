@@ -73,3 +73,11 @@ def test_offsets_that_happen_to_be_zero_need_no_rewrite() -> None:
     assert m.start(descriptor(42, 10), 0) is False
     m.reset()
     assert (m.last_pid, m.last_tl0, m.active, m.resume) == (-1, -1, False, False)
+
+
+def test_the_fast_path_agrees_with_rewrite() -> None:
+    m = Vp8Munger()
+    m.pid_offset, m.tl0_offset = 0x7F00, 200
+    for data in (descriptor(0x7FFE, 0xFF), descriptor(3, None), descriptor(9, 1, tid=True),
+                 descriptor(100, 5, wide=False), descriptor(None, 5), b"\x10\x00frame"):
+        assert m.payload(b"xx" + data, 2) == rewrite(b"xx" + data, 2, 0x7F00, 200)
