@@ -1,5 +1,5 @@
 // Media in the browser: local tracks, one publish and one subscribe peer connection to
-// the relay, a quality indicator from getStats. VP8 and Opus only, no simulcast.
+// the relay, a quality indicator from getStats. VP8 and Opus only; the camera as simulcast layers.
 import { LEVELS, WINDOW, assess, conclude, figures, sample } from "./quality.js";
 
 const $ = (id) => document.getElementById(id);
