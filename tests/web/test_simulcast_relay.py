@@ -57,6 +57,10 @@ async function publish(pid) {
   const res = await call("/publish",
     {pid, sdp: pc.localDescription.sdp, sources: {[t.mid]: "camera"}});
   await pc.setRemoteDescription({type: "answer", sdp: res.sdp});
+  // a busy test host must not make the encoder shrink the layers' resolutions
+  const params = t.sender.getParameters();
+  params.degradationPreference = "maintain-resolution";
+  await t.sender.setParameters(params).catch(() => null);
   window.pc = pc;
   return join.simulcast.length;
 }
