@@ -7,6 +7,10 @@ check, statistics; then ``Subscription.forward`` per sink: gate, sequence and
 timestamp rewrite, header build). Prints ns per ingress packet and per forwarded
 packet, best of ``--runs``. A benchmark, not a test: nothing here asserts a time.
 
+``video`` is a single-layer camera; ``simulcast`` the lowest layer of a three-layer
+camera; ``switched`` the same after a layer switch, so every packet's VP8 PictureID
+and TL0PICIDX are re-numbered (the descriptor carries both).
+
 Standalone on purpose (imports only ``media`` and aiortc), so that the same file
 measures two trees side by side:
 
@@ -71,7 +75,7 @@ def transceiver(pc: RTCPeerConnection, kind: str, direction: str, mid: str) -> A
     return t
 
 
-def packets(kind: str, first: int, count: int, size: int) -> list[bytes]:
+def packets(kind: str, first: int, count: int, size: int, ids: bool = False) -> list[bytes]:
     """``count`` consecutive packets from number ``first`` (sequence numbers start near
     the 16-bit wrap); packet 0 is a VP8 keyframe, the rest are deltas."""
     out = []
@@ -86,19 +90,27 @@ def packets(kind: str, first: int, count: int, size: int) -> list[bytes]:
         else:
             ext = struct.pack("!HH", 0xBEDE, 1) + bytes([0x10, ord("0"), 0, 0])
             # VP8 descriptor S=1 partition 0; frame tag P bit 0 on the first packet only
-            payload = bytes([0x10, 0x00 if i == 0 else 0x01]) + bytes(size - 2)
+            tag = 0x00 if i == 0 else 0x01
+            if ids:  # X, I (15-bit PictureID), L (TL0PICIDX)
+                pid = (i // 4) & 0x7FFF
+                payload = bytes([0x90, 0xC0, 0x80 | pid >> 8, pid & 0xFF, (i // 4) & 0xFF,
+                                 tag]) + bytes(size - 6)
+            else:
+                payload = bytes([0x10, tag]) + bytes(size - 2)
         head = struct.pack("!BBHII", 0x90, pt | (0x80 if i % 4 == 3 else 0), seq, ts, SSRC)
         out.append(head + ext + payload)
     return out
 
 
-async def measure(kind: str, sinks: int, count: int, size: int, runs: int) -> float:
+async def measure(mode: str, sinks: int, count: int, size: int, runs: int) -> float:
+    kind = "audio" if mode == "audio" else "video"
     relay = Relay(RelayConfig(host_addresses=("127.0.0.1",)))
     router = relay.router("bench", create=True)
     publisher = router.join("pub")
     pcs = [RTCPeerConnection()]
+    rids = ("q", "h", "f") if mode in ("simulcast", "switched") else ("",)
     pub = Publication(publisher, kind, "camera" if kind == "video" else "mic", "0",
-                      transceiver(pcs[0], kind, "recvonly", "0"))
+                      transceiver(pcs[0], kind, "recvonly", "0"), rids)
     publisher.publications["0"] = pub
     router.publications[pub.id] = pub
     for i in range(sinks):
@@ -110,14 +122,18 @@ async def measure(kind: str, sinks: int, count: int, size: int, runs: int) -> fl
         sub._egress = CountingEgress()  # type: ignore[assignment]
         viewer.subscriptions.append(sub)
         sub.bind(pub)  # before the SSRC is known: no PLI task is spawned
-    pub.ssrc = SSRC
-    publisher._by_ssrc[SSRC] = pub
-    pub.attach_stats()
+        if mode == "switched":  # as after a switch: the VP8 numbering is moved on
+            sub.view.vp8.pid_offset = sub.view.vp8.tl0_offset = 5
+            sub._vp8 = sub.view.vp8
+    layer = pub.layers[0]
+    layer.ssrc = SSRC
+    publisher._by_ssrc[SSRC] = layer
+    layer.attach_stats()
     on_rtp = publisher.on_rtp
     best = float("inf")
     try:
         for run in range(runs):
-            data = packets(kind, run * count, count, size)
+            data = packets(kind, run * count, count, size, ids=mode == "switched")
             start = time.perf_counter_ns()
             for p in data:
                 on_rtp(p)
@@ -137,11 +153,14 @@ async def main() -> None:
     parser.add_argument("--sinks", type=int, nargs="+", default=[1, 6])
     parser.add_argument("--packets", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--modes", nargs="+", default=["video", "audio"],
+                        choices=["video", "simulcast", "switched", "audio"])
     args = parser.parse_args()
-    for kind, size in (("video", 1100), ("audio", 80)):
+    for mode in args.modes:
+        size = 80 if mode == "audio" else 1100
         for n in args.sinks:
-            ns = await measure(kind, n, args.packets, size, args.runs)
-            print(f"{kind:5} sinks={n}: {ns:7.0f} ns per ingress packet, "
+            ns = await measure(mode, n, args.packets, size, args.runs)
+            print(f"{mode:9} sinks={n}: {ns:7.0f} ns per ingress packet, "
                   f"{ns / n:6.0f} ns per forwarded packet")
 
 

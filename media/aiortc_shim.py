@@ -89,6 +89,7 @@ INTERNALS: tuple[Internal, ...] = (
     _m(_RECEIVER, "_send_rtcp_nack", "media_ssrc", "lost"),
     _m(_RECEIVER, "_handle_rtcp_packet", "packet"),
     _a(_RECEIVER, "_RTCRtpReceiver__remote_streams"),
+    _a(_DTLS, "_rtp_router"),
     _m("aiortc.rtcrtpreceiver.StreamStatistics", "add", "packet"),
     _m(_SENDER, "_send_keyframe"),
     _m(_SENDER, "_retransmit", "sequence_number"),
@@ -213,6 +214,15 @@ def receive_statistics(receiver: Any, ssrc: int, clock_rate: int) -> Any:
     stats = StreamStatistics(clock_rate)
     receiver._RTCRtpReceiver__remote_streams[ssrc] = stats
     return stats
+
+
+def route_ssrc(receiver: Any, ssrc: int) -> None:
+    """Route the publisher's RTCP about ``ssrc`` (its SRs) to ``receiver``: aiortc
+    learns SSRCs from RTP it no longer sees, so one missing from the SDP (each
+    simulcast layer's) would otherwise reach no receiver."""
+    transport = receiver.transport
+    if transport is not None:
+        transport._rtp_router.ssrc_table[ssrc] = receiver
 
 
 # -- senders (the subscribe leg's slots) ----------------------------------------------

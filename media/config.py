@@ -1,4 +1,5 @@
-"""Relay configuration: ICE addresses and servers, bitrate caps, slot count."""
+"""Relay configuration: ICE addresses and servers, bitrate caps, slot count, simulcast
+layers."""
 
 from __future__ import annotations
 
@@ -72,6 +73,37 @@ class RelayConfig:
     #: PLI, NACK) and, once the browser closes the other port, every send fails with
     #: ECONNREFUSED: the page decodes nobody until consent expires.
     connect_egress_sockets: bool = False
+    #: publish the camera as simulcast layers (``layers``); off: one layer
+    simulcast: bool = True
+    #: the clinic's cap: the highest layer any viewer is sent ("q", "h" or "f")
+    max_layer: str = "f"
+    #: below this estimated downlink (bps) a viewer gets audio only
+    audio_only_below: int = 150_000
+    #: the camera's simulcast layers, low to high: (RID, scaleResolutionDownBy,
+    #: maxBitrate). Empty: 180p / 360p / 720p, the top one at ``camera_max_bitrate``
+    layers: tuple[tuple[str, float, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            object.__setattr__(self, "layers", (
+                ("q", 4.0, 150_000), ("h", 2.0, 500_000), ("f", 1.0, self.camera_max_bitrate)))
+        if self.max_layer not in {rid for rid, _, _ in self.layers}:
+            raise ValueError(f"max_layer must be one of the layers' RIDs, not {self.max_layer!r}")
+
+    def rid_index(self, rid: str) -> int:
+        """A layer's position, low to high (-1: not a configured layer)."""
+        return next((i for i, (r, _, _) in enumerate(self.layers) if r == rid), -1)
+
+    def simulcast_rids(self) -> tuple[str, ...]:
+        """The RIDs a camera publishes (none when simulcast is off)."""
+        return tuple(rid for rid, _, _ in self.layers) if self.simulcast else ()
+
+    def simulcast_encodings(self) -> list[dict[str, object]]:
+        """The camera's ``sendEncodings`` for the browser (empty when off)."""
+        if not self.simulcast:
+            return []
+        return [{"rid": rid, "scaleResolutionDownBy": scale, "maxBitrate": bitrate}
+                for rid, scale, bitrate in self.layers]
 
     def bitrate_caps(self) -> dict[str, int]:
         """Per-source publisher caps (bps) that signaling sends to clients."""

@@ -25,7 +25,7 @@ from . import aiortc_shim, estimate, gathering, rtcp
 from . import sdp as sdp_facts
 from .errors import MediaError
 from .ingress import install_ingress
-from .publication import Publication
+from .publication import Layer, Publication
 from .rtp import Header, find_extension, parse_header, rtx_unwrap
 from .subscription import ParkedTrack, Subscription
 
@@ -52,11 +52,18 @@ class Peer:
         self.publications: dict[str, Publication] = {}  # by mid on the publish PC
         self.subscriptions: list[Subscription] = []
         self.visible: set[str] = set()
+        #: publication ids the last reconciliation found no free slot for
+        self.overflow: list[str] = []
         #: extra slots per kind the next subscribe offer must add (more than K visible)
         self.slots_needed: dict[str, int] = {"audio": 0, "video": 0}
-        self._by_ssrc: dict[int, Publication] = {}
-        self._by_rtx_ssrc: dict[int, Publication] = {}
+        self._by_ssrc: dict[int, Layer] = {}
+        self._by_rtx_ssrc: dict[int, Layer] = {}
         self._mid_ext_id = 0
+        #: the publish offer's rtp-stream-id and repaired-rtp-stream-id extension ids
+        self._rid_ext_id = 0
+        self._repaired_rid_ext_id = 0
+        #: simulcast m-sections of the publish leg, by mid (kept for later offers)
+        self._simulcast: dict[str, sdp_facts.Simulcast] = {}
         self.closed = False
         self._lock = asyncio.Lock()
         self._rtcp_task: asyncio.Future[Any] | None = None
@@ -99,43 +106,54 @@ class Peer:
     # -- ingress ---------------------------------------------------------------
 
     def on_rtp(self, data: bytes) -> None:
-        """Dispatch one decrypted packet from this publisher to its publication."""
+        """Dispatch one decrypted packet from this publisher to its layer."""
         h = parse_header(data)
         if h is None:
             return
-        pub = self._by_ssrc.get(h.ssrc)
-        if pub is not None:
-            if h.payload_type == pub.payload_type:
-                pub.on_rtp(data, h)
+        layer = self._by_ssrc.get(h.ssrc)
+        if layer is not None:
+            if h.payload_type == layer.payload_type:
+                layer.on_rtp(data, h)
             return
-        pub = self._by_rtx_ssrc.get(h.ssrc)
-        if pub is not None and pub.ssrc is not None:
-            if h.payload_type != pub.rtx_payload_type:
+        layer = self._by_rtx_ssrc.get(h.ssrc)
+        if layer is not None and layer.ssrc is not None:
+            if h.payload_type != layer.rtx_payload_type:
                 return
-            original = rtx_unwrap(data, h, pub.payload_type, pub.ssrc)
+            original = rtx_unwrap(data, h, layer.payload_type, layer.ssrc)
             oh = parse_header(original) if original is not None else None
             if original is not None and oh is not None:
                 self.router.rtx_received += 1
-                pub.on_rtp(original, oh)
+                layer.on_rtp(original, oh)
             return
         self._learn_ssrc(data, h)
 
     def _learn_ssrc(self, data: bytes, h: Header) -> None:
-        """SSRCs not in the SDP: map them by their sdes:mid extension."""
+        """SSRCs not in the SDP: map them to a publication by their sdes:mid extension,
+        and to its layer by rtp-stream-id (media) or repaired-rtp-stream-id (RTX)."""
         mid = find_extension(data, h, self._mid_ext_id)
         if mid is None:
             return
         pub = self.publications.get(mid.decode(errors="replace"))
         if pub is None:
             return
-        if h.payload_type == pub.payload_type and pub.ssrc is None:
-            pub.ssrc = h.ssrc
-            self._by_ssrc[h.ssrc] = pub
-            pub.attach_stats()
-            pub.on_rtp(data, h)
-        elif h.payload_type == pub.rtx_payload_type and pub.rtx_ssrc is None:
-            pub.rtx_ssrc = h.ssrc
-            self._by_rtx_ssrc[h.ssrc] = pub
+        rtx = h.payload_type == pub.rtx_payload_type
+        if not rtx and h.payload_type != pub.payload_type:
+            return
+        layer: Layer | None = pub.layers[0]
+        if pub.simulcast:
+            rid = find_extension(data, h, self._repaired_rid_ext_id if rtx
+                                 else self._rid_ext_id)
+            layer = pub.layer(rid.decode(errors="replace")) if rid else None
+        if layer is None:
+            return
+        if not rtx and layer.ssrc is None:
+            layer.ssrc = h.ssrc
+            self._by_ssrc[h.ssrc] = layer
+            layer.attach_stats()
+            layer.on_rtp(data, h)
+        elif rtx and layer.rtx_ssrc is None:
+            layer.rtx_ssrc = h.ssrc
+            self._by_rtx_ssrc[h.ssrc] = layer
 
     # -- publish leg -------------------------------------------------------------
 
@@ -145,6 +163,7 @@ class Peer:
         media = description.media
         sources = dict(sources or {})
         sdp_facts.check_publish(media, sources)
+        simulcast = sdp_facts.simulcast_offer(sdp, self.router.relay.config.simulcast_rids())
         async with self._lock:
             if self.publish_pc is None:
                 self.publish_pc = self._new_pc()
@@ -168,10 +187,15 @@ class Peer:
             await self._describe(pc, pc.createAnswer)
             for dtls in gathering.dtls_transports(pc):
                 self._watch_ingress(dtls)
+            for sim in simulcast.values():
+                self._rid_ext_id = sim.rid_ext
+                self._repaired_rid_ext_id = sim.repaired_rid_ext
+            self._simulcast = simulcast
             self._sync_publications(description, sources)
             local = pc.localDescription
             assert local is not None
-            return str(local.sdp)
+            # aiortc answers without RIDs: add the receive side of the simulcast
+            return sdp_facts.simulcast_answer(str(local.sdp), simulcast)
 
     def _restrict(self, pc: RTCPeerConnection) -> None:
         """Gather only the configured addresses and ports, announcing as configured."""
@@ -229,30 +253,36 @@ class Peer:
                 source = sdp_facts.default_source(m.kind, video_seen)
             if m.kind == "video":
                 video_seen += 1
-            pub = Publication(self, m.kind, source, mid, t)
+            sim = self._simulcast.get(mid)
+            pub = Publication(self, m.kind, source, mid, t,
+                              sim.rids if sim is not None else ("",))
             mid_id = aiortc_shim.header_extensions(t).get(sdp_facts.MID_URI)
             if mid_id is not None:
                 self._mid_ext_id = mid_id
-            pub.ssrc, pub.rtx_ssrc = sdp_facts.announced_ssrcs(m)
-            if pub.ssrc is not None:
-                self._by_ssrc[pub.ssrc] = pub
-                pub.attach_stats()
-            if pub.rtx_ssrc is not None:
-                self._by_rtx_ssrc[pub.rtx_ssrc] = pub
+            if sim is None:  # a simulcast offer's layers announce no SSRCs: learned
+                layer = pub.layers[0]
+                layer.ssrc, layer.rtx_ssrc = sdp_facts.announced_ssrcs(m)
+                if layer.ssrc is not None:
+                    self._by_ssrc[layer.ssrc] = layer
+                    layer.attach_stats()
+                if layer.rtx_ssrc is not None:
+                    self._by_rtx_ssrc[layer.rtx_ssrc] = layer
             self.publications[mid] = pub
             self.router.publications[pub.id] = pub
-            logger.info("publication added: session=%s publisher=%s publication=%s source=%s",
-                        self.router.id, self.id, pub.id, source)
+            logger.info("publication added: session=%s publisher=%s publication=%s source=%s "
+                        "layers=%s", self.router.id, self.id, pub.id, source,
+                        ",".join(layer.rid for layer in pub.layers) or "-")
             changed = True
         if changed:
             self.router.reconcile_all()
 
     def _drop_publication(self, pub: Publication) -> None:
         pub.close()
+        self.router.forget_publication(pub)
         self.publications.pop(pub.mid, None)
         self.router.publications.pop(pub.id, None)
         for table in (self._by_ssrc, self._by_rtx_ssrc):
-            for k in [k for k, v in table.items() if v is pub]:
+            for k in [k for k, v in table.items() if v.pub is pub]:
                 del table[k]
 
     # -- subscribe leg -----------------------------------------------------------
@@ -318,20 +348,24 @@ class Peer:
         browser). True when one was sent. A publisher nobody constrains gets none, so
         it keeps its own estimate under the caps it was given at join."""
         pubs = [p for p in self.publications.values()
-                if p.kind == "video" and p.ssrc is not None and not p.closed]
+                if p.kind == "video" and not p.closed
+                and any(layer.ssrc is not None for layer in p.layers)]
         if not pubs:
             return False
         config = self.router.relay.config
         cap = sum(config.screen_max_bitrate if p.source == "screen"
                   else config.camera_max_bitrate for p in pubs)
-        value = estimate.ceiling(s.estimate for p in pubs for s in p.sinks)
+        # a slow viewer of a simulcast publication gets a lower layer instead: only
+        # viewers of single-layer publications set the ceiling
+        value = estimate.ceiling(s.estimate for p in pubs if not p.simulcast for s in p.sinks)
         limited = value is not None and value < cap
         if not limited and not self._remb_limited:
             return False
         self._remb_limited = limited
         bitrate = value if value is not None and limited else cap
         data = rtcp.remb(self._remb_ssrc, bitrate,
-                         [p.ssrc for p in pubs if p.ssrc is not None])
+                         [layer.ssrc for p in pubs for layer in p.layers
+                          if layer.ssrc is not None])
         self.router.spawn(aiortc_shim.send_rtcp(pubs[0].receiver.transport, data))
         return True
 

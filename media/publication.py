@@ -1,8 +1,13 @@
-"""A publication: one incoming track of a publisher, and the source of its sinks.
+"""A publication: one incoming track of a publisher, made of one or more layers.
 
-``on_rtp`` is the per-packet ingress path: history (``nack.SendHistory``), loss
-detection (``nack.GapDetector``, called only when a packet skips ahead), receive
-statistics for aiortc's receiver reports, the audio level for active speaker, and
+A camera published as simulcast arrives as several RTP streams (RIDs "q", "h", "f",
+low to high), each a ``Layer`` with its own SSRC; anything else is one layer with
+RID "". A sink forwards exactly one layer of its publication at a time.
+
+``Layer.on_rtp`` is the per-packet ingress path: history (``nack.SendHistory``),
+loss detection (``nack.GapDetector``, called only when a packet skips ahead),
+receive statistics for aiortc's receiver reports, the audio level for active
+speaker, the sinks waiting to switch onto this layer (only when there are any) and
 the fan-out to every bound sink.
 """
 
@@ -10,11 +15,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import aiortc_shim, keyframes, sdp
 from .nack import Gap, GapDetector, SendHistory
-from .rtp import Header, decode_level, find_extension
+from .rtp import Header, decode_level, find_extension, vp8_is_keyframe
 
 if TYPE_CHECKING:
     from .peer import Peer
@@ -36,51 +42,54 @@ class _SeqTs:
         self.timestamp = 0
 
 
-class Publication(SendHistory, GapDetector):
-    """One incoming track of a publisher; a source of packets for its sinks."""
+class Layer(SendHistory, GapDetector):
+    """One RTP stream of a publication (one simulcast layer, or the only one): its
+    SSRCs, history, gap detection, receive statistics, PLI throttle, SR intake and
+    the sinks forwarding it."""
 
-    def __init__(
-        self, peer: Peer, kind: str, source: str, mid: str, transceiver: Any
-    ) -> None:
-        config = peer.router.relay.config
+    def __init__(self, pub: Publication, rid: str, index: int) -> None:
+        config = pub.peer.router.relay.config
         SendHistory.__init__(self, config.nack_history)
         GapDetector.__init__(self)
-        self.id = new_id()
-        self.peer = peer
-        self.kind = kind
-        self.source = source
-        self.mid = mid
-        self.transceiver = transceiver
-        self.receiver = transceiver.receiver
+        self.pub = pub
+        self.rid = rid
+        self.index = index
+        self.kind = pub.kind
+        self.router = pub.peer.router
+        self.payload_type = pub.payload_type
+        self.rtx_payload_type = pub.rtx_payload_type
+        self.audio_level_id = pub.audio_level_id
         self.ssrc: int | None = None
         self.rtx_ssrc: int | None = None
-        self.payload_type, self.rtx_payload_type = sdp.payload_types(
-            aiortc_shim.codecs(transceiver))
-        ext = aiortc_shim.header_extensions(transceiver)
-        self.audio_level_id: int = ext.get(sdp.AUDIO_LEVEL_URI, 0) if kind == "audio" else 0
         self.paused = False
         self.closed = False
         self.sinks: list[Subscription] = []
-        #: when the router last saw this publication's sequence advance (0: never);
+        #: sinks that switch to this layer on its next keyframe (forwarding another
+        #: layer until then); ``on_rtp`` looks at them only when there are any
+        self.pending: list[Subscription] = []
+        #: packets handed to sinks (for the per-layer metric)
+        self.fanout = 0
+        #: when the router last saw this layer's sequence advance (0: never);
         #: sampled off the hot path, from ``_high_seq``
         self.progress_at = 0.0
         self._sampled_seq: int | None = None
         self._pli = keyframes.PliThrottle(config.pli_interval)
-        self.level = 127
-        self.level_at = 0.0
         # Receiver reports: aiortc's receiver no longer sees packets, so we feed its
         # per-SSRC statistics ourselves and its own RTCP loop sends the RR.
         self._stats: Any = None
         self._stats_view = _SeqTs()
         self._sr: tuple[int, int] | None = None  # (ntp, rtp) of the publisher's last SR
-        aiortc_shim.on_sender_report(self.receiver, lambda: self.ssrc, self._on_sender_report)
+        aiortc_shim.on_sender_report(pub.receiver, lambda: self.ssrc, self._on_sender_report)
 
     def attach_stats(self) -> None:
-        """Register our receive statistics for this SSRC with aiortc's receiver."""
+        """Register our receive statistics for this SSRC with aiortc's receiver, and
+        route the publisher's SRs about it there (a learned SSRC is not in the SDP)."""
         if self.ssrc is None or self._stats is not None:
             return
-        clock = aiortc_shim.codecs(self.transceiver)[0].clockRate
-        self._stats = aiortc_shim.receive_statistics(self.receiver, self.ssrc, clock)
+        pub = self.pub
+        clock = aiortc_shim.codecs(pub.transceiver)[0].clockRate
+        self._stats = aiortc_shim.receive_statistics(pub.receiver, self.ssrc, clock)
+        aiortc_shim.route_ssrc(pub.receiver, self.ssrc)
 
     def _on_sender_report(self, ntp: int, rtp_ts: int) -> None:
         """Translate the publisher's SR into each started sink's timeline."""
@@ -88,25 +97,15 @@ class Publication(SendHistory, GapDetector):
         for sink in self.sinks:
             sink.sender_report(ntp, rtp_ts)
 
-    def info(self) -> dict[str, Any]:
-        """Metadata signaling sends to clients: who, which source, which kind."""
-        return {
-            "publication_id": self.id,
-            "publisher_id": self.peer.id,
-            "kind": self.kind,
-            "source": self.source,
-            "paused": self.paused,
-        }
-
     def on_rtp(self, data: bytes, h: Header) -> None:
         """Ingress for one decrypted packet: history, loss detection, fan-out.
 
-        A paused publication still keeps its statistics and history (so receiver
-        reports stay truthful) but forwards nothing.
+        A paused layer still keeps its statistics and history (so receiver reports
+        stay truthful) but forwards nothing.
         """
         if self.closed:
             return
-        router = self.peer.router
+        router = self.router
         router.ingress_packets += 1
         self._ring[h.seq % self._ring_size] = data  # SendHistory.store, inlined
         stats = self._stats
@@ -128,37 +127,144 @@ class Publication(SendHistory, GapDetector):
         # and handed to every sink, which passes it on under its own extension id.
         level = find_extension(data, h, self.audio_level_id) if self.audio_level_id else None
         if level:
-            router.note_level(self, decode_level(level))
-        for sink in self.sinks:
+            router.note_level(self.pub, decode_level(level))
+        if self.pending:
+            self._take_pending(data, h)
+        sinks = self.sinks
+        self.fanout += len(sinks)
+        for sink in sinks:
             sink.forward(data, h, level)
+
+    def _take_pending(self, data: bytes, h: Header) -> None:
+        """On this layer's keyframe, the sinks waiting for it leave their old layer."""
+        if not vp8_is_keyframe(data, h.payload_offset):
+            return
+        for sink in list(self.pending):
+            if sink.ready():
+                self.pending.remove(sink)
+                sink.move_to(self)
 
     def _on_gap(self, gap: Gap, lost: list[int]) -> None:
         """NACK a small gap once; after a big one every sink waits for a keyframe."""
-        router = self.peer.router
+        router = self.router
         if gap is Gap.NACK:
             if self.ssrc is not None:
-                router.spawn(aiortc_shim.send_nack(self.receiver, self.ssrc, lost))
+                router.spawn(aiortc_shim.send_nack(self.pub.receiver, self.ssrc, lost))
                 router.nacks_sent += 1
         else:
             keyframes.gate(self.sinks)
             self.request_keyframe(force=True)
 
     def request_keyframe(self, force: bool = False) -> None:
-        """Send a PLI to the publisher, at most once per ``pli_interval``."""
+        """Send a PLI for this layer to the publisher, at most once per ``pli_interval``."""
         if self.kind != "video" or self.ssrc is None or self.closed or self.paused:
             return
         if not self._pli.due(time.monotonic(), force):
             return
-        router = self.peer.router
+        router = self.router
         router.keyframe_requests += 1
-        router.spawn(aiortc_shim.send_pli(self.receiver, self.ssrc))
+        router.spawn(aiortc_shim.send_pli(self.pub.receiver, self.ssrc))
+
+    def wants_keyframe(self) -> bool:
+        """Whether a ready sink waits for a keyframe of this layer (gated on it, or
+        switching onto it)."""
+        return keyframes.waiting(self.sinks) or any(s.ready() for s in self.pending)
+
+    def newest(self) -> bytes | None:
+        """The newest packet of this layer still in the history."""
+        return self.history(self._high_seq) if self._high_seq is not None else None
+
+    def close(self) -> None:
+        self.closed = True
+        self.pending.clear()
+        for sink in list(self.sinks):
+            sink.unbind()
+
+
+class Publication:
+    """One incoming track of a publisher; its layers are the sinks' sources."""
+
+    def __init__(
+        self, peer: Peer, kind: str, source: str, mid: str, transceiver: Any,
+        rids: Sequence[str] = ("",),
+    ) -> None:
+        self.id = new_id()
+        self.peer = peer
+        self.kind = kind
+        self.source = source
+        self.mid = mid
+        self.transceiver = transceiver
+        self.receiver = transceiver.receiver
+        self.payload_type, self.rtx_payload_type = sdp.payload_types(
+            aiortc_shim.codecs(transceiver))
+        ext = aiortc_shim.header_extensions(transceiver)
+        self.audio_level_id: int = ext.get(sdp.AUDIO_LEVEL_URI, 0) if kind == "audio" else 0
+        self._paused = False
+        self.closed = False
+        self.level = 127
+        self.level_at = 0.0
+        #: low to high; one layer with RID "" unless published as simulcast
+        self.layers = [Layer(self, rid, i) for i, rid in enumerate(rids)]
+        #: RIDs the publisher was last told to send (``Router.emit_layers``)
+        self.active_rids: tuple[str, ...] = tuple(rids)
+
+    @property
+    def simulcast(self) -> bool:
+        """Published as several layers named by RID."""
+        return bool(self.layers[0].rid)
+
+    def layer(self, rid: str) -> Layer | None:
+        """The layer with this RID."""
+        return next((layer for layer in self.layers if layer.rid == rid), None)
+
+    @property
+    def ssrc(self) -> int | None:
+        """The lowest layer's SSRC (the only one of a single-layer publication)."""
+        return self.layers[0].ssrc
+
+    @property
+    def sinks(self) -> list[Subscription]:
+        """Every sink forwarding one of this publication's layers now."""
+        return [sink for layer in self.layers for sink in layer.sinks]
+
+    @property
+    def paused(self) -> bool:
+        """Muted / camera off: no layer forwards anything."""
+        return self._paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        self._paused = value
+        for layer in self.layers:
+            layer.paused = value
+
+    @property
+    def progress_at(self) -> float:
+        """When any of its layers last advanced (0: never)."""
+        return max(layer.progress_at for layer in self.layers)
+
+    def info(self) -> dict[str, Any]:
+        """Metadata signaling sends to clients: who, which source, which kind."""
+        return {
+            "publication_id": self.id,
+            "publisher_id": self.peer.id,
+            "kind": self.kind,
+            "source": self.source,
+            "paused": self.paused,
+        }
+
+    def request_keyframe(self, force: bool = False) -> None:
+        """A PLI for every layer somebody forwards or switches to."""
+        for layer in self.layers:
+            if layer.sinks or layer.pending:
+                layer.request_keyframe(force)
 
     def waiting_sinks(self) -> bool:
         """Whether any ready sink is gated on a keyframe from this publication."""
-        return keyframes.waiting(self.sinks)
+        return any(layer.wants_keyframe() for layer in self.layers)
 
     def close(self) -> None:
         """Unbind every sink; the slots stay allocated for reuse."""
         self.closed = True
-        for sink in list(self.sinks):
-            sink.unbind()
+        for layer in self.layers:
+            layer.close()

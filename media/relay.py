@@ -31,7 +31,7 @@ from . import sdp as sdp_facts
 from .config import RelayConfig
 from .errors import MediaError
 from .peer import Peer, closed_meanwhile
-from .publication import Publication
+from .publication import Layer, Publication
 from .router import RESTART_ANY, RESTART_BLIND, Router
 from .rtcp import SENDERS_PER_PACKET as RTCP_SENDERS_PER_PACKET
 from .sdp import AUDIO_LEVEL_URI, MID_URI, PIN, SOURCES, pinned_codecs
@@ -47,6 +47,7 @@ __all__ = [
     "SOURCES",
     "TS_STEP",
     "EventCallback",
+    "Layer",
     "MediaError",
     "ParkedTrack",
     "Peer",
@@ -77,7 +78,8 @@ class Relay:
         self.routers: dict[str, Router] = {}
         #: (session_id, participant_id, event, payload); events: "layout",
         #: "active_speaker", "renegotiate" (run subscribe_offer/answer again),
-        #: "peer_closed" (a PC failed or closed; the participant was removed)
+        #: "peer_closed" (a PC failed or closed; the participant was removed),
+        #: "layers" (to a publisher: which simulcast layers to keep sending)
         self.on_event = on_event
         # Layout numbers only grow, across peers and across processes (a node that
         # takes a session over starts later): microseconds at start, then +1 each.
@@ -126,6 +128,7 @@ class Relay:
             "bitrate_caps": self.config.bitrate_caps(),
             "codecs": {"audio": "opus", "video": "VP8"},
             "slots": peer.initial_slots,
+            "simulcast": self.config.simulcast_encodings(),
         }
 
     async def leave(self, session_id: str, participant_id: str) -> None:
@@ -171,6 +174,11 @@ class Relay:
     ) -> dict[str, Any]:
         """The one who-sees-what entry point; see ``Router.set_visible``."""
         return self.router(session_id).set_visible(subscriber_id, publisher_ids)
+
+    def set_view(self, session_id: str, viewer_id: str,
+                 sizes: Mapping[str, tuple[int, int]]) -> None:
+        """The viewer's rendered tile sizes by video slot mid; see ``Router.set_view``."""
+        self.router(session_id).set_view(viewer_id, sizes)
 
     def layout(self, session_id: str, subscriber_id: str) -> dict[str, dict[str, Any]]:
         """Slot mid -> publication metadata for one subscriber."""

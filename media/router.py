@@ -9,15 +9,16 @@ whose media stopped (``health``). ``repair`` escalates a viewer's gap.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import estimate, keyframes, speaker
 from .errors import MediaError
 from .peer import Peer
-from .publication import Publication
+from .publication import Layer, Publication
 
 if TYPE_CHECKING:
     from .relay import Relay
@@ -28,6 +29,26 @@ logger = logging.getLogger(__name__)
 #: it decodes nobody at all, and for any gap
 RESTART_BLIND = 3
 RESTART_ANY = 5
+
+
+class _NoAdapter:
+    """Stands in for ``media.adapt.Adapter`` where that module is absent: slots keep
+    the layer they were bound on."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def tick(self, now: float) -> None:
+        """Nothing to adapt."""
+
+
+def _adapter(router: Router) -> Any:
+    """``media.adapt.Adapter(router)``, or the stand-in while that module is absent."""
+    try:
+        module = importlib.import_module(".adapt", __package__)
+    except ModuleNotFoundError:
+        return _NoAdapter(router)
+    return module.Adapter(router)
 
 
 class Router:
@@ -56,6 +77,16 @@ class Router:
         self.closed = False
         #: publishers whose media stopped arriving (see ``check_stalls``)
         self.stalled: set[str] = set()
+        #: layer switches that completed, upwards and downwards
+        self.layer_switches_up = 0
+        self.layer_switches_down = 0
+        #: forwarded packets of layers of publications since closed, by RID
+        self._closed_layer_packets: dict[str, int] = {}
+        #: subscribers whose layout changed outside a visibility change (a slot's
+        #: video paused or resumed for bandwidth); sent by the loop, once each
+        self._layout_dirty: set[str] = set()
+        #: the layer policy (``media.adapt``), run from the loop
+        self.adapter = _adapter(self)
         self._keyframe_task = asyncio.ensure_future(self._keyframe_loop())
 
     def count_fallback(self) -> None:
@@ -80,9 +111,17 @@ class Router:
         interval = self.relay.config.keyframe_check_interval
         while True:
             await asyncio.sleep(interval)
-            for pub in keyframes.sources_to_ask(list(self.publications.values())):
-                pub.request_keyframe()
+            for pub in list(self.publications.values()):
+                if pub.kind == "video":
+                    for layer in pub.layers:
+                        if layer.wants_keyframe():
+                            layer.request_keyframe()
             now = time.monotonic()
+            try:
+                self.adapter.tick(now)
+            except Exception:
+                logger.warning("layer adaptation failed: session=%s", self.id, exc_info=True)
+            self.flush_layouts()
             self.resend_renegotiations(now)
             self.check_stalls(now)
             if now >= self._next_remb:
@@ -99,9 +138,10 @@ class Router:
         """A publisher whose every publication has stopped advancing for ``stall_after``
         seconds has lost its connection (or its sender): emit ``health`` on change."""
         for pub in self.publications.values():
-            if pub._high_seq is not None and pub._high_seq != pub._sampled_seq:
-                pub._sampled_seq = pub._high_seq
-                pub.progress_at = now
+            for layer in pub.layers:
+                if layer._high_seq is not None and layer._high_seq != layer._sampled_seq:
+                    layer._sampled_seq = layer._high_seq
+                    layer.progress_at = now
         stalled = self.stalled_publishers(now)
         if stalled != self.stalled:
             self.stalled = stalled
@@ -232,11 +272,11 @@ class Router:
             if not pub.closed
         ]
         want = {pub.id for pub in desired}
+        p.overflow = overflow = []
         for sub in p.subscriptions:
             if sub.publication is not None and sub.publication.id not in want:
                 sub.unbind()
         bound = {sub.publication.id for sub in p.subscriptions if sub.publication is not None}
-        overflow: list[str] = []
         for pub in desired:
             if pub.id in bound:
                 continue
@@ -297,8 +337,60 @@ class Router:
             return
         pub.paused = paused
         if not paused:
-            keyframes.gate(pub.sinks)
+            for layer in pub.layers:
+                keyframes.gate(layer.sinks)
             pub.request_keyframe(force=True)
+
+    def set_view(self, viewer_id: str, sizes: Mapping[str, tuple[int, int]]) -> None:
+        """The viewer's rendered tile sizes (device pixels) by video slot mid; a mid
+        left out keeps its last size, (0, 0) is a tile not rendered. The adapter
+        reads them; a slot bound later starts on the layer its size needs."""
+        p = self.peer(viewer_id)
+        for sub in p.subscriptions:
+            if sub.kind == "video" and sub.mid is not None and sub.mid in sizes:
+                w, h = sizes[sub.mid]
+                sub.size = (int(w), int(h))
+
+    def count_switch(self, old: Layer, new: Layer) -> None:
+        """A slot moved from layer ``old`` to ``new`` of one publication."""
+        if new.index > old.index:
+            self.layer_switches_up += 1
+        elif new.index < old.index:
+            self.layer_switches_down += 1
+
+    def layout_changed(self, p: Peer) -> None:
+        """A slot's video paused or resumed for bandwidth: the loop re-sends ``p``'s
+        layout (once, however many slots changed meanwhile)."""
+        self._layout_dirty.add(p.id)
+
+    def flush_layouts(self) -> None:
+        """Send the layouts marked by ``layout_changed``."""
+        dirty, self._layout_dirty = self._layout_dirty, set()
+        for pid in sorted(dirty):
+            p = self.peers.get(pid)
+            if p is not None and not p.closed:
+                self.relay.emit(self.id, p.id, "layout", p.layout_message(p.overflow))
+
+    def emit_layers(self, pub: Publication, active: Iterable[str]) -> bool:
+        """Tell ``pub``'s publisher which of its layers to keep sending (dynacast):
+        relay event ``layers`` ``{"mid", "active"}``, only on change. True if sent."""
+        rids = tuple(layer.rid for layer in pub.layers if layer.rid in set(active))
+        if not pub.simulcast or rids == pub.active_rids or pub.closed:
+            return False
+        pub.active_rids = rids
+        self.relay.emit(self.id, pub.peer.id, "layers", {"mid": pub.mid, "active": list(rids)})
+        return True
+
+    def downlink_estimates(self) -> list[int]:
+        """Each viewer's estimated downlink (bps): the lowest of its video slots'
+        estimates; viewers without a bound video slot are left out."""
+        out = []
+        for p in self.peers.values():
+            rates = [int(s.estimate.rate) for s in p.subscriptions
+                     if s.kind == "video" and s.publication is not None]
+            if rates:
+                out.append(min(rates))
+        return out
 
     @property
     def active_speaker(self) -> str | None:
@@ -333,7 +425,29 @@ class Router:
             "retransmissions": self.retransmissions,
             "rtx_received": self.rtx_received,
             "ingress_fallback_packets": self.ingress_fallback_packets,
+            **{f"layer_packets_{rid}": n for rid, n in self.layer_packets().items()},
+            "layer_switches_up": self.layer_switches_up,
+            "layer_switches_down": self.layer_switches_down,
+            "layers_paused": sum(
+                len(pub.layers) - len(pub.active_rids)
+                for pub in self.publications.values() if pub.simulcast and not pub.closed),
         }
+
+    def layer_packets(self) -> dict[str, int]:
+        """Packets forwarded per simulcast layer RID (q, h, f), closed ones included."""
+        out = {"q": 0, "h": 0, "f": 0, **self._closed_layer_packets}
+        for pub in self.publications.values():
+            for layer in pub.layers:
+                if layer.rid:
+                    out[layer.rid] = out.get(layer.rid, 0) + layer.fanout
+        return out
+
+    def forget_publication(self, pub: Publication) -> None:
+        """Keep a closing publication's per-layer counts in the totals."""
+        for layer in pub.layers:
+            if layer.rid:
+                self._closed_layer_packets[layer.rid] = (
+                    self._closed_layer_packets.get(layer.rid, 0) + layer.fanout)
 
     async def close(self) -> None:
         """Close every peer and stop the keyframe loop."""

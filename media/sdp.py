@@ -1,15 +1,18 @@
 """SDP facts the relay checks and reads: validation, the pinned room codecs, the
 negotiated payload types and extension ids, sources, and trickled candidates.
 
-The relay never edits SDP text: aiortc builds offers and answers from transceivers,
-and the room codec is pinned with ``setCodecPreferences`` on both legs (on the
-publish leg by pre-creating receive-only transceivers, so the answer carries only
-VP8 + RTX and Opus). aiortc is imported where it parses, so the rest is pure.
+aiortc builds offers and answers from transceivers, and the room codec is pinned
+with ``setCodecPreferences`` on both legs (on the publish leg by pre-creating
+receive-only transceivers, so the answer carries only VP8 + RTX and Opus). The one
+edit of SDP text is ``simulcast_answer``: aiortc knows nothing of RIDs, so the relay
+adds the receive side of a browser's simulcast offer to aiortc's publish answer.
+aiortc is imported where it parses, so the rest is pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import MediaError
@@ -18,8 +21,113 @@ SOURCES = {"mic": "audio", "camera": "video", "screen": "video"}
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 PIN = {"video": "video/vp8", "audio": "audio/opus"}
+RID_URI = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+REPAIRED_RID_URI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 #: the longest trickled candidate line accepted
 MAX_CANDIDATE = 512
+
+
+@dataclass(frozen=True)
+class Simulcast:
+    """What one video m-section of a publish offer asks to send as simulcast: its
+    RIDs in the relay's order (low to high) and the two RID extension ids."""
+
+    mid: str
+    rids: tuple[str, ...]
+    rid_ext: int
+    repaired_rid_ext: int
+
+
+def _sections(sdp: str) -> list[list[str]]:
+    """The session part, then one list of lines per m-section (line ends dropped)."""
+    out: list[list[str]] = [[]]
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            out.append([])
+        if line:
+            out[-1].append(line)
+    return out
+
+
+def _attr(section: list[str], name: str) -> list[str]:
+    prefix = f"a={name}:"
+    return [line[len(prefix):].strip() for line in section if line.startswith(prefix)]
+
+
+def _extmap_id(section: list[str], uri: str) -> int:
+    for value in _attr(section, "extmap"):
+        parts = value.split()
+        if len(parts) >= 2 and parts[1] == uri:
+            return int(parts[0].split("/")[0])
+    return 0
+
+
+def _send_rids(value: str) -> list[str]:
+    """The RIDs of an ``a=simulcast`` value's send direction (first alternative of
+    each, paused ``~`` marks dropped), in offer order."""
+    parts = value.split()
+    for direction, streams in zip(parts[::2], parts[1::2], strict=False):
+        if direction == "send":
+            return [alt.split(",")[0].lstrip("~") for alt in streams.split(";")]
+    return []
+
+
+def simulcast_offer(sdp: str, rids: Sequence[str]) -> dict[str, Simulcast]:
+    """The video m-sections of a publish offer that send simulcast, by mid.
+
+    ``rids`` are the relay's layers, low to high. Every offered RID must be one of
+    them (so at most that many) and the offer must negotiate the RID extension;
+    anything else is ``bad_simulcast``: the browser publishes exactly the layers the
+    join result listed, and a layer the relay cannot name could never be chosen."""
+    out: dict[str, Simulcast] = {}
+    for section in _sections(sdp)[1:]:
+        if not section[0].startswith("m=video"):
+            continue
+        values = _attr(section, "simulcast")
+        if not values:
+            continue
+        offered = _send_rids(values[0])
+        mid = next(iter(_attr(section, "mid")), "")
+        if not rids:
+            raise MediaError("bad_simulcast", "simulcast is off on this server")
+        unknown = [r for r in offered if r not in rids]
+        if not offered or unknown or len(set(offered)) != len(offered):
+            raise MediaError("bad_simulcast", f"layers must be among {','.join(rids)}")
+        try:
+            rid_ext = _extmap_id(section, RID_URI)
+            repaired = _extmap_id(section, REPAIRED_RID_URI)
+        except ValueError as exc:
+            raise MediaError("bad_sdp", "bad extmap") from exc
+        if not rid_ext:
+            raise MediaError("bad_simulcast", "simulcast needs the rtp-stream-id extension")
+        ordered = tuple(r for r in rids if r in offered)
+        out[mid] = Simulcast(mid, ordered, rid_ext, repaired)
+    return out
+
+
+def simulcast_answer(answer: str, offers: Mapping[str, Simulcast]) -> str:
+    """aiortc's publish answer with the receive side of each simulcast m-section added:
+    the two RID extensions under the offer's ids, ``a=rid:<rid> recv`` per layer and
+    ``a=simulcast:recv``. Pure text work; line ends are CRLF as in aiortc's SDP."""
+    if not offers:
+        return answer
+    out: list[str] = []
+    for section in _sections(answer):
+        mid = next(iter(_attr(section, "mid")), None) if section else None
+        sim = offers.get(mid) if mid is not None and section[0].startswith("m=video") else None
+        if sim is None:
+            out.extend(section)
+            continue
+        ext = [f"a=extmap:{sim.rid_ext} {RID_URI}"]
+        if sim.repaired_rid_ext:
+            ext.append(f"a=extmap:{sim.repaired_rid_ext} {REPAIRED_RID_URI}")
+        last_ext = max((i for i, line in enumerate(section) if line.startswith("a=extmap:")),
+                       default=len(section) - 1)
+        section = section[:last_ext + 1] + ext + section[last_ext + 1:]
+        section += [f"a=rid:{rid} recv" for rid in sim.rids]
+        section.append("a=simulcast:recv " + ";".join(sim.rids))
+        out.extend(section)
+    return "\r\n".join(out) + "\r\n"
 
 
 def pinned_codecs(kind: str) -> list[Any]:

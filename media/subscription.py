@@ -4,6 +4,13 @@ Bound to at most one Publication at a time and re-pointable without renegotiatin
 the slot keeps its SSRC, continues its sequence numbers and re-bases its timestamp
 (``munger.SeqMunger``), and waits for a keyframe (``keyframes``). ``forward`` runs
 once per packet per sink and keeps that work inline.
+
+Of a simulcast publication the slot forwards one layer (``layer``). ``set_target``
+moves it: the target layer holds the slot in its ``pending`` list and, on its next
+keyframe, takes it over (``move_to``); until then the slot keeps forwarding the old
+layer. The VP8 PictureID and TL0PICIDX continue across the switch (``vp8``).
+``set_target(None)`` pauses video to this viewer (its connection cannot carry it)
+while the slot stays bound.
 """
 
 from __future__ import annotations
@@ -20,10 +27,11 @@ from .egress import Egress, egress_for
 from .estimate import LossEstimate
 from .munger import WINDOW_KEEP, WINDOW_SLIDE_AFTER, SeqMunger
 from .rtp import HEADER, Header, build_extensions, parse_header, rewrite, rtx_wrap, vp8_is_keyframe
+from .vp8 import Vp8Munger
 
 if TYPE_CHECKING:
     from .peer import Peer
-    from .publication import Publication
+    from .publication import Layer, Publication
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +46,46 @@ MAX_INSTANCE_ATTRIBUTES = 29
 
 # forward() inlines SeqMunger.accept with these literal values
 assert (WINDOW_SLIDE_AFTER, WINDOW_KEEP) == (4096, 2048)
+
+#: the capture height the camera layers' ``scaleResolutionDownBy`` divides (720p)
+FULL_HEIGHT = 720
+
+
+def initial_layer(size: tuple[int, int], scales: list[float], cap: int) -> int:
+    """The layer a slot starts on: the lowest whose nominal height covers the tile's
+    rendered height (``scales``: each layer's scale-down, low to high), at most
+    ``cap``; the lowest while the size is unknown or (0, 0)."""
+    top = min(cap, len(scales) - 1)
+    height = size[1]
+    if height <= 0:
+        return 0
+    for i, scale in enumerate(scales[:top + 1]):
+        if FULL_HEIGHT / scale >= height:
+            return i
+    return max(top, 0)
+
+
+class SlotView:
+    """A slot's state off the per-packet path: which layer it forwards, which it
+    switches to, the tile size, VP8 numbering, send failures, the RTX sequence and
+    the viewer's estimate. One object, so ``Subscription`` stays within
+    ``MAX_INSTANCE_ATTRIBUTES``."""
+
+    __slots__ = ("estimate", "failures", "layer", "paused", "rtx_seq", "size", "target",
+                 "vp8")
+
+    def __init__(self, estimate: LossEstimate) -> None:
+        self.layer: Layer | None = None
+        #: the layer this slot switches to on its next keyframe (in its ``pending``)
+        self.target: Layer | None = None
+        #: video paused to this viewer for bandwidth (``set_target(None)``)
+        self.paused = False
+        #: the tile's rendered size in device pixels ((0, 0): not rendered or unknown)
+        self.size = (0, 0)
+        self.vp8 = Vp8Munger()
+        self.failures = 0
+        self.rtx_seq = secrets.randbits(16)
+        self.estimate = estimate
 
 
 class ParkedTrack(MediaStreamTrack):
@@ -76,8 +124,6 @@ class Subscription(SeqMunger):
         self.publication: Publication | None = None
         #: gated: nothing is forwarded until the next keyframe (see ``keyframes``)
         self.waiting = True
-        self._rtx_seq = secrets.randbits(16)
-        self.failures = 0
         self.forwarded = 0
         self.octets = 0
         self._router = peer.router
@@ -92,10 +138,36 @@ class Subscription(SeqMunger):
         # slot and interval.
         aiortc_shim.hook_sender(self.sender, keyframe=self._on_keyframe_request,
                                 retransmit=self._on_nack, run_rtcp=self._rtcp_parked)
-        #: the viewer's loss-based estimate for this slot (``estimate``), from its RRs
+        # the viewer's loss-based estimate for this slot (``estimate``), from its RRs
         bitrates = peer.router.relay.config.bitrate_caps().values()
-        self.estimate = LossEstimate(max(bitrates))
-        aiortc_shim.on_receiver_report(self.sender, self.estimate.on_loss)
+        self.view = SlotView(LossEstimate(max(bitrates)))
+        #: the VP8 numbering to apply in ``forward``, only while an offset is active
+        self._vp8: Vp8Munger | None = None
+        aiortc_shim.on_receiver_report(self.sender, self.view.estimate.on_loss)
+
+    @property
+    def estimate(self) -> LossEstimate:
+        """The viewer's loss-based estimate for this slot, from its receiver reports."""
+        return self.view.estimate
+
+    @property
+    def failures(self) -> int:
+        """Consecutive send failures."""
+        return self.view.failures
+
+    @property
+    def layer(self) -> Layer | None:
+        """The layer this slot forwards now (None: unbound or paused for bandwidth)."""
+        return self.view.layer
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The tile's rendered size in device pixels, as the viewer's browser reported."""
+        return self.view.size
+
+    @size.setter
+    def size(self, value: tuple[int, int]) -> None:
+        self.view.size = value
 
     def configure(self) -> None:
         """Read what the subscribe leg negotiated: mid, payload types, mid extension."""
@@ -128,23 +200,120 @@ class Subscription(SeqMunger):
         return self._egress is not None and self._egress.ready()
 
     def bind(self, publication: Publication) -> None:
-        """Point this slot at ``publication``; gated until its next keyframe."""
+        """Point this slot at ``publication`` (its layer by the tile's size, else the
+        lowest); gated until its next keyframe."""
         if self.publication is publication:
             return
         self.unbind()
         self.publication = publication
-        self.waiting = True
+        self.view.vp8.reset()  # a new publication's numbering starts afresh
+        self._vp8 = None
         self.sender_report(0, 0)  # no timing mapping until the new source's SR
-        publication.sinks.append(self)
-        publication.request_keyframe(force=True)
+        layer = publication.layers[self._initial_index(publication)]
+        self._attach(layer)
+        layer.request_keyframe(force=True)
+
+    def _initial_index(self, pub: Publication) -> int:
+        if not pub.simulcast:
+            return 0
+        config = self._router.relay.config
+        scales = {rid: scale for rid, scale, _ in config.layers}
+        rids = [layer.rid for layer in pub.layers]
+        cap = max((i for i, rid in enumerate(rids)
+                   if config.rid_index(rid) <= config.rid_index(config.max_layer)), default=0)
+        return initial_layer(self.view.size, [scales.get(r, 1.0) for r in rids], cap)
 
     def unbind(self) -> None:
         """Stop forwarding; the slot stays, parked, for a later bind."""
-        pub = self.publication
-        if pub is not None and self in pub.sinks:
-            pub.sinks.remove(self)
+        self._leave_layer(keep_numbering=False)
         self.publication = None
+        self.view.paused = False
         self.waiting = True
+
+    def _attach(self, layer: Layer) -> None:
+        """Forward ``layer`` from its next keyframe on."""
+        self.view.layer = layer
+        self.waiting = True
+        layer.sinks.append(self)
+
+    def _leave_layer(self, keep_numbering: bool = True) -> None:
+        """Stop forwarding the current layer (and switching to another); with
+        ``keep_numbering``, remember the VP8 numbers last sent so the next layer of
+        the same publication continues them."""
+        view = self.view
+        layer = view.layer
+        if layer is not None:
+            if keep_numbering and self.kind == "video":
+                # the numbers of the newest packet as this slot sent it (none sent
+                # from this layer yet while gated: keep the last ones known)
+                data = layer.newest() if not self.waiting else None
+                h = parse_header(data) if data is not None else None
+                view.vp8.leave(data if h is not None else None,
+                               h.payload_offset if h is not None else 0)
+            if self in layer.sinks:
+                layer.sinks.remove(self)
+        view.layer = None
+        self._cancel_pending()
+
+    def _cancel_pending(self) -> None:
+        target = self.view.target
+        if target is not None and self in target.pending:
+            target.pending.remove(self)
+        self.view.target = None
+
+    def set_target(self, index: int | None) -> None:
+        """Forward layer ``index`` of the bound publication (clamped to what it has),
+        switching on that layer's next keyframe and forwarding the current layer until
+        then; None pauses video to this viewer (the slot stays bound, the layout says
+        ``video_paused: "bandwidth"``). Audio slots and unbound slots ignore it."""
+        pub = self.publication
+        if pub is None or self.kind != "video":
+            return
+        view = self.view
+        router = self._router
+        if index is None:
+            if view.paused:
+                return
+            self._leave_layer()
+            view.paused = True
+            self.waiting = True
+            router.layout_changed(self.peer)
+            return
+        target = pub.layers[max(0, min(index, len(pub.layers) - 1))]
+        resumed = view.paused
+        view.paused = False
+        current = view.layer
+        if target is current:
+            self._cancel_pending()
+        elif current is None or self.waiting:
+            # nothing flows from the current layer yet: take the target at once
+            self._leave_layer()
+            self._attach(target)
+            target.request_keyframe(force=True)
+            if current is not None:
+                router.count_switch(current, target)
+        elif view.target is not target:
+            self._cancel_pending()
+            view.target = target
+            target.pending.append(self)
+            target.request_keyframe(force=True)
+        if resumed:
+            router.layout_changed(self.peer)
+
+    def move_to(self, layer: Layer) -> None:
+        """``layer``'s keyframe has come: leave the old layer, forward this one (the
+        keyframe in hand opens the gate)."""
+        old = self.view.layer
+        self._leave_layer()
+        self._attach(layer)
+        if old is not None:
+            self._router.count_switch(old, layer)
+
+    def request_keyframe(self, force: bool = False) -> None:
+        """A PLI for the layer this slot forwards or switches to."""
+        layer = self.view.target or self.view.layer
+        if layer is not None:
+            layer.request_keyframe(force)
 
     def forward(self, data: bytes, h: Header, level: bytes | None = None) -> None:
         """Rewrite one packet for this sink and send it; never raises.
@@ -160,7 +329,7 @@ class Subscription(SeqMunger):
                     return
                 if self.kind == "video" and not vp8_is_keyframe(data, h.payload_offset):
                     return
-                self._start(h)
+                self._start(data, h)
             else:
                 since_start = (h.seq - self._start_in_seq) & 0xFFFF
                 if since_start >= 0x8000:
@@ -185,9 +354,10 @@ class Subscription(SeqMunger):
                 extensions = self.extensions
                 b0 = self._b0
             off = h.payload_offset
+            vp8 = self._vp8  # None unless a layer switch moved the VP8 numbering
             packet = HEADER.pack(
                 b0 | h.padding, h.marker | self.payload_type, seq, ts, self.ssrc
-            ) + extensions + data[off:]
+            ) + extensions + (data[off:] if vp8 is None else vp8.payload(data, off))
             egress = self._egress  # bound when negotiated, which ``_start`` required
             if egress is not None and egress.send(packet):
                 self.forwarded += 1
@@ -198,13 +368,17 @@ class Subscription(SeqMunger):
         except Exception:
             self._failed()
 
-    def _start(self, h: Header) -> None:
-        """The gate opens on a keyframe: re-base onto this source, resume SRs."""
+    def _start(self, data: bytes, h: Header) -> None:
+        """The gate opens on a keyframe: re-base onto this source (sequence numbers,
+        timestamps, VP8 numbering), resume SRs from its layer."""
         self.switch(h.seq, h.timestamp, TS_STEP[self.kind])
         self.waiting = False
-        pub = self.publication
-        if pub is not None and pub._sr is not None:
-            self.sender_report(*pub._sr)
+        view = self.view
+        if self.kind == "video" and view.vp8.resume:
+            self._vp8 = view.vp8 if view.vp8.start(data, h.payload_offset) else None
+        layer = view.layer
+        if layer is not None and layer._sr is not None:
+            self.sender_report(*layer._sr)
 
     def sender_report(self, ntp: int, rtp_ts: int) -> None:
         """Set what this slot's next SR carries: the publisher's NTP/RTP pair shifted by
@@ -228,40 +402,41 @@ class Subscription(SeqMunger):
         return self.ssrc, ntp, rtp_ts, packets, octets, cname
 
     def _failed(self) -> None:
-        self.failures += 1
-        if self.failures == 1:
+        self.view.failures += 1
+        if self.view.failures == 1:
             logger.warning(
                 "sink send failed: session=%s subscriber=%s mid=%s",
                 self.peer.router.id, self.peer.id, self.mid, exc_info=True,
             )
-        if self.failures >= MAX_FAILURES:
+        if self.view.failures >= MAX_FAILURES:
             self.unbind()
 
     def _on_keyframe_request(self) -> None:
-        pub = self.publication
-        if pub is not None:
-            pub.request_keyframe()
+        self.request_keyframe()
 
     async def _on_nack(self, sequence_number: int) -> None:
         """A subscriber's NACK: re-rewrite the original for this slot (as RTX if
         negotiated)."""
-        pub = self.publication
-        if pub is None or self.waiting:
+        layer = self.view.layer
+        if layer is None or self.waiting:
             return
         in_seq = self.source_seq(sequence_number)
         if in_seq is None:
             return
-        data = pub.history(in_seq)
+        data = layer.history(in_seq)
         if data is None:
             return
         h = parse_header(data)
         if h is None:
             return
+        if self._vp8 is not None:
+            data = data[:h.payload_offset] + self._vp8.payload(data, h.payload_offset)
         ts = self.out_ts(h.timestamp)
         if self.rtx_payload_type is not None and self.peer.router.relay.config.subscriber_rtx:
-            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            view = self.view
+            view.rtx_seq = (view.rtx_seq + 1) & 0xFFFF
             packet = rtx_wrap(
-                data, h, self.rtx_payload_type, self._rtx_seq, ts, self.rtx_ssrc,
+                data, h, self.rtx_payload_type, view.rtx_seq, ts, self.rtx_ssrc,
                 self.extensions, sequence_number,
             )
         else:
@@ -280,4 +455,9 @@ class Subscription(SeqMunger):
         out: dict[str, Any] = {"kind": self.kind, "mid": self.mid}
         if pub is not None:
             out.update(pub.info())
+            if self.kind == "video":
+                layer = self.view.layer
+                out["layer"] = layer.rid if layer is not None else None
+                out["layers"] = len(pub.layers)
+                out["video_paused"] = "bandwidth" if self.view.paused else None
         return out

@@ -1,5 +1,5 @@
 """The per-packet copies agree with the named mechanisms: ``Subscription.forward``
-inlines ``SeqMunger`` and the keyframe gate, ``Publication.on_rtp`` inlines the
+inlines ``SeqMunger`` and the keyframe gate, ``Layer.on_rtp`` inlines the
 in-order case of ``GapDetector``; and ``rtcp``'s bytes equal aiortc's for what the
 relay sends. No network: real aiortc objects, a counting egress."""
 
@@ -112,7 +112,7 @@ async def test_slot_stays_within_the_fast_attribute_layout(
     sub, (a, _), _ = slot
     sub.bind(a)
     assert len(vars(sub)) <= MAX_INSTANCE_ATTRIBUTES, sorted(vars(sub))
-    assert len(vars(a)) <= MAX_INSTANCE_ATTRIBUTES, sorted(vars(a))
+    assert len(vars(a.layers[0])) <= MAX_INSTANCE_ATTRIBUTES, sorted(vars(a.layers[0]))
 
 
 async def test_gate_drops_deltas_until_a_keyframe(
@@ -130,7 +130,8 @@ async def test_gate_drops_deltas_until_a_keyframe(
 
 async def test_on_rtp_agrees_with_gap_detector(
         slot: tuple[Subscription, list[Publication], Capture]) -> None:
-    _, (a, _), _ = slot
+    _, (pub, _), _ = slot
+    a = pub.layers[0]
     ref = GapDetector()
     rng = random.Random(3)
     seq = 65000

@@ -14,7 +14,7 @@ import pytest
 from aiortc.rtp import RtpPacket
 
 from media.errors import MediaError
-from media.relay import Publication, Relay
+from media.relay import Layer, Relay
 from testkit.figures import figure
 from testkit.rtc import Client, wait_for
 
@@ -64,7 +64,7 @@ async def test_without_pli_late_subscriber_sees_nothing(
 ) -> None:
     """Control: with the PLI path disabled the same scenario decodes no frame, so the
     test above really depends on the relay's keyframe requests."""
-    monkeypatch.setattr(Publication, "request_keyframe", lambda self, force=False: None)
+    monkeypatch.setattr(Layer, "request_keyframe", lambda self, force=False: None)
     a, c = await join(("a", A_CODE), ("c", 0))
     await a.publish(audio=False)
     router = relay.routers["s1"]

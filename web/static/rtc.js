@@ -1,5 +1,5 @@
 // Media in the browser: local tracks, one publish and one subscribe peer connection to
-// the relay, a quality indicator from getStats. VP8 and Opus only, no simulcast.
+// the relay, a quality indicator from getStats. VP8 and Opus only; the camera as simulcast layers.
 import { LEVELS, WINDOW, assess, conclude, figures, sample } from "./quality.js";
 
 const $ = (id) => document.getElementById(id);
@@ -198,7 +198,7 @@ export class Media extends EventTarget {
     if (this.stream.getTracks().length) {
       const pc = this.ensurePub();
       for (const track of this.stream.getTracks()) {
-        const t = pc.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
+        const t = this.addCamera(pc, track);
         preferCodec(t, track.kind === "video" ? "video/VP8" : "audio/opus");
         t.hearthSource = track.kind === "video" ? "camera" : "mic";
       }
@@ -258,6 +258,25 @@ export class Media extends EventTarget {
     return st.running;
   }
 
+  // The camera goes out as the simulcast layers the relay listed at join (low to
+  // high, each with its own scale and bitrate; one temporal layer each), so every
+  // viewer can get the layer its tile and connection need. The microphone, and the
+  // camera when the relay lists none, go out as one stream.
+  addCamera(pc, track) {
+    const init = { direction: "sendonly", streams: [this.stream] };
+    const layers = (this.config && this.config.simulcast) || [];
+    if (track.kind !== "video" || !layers.length) return pc.addTransceiver(track, init);
+    const encodings = layers.map((l) => ({
+      rid: l.rid, scaleResolutionDownBy: l.scaleResolutionDownBy, maxBitrate: l.maxBitrate,
+    }));
+    try {
+      return pc.addTransceiver(track, { ...init, sendEncodings: encodings.map((e) => ({ ...e, scalabilityMode: "L1T1" })) });
+    } catch (err) {
+      // a browser without scalabilityMode still sends the layers, with its own temporal ones
+      return pc.addTransceiver(track, { ...init, sendEncodings: encodings });
+    }
+  }
+
   requestPublish() { return this.serialized("publish", () => this.publishOnce()); }
   requestSubscribe() { return this.serialized("subscribe", () => this.subscribeOnce()); }
 
@@ -278,6 +297,8 @@ export class Media extends EventTarget {
       const cap = caps[t.hearthSource];
       if (!cap || !t.sender.track) continue;
       const params = t.sender.getParameters();
+      // simulcast layers carry their own maxBitrate (from the join result): keep them
+      if (params.encodings && params.encodings.some((e) => e.rid)) continue;
       params.encodings = (params.encodings && params.encodings.length ? params.encodings : [{}]);
       params.encodings[0].maxBitrate = cap;
       await t.sender.setParameters(params).catch(() => null); // a cap is best effort
