@@ -10,12 +10,16 @@ A slot's layer is the lowest of three limits:
   smallest tiles paused. Then the largest tiles are upgraded first, one layer per
   round, while the budget allows.
 
-**Audio first**: below ``Policy.audio_only_below`` of budget, all video to the viewer
-pauses and its audio continues.
+**Audio first**: the viewer's audio is taken off its budget before any video, and
+below ``Policy.audio_only_below`` of budget (or below the cheapest lowest layer, when
+that was measured to cost less: ``audio_threshold``) all video to the viewer pauses
+and its audio continues.
 
 **Hysteresis** (``step``, a state machine whose every move is in ``TRANSITIONS``):
 a downgrade applies at once; an upgrade only after the budget has stayed above the
-next allocation's cost times ``margin`` for ``upgrade_hold`` seconds; after an
+next allocation's cost times ``margin`` for ``upgrade_hold`` seconds (twice as long
+after each upgrade that had to be undone at once: a loss-based estimate can only
+find the link's limit by trying); after an
 audio-only pause, video is tried again at the lowest layer after a back-off that
 doubles each time the try fails.
 
@@ -27,6 +31,7 @@ is turned off at the publisher.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -109,13 +114,21 @@ def allocate(demands: Sequence[Demand], budget: float, top: int | None = None) -
     slot's layer (probing uses 0).
 
     Everyone is seen first: each slot gets the lowest layer, and the smallest tiles
-    are paused only while even that does not fit. Then, in rounds of one layer, the
+    are paused only while even that does not fit (a paused one whose lowest layer
+    still fits what is left is seen after all). Then, in rounds of one layer, the
     largest tiles are upgraded first while the budget allows."""
     out: Targets = {d.key: None for d in demands}
     seen = sorted(demands, key=lambda d: (d.area, d.key))  # smallest first
     total = sum(d.costs[0] for d in seen)
+    paused = []
     while seen and total > budget:
-        total -= seen.pop(0).costs[0]
+        paused.append(seen.pop(0))
+        total -= paused[-1].costs[0]
+    for d in paused[::-1]:  # a paused tile that still fits (a cheaper one) is seen
+        if total + d.costs[0] <= budget:
+            total += d.costs[0]
+            seen.append(d)
+    seen.sort(key=lambda d: (d.area, d.key))
     left = budget - total
     level = {d.key: 0 for d in seen}
     largest = seen[::-1]
@@ -164,7 +177,7 @@ class Phase(StrEnum):
 class Trigger(StrEnum):
     """What one tick's budget says (``classify``)."""
 
-    #: under ``audio_only_below``
+    #: under the audio-only threshold
     LOW = "low"
     #: the granted allocation no longer fits the budget
     DROP = "drop"
@@ -180,7 +193,8 @@ class Action(StrEnum):
     """What a transition does to the machine's numbers (``_apply``)."""
 
     KEEP = "keep"
-    #: downgrade at once: grant the budget
+    #: downgrade at once: grant the budget (an upgrade undone this soon failed: the
+    #: next one waits twice as long)
     LOWER = "lower"
     #: start the upgrade hold
     WATCH = "watch"
@@ -226,8 +240,12 @@ class Policy:
     audio_only_below: int = 150_000
     #: an upgrade needs the budget at this multiple of the new allocation's cost...
     margin: float = 1.2
-    #: ...for this many seconds
+    #: ...for this many seconds; doubled (up to ``upgrade_hold_max``) after an upgrade
+    #: that had to be undone within ``upgrade_fails_within`` seconds, so a link that
+    #: cannot carry the next layer is not tried every few seconds
     upgrade_hold: float = 4.0
+    upgrade_hold_max: float = 32.0
+    upgrade_fails_within: float = 5.0
     #: a probe at the lowest layer must survive this long (a few receiver reports)
     probe_hold: float = 3.0
     #: seconds of audio only before the first probe; doubles per failed probe
@@ -248,17 +266,23 @@ class Hold:
     low: float = 0.0
     #: AUDIO_ONLY: seconds before the next probe
     backoff: float = 5.0
+    #: HOLD_DOWN: seconds the room must last; doubles when an upgrade fails
+    hold_for: float = 4.0
+    #: when the last upgrade was made
+    raised_at: float = -math.inf
 
 
 def start(budget: float, policy: Policy) -> Hold:
     """A fresh viewer: its first budget is granted as it is (no hold at the start)."""
-    return Hold(granted=budget, backoff=policy.backoff_start)
+    return Hold(granted=budget, backoff=policy.backoff_start, hold_for=policy.upgrade_hold)
 
 
 def classify(hold: Hold, now: float, budget: float,
-             cost_at: Callable[[float, int | None], int], policy: Policy) -> Trigger:
-    """The trigger one tick's budget makes in the current phase."""
-    if budget < policy.audio_only_below:
+             cost_at: Callable[[float, int | None], int], policy: Policy,
+             low: float | None = None) -> Trigger:
+    """The trigger one tick's budget makes in the current phase; ``low`` is the
+    audio-only threshold (``audio_threshold``; default ``policy.audio_only_below``)."""
+    if budget < (policy.audio_only_below if low is None else low):
         return T.LOW
     if hold.phase is P.AUDIO_ONLY:
         return T.TIME if now - hold.since >= hold.backoff else T.FLAT
@@ -268,7 +292,7 @@ def classify(hold: Hold, now: float, budget: float,
     if granted > budget:
         return T.DROP
     if cost_at(budget / policy.margin, None) > granted:
-        if hold.phase is P.HOLD_DOWN and now - hold.since >= policy.upgrade_hold:
+        if hold.phase is P.HOLD_DOWN and now - hold.since >= hold.hold_for:
             return T.TIME
         return T.ROOM
     return T.FLAT
@@ -277,13 +301,17 @@ def classify(hold: Hold, now: float, budget: float,
 def _apply(hold: Hold, action: Action, now: float, budget: float,
            cost_at: Callable[[float, int | None], int], policy: Policy) -> Hold:
     if action is A.LOWER:
-        return replace(hold, granted=budget)
+        failed = now - hold.raised_at < policy.upgrade_fails_within
+        hold_for = min(policy.upgrade_hold_max, hold.hold_for * 2) if failed \
+            else policy.upgrade_hold
+        return replace(hold, granted=budget, hold_for=hold_for)
     if action is A.WATCH:
         return replace(hold, since=now, low=budget)
     if action is A.WAIT:
         return replace(hold, low=min(hold.low, budget))
     if action is A.RAISE:
-        return replace(hold, granted=max(hold.granted, min(hold.low, budget) / policy.margin))
+        return replace(hold, granted=max(hold.granted, min(hold.low, budget) / policy.margin),
+                       raised_at=now)
     if action in (A.PAUSE, A.PROBE):
         return replace(hold, since=now)
     if action is A.SETTLE:
@@ -294,9 +322,11 @@ def _apply(hold: Hold, action: Action, now: float, budget: float,
 
 
 def step(hold: Hold, now: float, budget: float,
-         cost_at: Callable[[float, int | None], int], policy: Policy) -> Hold:
+         cost_at: Callable[[float, int | None], int], policy: Policy,
+         low: float | None = None) -> Hold:
     """One tick of the machine: classify the budget, then take the table's move."""
-    phase, action = TRANSITIONS[hold.phase, classify(hold, now, budget, cost_at, policy)]
+    trigger = classify(hold, now, budget, cost_at, policy, low)
+    phase, action = TRANSITIONS[hold.phase, trigger]
     return replace(_apply(hold, action, now, budget, cost_at, policy), phase=phase)
 
 
@@ -310,10 +340,18 @@ def targets(hold: Hold, demands: Sequence[Demand], budget: float) -> Targets:
     return allocate(demands, hold.granted)
 
 
+def audio_threshold(demands: Sequence[Demand], policy: Policy) -> float:
+    """The video budget under which all video pauses: ``audio_only_below``, or less
+    when a slot's lowest layer was measured to cost less (one 180p tile measured at
+    110 kbps still fits a budget of 120 kbps; pausing it would only trade a working
+    tile for an avatar and a probe cycle)."""
+    return min([policy.audio_only_below, *(d.costs[0] for d in demands)])
+
+
 def decide(hold: Hold, now: float, demands: Sequence[Demand], budget: float,
            policy: Policy) -> tuple[Hold, Targets]:
     """One viewer's tick: the next state and the layer per slot."""
-    hold = step(hold, now, budget, cost_of(demands), policy)
+    hold = step(hold, now, budget, cost_of(demands), policy, audio_threshold(demands, policy))
     return hold, targets(hold, demands, budget)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -17,6 +18,7 @@ from media.layers import (
     Policy,
     Trigger,
     allocate,
+    audio_threshold,
     cap_index,
     classify,
     cost,
@@ -123,6 +125,12 @@ def test_upgrades_go_one_layer_a_round() -> None:
     """Two equal tiles and room for 1 M of video: both at 360p, not one at 720p and one
     at 180p."""
     assert allocate([tile("a"), tile("b")], 1_000_000) == {"a": 1, "b": 1}
+
+
+def test_a_paused_tile_that_still_fits_is_seen() -> None:
+    """Pausing the smallest first can free room for a cheaper one: it is seen."""
+    small = tile("small", (480, 270), costs=(60_000, 200_000, 500_000))
+    assert allocate([small, tile("big")], 100_000) == {"small": 0, "big": None}
 
 
 def test_nothing_fits_everything_pauses() -> None:
@@ -345,3 +353,47 @@ def test_dynacast_a_layer_needed_again_restarts_its_delay() -> None:
     assert d.update(4.0 + DYNACAST_DELAY, {"q"}) == ["q"]
     assert d.update(20.0, set()) is None
     assert d.update(20.0 + DYNACAST_DELAY, set()) == []  # nobody watches
+
+
+def test_an_upgrade_undone_at_once_doubles_the_next_hold() -> None:
+    raised = Hold(Phase.STEADY, 1_100_000, raised_at=NOW - 2)
+    failed = step(raised, NOW, 700_000, COST_AT, POLICY)
+    assert (failed.granted, failed.hold_for) == (700_000, 2 * POLICY.upgrade_hold)
+    again = step(replace(failed, raised_at=NOW + 1, granted=1_100_000), NOW + 2, 700_000,
+                 COST_AT, POLICY)
+    assert again.hold_for == 4 * POLICY.upgrade_hold
+    capped = step(replace(raised, hold_for=POLICY.upgrade_hold_max), NOW, 700_000, COST_AT,
+                  POLICY)
+    assert capped.hold_for == POLICY.upgrade_hold_max
+    # a drop long after the last upgrade is the link changing: the hold is back to normal
+    later = step(replace(raised, raised_at=NOW - 60, hold_for=16.0), NOW, 700_000, COST_AT,
+                 POLICY)
+    assert later.hold_for == POLICY.upgrade_hold
+
+
+def test_a_link_that_cannot_carry_the_next_layer_is_tried_less_and_less() -> None:
+    """The estimate creeps above 720p's cost whenever the link is quiet, but each
+    upgrade is undone a second later: the tries spread out (4, 8, 16, 32 s holds)."""
+    v = Viewer([tile("a")], 600_000)
+    ups = 0
+    for _ in range(40):
+        before = v.run(1_300_000, 1)  # looks like room...
+        if before == {"a": 2}:
+            ups += 1
+            v.run(600_000, 1)  # ...but the upgrade congests: undone at once
+        v.run(1_300_000, 1)
+    assert 2 <= ups <= 4
+
+
+def test_audio_only_below_150_kbps_or_the_cheapest_measured_lowest_layer() -> None:
+    configured = [tile("a"), tile("b")]
+    assert audio_threshold(configured, POLICY) == 150_000
+    measured = [tile("a", costs=(110_000, 380_000, 800_000)), tile("b")]
+    assert audio_threshold(measured, POLICY) == 110_000
+    assert audio_threshold([], POLICY) == 150_000
+    # 120 kbps: one measured 180p tile is kept, not traded for audio only
+    v = Viewer(measured, 1_000_000)
+    assert v.run(120_000, 1) == {"a": 0, "b": None}
+    assert v.phase() is Phase.STEADY
+    assert v.run(100_000, 0.1) == {"a": None, "b": None}
+    assert v.phase() is Phase.AUDIO_ONLY
