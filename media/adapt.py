@@ -34,6 +34,9 @@ from .estimate import WIRE_OVERHEAD, DownlinkEstimate, LossEstimate, Meter
 RATE_SMOOTHING = 0.05
 #: a measured layer rate older than this (seconds) is forgotten
 RATE_STALE = 5.0
+#: a measured cost is at least this share of the configured maxBitrate (a stalled or
+#: just-started layer does not look free)
+MEASURED_FLOOR = 0.25
 
 
 class LayerView(Protocol):
@@ -138,13 +141,15 @@ class _Slot:
 
 
 class _Viewer:
-    __slots__ = ("downlink", "hold", "meter", "slots")
+    __slots__ = ("downlink", "hold", "meter", "receives", "slots")
 
     def __init__(self) -> None:
         self.downlink = DownlinkEstimate()
         self.meter = Meter()
         self.hold: layers.Hold | None = None
         self.slots: dict[int, _Slot] = {}
+        #: whether any slot was bound at the last tick
+        self.receives = False
 
 
 def wire_bytes(slot: SlotView) -> int:
@@ -167,8 +172,9 @@ class Adapter:
     # -- reading ---------------------------------------------------------------------
 
     def downlink_estimates(self) -> list[int]:
-        """Each viewer's downlink estimate (bps), for a histogram: no ids."""
-        return [int(v.downlink.rate) for v in self._viewers.values()]
+        """The downlink estimate (bps) of each viewer that receives anything, for a
+        histogram: no ids."""
+        return [int(v.downlink.rate) for v in self._viewers.values() if v.receives]
 
     def phase(self, viewer_id: str) -> layers.Phase | None:
         """A viewer's hysteresis phase (None before its first tick)."""
@@ -182,10 +188,11 @@ class Adapter:
         out = []
         for i, layer in enumerate(pub.layers):
             measured = self._rates.get((pub.id, i))
+            configured = config.get(layer.rid, lowest)
             if measured is not None and now - measured[1] < RATE_STALE:
-                out.append(int(measured[0]))
+                out.append(max(int(measured[0]), int(configured * MEASURED_FLOOR)))
             else:
-                out.append(config.get(layer.rid, lowest))
+                out.append(configured)
         return tuple(out)
 
     # -- the tick --------------------------------------------------------------------
@@ -204,6 +211,7 @@ class Adapter:
         if v is None:
             v = self._viewers[viewer.id] = _Viewer()
         slots = list(viewer.subscriptions)
+        v.receives = any(s.publication is not None for s in slots)
         known = {id(s) for s in slots}
         for key in [k for k in v.slots if k not in known]:
             del v.slots[key]
@@ -260,7 +268,7 @@ class Adapter:
             st.layer, st.layer_since = layer, now
             return
         pub = s.publication
-        if layer is None or pub is None or s.kind != "video" \
+        if layer is None or pub is None or s.kind != "video" or pub.paused \
                 or now - st.layer_since < st.meter.window or st.meter.span() < st.meter.window:
             return
         index = next((i for i, x in enumerate(pub.layers) if x is layer), None)

@@ -322,15 +322,17 @@ def test_set_target_only_on_change_and_again_after_a_rebind() -> None:
     assert tile.calls == [0, 0]
 
 
-def test_downlink_estimates_one_per_viewer() -> None:
+def test_downlink_estimates_one_per_receiving_viewer() -> None:
     s = Session()
     for pid in "abc":
         s.join(pid)
-    assert s.adapter.downlink_estimates() == []
     s.adapter.tick(0.1)
+    assert s.adapter.downlink_estimates() == []  # nobody receives anything yet
+    s.everyone_sees_everyone()
+    s.adapter.tick(0.2)
     assert s.adapter.downlink_estimates() == [DOWNLINK_START] * 3
     del s.peers["c"]
-    s.adapter.tick(0.2)
+    s.adapter.tick(0.3)
     assert len(s.adapter.downlink_estimates()) == 2
 
 
@@ -346,9 +348,27 @@ def test_a_layer_costs_what_it_was_measured_to_send() -> None:
     wire = RATES["q"] + RATES["q"] // 8 // PACKET * WIRE_OVERHEAD * 8
     assert q == pytest.approx(wire, rel=0.05)
     assert (h, f) == (500_000, 1_000_000)  # never forwarded: configured
+    # the camera turned off sends nothing: that is not what its layer costs (the last
+    # measure holds for a while, then the configured cost is back)
+    cam.paused = True
+    s.run(3)
+    assert s.adapter.costs(cam, s.now)[0] == pytest.approx(wire, rel=0.05)
+    s.run(3)
+    assert s.adapter.costs(cam, s.now)[0] == 150_000
     del s.publications["a-cam"]
     s.adapter.tick(s.now + 0.1)
     assert s.adapter.costs(cam, s.now) == (150_000, 500_000, 1_000_000)
+
+
+def test_a_measured_cost_is_never_under_a_quarter_of_the_configured_one() -> None:
+    s = Session()
+    viewer = s.join("v", publish=False)
+    s.join("a")
+    s.see(viewer, "a", (160, 90))
+    cam = s.publications["a-cam"]
+    cam.layers[0].rate = 8_000
+    s.run(10)
+    assert s.adapter.costs(cam, s.now)[0] == 150_000 // 4
 
 
 def test_nobody_watching_turns_every_layer_off_after_the_delay() -> None:
