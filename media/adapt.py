@@ -7,7 +7,8 @@ publication, which layers the publisher keeps sending.
 1. what the relay sent it over the last second (every slot's bytes plus per-packet
    wire overhead, audio included) and the fraction lost in the receiver reports
    that arrived since the last tick (weighted by each slot's rate) feed its
-   ``estimate.DownlinkEstimate``;
+   ``estimate.DownlinkEstimate`` (told when an upgrade was just made, so a rise in
+   loss undoes it);
 2. the video budget is that estimate minus the audio it receives;
 3. ``layers.decide`` (size, clinic cap, budget, hysteresis) gives each visible
    video slot a layer index or None (paused for bandwidth), and the slot is told
@@ -232,7 +233,9 @@ class Adapter:
                 lost += rate * est.loss
             self._measure(s, st, rate, now)
         loss = lost / weight if weight > 0 else None
-        estimate = v.downlink.update(now, sent, loss)
+        probing = v.hold is not None \
+            and now - v.hold.raised_at < self.policy.upgrade_fails_within
+        estimate = v.downlink.update(now, sent, loss, probing)
         budget = estimate - audio
         demands = self._demands(slots, now)
         if v.hold is None:

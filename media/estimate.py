@@ -22,7 +22,9 @@ carries, from what the relay actually sent it (every slot's bytes, audio include
 and the loss its receiver reports say: above 10 % loss the estimate falls at once to
 what got through (``sent * (1 - loss)``); under 2 % it grows by ``GROWTH`` per
 second, but never past ``1.5 * sent + PROBE_ALLOWANCE`` (no estimate far beyond the
-evidence); in between it holds. A fresh viewer starts at ``DOWNLINK_START``.
+evidence); in between it holds, except just after an upgrade, when loss that rose
+``LOSS_RISE`` over the link's usual loss also falls at once (the upgrade was the
+probe, and it failed). A fresh viewer starts at ``DOWNLINK_START``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ MIN_GROWTH = 20_000
 #: loss-based estimate has; one that fails is undone at once (``layers``)
 SENT_HEADROOM = 1.5
 PROBE_ALLOWANCE = 800_000
+#: after an upgrade, loss this much over the link's usual loss is congestion
+LOSS_RISE = 0.03
+#: how fast the usual loss follows the reports (share of each report)
+BASELINE_SMOOTHING = 0.2
 #: growth counts at most this many seconds between two reports (and for the first)
 MAX_GAP = 1.0
 #: the downlink estimate never goes under this (bps)
@@ -162,18 +168,24 @@ class Meter:
 class DownlinkEstimate:
     """One viewer's downlink (bps) from what was sent to it and the loss it reports."""
 
-    __slots__ = ("_last", "rate", "sent")
+    __slots__ = ("_last", "baseline", "rate", "sent")
 
     def __init__(self, start: int = DOWNLINK_START) -> None:
         self.rate = float(start)
         #: what was sent to the viewer over the last ``SENT_WINDOW`` (bps)
         self.sent = 0.0
+        #: the link's usual loss (random loss of a Wi-Fi link, say), from reports
+        #: outside upgrades
+        self.baseline = 0.0
         self._last: float | None = None
 
-    def update(self, now: float, sent: float, loss: float | None) -> int:
+    def update(self, now: float, sent: float, loss: float | None,
+               probing: bool = False) -> int:
         """One tick: ``sent`` is the rate sent to the viewer over the last window
         (bps, audio included), ``loss`` the fraction lost in the receiver reports that
-        arrived since the last tick (None: none arrived). Returns the estimate.
+        arrived since the last tick (None: none arrived). ``probing``: a layer was
+        just raised, so loss that rose ``LOSS_RISE`` over the link's usual loss (even
+        under 10 %) means the link cannot carry the new rate. Returns the estimate.
 
         Growth is per second since the previous report (at most ``MAX_GAP``), so it
         does not depend on how often reports or ticks come."""
@@ -182,7 +194,10 @@ class DownlinkEstimate:
             return int(self.rate)
         dt = MAX_GAP if self._last is None else min(MAX_GAP, max(0.0, now - self._last))
         self._last = now
-        if loss > LOSS_HIGH:
+        rose = probing and loss > LOSS_LOW and loss > self.baseline + LOSS_RISE
+        if not probing:
+            self.baseline += (loss - self.baseline) * BASELINE_SMOOTHING
+        if loss > LOSS_HIGH or rose:
             if sent > 0:
                 self.rate = min(self.rate, sent * (1 - loss))
         elif loss < LOSS_LOW:

@@ -245,6 +245,20 @@ def test_a_300_kbps_viewer_with_three_publishers_keeps_audio_and_one_180p_tile()
         assert rids(s.peers[pid]) == ["f", "f", "f"]
 
 
+def test_a_family_on_a_1_mbps_downlink_sees_all_five_others() -> None:
+    """Five 180p layers and five audio streams fit in 1 Mbps: every tile is seen,
+    none paused, over two minutes."""
+    s = Session(seed=5)
+    viewer = s.join("v", link=1_000_000, loss=0.01)
+    for pid in "abcde":
+        s.join(pid)
+    s.everyone_sees_everyone()
+    s.run(30)
+    seen = s.run(120, watch=viewer)
+    assert all(None not in x for x in seen)
+    assert sum(x == ["q"] * 5 for x in seen) >= 0.95 * len(seen)
+
+
 def test_a_viewer_whose_link_recovers_gets_video_back() -> None:
     s = Session()
     slow = s.join("slow", link=120_000)

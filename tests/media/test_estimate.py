@@ -161,3 +161,25 @@ def test_downlink_never_under_its_floor() -> None:
     d = DownlinkEstimate()
     d.update(1.0, 10_000, 0.99)
     assert d.rate == DOWNLINK_FLOOR
+
+
+def test_just_after_an_upgrade_a_rise_in_loss_undoes_it() -> None:
+    """Under 10 % loss the estimate holds, except right after an upgrade: loss that
+    rose 3 points over the link's usual loss means the link cannot carry the new
+    rate, and the estimate falls to what got through."""
+    d = DownlinkEstimate(2_000_000)
+    for t in range(20):  # a link with about 1 % random loss
+        d.update(float(t), 800_000, 0.01)
+    assert d.baseline == pytest.approx(0.01, abs=0.001)
+    high = d.rate
+    assert d.update(20.0, 1_100_000, 0.07) == int(high)  # no upgrade: hold
+    assert d.update(21.0, 1_100_000, 0.08, probing=True) == int(1_100_000 * 0.92)
+    # a link whose usual loss is already 6 % is not congested by an upgrade's 7 %
+    noisy = DownlinkEstimate(2_000_000)
+    for t in range(20):
+        noisy.update(float(t), 800_000, 0.06)
+    assert noisy.update(20.0, 1_100_000, 0.07, probing=True) == 2_000_000
+    # reports during an upgrade do not move the usual loss
+    before = noisy.baseline
+    noisy.update(21.0, 1_100_000, 0.09, probing=True)
+    assert noisy.baseline == before
