@@ -183,7 +183,12 @@ class Adapter:
         return None if v is None or v.hold is None else v.hold.phase
 
     def costs(self, pub: PublicationView, now: float) -> tuple[int, ...]:
-        """What each layer of ``pub`` costs (bps): measured, else its maxBitrate."""
+        """What each layer of ``pub`` costs (bps): measured, else its maxBitrate.
+
+        A single-layer publication (a screen share) has no lower layer: its publisher
+        adapts to its slowest viewer instead (REMB, ``estimate.publisher_ceiling``),
+        so it costs at most the audio-only threshold here. Counted at its full rate, a
+        slow viewer's screen share would be paused while the cameras play on."""
         config = {rid: rate for rid, _, rate in self.router.relay.config.layers}
         lowest = self.router.relay.config.layers[0][2]
         out = []
@@ -194,6 +199,8 @@ class Adapter:
                 out.append(max(int(measured[0]), int(configured * MEASURED_FLOOR)))
             else:
                 out.append(configured)
+        if len(out) == 1:
+            out[0] = min(out[0], self.policy.audio_only_below)
         return tuple(out)
 
     # -- the tick --------------------------------------------------------------------

@@ -309,6 +309,26 @@ def test_a_single_layer_publication_is_sent_as_it_is() -> None:
     assert s.layers_events() == []  # no dynacast for a single layer
 
 
+def test_a_slow_viewer_keeps_the_screen_share_and_pauses_small_cameras() -> None:
+    """A screen share has no lower layer; its publisher adapts to its slowest viewer
+    (REMB), so it counts at most the audio-only threshold and is kept, while the
+    smaller camera tiles make room."""
+    s = Session()
+    viewer = s.join("v", link=400_000, publish=False)
+    s.join("share", rids=("",))
+    share_pub = s.publications["share-cam"]
+    share_pub.layers[0].rate = 2_500_000
+    s.join("a")
+    s.join("b")
+    s.see(viewer, "share", BIG)
+    for pid in "ab":
+        s.see(viewer, pid, (320, 180))
+    seen = s.run(20, watch=viewer)
+    assert s.adapter.costs(share_pub, s.now) == (150_000,)
+    assert seen[-1] == ["", None, None]
+    assert s.adapter.phase("v") is Phase.STEADY
+
+
 def test_a_turned_off_camera_costs_nothing() -> None:
     s = Session()
     viewer = s.join("v", publish=False)
