@@ -169,6 +169,9 @@ class Adapter:
         self._dynacast: dict[str, layers.Dynacast] = {}
         #: measured rate (bps) and when, per (publication id, layer index)
         self._rates: dict[tuple[str, int], tuple[float, float]] = {}
+        self._frames = layers.layer_frames(config.layers)
+        #: this tick's layer costs per publication id (``costs`` once per tick)
+        self._costs: dict[str, tuple[int, ...]] = {}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class Adapter:
     def tick(self, now: float) -> None:
         """One round: every viewer's targets, then every publication's layers."""
         router = self.router
+        self._costs = {}
         for vid in [v for v in self._viewers if v not in router.peers]:
             del self._viewers[vid]
         for viewer in list(router.peers.values()):
@@ -259,16 +263,18 @@ class Adapter:
                 s.set_target(told[1])
 
     def _demands(self, slots: Sequence[SlotView], now: float) -> list[layers.Demand]:
-        config = self.router.relay.config
-        frames = layers.layer_frames(config.layers)
+        max_layer = self.router.relay.config.max_layer
         out = []
         for s in slots:
             pub = s.publication
             if s.kind != "video" or pub is None or pub.paused or pub.closed \
                     or s.mid is None or not pub.layers:
                 continue
+            costs = self._costs.get(pub.id)
+            if costs is None:
+                costs = self._costs[pub.id] = self.costs(pub, now)
             out.append(layers.demand(s.mid, s.size, [x.rid for x in pub.layers],
-                                     self.costs(pub, now), frames, config.max_layer))
+                                     costs, self._frames, max_layer))
         return out
 
     def _measure(self, s: SlotView, st: _Slot, rate: float, now: float) -> None:
