@@ -1,9 +1,10 @@
-"""Bandwidth ceilings for publishers, from what their viewers report (REMB).
+"""Bandwidth estimates: publishers' REMB ceilings and each viewer's downlink.
 
-A browser publisher estimates its own send rate, but it cannot see the relay's
-other leg: a viewer on a poor link loses packets the publisher never hears of. So
-each sink keeps a loss-based estimate from its viewer's receiver reports (the
-loss-based half of Google congestion control, draft-ietf-rmcat-gcc-02 section 6):
+**Per sink (REMB to publishers).** A browser publisher estimates its own send rate,
+but it cannot see the relay's other leg: a viewer on a poor link loses packets the
+publisher never hears of. So each sink keeps a loss-based estimate from its viewer's
+receiver reports (the loss-based half of Google congestion control,
+draft-ietf-rmcat-gcc-02 section 6):
 
 * fraction lost above 10 %: decrease to ``rate * (1 - 0.5 * loss)``;
 * under 2 %: increase by 5 % per report;
@@ -13,11 +14,25 @@ Every ``REMB_INTERVAL`` the relay sends each publisher connection whose viewers
 constrain it one RTCP REMB with the minimum over the sinks of its video publications
 (never under ``FLOOR``), so the browser's own estimate has that ceiling; once no
 viewer constrains it any more, one last REMB at its caps lifts it (``Peer.send_remb``).
+Sinks of a simulcast publication do not count (``publisher_ceiling``): a slow viewer
+gets a lower layer instead of lowering what everyone else receives.
+
+**Per viewer (layer choice).** ``DownlinkEstimate`` estimates what one viewer's link
+carries, from what the relay actually sent it (every slot's bytes, audio included)
+and the loss its receiver reports say: above 10 % loss the estimate falls at once to
+what got through (``sent * (1 - loss)``); under 2 % it grows by ``GROWTH`` per
+second, but never past ``1.5 * sent + PROBE_ALLOWANCE`` (no estimate far beyond the
+evidence); in between it holds, except just after an upgrade, when loss that rose
+``LOSS_RISE`` over the link's usual loss also falls at once (the upgrade was the
+probe, and it failed). A fresh viewer starts at ``DOWNLINK_START``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 #: seconds between REMB messages to one publisher connection
 REMB_INTERVAL = 1.0
@@ -27,21 +42,55 @@ LOSS_HIGH = 0.10
 LOSS_LOW = 0.02
 INCREASE = 1.05
 
+#: a fresh viewer's downlink estimate (bps): enough for a few tiles at the middle
+#: layer, so the first layers are sensible before any report arrived
+DOWNLINK_START = 1_500_000
+#: growth of the downlink estimate per second while its reports show under 2 % loss
+GROWTH = 0.08
+#: the least it grows per second (bps), so it climbs back from an audio-only level
+MIN_GROWTH = 20_000
+#: growth stops at ``SENT_HEADROOM * sent + PROBE_ALLOWANCE``: the estimate may run
+#: ahead of what was sent by this much, enough for one tile's step from 360p to 720p
+#: (about 0.4 to 1 Mbps) with the upgrade margin. An upgrade is the only probe a
+#: loss-based estimate has; one that fails is undone at once (``layers``)
+SENT_HEADROOM = 1.5
+PROBE_ALLOWANCE = 800_000
+#: after an upgrade, loss this much over the link's usual loss is congestion
+LOSS_RISE = 0.03
+#: how fast the usual loss follows the reports (share of each report)
+BASELINE_SMOOTHING = 0.2
+#: growth counts at most this many seconds between two reports (and for the first)
+MAX_GAP = 1.0
+#: the downlink estimate never goes under this (bps)
+DOWNLINK_FLOOR = 32_000
+#: the sent rate is measured over this many seconds (about one receiver report)
+SENT_WINDOW = 1.0
+#: bytes per forwarded packet on the wire beyond its payload: RTP header and
+#: extensions (20), SRTP tag (10), UDP and IPv4 (28)
+WIRE_OVERHEAD = 58
+
 
 class LossEstimate:
-    """One viewer's loss-based estimate for one sink, in bits per second."""
+    """One viewer's loss-based estimate for one sink, in bits per second; also the
+    latest fraction lost its receiver reported, and when (``DownlinkEstimate``)."""
 
-    __slots__ = ("ceiling", "rate", "reports")
+    __slots__ = ("ceiling", "loss", "loss_at", "rate", "reports")
 
     def __init__(self, ceiling: int) -> None:
         self.ceiling = ceiling
         self.rate = float(ceiling)
         #: receiver reports taken into account
         self.reports = 0
+        #: the latest report's fraction lost (0..1) and its arrival (monotonic seconds;
+        #: 0.0: none yet)
+        self.loss = 0.0
+        self.loss_at = 0.0
 
-    def on_loss(self, fraction: float) -> int:
+    def on_loss(self, fraction: float, now: float | None = None) -> int:
         """Update from one receiver report's fraction lost (0..1); the new rate."""
         self.reports += 1
+        self.loss = fraction
+        self.loss_at = time.monotonic() if now is None else now
         if fraction > LOSS_HIGH:
             self.rate *= 1 - 0.5 * fraction
         elif fraction < LOSS_LOW:
@@ -54,3 +103,107 @@ def ceiling(estimates: Iterable[LossEstimate]) -> int | None:
     """The publisher's ceiling: its slowest viewer's estimate (None: nobody watches)."""
     rates = [int(e.rate) for e in estimates]
     return min(rates) if rates else None
+
+
+class SinkView(Protocol):
+    """What the REMB ceiling reads of a sink."""
+
+    @property
+    def estimate(self) -> LossEstimate: ...
+
+
+class PublicationView(Protocol):
+    """What the REMB ceiling reads of a publication: its layers and sinks."""
+
+    @property
+    def layers(self) -> Sequence[object]: ...
+
+    @property
+    def sinks(self) -> Sequence[SinkView]: ...
+
+
+def publisher_ceiling(publications: Iterable[PublicationView]) -> int | None:
+    """The ceiling for one publisher connection: its slowest viewer's estimate over
+    its single-layer video publications only. A simulcast publication's slow viewer
+    gets a lower layer, so it must not lower the rate every other viewer receives
+    (None: no viewer constrains it)."""
+    return ceiling(s.estimate for p in publications if len(p.layers) <= 1 for s in p.sinks)
+
+
+class Meter:
+    """A cumulative byte counter turned into a rate (bps) over the last ``window``
+    seconds. A counter that goes back (a slot that was replaced) starts over."""
+
+    __slots__ = ("_samples", "window")
+
+    def __init__(self, window: float = SENT_WINDOW) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, total: int) -> float:
+        """Record the counter at ``now``; the rate over the window (0.0 until two
+        samples)."""
+        samples = self._samples
+        if samples and total < samples[-1][1]:
+            samples.clear()
+        samples.append((now, total))
+        while len(samples) > 2 and now - samples[1][0] >= self.window:
+            samples.popleft()
+        return self.rate()
+
+    def rate(self) -> float:
+        """Bits per second between the oldest and newest sample kept."""
+        samples = self._samples
+        if len(samples) < 2:
+            return 0.0
+        (t0, b0), (t1, b1) = samples[0], samples[-1]
+        return (b1 - b0) * 8 / (t1 - t0) if t1 > t0 else 0.0
+
+    def span(self) -> float:
+        """Seconds the kept samples cover."""
+        samples = self._samples
+        return samples[-1][0] - samples[0][0] if len(samples) >= 2 else 0.0
+
+
+class DownlinkEstimate:
+    """One viewer's downlink (bps) from what was sent to it and the loss it reports."""
+
+    __slots__ = ("_last", "baseline", "rate", "sent")
+
+    def __init__(self, start: int = DOWNLINK_START) -> None:
+        self.rate = float(start)
+        #: what was sent to the viewer over the last ``SENT_WINDOW`` (bps)
+        self.sent = 0.0
+        #: the link's usual loss (random loss of a Wi-Fi link, say), from reports
+        #: outside upgrades
+        self.baseline = 0.0
+        self._last: float | None = None
+
+    def update(self, now: float, sent: float, loss: float | None,
+               probing: bool = False) -> int:
+        """One tick: ``sent`` is the rate sent to the viewer over the last window
+        (bps, audio included), ``loss`` the fraction lost in the receiver reports that
+        arrived since the last tick (None: none arrived). ``probing``: a layer was
+        just raised, so loss that rose ``LOSS_RISE`` over the link's usual loss (even
+        under 10 %) means the link cannot carry the new rate. Returns the estimate.
+
+        Growth is per second since the previous report (at most ``MAX_GAP``), so it
+        does not depend on how often reports or ticks come."""
+        self.sent = sent
+        if loss is None:
+            return int(self.rate)
+        dt = MAX_GAP if self._last is None else min(MAX_GAP, max(0.0, now - self._last))
+        self._last = now
+        rose = probing and loss > LOSS_LOW and loss > self.baseline + LOSS_RISE
+        if not probing:
+            self.baseline += (loss - self.baseline) * BASELINE_SMOOTHING
+        if loss > LOSS_HIGH or rose:
+            if sent > 0:
+                self.rate = min(self.rate, sent * (1 - loss))
+        elif loss < LOSS_LOW:
+            bound = SENT_HEADROOM * sent + PROBE_ALLOWANCE
+            if self.rate < bound:
+                grown = self.rate + max(self.rate * GROWTH, MIN_GROWTH) * dt
+                self.rate = min(bound, grown)
+        self.rate = max(float(DOWNLINK_FLOOR), self.rate)
+        return int(self.rate)

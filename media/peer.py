@@ -355,9 +355,7 @@ class Peer:
         config = self.router.relay.config
         cap = sum(config.screen_max_bitrate if p.source == "screen"
                   else config.camera_max_bitrate for p in pubs)
-        # a slow viewer of a simulcast publication gets a lower layer instead: only
-        # viewers of single-layer publications set the ceiling
-        value = estimate.ceiling(s.estimate for p in pubs if not p.simulcast for s in p.sinks)
+        value = estimate.publisher_ceiling(pubs)
         limited = value is not None and value < cap
         if not limited and not self._remb_limited:
             return False

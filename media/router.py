@@ -9,13 +9,13 @@ whose media stopped (``health``). ``repair`` escalates a viewer's gap.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import estimate, keyframes, speaker
+from .adapt import Adapter
 from .errors import MediaError
 from .peer import Peer
 from .publication import Layer, Publication
@@ -29,26 +29,6 @@ logger = logging.getLogger(__name__)
 #: it decodes nobody at all, and for any gap
 RESTART_BLIND = 3
 RESTART_ANY = 5
-
-
-class _NoAdapter:
-    """Stands in for ``media.adapt.Adapter`` where that module is absent: slots keep
-    the layer they were bound on."""
-
-    def __init__(self, router: Router) -> None:
-        self.router = router
-
-    def tick(self, now: float) -> None:
-        """Nothing to adapt."""
-
-
-def _adapter(router: Router) -> Any:
-    """``media.adapt.Adapter(router)``, or the stand-in while that module is absent."""
-    try:
-        module = importlib.import_module(".adapt", __package__)
-    except ModuleNotFoundError:
-        return _NoAdapter(router)
-    return module.Adapter(router)
 
 
 class Router:
@@ -86,7 +66,7 @@ class Router:
         #: video paused or resumed for bandwidth); sent by the loop, once each
         self._layout_dirty: set[str] = set()
         #: the layer policy (``media.adapt``), run from the loop
-        self.adapter = _adapter(self)
+        self.adapter = Adapter(self)
         self._keyframe_task = asyncio.ensure_future(self._keyframe_loop())
 
     def count_fallback(self) -> None:
@@ -382,15 +362,8 @@ class Router:
         return True
 
     def downlink_estimates(self) -> list[int]:
-        """Each viewer's estimated downlink (bps): the lowest of its video slots'
-        estimates; viewers without a bound video slot are left out."""
-        out = []
-        for p in self.peers.values():
-            rates = [int(s.estimate.rate) for s in p.subscriptions
-                     if s.kind == "video" and s.publication is not None]
-            if rates:
-                out.append(min(rates))
-        return out
+        """Each receiving viewer's estimated downlink (bps), for a histogram (no ids)."""
+        return self.adapter.downlink_estimates()
 
     @property
     def active_speaker(self) -> str | None:

@@ -84,10 +84,10 @@ def test_backends_and_relay_are_built_only_in_the_composition_root() -> None:
 # (which read their few names inline, for speed) may touch one.
 MEDIA_SHIM_MODULES = {"aiortc_shim.py", "selftest.py", "ingress.py", "egress.py", "srtp.py"}
 MEDIA_PURE_MODULES = ("munger", "nack", "keyframes", "rtcp", "speaker", "rtp", "health", "sdp",
-                      "estimate", "vp8")
+                      "estimate", "vp8", "layers", "adapt")
 MEDIA_PURE_TESTS = ("test_munger", "test_nack", "test_keyframes", "test_rtcp_bytes",
                     "test_speaker", "test_rtp", "test_health", "test_estimate", "test_sdp",
-                    "test_vp8", "test_simulcast_sdp")
+                    "test_vp8", "test_simulcast_sdp", "test_layers", "test_adapt")
 LIBRARIES = ("aiortc", "aioice", "pylibsrtp")
 
 

@@ -1,10 +1,25 @@
-"""Loss-based viewer estimates and the publisher ceiling they give (pure)."""
+"""Loss-based viewer estimates, the publisher ceiling they give, and each viewer's
+downlink estimate (pure)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 
-from media.estimate import FLOOR, LossEstimate, ceiling
+from media.estimate import (
+    DOWNLINK_FLOOR,
+    DOWNLINK_START,
+    FLOOR,
+    MIN_GROWTH,
+    PROBE_ALLOWANCE,
+    SENT_HEADROOM,
+    DownlinkEstimate,
+    LossEstimate,
+    Meter,
+    ceiling,
+    publisher_ceiling,
+)
 
 
 def test_heavy_loss_decreases_in_proportion() -> None:
@@ -35,3 +50,136 @@ def test_ceiling_is_the_slowest_viewer() -> None:
     bad.on_loss(0.6)
     assert ceiling([good, bad]) == 700_000
     assert ceiling([]) is None
+
+
+def test_a_report_records_its_loss_and_arrival() -> None:
+    e = LossEstimate(1_000_000)
+    assert (e.loss, e.loss_at) == (0.0, 0.0)
+    e.on_loss(0.25, now=12.5)
+    assert (e.loss, e.loss_at, e.reports) == (0.25, 12.5, 1)
+
+
+@dataclass
+class Pub:
+    layers: list[str]
+    sinks: list[Sink] = field(default_factory=list)
+
+
+@dataclass
+class Sink:
+    estimate: LossEstimate
+
+
+def lossy(rate_after: float) -> Sink:
+    e = LossEstimate(1_000_000)
+    e.rate = rate_after
+    return Sink(e)
+
+
+def test_a_simulcast_publications_slow_viewer_does_not_lower_the_publisher() -> None:
+    """A slow viewer of a simulcast camera gets a lower layer; only viewers of
+    single-layer publications (a screen share, a camera without simulcast) set the
+    publisher's ceiling."""
+    camera = Pub(["q", "h", "f"], [lossy(200_000), lossy(1_000_000)])
+    screen = Pub([""], [lossy(800_000), lossy(2_000_000)])
+    assert publisher_ceiling([camera]) is None
+    assert publisher_ceiling([camera, screen]) == 800_000
+    assert publisher_ceiling([Pub([""], [lossy(300_000)])]) == 300_000
+    assert publisher_ceiling([]) is None
+
+
+def test_meter_rate_over_its_window() -> None:
+    m = Meter(window=1.0)
+    assert m.add(0.0, 0) == 0.0
+    for i in range(1, 21):  # 12 500 bytes every 0.1 s: 1 Mbps
+        rate = m.add(i / 10, 12_500 * i)
+    assert rate == pytest.approx(1_000_000)
+    assert m.span() == pytest.approx(1.0)
+    # a counter that goes back (the slot was replaced) starts over
+    assert m.add(2.1, 100) == 0.0
+    assert m.add(2.2, 1_350) == pytest.approx(100_000)
+
+
+def test_downlink_starts_at_a_rate_that_gives_sensible_first_layers() -> None:
+    d = DownlinkEstimate()
+    assert d.rate == DOWNLINK_START == 1_500_000
+    # no report yet: what was sent changes nothing
+    assert d.update(0.1, 50_000, None) == DOWNLINK_START
+
+
+def test_downlink_heavy_loss_falls_at_once_to_what_got_through() -> None:
+    d = DownlinkEstimate()
+    assert d.update(1.0, 1_000_000, 0.4) == 600_000
+    # a later heavy loss never raises it, even when more was sent
+    assert d.update(2.0, 2_000_000, 0.5) == 600_000
+    # heavy loss while nothing was measured as sent: no evidence, hold
+    assert d.update(3.0, 0, 0.9) == 600_000
+
+
+def test_downlink_moderate_loss_holds() -> None:
+    d = DownlinkEstimate(400_000)
+    for t in range(1, 10):
+        assert d.update(float(t), 380_000, 0.05) == 400_000
+
+
+def test_downlink_grows_eight_percent_a_second_under_low_loss() -> None:
+    d = DownlinkEstimate(1_000_000)
+    d.update(0.0, 1_000_000, 0.0)  # the first report: one second's worth
+    assert d.rate == pytest.approx(1_080_000)
+    d.update(1.0, 1_000_000, 0.01)
+    assert d.rate == pytest.approx(1_080_000 * 1.08)
+    # reports twice a second grow it by the same per second
+    d2 = DownlinkEstimate(1_000_000)
+    d2.update(0.0, 1_000_000, 0.0)
+    d2.update(0.5, 1_000_000, 0.0)
+    d2.update(1.0, 1_000_000, 0.0)
+    assert d2.rate == pytest.approx(1_080_000 * 1.04 * 1.04)
+
+
+def test_downlink_growth_is_bounded_by_what_was_sent() -> None:
+    """Without evidence the link carries more, the estimate stops at 1.5 times what
+    was sent plus the probe allowance; one already above is not pulled down."""
+    d = DownlinkEstimate(900_000)
+    bound = SENT_HEADROOM * 300_000 + PROBE_ALLOWANCE
+    for t in range(30):
+        d.update(float(t), 300_000, 0.0)
+    assert d.rate == pytest.approx(bound)
+    high = DownlinkEstimate(3_000_000)
+    assert high.update(1.0, 300_000, 0.0) == 3_000_000
+
+
+def test_downlink_climbs_back_from_an_audio_only_level() -> None:
+    d = DownlinkEstimate(40_000)
+    d.update(0.0, 40_000, 0.0)
+    assert d.rate == 40_000 + MIN_GROWTH
+    for t in range(1, 8):
+        d.update(float(t), 40_000, 0.0)
+    assert d.rate >= 190_000  # enough for audio plus the lowest layer: probing may start
+
+
+def test_downlink_never_under_its_floor() -> None:
+    d = DownlinkEstimate()
+    d.update(1.0, 10_000, 0.99)
+    assert d.rate == DOWNLINK_FLOOR
+
+
+def test_just_after_an_upgrade_a_rise_in_loss_undoes_it() -> None:
+    """Under 10 % loss the estimate holds, except right after an upgrade: loss that
+    rose 3 points over the link's usual loss means the link cannot carry the new
+    rate, and the estimate falls to what got through."""
+    d = DownlinkEstimate(2_000_000)
+    for t in range(20):  # a link with about 1 % random loss
+        d.update(float(t), 800_000, 0.01)
+    assert d.baseline == pytest.approx(0.01, abs=0.001)
+    high = d.rate
+    assert d.update(20.0, 1_100_000, 0.07) == int(high)  # no upgrade: hold
+    assert d.update(21.0, 1_100_000, 0.08, probing=True) == int(1_100_000 * 0.92)
+    # a link whose usual loss is already 6 % is not congested by an upgrade's 7 %
+    noisy = DownlinkEstimate(2_000_000)
+    for t in range(20):
+        noisy.update(float(t), 800_000, 0.06)
+    assert noisy.update(20.0, 1_100_000, 0.07, probing=True) == 2_000_000
+    # reports during an upgrade do not move the usual loss
+    before = noisy.baseline
+    noisy.update(21.0, 1_100_000, 0.09, probing=True)
+    assert noisy.baseline == before

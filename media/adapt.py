@@ -1,0 +1,331 @@
+"""The adaptation loop: per viewer, an estimate, then a layer per slot; per
+publication, which layers the publisher keeps sending.
+
+``Adapter.tick(now)`` runs from the router's periodic loop (every
+``keyframe_check_interval``), never per packet. Each tick, for each viewer:
+
+1. what the relay sent it over the last second (every slot's bytes plus per-packet
+   wire overhead, audio included) and the fraction lost in the receiver reports
+   that arrived since the last tick (weighted by each slot's rate) feed its
+   ``estimate.DownlinkEstimate`` (told when an upgrade was just made, so a rise in
+   loss undoes it);
+2. the video budget is that estimate minus the audio it receives;
+3. ``layers.decide`` (size, clinic cap, budget, hysteresis) gives each visible
+   video slot a layer index or None (paused for bandwidth), and the slot is told
+   (``set_target``) when that changed.
+
+Then, for each simulcast publication, ``layers.Dynacast`` says which rids any viewer
+needs; a change goes to the publisher as the relay event ``layers``
+(``Router.emit_layers``).
+
+A layer's cost is what it was measured to send (from the slots forwarding it), or
+its ``maxBitrate`` from ``RelayConfig.layers`` until measured. The adapter reads
+the router through the small protocols below, so its tests use plain objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from . import layers
+from .estimate import WIRE_OVERHEAD, DownlinkEstimate, LossEstimate, Meter
+
+#: smoothing of a layer's measured rate per tick (about 2 s at 10 ticks a second)
+RATE_SMOOTHING = 0.05
+#: a measured layer rate older than this (seconds) is forgotten
+RATE_STALE = 5.0
+#: a measured cost is at least this share of the configured maxBitrate (a stalled or
+#: just-started layer does not look free)
+MEASURED_FLOOR = 0.25
+
+
+class LayerView(Protocol):
+    @property
+    def rid(self) -> str: ...
+
+
+class PeerRef(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class PublicationView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def mid(self) -> str: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def peer(self) -> PeerRef: ...
+    @property
+    def layers(self) -> Sequence[LayerView]: ...
+
+
+class SlotView(Protocol):
+    """A subscribe slot: what the adapter reads and the one thing it sets."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def mid(self) -> str | None: ...
+    @property
+    def size(self) -> tuple[int, int]: ...
+    @property
+    def octets(self) -> int: ...
+    @property
+    def forwarded(self) -> int: ...
+    @property
+    def estimate(self) -> LossEstimate: ...
+    @property
+    def publication(self) -> PublicationView | None: ...
+    @property
+    def layer(self) -> LayerView | None: ...
+    def set_target(self, index: int | None) -> None: ...
+
+
+class ViewerView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def subscriptions(self) -> Sequence[SlotView]: ...
+
+
+class ConfigView(Protocol):
+    @property
+    def layers(self) -> tuple[tuple[str, float, int], ...]: ...
+    @property
+    def max_layer(self) -> str: ...
+    @property
+    def audio_only_below(self) -> int: ...
+
+
+class RelayView(Protocol):
+    @property
+    def config(self) -> ConfigView: ...
+    def emit(self, session_id: str, participant_id: str, event: str,
+             payload: dict[str, Any]) -> None: ...
+
+
+class RouterView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def relay(self) -> RelayView: ...
+    @property
+    def peers(self) -> Mapping[str, ViewerView]: ...
+    @property
+    def publications(self) -> Mapping[str, PublicationView]: ...
+    def emit_layers(self, pub: Any, active: Iterable[str]) -> bool:
+        """Send the publisher of ``pub`` the relay event ``layers`` (on change)."""
+
+
+class _Slot:
+    """What the adapter remembers of one slot between ticks."""
+
+    __slots__ = ("layer", "layer_since", "loss_at", "meter", "told")
+
+    def __init__(self) -> None:
+        self.meter = Meter()
+        #: the last report taken into account (``LossEstimate.loss_at``)
+        self.loss_at = 0.0
+        #: (publication id, target) last given to ``set_target``
+        self.told: tuple[str, int | None] | None = None
+        #: the layer it forwards and since when (for measuring that layer's rate)
+        self.layer: object = None
+        self.layer_since = 0.0
+
+
+class _Viewer:
+    __slots__ = ("downlink", "hold", "meter", "receives", "slots")
+
+    def __init__(self) -> None:
+        self.downlink = DownlinkEstimate()
+        self.meter = Meter()
+        self.hold: layers.Hold | None = None
+        self.slots: dict[int, _Slot] = {}
+        #: whether any slot was bound at the last tick
+        self.receives = False
+
+
+def wire_bytes(slot: SlotView) -> int:
+    """Bytes the slot put on the wire: payloads plus per-packet overhead."""
+    return slot.octets + slot.forwarded * WIRE_OVERHEAD
+
+
+class Adapter:
+    """The per-router adaptation: estimates, layer targets, dynacast."""
+
+    def __init__(self, router: RouterView, policy: layers.Policy | None = None) -> None:
+        self.router = router
+        config = router.relay.config
+        self.policy = policy or layers.Policy(audio_only_below=config.audio_only_below)
+        self._viewers: dict[str, _Viewer] = {}
+        self._dynacast: dict[str, layers.Dynacast] = {}
+        #: measured rate (bps) and when, per (publication id, layer index)
+        self._rates: dict[tuple[str, int], tuple[float, float]] = {}
+        self._frames = layers.layer_frames(config.layers)
+        #: this tick's layer costs per publication id (``costs`` once per tick)
+        self._costs: dict[str, tuple[int, ...]] = {}
+
+    # -- reading ---------------------------------------------------------------------
+
+    def downlink_estimates(self) -> list[int]:
+        """The downlink estimate (bps) of each viewer that receives anything, for a
+        histogram: no ids."""
+        return [int(v.downlink.rate) for v in self._viewers.values() if v.receives]
+
+    def phase(self, viewer_id: str) -> layers.Phase | None:
+        """A viewer's hysteresis phase (None before its first tick)."""
+        v = self._viewers.get(viewer_id)
+        return None if v is None or v.hold is None else v.hold.phase
+
+    def costs(self, pub: PublicationView, now: float) -> tuple[int, ...]:
+        """What each layer of ``pub`` costs (bps): measured, else its maxBitrate.
+
+        A single-layer publication (a screen share) has no lower layer: its publisher
+        adapts to its slowest viewer instead (REMB, ``estimate.publisher_ceiling``),
+        so it costs at most the audio-only threshold here. Counted at its full rate, a
+        slow viewer's screen share would be paused while the cameras play on."""
+        config = {rid: rate for rid, _, rate in self.router.relay.config.layers}
+        lowest = self.router.relay.config.layers[0][2]
+        out = []
+        for i, layer in enumerate(pub.layers):
+            measured = self._rates.get((pub.id, i))
+            configured = config.get(layer.rid, lowest)
+            if measured is not None and now - measured[1] < RATE_STALE:
+                out.append(max(int(measured[0]), int(configured * MEASURED_FLOOR)))
+            else:
+                out.append(configured)
+        if len(out) == 1:
+            out[0] = min(out[0], self.policy.audio_only_below)
+        return tuple(out)
+
+    # -- the tick --------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """One round: every viewer's targets, then every publication's layers."""
+        router = self.router
+        self._costs = {}
+        for vid in [v for v in self._viewers if v not in router.peers]:
+            del self._viewers[vid]
+        for viewer in list(router.peers.values()):
+            self._viewer(viewer, now)
+        self._dynacast_tick(now)
+
+    def _viewer(self, viewer: ViewerView, now: float) -> None:
+        v = self._viewers.get(viewer.id)
+        if v is None:
+            v = self._viewers[viewer.id] = _Viewer()
+        slots = list(viewer.subscriptions)
+        v.receives = any(s.publication is not None for s in slots)
+        known = {id(s) for s in slots}
+        for key in [k for k in v.slots if k not in known]:
+            del v.slots[key]
+        sent = v.meter.add(now, sum(wire_bytes(s) for s in slots))
+        audio = 0.0
+        weight = lost = 0.0
+        for s in slots:
+            st = v.slots.get(id(s))
+            if st is None:
+                st = v.slots[id(s)] = _Slot()
+            rate = st.meter.add(now, wire_bytes(s))
+            if s.kind == "audio":
+                audio += rate
+            est = s.estimate
+            if est.loss_at > st.loss_at:
+                st.loss_at = est.loss_at
+                weight += rate
+                lost += rate * est.loss
+            self._measure(s, st, rate, now)
+        loss = lost / weight if weight > 0 else None
+        probing = v.hold is not None \
+            and now - v.hold.raised_at < self.policy.upgrade_fails_within
+        estimate = v.downlink.update(now, sent, loss, probing)
+        budget = estimate - audio
+        demands = self._demands(slots, now)
+        if v.hold is None:
+            v.hold = layers.start(budget, self.policy)
+        v.hold, targets = layers.decide(v.hold, now, demands, budget, self.policy)
+        for s in slots:
+            pub = s.publication
+            if s.kind != "video" or pub is None or s.mid not in targets:
+                continue
+            st = v.slots[id(s)]
+            told = (pub.id, targets[s.mid])
+            if st.told != told:
+                st.told = told
+                s.set_target(told[1])
+
+    def _demands(self, slots: Sequence[SlotView], now: float) -> list[layers.Demand]:
+        max_layer = self.router.relay.config.max_layer
+        out = []
+        for s in slots:
+            pub = s.publication
+            if s.kind != "video" or pub is None or pub.paused or pub.closed \
+                    or s.mid is None or not pub.layers:
+                continue
+            costs = self._costs.get(pub.id)
+            if costs is None:
+                costs = self._costs[pub.id] = self.costs(pub, now)
+            out.append(layers.demand(s.mid, s.size, [x.rid for x in pub.layers],
+                                     costs, self._frames, max_layer))
+        return out
+
+    def _measure(self, s: SlotView, st: _Slot, rate: float, now: float) -> None:
+        """A slot that forwarded one layer for a whole window measures that layer."""
+        layer = s.layer
+        if layer is not st.layer:
+            st.layer, st.layer_since = layer, now
+            return
+        pub = s.publication
+        if layer is None or pub is None or s.kind != "video" or pub.paused \
+                or now - st.layer_since < st.meter.window or st.meter.span() < st.meter.window:
+            return
+        index = next((i for i, x in enumerate(pub.layers) if x is layer), None)
+        if index is None:
+            return
+        key = (pub.id, index)
+        old = self._rates.get(key)
+        smooth = rate if old is None or now - old[1] >= RATE_STALE \
+            else old[0] + (rate - old[0]) * RATE_SMOOTHING
+        self._rates[key] = (smooth, now)
+
+    def _dynacast_tick(self, now: float) -> None:
+        """Per simulcast publication: the rids any viewer needs; emit on change."""
+        router = self.router
+        pubs = {p.id: p for p in router.publications.values()
+                if p.kind == "video" and not p.closed and len(p.layers) > 1}
+        for pid in [p for p in self._dynacast if p not in pubs]:
+            del self._dynacast[pid]
+        for key in [k for k in self._rates if k[0] not in router.publications]:
+            del self._rates[key]
+        want: dict[str, set[int | None]] = {pid: set() for pid in pubs}
+        for viewer in router.peers.values():
+            v = self._viewers.get(viewer.id)
+            for s in viewer.subscriptions:
+                pub = s.publication
+                if pub is None or pub.id not in want:
+                    continue
+                indices = want[pub.id]
+                indices.add(None)  # watched
+                layer = s.layer
+                if layer is not None:
+                    indices.add(next((i for i, x in enumerate(pub.layers) if x is layer), None))
+                st = v.slots.get(id(s)) if v is not None else None
+                if st is not None and st.told is not None and st.told[0] == pub.id:
+                    indices.add(st.told[1])
+        for pid, pub in pubs.items():
+            rids = [x.rid for x in pub.layers]
+            d = self._dynacast.get(pid)
+            if d is None or d.rids != tuple(rids):
+                d = self._dynacast[pid] = layers.Dynacast(rids)
+            indices = want[pid]
+            active = d.update(now, layers.needed(rids, indices, None in indices))
+            if active is not None:
+                router.emit_layers(pub, active)

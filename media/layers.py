@@ -1,0 +1,395 @@
+"""Which simulcast layer each of a viewer's video slots receives (pure policy).
+
+A slot's layer is the lowest of three limits:
+
+* **the rendered size**: the smallest layer that covers the tile (``size_index``);
+* **the clinic cap** (``RelayConfig.max_layer``; ``cap_index``);
+* **the viewer's downlink**: ``allocate`` shares the budget (downlink estimate minus
+  the audio the viewer receives) over the viewer's slots. Everyone is seen first:
+  every slot gets the lowest layer, and only if even that does not fit are the
+  smallest tiles paused. Then the largest tiles are upgraded first, one layer per
+  round, while the budget allows.
+
+**Audio first**: the viewer's audio is taken off its budget before any video, and
+below ``Policy.audio_only_below`` of budget (or below the cheapest lowest layer, when
+that was measured to cost less: ``audio_threshold``) all video to the viewer pauses
+and its audio continues.
+
+**Hysteresis** (``step``, a state machine whose every move is in ``TRANSITIONS``):
+a downgrade applies at once; an upgrade only after the budget has stayed above the
+next allocation's cost times ``margin`` for ``upgrade_hold`` seconds (twice as long
+after each upgrade that had to be undone at once: a loss-based estimate can only
+find the link's limit by trying); after an
+audio-only pause, video is tried again at the lowest layer after a back-off that
+doubles each time the try fails.
+
+**Dynacast** (``Dynacast``): which layers of a publication any viewer needs (a
+slot's current or target layer; the lowest while anyone watches). A layer that
+becomes needed is turned on at once; one unneeded for ``DYNACAST_DELAY`` seconds
+is turned off at the publisher.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+#: the camera's nominal top frame (16:9); a layer's frame is this divided by its
+#: ``scaleResolutionDownBy``
+NOMINAL_TOP = (1280, 720)
+#: simulcast rids from low to high: the order of the clinic cap
+RID_ORDER = ("q", "h", "f")
+#: seconds a layer stays on at the publisher after the last viewer stopped needing it
+DYNACAST_DELAY = 3.0
+
+Size = tuple[int, int]
+Targets = dict[str, int | None]
+
+
+# --- one slot's limits ----------------------------------------------------------------
+
+def layer_frames(layers: Iterable[tuple[str, float, int]],
+                 top: Size = NOMINAL_TOP) -> dict[str, Size]:
+    """Nominal frame (width, height) of each rid, from ``RelayConfig.layers``."""
+    return {rid: (round(top[0] / scale), round(top[1] / scale)) for rid, scale, _ in layers}
+
+
+def size_index(size: Size, frames: Sequence[Size]) -> int:
+    """The smallest layer that covers a tile of ``size`` device pixels.
+
+    Tiles show video with ``object-fit: contain``: the frame is scaled until one side
+    fits, so a layer covers the tile (is not upscaled) when it is at least as wide or
+    at least as tall as the tile. A tile not rendered ((0, 0)) gets the lowest layer;
+    one larger than every layer, the highest."""
+    w, h = size
+    if w <= 0 or h <= 0:
+        return 0
+    for i, (fw, fh) in enumerate(frames):
+        if fw >= w or fh >= h:
+            return i
+    return max(0, len(frames) - 1)
+
+
+def cap_index(rids: Sequence[str], max_layer: str) -> int:
+    """The highest layer index at or under the clinic cap (0 for a single layer)."""
+    limit = RID_ORDER.index(max_layer) if max_layer in RID_ORDER else len(RID_ORDER) - 1
+    best = 0
+    for i, rid in enumerate(rids):
+        if rid in RID_ORDER and RID_ORDER.index(rid) <= limit:
+            best = i
+    return best
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One visible video slot as the allocation sees it."""
+
+    #: the slot (its mid)
+    key: str
+    #: rendered pixels: larger tiles are upgraded first, smaller paused first
+    area: int
+    #: the highest layer worth sending: min of size, cap and the layers there are
+    top: int
+    #: what each layer costs (bps), low to high
+    costs: tuple[int, ...]
+
+
+def demand(key: str, size: Size, rids: Sequence[str], costs: Sequence[int],
+           frames: Mapping[str, Size], max_layer: str) -> Demand:
+    """A slot's demand from its tile size, its publication's rids and the cap."""
+    if len(rids) <= 1:
+        top = 0
+    else:
+        top = min(size_index(size, [frames.get(r, NOMINAL_TOP) for r in rids]),
+                  cap_index(rids, max_layer))
+    return Demand(key, max(0, size[0]) * max(0, size[1]), top, tuple(costs))
+
+
+# --- sharing a viewer's budget ---------------------------------------------------------
+
+def allocate(demands: Sequence[Demand], budget: float, top: int | None = None) -> Targets:
+    """Layer index per slot (None: paused) within ``budget`` bps; ``top`` caps every
+    slot's layer (probing uses 0).
+
+    Everyone is seen first: each slot gets the lowest layer, and the smallest tiles
+    are paused only while even that does not fit (a paused one whose lowest layer
+    still fits what is left is seen after all). Then, in rounds of one layer, the
+    largest tiles are upgraded first while the budget allows."""
+    out: Targets = {d.key: None for d in demands}
+    seen = sorted(demands, key=lambda d: (d.area, d.key))  # smallest first
+    total = sum(d.costs[0] for d in seen)
+    paused = []
+    while seen and total > budget:
+        paused.append(seen.pop(0))
+        total -= paused[-1].costs[0]
+    for d in paused[::-1]:  # a paused tile that still fits (a cheaper one) is seen
+        if total + d.costs[0] <= budget:
+            total += d.costs[0]
+            seen.append(d)
+    seen.sort(key=lambda d: (d.area, d.key))
+    left = budget - total
+    level = {d.key: 0 for d in seen}
+    largest = seen[::-1]
+    raised = True
+    while raised:
+        raised = False
+        for d in largest:
+            i = level[d.key]
+            limit = d.top if top is None else min(d.top, top)
+            if i < limit and d.costs[i + 1] - d.costs[i] <= left:
+                left -= d.costs[i + 1] - d.costs[i]
+                level[d.key] = i + 1
+                raised = True
+    out.update(level)
+    return out
+
+
+def cost(targets: Mapping[str, int | None], demands: Sequence[Demand]) -> int:
+    """What an allocation costs (bps)."""
+    return sum(d.costs[i] for d in demands if (i := targets.get(d.key)) is not None)
+
+
+def cost_of(demands: Sequence[Demand]) -> Callable[[float, int | None], int]:
+    """``cost_at(budget, top)``: what ``allocate`` would spend of ``budget``."""
+    def cost_at(budget: float, top: int | None = None) -> int:
+        return cost(allocate(demands, budget, top), demands)
+    return cost_at
+
+
+# --- hysteresis: a state machine per viewer ----------------------------------------------
+
+class Phase(StrEnum):
+    """Where a viewer's video stands."""
+
+    #: the allocation fits the budget; no upgrade pending
+    STEADY = "steady"
+    #: the budget has room for more, and the upgrade is held down until that room has
+    #: lasted ``upgrade_hold`` seconds
+    HOLD_DOWN = "hold_down"
+    #: video paused for bandwidth, audio continues; a probe after the back-off
+    AUDIO_ONLY = "audio_only"
+    #: video tried again at the lowest layer, for ``probe_hold`` seconds
+    PROBING = "probing"
+
+
+class Trigger(StrEnum):
+    """What one tick's budget says (``classify``)."""
+
+    #: under the audio-only threshold
+    LOW = "low"
+    #: the granted allocation no longer fits the budget
+    DROP = "drop"
+    #: the budget / margin buys more than the granted allocation
+    ROOM = "room"
+    #: nothing to change
+    FLAT = "flat"
+    #: the phase's timer ran out (hold held, back-off over, probe survived)
+    TIME = "time"
+
+
+class Action(StrEnum):
+    """What a transition does to the machine's numbers (``_apply``)."""
+
+    KEEP = "keep"
+    #: downgrade at once: grant the budget (an upgrade undone this soon failed: the
+    #: next one waits twice as long)
+    LOWER = "lower"
+    #: start the upgrade hold
+    WATCH = "watch"
+    #: the hold goes on; remember the lowest budget seen during it
+    WAIT = "wait"
+    #: upgrade: grant the lowest budget seen during the hold, over the margin
+    RAISE = "raise"
+    #: pause video; the back-off starts
+    PAUSE = "pause"
+    #: try video again at the lowest layer
+    PROBE = "probe"
+    #: the probe held: video stays at the lowest layers, the back-off resets
+    SETTLE = "settle"
+    #: the probe failed: pause again with twice the back-off
+    RETREAT = "retreat"
+
+
+P, T, A = Phase, Trigger, Action
+TRANSITIONS: dict[tuple[Phase, Trigger], tuple[Phase, Action]] = {
+    (P.STEADY, T.LOW): (P.AUDIO_ONLY, A.PAUSE),
+    (P.STEADY, T.DROP): (P.STEADY, A.LOWER),
+    (P.STEADY, T.ROOM): (P.HOLD_DOWN, A.WATCH),
+    (P.STEADY, T.FLAT): (P.STEADY, A.KEEP),
+    (P.HOLD_DOWN, T.LOW): (P.AUDIO_ONLY, A.PAUSE),
+    (P.HOLD_DOWN, T.DROP): (P.STEADY, A.LOWER),
+    (P.HOLD_DOWN, T.ROOM): (P.HOLD_DOWN, A.WAIT),
+    (P.HOLD_DOWN, T.FLAT): (P.STEADY, A.KEEP),  # the room went away: no upgrade
+    (P.HOLD_DOWN, T.TIME): (P.STEADY, A.RAISE),
+    (P.AUDIO_ONLY, T.LOW): (P.AUDIO_ONLY, A.KEEP),
+    (P.AUDIO_ONLY, T.FLAT): (P.AUDIO_ONLY, A.KEEP),
+    (P.AUDIO_ONLY, T.TIME): (P.PROBING, A.PROBE),
+    (P.PROBING, T.LOW): (P.AUDIO_ONLY, A.RETREAT),
+    (P.PROBING, T.FLAT): (P.PROBING, A.KEEP),
+    (P.PROBING, T.TIME): (P.STEADY, A.SETTLE),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The adaptation's numbers (``from_config`` reads the relay's)."""
+
+    #: budget for video (bps) under which all video to a viewer pauses
+    audio_only_below: int = 150_000
+    #: an upgrade needs the budget at this multiple of the new allocation's cost...
+    margin: float = 1.2
+    #: ...for this many seconds; doubled (up to ``upgrade_hold_max``) after an upgrade
+    #: that had to be undone within ``upgrade_fails_within`` seconds, so a link that
+    #: cannot carry the next layer is not tried every few seconds
+    upgrade_hold: float = 4.0
+    upgrade_hold_max: float = 32.0
+    upgrade_fails_within: float = 5.0
+    #: a probe at the lowest layer must survive this long (a few receiver reports)
+    probe_hold: float = 3.0
+    #: seconds of audio only before the first probe; doubles per failed probe
+    backoff_start: float = 5.0
+    backoff_max: float = 40.0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One viewer's hysteresis state."""
+
+    phase: Phase = Phase.STEADY
+    #: the budget the allocation may use (STEADY, HOLD_DOWN)
+    granted: float = 0.0
+    #: when the phase's timer started (HOLD_DOWN, AUDIO_ONLY, PROBING)
+    since: float = 0.0
+    #: HOLD_DOWN: the lowest budget seen while the room lasted
+    low: float = 0.0
+    #: AUDIO_ONLY: seconds before the next probe
+    backoff: float = 5.0
+    #: HOLD_DOWN: seconds the room must last; doubles when an upgrade fails
+    hold_for: float = 4.0
+    #: when the last upgrade was made
+    raised_at: float = -math.inf
+
+
+def start(budget: float, policy: Policy) -> Hold:
+    """A fresh viewer: its first budget is granted as it is (no hold at the start)."""
+    return Hold(granted=budget, backoff=policy.backoff_start, hold_for=policy.upgrade_hold)
+
+
+def classify(hold: Hold, now: float, budget: float,
+             cost_at: Callable[[float, int | None], int], policy: Policy,
+             low: float | None = None) -> Trigger:
+    """The trigger one tick's budget makes in the current phase; ``low`` is the
+    audio-only threshold (``audio_threshold``; default ``policy.audio_only_below``)."""
+    if budget < (policy.audio_only_below if low is None else low):
+        return T.LOW
+    if hold.phase is P.AUDIO_ONLY:
+        return T.TIME if now - hold.since >= hold.backoff else T.FLAT
+    if hold.phase is P.PROBING:
+        return T.TIME if now - hold.since >= policy.probe_hold else T.FLAT
+    granted = cost_at(hold.granted, None)
+    if granted > budget:
+        return T.DROP
+    if cost_at(budget / policy.margin, None) > granted:
+        if hold.phase is P.HOLD_DOWN and now - hold.since >= hold.hold_for:
+            return T.TIME
+        return T.ROOM
+    return T.FLAT
+
+
+def _apply(hold: Hold, action: Action, now: float, budget: float,
+           cost_at: Callable[[float, int | None], int], policy: Policy) -> Hold:
+    if action is A.LOWER:
+        failed = now - hold.raised_at < policy.upgrade_fails_within
+        hold_for = min(policy.upgrade_hold_max, hold.hold_for * 2) if failed \
+            else policy.upgrade_hold
+        return replace(hold, granted=budget, hold_for=hold_for)
+    if action is A.WATCH:
+        return replace(hold, since=now, low=budget)
+    if action is A.WAIT:
+        return replace(hold, low=min(hold.low, budget))
+    if action is A.RAISE:
+        return replace(hold, granted=max(hold.granted, min(hold.low, budget) / policy.margin),
+                       raised_at=now)
+    if action in (A.PAUSE, A.PROBE):
+        return replace(hold, since=now)
+    if action is A.SETTLE:
+        return replace(hold, granted=cost_at(budget, 0), backoff=policy.backoff_start)
+    if action is A.RETREAT:
+        return replace(hold, since=now, backoff=min(policy.backoff_max, hold.backoff * 2))
+    return hold
+
+
+def step(hold: Hold, now: float, budget: float,
+         cost_at: Callable[[float, int | None], int], policy: Policy,
+         low: float | None = None) -> Hold:
+    """One tick of the machine: classify the budget, then take the table's move."""
+    trigger = classify(hold, now, budget, cost_at, policy, low)
+    phase, action = TRANSITIONS[hold.phase, trigger]
+    return replace(_apply(hold, action, now, budget, cost_at, policy), phase=phase)
+
+
+def targets(hold: Hold, demands: Sequence[Demand], budget: float) -> Targets:
+    """The layers the machine's phase allows: none in audio only, the lowest while
+    probing, else what the granted budget buys."""
+    if hold.phase is P.AUDIO_ONLY:
+        return {d.key: None for d in demands}
+    if hold.phase is P.PROBING:
+        return allocate(demands, budget, 0)
+    return allocate(demands, hold.granted)
+
+
+def audio_threshold(demands: Sequence[Demand], policy: Policy) -> float:
+    """The video budget under which all video pauses: ``audio_only_below``, or less
+    when a slot's lowest layer was measured to cost less (one 180p tile measured at
+    110 kbps still fits a budget of 120 kbps; pausing it would only trade a working
+    tile for an avatar and a probe cycle)."""
+    return min([policy.audio_only_below, *(d.costs[0] for d in demands)])
+
+
+def decide(hold: Hold, now: float, demands: Sequence[Demand], budget: float,
+           policy: Policy) -> tuple[Hold, Targets]:
+    """One viewer's tick: the next state and the layer per slot."""
+    hold = step(hold, now, budget, cost_of(demands), policy, audio_threshold(demands, policy))
+    return hold, targets(hold, demands, budget)
+
+
+# --- dynacast --------------------------------------------------------------------------
+
+def needed(rids: Sequence[str], indices: Iterable[int | None], watched: bool) -> set[str]:
+    """The rids of a publication its viewers need: every current or target layer
+    index given, and the lowest while anyone watches (so a paused viewer's probe and
+    a new viewer start at once)."""
+    out = {rids[i] for i in indices if i is not None and 0 <= i < len(rids)}
+    if watched and rids:
+        out.add(rids[0])
+    return out
+
+
+class Dynacast:
+    """Which rids one simulcast publication keeps sending. All are on at first (the
+    browser starts them so); a needed one turns on at once, one unneeded for
+    ``delay`` seconds turns off."""
+
+    __slots__ = ("_unneeded", "active", "delay", "rids")
+
+    def __init__(self, rids: Sequence[str], delay: float = DYNACAST_DELAY) -> None:
+        self.rids = tuple(rids)
+        self.delay = delay
+        self.active = set(self.rids)
+        self._unneeded: dict[str, float] = {}
+
+    def update(self, now: float, need: set[str]) -> list[str] | None:
+        """The active rids (low to high) when they changed, else None."""
+        active = set(self.active)
+        for rid in self.rids:
+            if rid in need:
+                self._unneeded.pop(rid, None)
+                active.add(rid)
+            elif now - self._unneeded.setdefault(rid, now) >= self.delay:
+                active.discard(rid)
+        if active == self.active:
+            return None
+        self.active = active
+        return [r for r in self.rids if r in active]
