@@ -243,7 +243,9 @@ async def test_metrics_layers_events_and_sizes(env: Env) -> None:
     sub.unbind()
     sub.bind(pub)
     assert sub.layer is pub.layers[1]  # 360p tile: the 360p layer
-    assert router.downlink_estimates() == [int(sub.estimate.rate)]
+    # the adaptation's estimates (tests/media/test_adapt.py): a fresh viewer's start value
+    router.adapter.tick(1.0)
+    assert router.downlink_estimates() == [1_500_000]
 
 
 def test_initial_layer_by_rendered_height_capped() -> None:
