@@ -72,6 +72,12 @@ class RelayConfig:
     #: PLI, NACK) and, once the browser closes the other port, every send fails with
     #: ECONNREFUSED: the page decodes nobody until consent expires.
     connect_egress_sockets: bool = False
+    # Minimal stand-ins from the shared simulcast interface, until the relay's own
+    # simulcast lands (its definitions replace these two lines on merge).
+    #: publishers send the camera as the ``layers`` simulcast encodings
+    simulcast: bool = True
+    #: the clinic cap: the highest camera layer any viewer receives ("q", "h" or "f")
+    max_layer: str = "f"
 
     def bitrate_caps(self) -> dict[str, int]:
         """Per-source publisher caps (bps) that signaling sends to clients."""

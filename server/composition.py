@@ -118,6 +118,7 @@ def relay_config(settings: Settings) -> RelayConfig:
     hosts = settings.media_hosts or tuple(get_host_addresses(use_ipv4=True, use_ipv6=False))
     return RelayConfig(host_addresses=hosts, ice_servers=servers,
                        port_range=settings.media_port_range,
+                       simulcast=settings.simulcast, max_layer=settings.video_max_layer,
                        announce=tuple(zip(settings.media_hosts, settings.media_announce,
                                           strict=False)))  # lengths checked by Settings
 
