@@ -204,3 +204,12 @@ class Relay:
         """Close every router."""
         for sid in list(self.routers):
             await self.close_session(sid)
+
+    # Minimal stand-in from the shared simulcast interface until the relay's own
+    # ``set_view`` lands (which replaces it on merge): it keeps the sizes per viewer.
+    def set_view(self, session_id: str, viewer_id: str,
+                 sizes: Mapping[str, tuple[int, int]]) -> None:
+        """Rendered size in device pixels per subscribe-slot mid; (0, 0): not shown."""
+        peer = self.router(session_id).peer(viewer_id)
+        known: dict[str, tuple[int, int]] = vars(peer).setdefault("view_sizes", {})
+        known.update(sizes)
