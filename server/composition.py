@@ -53,7 +53,7 @@ from server.directory import Directory
 from server.http import environ_address
 from server.identity import identify
 from server.keys import Keys
-from server.metrics import METRICS, Metrics, live_figures
+from server.metrics import METRICS, Metrics, downlink_estimates, live_figures
 from server.placement import Placement, drain
 from server.program.sealing import Sealer
 from server.reconcile import Reconciler
@@ -197,6 +197,7 @@ class Live:
         metrics.watch(lambda: live_figures(
             connections=len(self.namespace.connections), routers=self.relay.routers.values(),
             placed=len(self.placement.local), draining=self.placement.draining))
+        metrics.watch_downlink(lambda: downlink_estimates(self.relay.routers.values()))
         self.drain: Callable[[float], Awaitable[None]] = functools.partial(
             drain, self.placement, lambda: self.namespace.connections, node.move)
 
