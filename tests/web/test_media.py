@@ -3,14 +3,22 @@ so a page proves whose video it decodes by reading pixels."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from server.appkeys import LIVE
+from testkit.live import Live, start_live
 from tests.web.conftest import Server, dominant, launch, new_page, shot, solid_y4m, wait_js
 from tests.web.test_flow import add_person, prejoin, sign_in
 
+T = TypeVar("T")
 COLOURS = {"therapist": (220, 30, 30), "Alex": (30, 200, 30), "Blair": (30, 30, 220)}
 NAMES = {"therapist": "red", "Alex": "green", "Blair": "blue"}
 
@@ -130,3 +138,160 @@ def test_media_isolation_by_colour(playwright_instance: object, server: Server,
     finally:
         for b in browsers.values():
             b.close()
+
+
+class InThread:
+    """A live Hearth in this process, on its own event loop in a thread, so a test can
+    reach its relay while Chromium (sync Playwright, this thread) uses it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.live: Live = self.run(start_live(tmp, "sqlite", None))
+
+    def run(self, coro: Coroutine[Any, Any, T], limit: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(limit)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the server's loop (the relay is not thread-safe)."""
+        async def once() -> T:
+            return fn()
+        return self.run(once())
+
+    def stop(self) -> None:
+        try:
+            self.run(self.live.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+def tile_state(page: Page, key: str) -> dict[str, Any]:
+    return dict(page.evaluate("""(key) => {
+      const f = document.querySelector(`#stage figure[data-key="${key}"]`);
+      const label = f && f.querySelector('.tile-paused');
+      const avatar = f && f.querySelector('.avatar');
+      const video = f && f.querySelector('video');
+      return {tile: Boolean(f), classes: f ? f.className : '',
+              label: label ? label.textContent.trim() : null,
+              labelShown: Boolean(label && label.getBoundingClientRect().height > 0),
+              avatarShown: Boolean(avatar && avatar.getBoundingClientRect().height > 0),
+              videoShown: Boolean(video && getComputedStyle(video).visibility === 'visible'),
+              focus: document.activeElement && document.activeElement.id};
+    }""", key))
+
+
+@pytest.mark.timeout(300)
+def test_paused_video_shows_the_avatar_and_tile_sizes_reach_the_relay(
+        browser: Browser, tmp_path: Path) -> None:
+    srv = InThread(tmp_path)
+    live = srv.live
+    relay = live.app[LIVE].relay
+    views: list[tuple[str, dict[str, tuple[int, int]]]] = []
+    real_set_view = relay.set_view
+
+    def set_view(session_id: str, viewer_id: str,
+                 sizes: Mapping[str, tuple[int, int]]) -> None:
+        views.append((viewer_id, dict(sizes)))  # what reached the relay, then the relay
+        real_set_view(session_id, viewer_id, sizes)
+
+    relay.set_view = set_view  # type: ignore[method-assign]
+    closing: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    try:
+        dr = srv.run(live.therapist())
+        closing.append(dr.close)
+        sid = srv.run(dr.session("Simulcast"))
+        people = {}
+        for name, role in (("Alex", "client"), ("Blair", "partner")):
+            res = srv.run(dr.api("POST", f"/api/sessions/{sid}/participants",
+                                 {"display_name": name, "role": role, "guardian_of": []}))
+            people[name] = (res["participant_id"], res["link"])
+        therapist = srv.run(live.client(srv.run(dr.join_token(sid))))
+        srv.run(therapist.ok("join", {"consent_version": "v"}))
+        pages = {}
+        for name, (_, link) in people.items():
+            pages[name] = new_page(browser)
+            prejoin(pages[name], link)
+        srv.run(therapist.wait(lambda c: len(c.state["lobby"]) == 2, "both knock", limit=20))
+        srv.run(therapist.ok("admit_all"))
+        blair = pages["Blair"]
+        expect(blair.locator("#screen-session")).to_be_visible()
+        aid, bid = people["Alex"][0], people["Blair"][0]
+        key = f"{aid}:camera"
+        wait_js(blair, f"document.querySelector('#stage figure[data-key=\"{key}\"] video')"
+                       "?.videoWidth > 0", limit=30)
+        mid = next(m for m, info in srv.call(lambda: relay.layout(sid, bid)).items()
+                   if info.get("publisher_id") == aid and info["kind"] == "video")
+
+        # The tile's rendered size in device pixels reaches the relay by its slot's mid.
+        def reported() -> tuple[int, int] | None:
+            mine = [s[mid] for viewer, s in views if viewer == bid and mid in s]
+            return mine[-1] if mine else None
+
+        def rendered() -> tuple[int, int]:
+            w, h = blair.evaluate(f"""() => {{
+              const r = document.querySelector('#stage figure[data-key="{key}"] video')
+                .getBoundingClientRect();
+              return [r.width * devicePixelRatio, r.height * devicePixelRatio]; }}""")
+            return round(w), round(h)
+
+        def near(a: tuple[int, int] | None, b: tuple[int, int]) -> bool:
+            return a is not None and abs(a[0] - b[0]) <= 2 and abs(a[1] - b[1]) <= 2
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not near(reported(), rendered()):
+            blair.wait_for_timeout(100)
+        first = reported()
+        assert near(first, rendered()), (first, rendered())
+        blair.set_viewport_size({"width": 700, "height": 500})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (reported() == first
+                                               or not near(reported(), rendered())):
+            blair.wait_for_timeout(100)
+        assert reported() != first, "a resized tile was not reported"
+        assert near(reported(), rendered()), (reported(), rendered())
+
+        # The relay pauses Alex's video to Blair for bandwidth (as its layout says when
+        # Blair's downlink is too low): the avatar and a visible label show, focus stays.
+        blair.focus("#btn-mic")
+        before = tile_state(blair, key)
+        assert before["videoShown"], before
+        assert not before["avatarShown"], before
+        assert before["focus"] == "btn-mic"
+
+        def pause(paused: bool) -> None:
+            message = relay.layout_message(sid, bid)
+            info = message["layout"][mid]
+            info["video_paused"] = "bandwidth" if paused else None
+            relay.emit(sid, bid, "layout", message)
+
+        srv.call(lambda: pause(True))
+        wait_js(blair, f"document.querySelector('#stage figure[data-key=\"{key}\"]')"
+                       ".classList.contains('video-paused')")
+        during = tile_state(blair, key)
+        assert during["label"] == "Video paused: your connection is slow", during
+        assert during["labelShown"], during
+        assert during["avatarShown"], during
+        assert not during["videoShown"], during
+        assert during["focus"] == "btn-mic", "focus moved when the video paused"
+        # Audio goes on: Alex's audio sink still plays.
+        assert blair.evaluate("""() => [...document.querySelectorAll('#audio-sinks audio')]
+            .some(a => !a.paused && a.srcObject
+                  && a.srcObject.getAudioTracks()[0].readyState === 'live')""")
+
+        srv.call(lambda: pause(False))
+        wait_js(blair, f"!document.querySelector('#stage figure[data-key=\"{key}\"]')"
+                       ".classList.contains('video-paused')")
+        after = tile_state(blair, key)
+        assert after["label"] is None, after
+        assert after["videoShown"], after
+        assert not after["avatarShown"], after
+        assert after["focus"] == "btn-mic", "focus moved when the video resumed"
+    finally:
+        relay.set_view = real_set_view  # type: ignore[method-assign]
+        for page in list(locals().get("pages", {}).values()):
+            page.context.close()
+        for close in closing:
+            srv.run(close())
+        srv.stop()
