@@ -25,6 +25,7 @@ from aiortc import RTCPeerConnection
 ADAPTER_MODULES = {
     "janus": "bench.janus_adapter",
     "hearth": "bench.hearth_adapter",
+    "hearth-simulcast": "bench.hearth_adapter:SimulcastAdapter",
     "p2p": "bench.p2p_adapter",
 }
 
@@ -72,13 +73,14 @@ class SfuClient(Protocol):
 
 def make_adapter(name: str, options: dict[str, Any]) -> SfuAdapter:
     """Build the coordinator half of adapter `name`."""
-    module = importlib.import_module(ADAPTER_MODULES[name])
-    adapter: SfuAdapter = module.Adapter(options)
+    module_name, _, cls = ADAPTER_MODULES[name].partition(":")
+    module = importlib.import_module(module_name)
+    adapter: SfuAdapter = getattr(module, cls or "Adapter")(options)
     return adapter
 
 
 def make_client(config: dict[str, Any]) -> SfuClient:
     """Build the worker half from `client_config()` (which carries its `kind`)."""
-    module = importlib.import_module(ADAPTER_MODULES[config["kind"]])
+    module = importlib.import_module(ADAPTER_MODULES[config["kind"]].partition(":")[0])
     client: SfuClient = module.Client(config)
     return client

@@ -47,6 +47,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import RtpPacket, is_rtcp
 
+from bench import simulcast
 from bench.adapters import make_client
 
 log = logging.getLogger("bench.clients")
@@ -291,6 +292,11 @@ class SendLog:
                 log_.times.append(now)
                 if pt in log_.video_pts:
                     log_.video_keys.append((payload_key(_rtp_payload(data)[1]), now))
+                layers = simulcast.fan_out(data) if simulcast.FANOUT else None
+                if layers is not None:
+                    for layer in layers:
+                        await original(transport, layer)
+                    return
             await original(transport, data)
 
         RTCDtlsTransport._send_rtp = _send_rtp  # type: ignore[method-assign,assignment]

@@ -49,6 +49,8 @@ import aiohttp
 import socketio
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
+from bench import simulcast
+
 REPO = Path(__file__).resolve().parent.parent
 JANUS_PEER = REPO / "bench" / "janus" / "janus-peer"
 # Inherited by the server: what a process needs to run, never a HEARTH_* setting.
@@ -230,7 +232,8 @@ class Adapter:
 
     def client_config(self) -> dict[str, Any]:
         return {"kind": "hearth", "url": self.server.url, "session_id": self.session_id,
-                "username": USERNAME, "password": PASSWORD}
+                "username": USERNAME, "password": PASSWORD,
+                "simulcast": self.name == "hearth-simulcast"}
 
     def sfu_pids(self) -> list[int]:
         return self.server.pids()
@@ -267,6 +270,13 @@ class _Participant:
         return reply["ok"]
 
 
+class SimulcastAdapter(Adapter):
+    """The same server; every publisher sends its video as three layers
+    (``bench.simulcast``)."""
+
+    name = "hearth-simulcast"
+
+
 class Client:
     """Worker half: signs in once, adds a participant per pc."""
 
@@ -274,6 +284,7 @@ class Client:
         self.url = str(config["url"])
         self.session_id = str(config["session_id"])
         self._credentials = (str(config["username"]), str(config["password"]))
+        self._simulcast = bool(config.get("simulcast"))
         self._http: aiohttp.ClientSession | None = None
         self._people: list[_Participant] = []
         # engineio logs "packet queue is empty, aborting" when a socket closes at teardown;
@@ -300,8 +311,12 @@ class Client:
         await pc.setLocalDescription(await pc.createOffer())
         sources = {t.mid: ("mic" if t.kind == "audio" else "camera")
                    for t in pc.getTransceivers() if t.mid is not None}
-        answer = await person.ok("media_publish",
-                                 {"sdp": pc.localDescription.sdp, "sources": sources})
+        offer = pc.localDescription.sdp
+        if self._simulcast:
+            offer, video_ssrcs = simulcast.munge_offer(offer)
+            for ssrc in video_ssrcs[:1]:  # the media SSRC (the second is its RTX)
+                simulcast.register(ssrc)
+        answer = await person.ok("media_publish", {"sdp": offer, "sources": sources})
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
         return person.id
 

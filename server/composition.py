@@ -133,7 +133,8 @@ class Live:
 
     def __init__(self, settings: Settings, store: Store, keys: Keys, metrics: Metrics) -> None:
         self.store = store
-        self.node = node = ServingNode(self, chat_retention=settings.chat_retention_hours * 3600)
+        self.node = node = ServingNode(self, chat_retention=settings.chat_retention_hours * 3600,
+                                      move_settle=settings.move_settle_seconds)
         self.links = LinkSigner(
             keys.ring.keys, keys.ring.active_kid, issuer=settings.public_url, store=store
         )

@@ -203,6 +203,11 @@ class Settings(BaseSettings):
     turn_credential_minutes: int = Field(
         60, ge=1, le=24 * 60, description="Lifetime of the TURN credentials given to a client."
     )
+    move_settle_seconds: float = Field(
+        10, gt=0, le=300, description="After a session moves to this node, people who have "
+        "not reconnected here by then show as reconnecting (then left, after "
+        "`reconnect_grace_seconds`)."
+    )
     shutdown_grace_seconds: int = Field(
         10, ge=0, description="On SIGTERM, how long live sessions may go on here before they "
         "move to another node."

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from rooms.events import ENDINGS, EventKind
-from rooms.model import ParticipantStatus, Session
+from rooms.model import ParticipantStatus, Session, SessionPhase
 from rooms.service import RoomService
 from server.directory import Directory
 from server.placement import Placement
@@ -30,6 +30,9 @@ from signaling.service import Signaling
 from signaling.tokens import LinkSigner
 
 KICK_DELAY = 0.3  # seconds between a closing notice and the close
+#: who counts as here: in the lobby or in the session with a live socket
+_SOCKETED = frozenset({ParticipantStatus.WAITING, ParticipantStatus.CONNECTED,
+                       ParticipantStatus.ADMITTED})
 
 
 class RelaySessions(Protocol):
@@ -57,9 +60,11 @@ class ServingNode:
     """This node's side of the sessions placed on it. ``parts`` is read when a method
     runs, so the hooks can be handed out before every part exists."""
 
-    def __init__(self, parts: Parts, *, chat_retention: float) -> None:
+    def __init__(self, parts: Parts, *, chat_retention: float, move_settle: float = 10.0
+                 ) -> None:
         self._parts = parts
         self._chat_retention = chat_retention
+        self._move_settle = move_settle
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- delivery --------------------------------------------------------------------
@@ -112,8 +117,27 @@ class ServingNode:
         return None if node.id == self._parts.placement.node_id else node.url
 
     async def claimed(self, session_id: str) -> None:
-        """A session placed (or taken over) here: its timers run here from now on."""
+        """A session placed (or taken over) here: its timers run here from now on, and
+        whoever has not reconnected here ``move_settle`` seconds later is recorded as
+        gone (the node they left ignored their disconnect: see ``leave``)."""
         await self._parts.rooms.resume(session_id)
+        task = asyncio.get_running_loop().create_task(self._settle(session_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, session_id: str) -> None:
+        await asyncio.sleep(self._move_settle)
+        session = await self._parts.rooms.get(session_id)
+        if (session is None or session.phase is SessionPhase.ENDED
+                or not self._parts.placement.is_local(session_id)):
+            return
+        namespace, leaves = self._parts.namespace, self._parts.signaling.leaves
+        gone = [pid for pid, p in session.participants.items()
+                if p.status in _SOCKETED and not namespace.sids_of(session_id, pid)]
+        for pid in gone:
+            def connected(pid: str = pid) -> bool:
+                return bool(namespace.sids_of(session_id, pid))
+            await leaves.leave(session_id, pid, connected)
 
     async def lost(self, session_id: str) -> None:
         """Another node took this session over (our record lapsed): send its people there."""

@@ -30,6 +30,8 @@ from testkit.servers import RedisServer, collect_output, free_port
 
 HEARTH = str(Path(sys.executable).with_name("hearth"))
 HEARTBEAT, TTL = 1.0, 4.0  # the production defaults: the 10 s failover bound holds with them
+#: seconds after a move until people who did not come back show as reconnecting
+MOVE_SETTLE = 4.0
 
 
 @dataclass
@@ -69,7 +71,8 @@ class Cluster:
         env.update(self._keys, HEARTH_TLS="false",
                    HEARTH_MEDIA_HOSTS="127.0.0.1", HEARTH_LOG_LEVEL="WARNING",
                    HEARTH_PLACEMENT_HEARTBEAT_SECONDS=str(HEARTBEAT),
-                   HEARTH_PLACEMENT_TTL_SECONDS=str(TTL))
+                   HEARTH_PLACEMENT_TTL_SECONDS=str(TTL),
+                   HEARTH_MOVE_SETTLE_SECONDS=str(MOVE_SETTLE))
         env.update({**self.env, **extra})  # the cluster's, then the caller's, win
         return env
 
