@@ -215,14 +215,8 @@ export class Media extends EventTarget {
     // connection at all, and still receives everyone through the subscribe one.
     if (this.stream.getTracks().length) {
       const pc = this.ensurePub();
-      const layers = Array.isArray(this.config.simulcast) ? this.config.simulcast : [];
       for (const track of this.stream.getTracks()) {
-        const init = { direction: "sendonly", streams: [this.stream] };
-        if (track.kind === "video" && layers.length) {
-          init.sendEncodings = layers.map((l) => ({
-            rid: l.rid, scaleResolutionDownBy: l.scaleResolutionDownBy, maxBitrate: l.maxBitrate, active: true }));
-        }
-        const t = pc.addTransceiver(track, init);
+        const t = this.addCamera(pc, track);
         preferCodec(t, track.kind === "video" ? "video/VP8" : "audio/opus");
         t.hearthSource = track.kind === "video" ? "camera" : "mic";
       }
@@ -282,6 +276,25 @@ export class Media extends EventTarget {
     return st.running;
   }
 
+  // The camera goes out as the simulcast layers the relay listed at join (low to
+  // high, each with its own scale and bitrate; one temporal layer each), so every
+  // viewer can get the layer its tile and connection need. The microphone, and the
+  // camera when the relay lists none, go out as one stream.
+  addCamera(pc, track) {
+    const init = { direction: "sendonly", streams: [this.stream] };
+    const layers = (this.config && this.config.simulcast) || [];
+    if (track.kind !== "video" || !layers.length) return pc.addTransceiver(track, init);
+    const encodings = layers.map((l) => ({
+      rid: l.rid, scaleResolutionDownBy: l.scaleResolutionDownBy, maxBitrate: l.maxBitrate,
+    }));
+    try {
+      return pc.addTransceiver(track, { ...init, sendEncodings: encodings.map((e) => ({ ...e, scalabilityMode: "L1T1" })) });
+    } catch (err) {
+      // a browser without scalabilityMode still sends the layers, with its own temporal ones
+      return pc.addTransceiver(track, { ...init, sendEncodings: encodings });
+    }
+  }
+
   requestPublish() { return this.serialized("publish", () => this.publishOnce()); }
   requestSubscribe() { return this.serialized("subscribe", () => this.subscribeOnce()); }
 
@@ -303,7 +316,7 @@ export class Media extends EventTarget {
       if (!cap || !t.sender.track) continue;
       await this.senderParams(t.sender, (params) => {
         // Simulcast layers carry their own caps (media_join's `simulcast`).
-        if (params.encodings && params.encodings.length > 1) return false;
+        if (params.encodings && params.encodings.some((e) => e.rid)) return false;
         params.encodings = (params.encodings && params.encodings.length ? params.encodings : [{}]);
         params.encodings[0].maxBitrate = cap;
         return true;
