@@ -90,6 +90,8 @@ def test_media_isolation_by_colour(playwright_instance: object, server: Server,
             page = new_page(browsers[name])
             prejoin(page, links[name])
             pages[name] = page
+        for name in ("Alex", "Blair"):  # both knocked before anyone is admitted
+            expect(pages[name].locator("#screen-lobby")).to_be_visible()
         dr.click("#tab-people")
         dr.click("#admit-all")
         for page in pages.values():
@@ -167,6 +169,35 @@ class InThread:
             self.thread.join(10)
 
 
+def two_admitted(srv: InThread, browser: Browser, pages: dict[str, Page],
+                 init_script: str | None = None) -> tuple[str, dict[str, str]]:
+    """Alex and Blair in Chromium, admitted by a therapist on a socket: the session id
+    and their participant ids (``pages`` gets their pages as they open)."""
+    live = srv.live
+    dr = srv.run(live.therapist())
+    try:
+        sid = srv.run(dr.session("Simulcast"))
+        ids, links = {}, {}
+        for name, role in (("Alex", "client"), ("Blair", "partner")):
+            res = srv.run(dr.api("POST", f"/api/sessions/{sid}/participants",
+                                 {"display_name": name, "role": role, "guardian_of": []}))
+            ids[name], links[name] = res["participant_id"], res["link"]
+        therapist = srv.run(live.client(srv.run(dr.join_token(sid))))
+    finally:
+        srv.run(dr.close())
+    srv.run(therapist.ok("join", {"consent_version": "v"}))
+    for name, link in links.items():
+        pages[name] = new_page(browser)
+        if init_script:
+            pages[name].add_init_script(init_script)
+        prejoin(pages[name], link)
+    srv.run(therapist.wait(lambda c: len(c.state["lobby"]) == 2, "both knock", limit=20))
+    srv.run(therapist.ok("admit_all"))
+    for page in pages.values():
+        expect(page.locator("#screen-session")).to_be_visible()
+    return sid, ids
+
+
 def tile_state(page: Page, key: str) -> dict[str, Any]:
     return dict(page.evaluate("""(key) => {
       const f = document.querySelector(`#stage figure[data-key="${key}"]`);
@@ -197,27 +228,11 @@ def test_paused_video_shows_the_avatar_and_tile_sizes_reach_the_relay(
         real_set_view(session_id, viewer_id, sizes)
 
     relay.set_view = set_view  # type: ignore[method-assign]
-    closing: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    pages: dict[str, Page] = {}
     try:
-        dr = srv.run(live.therapist())
-        closing.append(dr.close)
-        sid = srv.run(dr.session("Simulcast"))
-        people = {}
-        for name, role in (("Alex", "client"), ("Blair", "partner")):
-            res = srv.run(dr.api("POST", f"/api/sessions/{sid}/participants",
-                                 {"display_name": name, "role": role, "guardian_of": []}))
-            people[name] = (res["participant_id"], res["link"])
-        therapist = srv.run(live.client(srv.run(dr.join_token(sid))))
-        srv.run(therapist.ok("join", {"consent_version": "v"}))
-        pages = {}
-        for name, (_, link) in people.items():
-            pages[name] = new_page(browser)
-            prejoin(pages[name], link)
-        srv.run(therapist.wait(lambda c: len(c.state["lobby"]) == 2, "both knock", limit=20))
-        srv.run(therapist.ok("admit_all"))
+        sid, ids = two_admitted(srv, browser, pages)
         blair = pages["Blair"]
-        expect(blair.locator("#screen-session")).to_be_visible()
-        aid, bid = people["Alex"][0], people["Blair"][0]
+        aid, bid = ids["Alex"], ids["Blair"]
         key = f"{aid}:camera"
         wait_js(blair, f"document.querySelector('#stage figure[data-key=\"{key}\"] video')"
                        "?.videoWidth > 0", limit=30)
@@ -290,8 +305,84 @@ def test_paused_video_shows_the_avatar_and_tile_sizes_reach_the_relay(
         assert after["focus"] == "btn-mic", "focus moved when the video resumed"
     finally:
         relay.set_view = real_set_view  # type: ignore[method-assign]
-        for page in list(locals().get("pages", {}).values()):
+        for page in pages.values():
             page.context.close()
-        for close in closing:
-            srv.run(close())
+        srv.stop()
+
+
+# Keeps the page's peer connections where a test can read its senders' parameters.
+KEEP_PCS = """
+  window.hearthPCs = [];
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) { super(...args); window.hearthPCs.push(this); }
+  };
+"""
+SENDERS = """() => window.hearthPCs.flatMap(pc => pc.connectionState === 'closed' ? []
+  : pc.getTransceivers().filter(t => t.sender.track && t.sender.track.kind === 'video'
+      && t.currentDirection !== 'inactive')
+  .map(t => ({mid: t.mid, label: t.sender.track.label,
+              encodings: t.sender.getParameters().encodings.map(
+                e => ({rid: e.rid || '', active: e.active !== false}))})))"""
+
+
+@pytest.mark.timeout(300)
+def test_layers_nobody_receives_are_paused_at_the_publisher_never_the_screen(
+        browser: Browser, tmp_path: Path) -> None:
+    srv = InThread(tmp_path)
+    relay = srv.live.app[LIVE].relay
+    if not hasattr(relay.config, "simulcast_encodings"):
+        srv.stop()
+        pytest.skip("this relay publishes one camera layer")
+    told: list[tuple[str, dict[str, Any]]] = []
+    on_event = relay.on_event
+    assert on_event is not None
+
+    def record(session_id: str, participant_id: str, event: str,
+               payload: dict[str, Any]) -> None:
+        if event == "layers":
+            told.append((participant_id, dict(payload)))
+        on_event(session_id, participant_id, event, payload)
+
+    relay.on_event = record
+    pages: dict[str, Page] = {}
+    try:
+        sid, ids = two_admitted(srv, browser, pages, KEEP_PCS)
+        alex = pages["Alex"]
+        camera = wait_js(alex, f"({SENDERS})().find(s => s.mid !== null "
+                               "&& s.encodings.length === 3)", limit=30)
+        assert isinstance(camera, dict)
+        assert [e["rid"] for e in camera["encodings"]] == ["q", "h", "f"]
+
+        def active(mid: str) -> dict[str, bool]:
+            found = [s for s in alex.evaluate(SENDERS) if s["mid"] == mid]
+            return {e["rid"]: e["active"] for e in found[0]["encodings"]} if found else {}
+
+        # The relay says only the 180p layer is received: the others stop at Alex.
+        srv.call(lambda: relay.emit(sid, ids["Alex"], "layers",
+                                    {"mid": camera["mid"], "active": ["q"]}))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            mine = [p for who, p in told if who == ids["Alex"] and p["mid"] == camera["mid"]]
+            if active(camera["mid"]) == {r: r in mine[-1]["active"] for r in "qhf"}:
+                break
+            alex.wait_for_timeout(100)
+        mine = [p for who, p in told if who == ids["Alex"] and p["mid"] == camera["mid"]]
+        assert active(camera["mid"]) == {r: r in mine[-1]["active"] for r in "qhf"}, mine
+
+        # A screen share is one layer, never switched off by a layers message.
+        alex.click("#btn-share")
+        screen = wait_js(alex, f"({SENDERS})().find(s => s.mid !== null "
+                               f"&& s.mid !== {camera['mid']!r})",
+                         limit=20)
+        assert isinstance(screen, dict)
+        srv.call(lambda: relay.emit(sid, ids["Alex"], "layers",
+                                    {"mid": screen["mid"], "active": []}))
+        alex.wait_for_timeout(1000)
+        shared = next(s for s in alex.evaluate(SENDERS) if s["mid"] == screen["mid"])
+        assert all(e["active"] for e in shared["encodings"]), shared
+    finally:
+        relay.on_event = on_event
+        for page in pages.values():
+            page.context.close()
         srv.stop()
