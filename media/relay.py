@@ -172,6 +172,15 @@ class Relay:
         """The one who-sees-what entry point; see ``Router.set_visible``."""
         return self.router(session_id).set_visible(subscriber_id, publisher_ids)
 
+    # Minimal stand-in from the shared simulcast interface until the relay's own
+    # ``set_view`` lands (which replaces it on merge): it keeps the sizes per viewer.
+    def set_view(self, session_id: str, viewer_id: str,
+                 sizes: Mapping[str, tuple[int, int]]) -> None:
+        """The viewer's rendered tile sizes by video slot mid; (0, 0): not shown."""
+        peer = self.router(session_id).peer(viewer_id)
+        known: dict[str, tuple[int, int]] = vars(peer).setdefault("view_sizes", {})
+        known.update(sizes)
+
     def layout(self, session_id: str, subscriber_id: str) -> dict[str, dict[str, Any]]:
         """Slot mid -> publication metadata for one subscriber."""
         return self.router(session_id).peer(subscriber_id).layout()
@@ -204,12 +213,3 @@ class Relay:
         """Close every router."""
         for sid in list(self.routers):
             await self.close_session(sid)
-
-    # Minimal stand-in from the shared simulcast interface until the relay's own
-    # ``set_view`` lands (which replaces it on merge): it keeps the sizes per viewer.
-    def set_view(self, session_id: str, viewer_id: str,
-                 sizes: Mapping[str, tuple[int, int]]) -> None:
-        """Rendered size in device pixels per subscribe-slot mid; (0, 0): not shown."""
-        peer = self.router(session_id).peer(viewer_id)
-        known: dict[str, tuple[int, int]] = vars(peer).setdefault("view_sizes", {})
-        known.update(sizes)
