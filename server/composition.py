@@ -53,7 +53,7 @@ from server.directory import Directory
 from server.http import environ_address
 from server.identity import identify
 from server.keys import Keys
-from server.metrics import METRICS, Metrics, live_figures
+from server.metrics import METRICS, Metrics, downlink_estimates, live_figures
 from server.placement import Placement, drain
 from server.program.sealing import Sealer
 from server.reconcile import Reconciler
@@ -118,6 +118,7 @@ def relay_config(settings: Settings) -> RelayConfig:
     hosts = settings.media_hosts or tuple(get_host_addresses(use_ipv4=True, use_ipv6=False))
     return RelayConfig(host_addresses=hosts, ice_servers=servers,
                        port_range=settings.media_port_range,
+                       simulcast=settings.simulcast, max_layer=settings.video_max_layer,
                        announce=tuple(zip(settings.media_hosts, settings.media_announce,
                                           strict=False)))  # lengths checked by Settings
 
@@ -197,6 +198,7 @@ class Live:
         metrics.watch(lambda: live_figures(
             connections=len(self.namespace.connections), routers=self.relay.routers.values(),
             placed=len(self.placement.local), draining=self.placement.draining))
+        metrics.watch_downlink(lambda: downlink_estimates(self.relay.routers.values()))
         self.drain: Callable[[float], Awaitable[None]] = functools.partial(
             drain, self.placement, lambda: self.namespace.connections, node.move)
 

@@ -181,6 +181,15 @@ class Settings(BaseSettings):
     ice_servers: Items = Field(
         (), description="STUN/TURN URLs given to clients and the relay; none by default."
     )
+    simulcast: bool = Field(
+        True, description="Browsers send their camera in three layers (180p, 360p, 720p) "
+        "and each viewer receives the one that fits its tile and its connection; false: "
+        "one layer for everyone."
+    )
+    video_max_layer: Literal["q", "h", "f"] = Field(
+        "f", description="The clinic's cap on the camera layer anyone receives: `q` "
+        "180p, `h` 360p, `f` 720p (a screen share is never capped)."
+    )
     turn_secret: SecretStr | None = Field(
         None, description="coturn `static-auth-secret` for time-limited TURN credentials."
     )

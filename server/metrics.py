@@ -13,7 +13,12 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from server.appkeys import SETTINGS
@@ -90,6 +95,10 @@ class Metrics:
         """Expose live figures (sockets, sessions, relay counters) read at scrape time."""
         self.registry.register(_Snapshot(snapshot))
 
+    def watch_downlink(self, estimates: Callable[[], list[int]]) -> None:
+        """Expose the relay's downlink estimate per viewer as a histogram of now."""
+        self.registry.register(_Downlink(estimates))
+
 
 # name -> (help, kind); kind "counter" values are cumulative per live session.
 LIVE = {
@@ -106,7 +115,22 @@ LIVE = {
     "media_keyframe_requests": ("PLIs sent to publishers", "counter"),
     "media_nacks_sent": ("NACKs sent to publishers", "counter"),
     "media_retransmissions": ("Packets retransmitted to subscribers", "counter"),
+    "media_layers_paused": ("Camera layers paused at their publisher because nobody "
+                            "receives them", "gauge"),
 }
+# name -> (help, label, {label value: figure}); counters, one series per label value.
+LABELLED = {
+    "media_layer_packets": ("RTP packets forwarded to viewers, by simulcast layer (q 180p, "
+                            "h 360p, f 720p)", "layer",
+                            {"q": "media_layer_packets_q", "h": "media_layer_packets_h",
+                             "f": "media_layer_packets_f"}),
+    "media_layer_switches": ("A viewer slot's switches to a higher or lower layer",
+                             "direction", {"up": "media_layer_switches_up",
+                                           "down": "media_layer_switches_down"}),
+}
+#: upper bounds (bps) of the downlink histogram's buckets: the relay pauses video below
+#: 150 kbit/s; 300 k is about the low layer, 1 M a family's high layers
+DOWNLINK_BUCKETS = (150_000, 300_000, 500_000, 1_000_000, 2_000_000, 5_000_000)
 
 
 class RouterCounts(Protocol):
@@ -158,6 +182,39 @@ class _Snapshot:
                 family = GaugeMetricFamily(f"hearth_{name}", help_text)
             family.add_metric([], float(values.get(name, 0)))
             yield family
+        for name, (help_text, label, figures) in LABELLED.items():
+            counter = CounterMetricFamily(f"hearth_{name}", help_text, labels=[label])
+            for value, figure in figures.items():
+                counter.add_metric([value], float(values.get(figure, 0)))
+            yield counter
+
+
+def downlink_estimates(routers: Iterable[object]) -> list[int]:
+    """Every viewer's downlink estimate (bps) over the routers, with no ids."""
+    out: list[int] = []
+    for router in routers:
+        estimates = getattr(router, "downlink_estimates", None)  # a relay without simulcast
+        if callable(estimates):
+            out.extend(int(bps) for bps in estimates())
+    return out
+
+
+class _Downlink:
+    """The viewers' downlink estimates now, as a gauge histogram (no labels: a bucket
+    counts viewers, never names one)."""
+
+    def __init__(self, estimates: Callable[[], list[int]]) -> None:
+        self._estimates = estimates
+
+    def collect(self) -> Iterable[Metric]:
+        values = self._estimates()
+        buckets = [(str(float(le)), float(sum(1 for v in values if v <= le)))
+                   for le in DOWNLINK_BUCKETS]
+        buckets.append(("+Inf", float(len(values))))
+        yield GaugeHistogramMetricFamily(
+            "hearth_media_downlink_bps", "Viewers' estimated downlink (bit/s) as the relay "
+            "last measured it, one per viewer with media", buckets=buckets,
+            gsum_value=float(sum(values)))
 
 
 METRICS = web.AppKey("metrics", Metrics)

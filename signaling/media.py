@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from media.health import Changes, GapTracker
 from rooms import commands as c
@@ -58,6 +58,8 @@ class MediaPort(Protocol):
     def expected(self, session_id: str, viewer_id: str) -> set[tuple[str, str]]: ...
     def repair(self, session_id: str, viewer_id: str, publisher_id: str, kind: str,
                attempt: int = 1, blind: bool = False) -> str: ...
+    def set_view(self, session_id: str, viewer_id: str,
+                 sizes: Mapping[str, tuple[int, int]]) -> None: ...
 
 
 Source = Literal["mic", "camera", "screen"]
@@ -131,6 +133,39 @@ PersonId = Annotated[str, StringConstraints(min_length=1, max_length=64,
 
 class ReportPayload(Payload):
     receiving: dict[PersonId, Receiving] = Field(max_length=64)
+
+
+MAX_VIEW_SLOTS = 64  # as many as a subscribe connection's m-lines
+MAX_VIEW_PIXELS = 16384
+SLOT_MID = re.compile(r"^[0-9]{1,3}$")  # the relay numbers its subscribe m-lines
+
+
+class ViewPayload(Payload):
+    """Each remote video tile's rendered size in device pixels, by the mid of the
+    receive slot it shows; ``[0, 0]``: not on screen."""
+
+    sizes: dict[str, list[Any]] = Field(max_length=MAX_VIEW_SLOTS, description="mid → "
+                                        "[width, height], whole device pixels 0..16384")
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _sizes(cls, value: Any) -> Any:
+        """Readable refusals: which slot and what is wrong with it."""
+        if not isinstance(value, dict):
+            raise ValueError("expected {mid: [width, height], ...}")
+        if len(value) > MAX_VIEW_SLOTS:
+            raise ValueError(f"at most {MAX_VIEW_SLOTS} tiles ({len(value)} given)")
+        for mid, size in value.items():
+            if not isinstance(mid, str) or not SLOT_MID.match(mid):
+                raise ValueError(f"{str(mid)[:20]!r} is not a receive slot's mid")
+            if not (isinstance(size, list) and len(size) == 2 and all(
+                    type(n) is int and 0 <= n <= MAX_VIEW_PIXELS for n in size)):
+                raise ValueError(f"slot {mid}: the size must be [width, height], whole "
+                                 f"pixels from 0 to {MAX_VIEW_PIXELS}")
+        return value
+
+    def view(self) -> dict[str, tuple[int, int]]:
+        return {mid: (int(size[0]), int(size[1])) for mid, size in self.sizes.items()}
 
 
 def _present(session: Session, pid: str) -> None:
@@ -376,7 +411,10 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
 
     @r.event("media_join", Empty, who=who)
     async def media_join(caller: Caller, body: Empty) -> dict[str, Any]:
-        """Start media: returns ICE servers, codecs, slot count and bitrate caps."""
+        """Start media: returns ICE servers, codecs, slots, bitrate caps, simulcast layers.
+
+        ``simulcast``: the camera's encodings (rid, scaleResolutionDownBy, maxBitrate);
+        empty: publish one layer."""
         session = await sig.state(caller)
         _present(session, caller.participant_id)
         # A join starts media over (a reload, a restart after a drop): connections the
@@ -465,6 +503,14 @@ def register_media(r: Registry, sig: Signaling, media: MediaPort,
             return {"gaps": []}
         return await health.report(session, caller.participant_id, body.receiving)
 
+    @r.event("media_view", ViewPayload, who=who)
+    async def media_view(caller: Caller, body: ViewPayload) -> dict[str, Any]:
+        """Your video tiles' rendered sizes by slot mid: no larger a layer is sent.
+
+        Device pixels, sent on change; a mid left out keeps its last size."""
+        media.set_view(caller.session_id, caller.participant_id, body.view())
+        return {}
+
     guard_set_media(r, sig, media)
 
 
@@ -497,9 +543,11 @@ LayoutHook = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 class RelayEvents:
     """What the relay reports, as messages to the people it concerns: a subscriber's
     slot layout (``media_layout``), the active speaker to everyone in the speaker's
-    room, stalled publishers to ``MediaHealth``, anything else as ``media_<event>`` to
-    the person it names. The relay reports from its own callbacks, which must not wait
-    on sockets, so each report is sent from a task on the loop."""
+    room, stalled publishers to ``MediaHealth``, the layers a publisher should keep
+    sending (``media_layers``) to that publisher alone, anything else as
+    ``media_<event>`` to the person it names. The relay reports from its own
+    callbacks, which must not wait on sockets, so each report is sent from a task on
+    the loop."""
 
     def __init__(self, emit: Emit, session: SessionGetter, health: MediaHealth) -> None:
         self._emit = emit
@@ -521,6 +569,12 @@ class RelayEvents:
             await self._health.relay_stalled(session_id, payload["stalled"])
         elif event == "layout":
             await self.layout(session_id, participant_id, payload)
+        elif event == "layers":
+            # Which of a publisher's layers anyone watches says who watches at what
+            # size: it goes to the publisher's own sockets, never to anyone else.
+            await self._emit("media_layers", {"mid": payload["mid"],
+                                              "active": list(payload["active"])},
+                             socket_room(session_id, participant_id))
         elif event == "active_speaker":
             session = await self._session(session_id)
             if session is None:

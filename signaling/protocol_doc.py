@@ -27,7 +27,14 @@ SERVER_EVENTS = {
     "chat_history": "`{scope, messages, start}`: the newest page of a thread, on join and on "
     "room change; `start` > 0 means earlier pages exist (ask with `chat_earlier`)",
     "media_layout": "`{<mid>: {participant_id, source, kind, ...}}`: what each slot of your "
-    "subscribe connection carries, after every change of whom you see",
+    "subscribe connection carries, after every change of whom you see; a camera slot also "
+    "says `layer` (the rid it forwards now, or null), `layers` (how many its publisher "
+    "sends) and `video_paused` (`\"bandwidth\"`: your connection cannot take video now, "
+    "show the avatar; audio continues)",
+    "media_layers": "`{mid, active: [rid, ...]}`: to a publisher only: which simulcast "
+    "layers (`q`, `h`, `f`) of its camera on publish slot `mid` someone receives; set "
+    "`active: false` on the other encodings (`RTCRtpSender.setParameters`) until they are "
+    "named again",
     "media_renegotiate": "`{}`: run `media_subscribe` / `media_answer` again (slots added)",
     "media_peer_closed": "`{}`: a media connection failed or closed; `media_join` again",
     "active_speaker": "`{participant_id}`: the loudest person in your room (throttled)",

@@ -160,3 +160,19 @@ def test_settings_read_the_process_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("HEARTH_MEDIA_HOSTS", "127.0.0.1,127.0.0.2")
     assert Settings().port == 9555
     assert load_settings().media_hosts == ("127.0.0.1", "127.0.0.2")
+
+
+def test_simulcast_and_the_clinic_cap_reach_the_relay() -> None:
+    from server.composition import relay_config
+
+    default = relay_config(load_settings({"HEARTH_MEDIA_HOSTS": "127.0.0.1"}))
+    assert (default.simulcast, default.max_layer) == (True, "f")
+    capped = relay_config(load_settings({"HEARTH_MEDIA_HOSTS": "127.0.0.1",
+                                         "HEARTH_SIMULCAST": "false",
+                                         "HEARTH_VIDEO_MAX_LAYER": "h"}))
+    assert (capped.simulcast, capped.max_layer) == (False, "h")
+    for bad in ("x", "720p", "F "):
+        with pytest.raises(ConfigError, match="HEARTH_VIDEO_MAX_LAYER"):
+            load_settings({"HEARTH_VIDEO_MAX_LAYER": bad})
+    with pytest.raises(ConfigError, match="HEARTH_SIMULCAST"):
+        load_settings({"HEARTH_SIMULCAST": "sometimes"})

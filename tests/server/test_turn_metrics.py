@@ -38,6 +38,7 @@ async def test_metrics_endpoint_has_no_identifying_labels(make_client: AppClient
     assert "hearth_signaling_events_total" in body
     assert "hearth_media_forwarded_packets_total 0.0" in body
     assert "hearth_connections 0.0" in body
+    assert "hearth_media_downlink_bps_gcount 0.0" in body
     labels = set(re.findall(r'(\w+)="', body))
-    assert labels <= {"event", "outcome", "code", "cause", "le"}
+    assert labels <= {"event", "outcome", "code", "cause", "le", "layer", "direction"}
     assert name not in body

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NO_POLICY_ROW = {
     "chat_send", "chat_earlier", "checkin", "media_join", "media_publish",
     "media_subscribe", "media_answer", "media_ice", "media_pause", "media_report",
-    "media_quality",
+    "media_quality", "media_view",
 }
 
 

@@ -43,6 +43,8 @@ export function sample(subStats, pubStats, at) {
           kind: r.kind, received: r.packetsReceived || 0, lost: Math.max(0, r.packetsLost || 0),
           jitter: r.jitter ?? null, frames: r.framesDecoded || 0, samples: r.totalSamplesReceived || 0,
           freezes: r.freezeCount || 0, frozen: r.totalFreezesDuration || 0,
+          // the size of the frames decoded now: which simulcast layer arrives
+          width: r.frameWidth || 0, height: r.frameHeight || 0,
         });
       }
     });
@@ -74,7 +76,8 @@ export function sample(subStats, pubStats, at) {
 const lossOf = (lost, received) => (lost + received > 0 ? lost / (lost + received) : null);
 
 // The assessment of the newest sample against the one WINDOW earlier.
-//   streams: Map mid -> {kind, loss, jitter, freezes, stalled, flowing, level}, each
+//   streams: Map mid -> {kind, loss, jitter, freezes, stalled, flowing, level, width,
+//     height (of the frames decoded now: the layer received; 0 before one)}, each
 //     remote stream as it arrives here (level null when it does not flow: paused);
 //   down: this page's downlink: `level` from what is this page's alone (round trip,
 //     silence), `lossLevel` from loss and jitter on the media of `trusted` publishers;
@@ -101,7 +104,8 @@ export function assess(history, { publisherOf = () => null, trusted = () => fals
     const stalled = cur.kind === "video" && flowing && recent !== now && cur.frames === last.frames;
     const freezes = cur.freezes - was.freezes;
     const st = { kind: cur.kind, loss: lossOf(lost, recv), jitter: cur.jitter, freezes,
-      frozen: cur.frozen - was.frozen, stalled, flowing, level: null };
+      frozen: cur.frozen - was.frozen, stalled, flowing, level: null,
+      width: cur.width, height: cur.height };
     if (flowing) {
       st.level = worst(level(st.loss, LOSS), stalled ? "poor" : "good", freezes > 0 ? "fair" : "good",
         cur.kind === "audio" ? level(cur.jitter, JITTER) : "good");
@@ -171,13 +175,16 @@ function reasonOf(down, up, { socketOnline, pcDead }) {
 }
 
 // The figures shown with the pill: loss both ways, round trip, what the browser
-// estimates it can send.
-export function figures(own) {
+// estimates it can send, and the heights of the remote videos as they arrive.
+export function figures(own, heights = []) {
   const { down, up } = own;
   const parts = [`Received: ${down.loss === null ? "–" : pct(down.loss)} lost`];
   if (up.sending) parts.push(`sent: ${up.loss === null || up.loss === undefined ? "–" : pct(up.loss)} lost`);
   const rtt = down.rtt ?? up.rtt;
   parts.push(`round trip ${rtt === null || rtt === undefined ? "–" : ms(rtt)}`);
   if (up.bitrate) parts.push(`can send ${Math.round(up.bitrate / 1000)} kbit/s`);
+  // Which layers arrive: each remote video's decoded height, largest first.
+  const shown = [...new Set(heights.filter((h) => h > 0))].sort((a, b) => b - a);
+  if (shown.length) parts.push(`video received at ${shown.map((h) => `${h}p`).join(", ")}`);
   return `${parts.join(", ")}.`;
 }

@@ -715,6 +715,7 @@ export class Room {
   hasVideo(t) {
     const video = this.tiles.get(t.key);
     if (!video || !video.srcObject) return false;
+    if (this.media.videoPaused(t.key)) return false; // the avatar shows, audio continues
     if (t.source === "screen") return true;
     const on = t.pid === this.claims.sub ? this.media.cameraOn : t.person.camera_on;
     return Boolean(on) && video.srcObject.getVideoTracks().length > 0;
@@ -732,9 +733,14 @@ export class Room {
     const name = html`${iso(p.name)}${t.source === "screen" ? " (screen)" : mine ? " (you)" : ""}`;
     const lost = this.stalled.has(t.pid) || p.status === "reconnecting";
     const gaps = t.source === "camera" && this.clinician ? this.gaps.filter((g) => g.viewer === t.pid) : [];
+    const paused = !mine && this.media.videoPaused(t.key);
     const classes = ["tile", t.source, t.key === featured ? "featured" : "",
-      withVideo ? "" : "no-video", t.pid === this.speaker && t.source === "camera" ? "speaking" : ""].filter(Boolean).join(" ");
-    return html`<figure class=${classes} data-key=${t.key} data-participant=${t.pid}>
+      withVideo ? "" : "no-video", paused ? "video-paused" : "",
+      t.pid === this.speaker && t.source === "camera" ? "speaking" : ""].filter(Boolean).join(" ");
+    const received = mine ? null : this.media.received(t.key);
+    return html`<figure class=${classes} data-key=${t.key} data-participant=${t.pid}
+      title=${received ? `Receiving ${received.width}×${received.height}` : nothing}
+      data-received-height=${received ? received.height : nothing}>
       ${video || nothing}
       ${withVideo ? nothing : html`<div class="avatar" aria-hidden="true">${initials(p.name)}</div>`}
       ${p.hand_raised && t.source === "camera" ? html`<span class="tile-hand" aria-hidden="true">Hand up</span>` : nothing}
@@ -745,6 +751,7 @@ export class Room {
         ${t.source === "camera" && !(mine ? this.media.micOn : p.mic_on) ? html`<span class="tile-mic">muted</span>` : nothing}
       </figcaption>
       ${lost ? html`<p class="tile-status">Connection lost</p>` : nothing}
+      ${paused && !lost ? html`<p class="tile-paused" role="note">Video paused: your connection is slow</p>` : nothing}
       ${lost || mine || !withVideo ? nothing : this.whyView(t)}
       ${gaps.map((g) => html`<p class="tile-gap">${this.gapText(g)}</p>`)}
     </figure>`;

@@ -1,5 +1,9 @@
 // Media in the browser: local tracks, one publish and one subscribe peer connection to
-// the relay, a quality indicator from getStats. VP8 and Opus only; the camera as simulcast layers.
+// the relay, a quality indicator from getStats. VP8 and Opus. The camera is sent as the
+// simulcast layers the relay asks for (media_join's `simulcast`), and the relay forwards
+// each viewer the layer that fits: this page tells it each remote tile's rendered size
+// (media_view), and it tells this page which of its own layers anyone receives
+// (media_layers), so the others are paused here. A screen share is one layer.
 import { LEVELS, WINDOW, assess, conclude, figures, sample } from "./quality.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +13,8 @@ const POLL = 500; // ms between two looks at getStats
 const HOLD = 2000; // ms a better level must hold before it shows
 const RESEND = 3000; // ms between two repeats of our own level to the server
 const SUSTAIN = 3000; // ms loss on others' media must last to count against us
+const VIEW_DEBOUNCE = 250; // ms a tile's size must settle before the relay is told
+const MAX_PIXELS = 16384;
 
 function preferCodec(transceiver, mime) {
   const kind = mime.startsWith("video") ? "video" : "audio";
@@ -60,10 +66,19 @@ export class Media extends EventTarget {
     this.poll = setInterval(() => this.updateQuality(), POLL);
     this.slots = new Map(); // mid -> {participant_id, source}
     this.ready = false;
+    // Remote tiles' rendered sizes in device pixels (video element -> [w, h]).
+    this.viewSizes = new WeakMap();
+    this.viewObserver = typeof ResizeObserver === "function"
+      ? new ResizeObserver((entries) => this.onTileResize(entries)) : null;
+    this.pausedTiles = new Set(); // tile keys whose video the relay paused for bandwidth
+    this.layersWanted = new Map(); // publish mid -> rids someone receives
+    this.paramChain = Promise.resolve(); // sender parameter changes, one at a time
   }
 
   close() {
     clearInterval(this.poll);
+    clearTimeout(this.viewTimer);
+    if (this.viewObserver) this.viewObserver.disconnect();
     for (const pc of [this.pub, this.sub]) if (pc) pc.close();
     this.pub = this.sub = null;
     this.epoch = (this.epoch || 0) + 1;
@@ -168,6 +183,8 @@ export class Media extends EventTarget {
     this.starting = true;
     this.epoch = (this.epoch || 0) + 1;
     this.history = []; // new connections count from zero
+    this.sentView = null; // the relay knows no sizes of the new connections
+    this.layersWanted = new Map();
     try {
       await this.negotiate();
     } finally {
@@ -191,6 +208,7 @@ export class Media extends EventTarget {
       });
       socket.on("media_gaps", (g) => this.dispatchEvent(new CustomEvent("media-gaps", { detail: g })));
       socket.on("media_quality", (q) => this.setLevels(q && q.levels));
+      socket.on("media_layers", (m) => this.applyLayers(m));
     }
     this.sources = {};
     // A person who publishes nothing (camera and microphone off) has no publish
@@ -296,14 +314,106 @@ export class Media extends EventTarget {
     for (const t of pc.getTransceivers()) {
       const cap = caps[t.hearthSource];
       if (!cap || !t.sender.track) continue;
-      const params = t.sender.getParameters();
-      // simulcast layers carry their own maxBitrate (from the join result): keep them
-      if (params.encodings && params.encodings.some((e) => e.rid)) continue;
-      params.encodings = (params.encodings && params.encodings.length ? params.encodings : [{}]);
-      params.encodings[0].maxBitrate = cap;
-      await t.sender.setParameters(params).catch(() => null); // a cap is best effort
+      await this.senderParams(t.sender, (params) => {
+        // Simulcast layers carry their own caps (media_join's `simulcast`).
+        if (params.encodings && params.encodings.some((e) => e.rid)) return false;
+        params.encodings = (params.encodings && params.encodings.length ? params.encodings : [{}]);
+        params.encodings[0].maxBitrate = cap;
+        return true;
+      }).catch(() => null); // a cap is best effort
     }
+    for (const mid of this.layersWanted.keys()) this.activateLayers(mid);
   }
+
+  // One sender parameter change at a time, page-wide: getParameters() and
+  // setParameters() of two changes must not interleave (the second would fail or undo
+  // the first). `change(params)` edits them and returns false when nothing is to set.
+  senderParams(sender, change) {
+    const run = this.paramChain.then(async () => {
+      const params = sender.getParameters();
+      if (change(params) === false) return;
+      await sender.setParameters(params);
+    });
+    this.paramChain = run.catch(() => null);
+    return run;
+  }
+
+  // Dynacast: the relay names the camera layers someone receives; the others stop
+  // being encoded and sent here until they are named again. Never the screen share.
+  applyLayers(message) {
+    if (!message || typeof message.mid !== "string" || !Array.isArray(message.active)) return;
+    this.layersWanted.set(message.mid, message.active.map(String));
+    return this.activateLayers(message.mid);
+  }
+
+  activateLayers(mid) {
+    const wanted = this.layersWanted.get(mid);
+    const t = this.pub && this.pub.getTransceivers().find((x) => x.mid === mid);
+    if (!wanted || !t || t.hearthSource !== "camera" || !t.sender.track) return Promise.resolve();
+    return this.senderParams(t.sender, (params) => {
+      let changed = false;
+      for (const enc of params.encodings || []) {
+        if (!enc.rid) continue;
+        const active = wanted.includes(enc.rid);
+        if (enc.active !== active) { enc.active = active; changed = true; }
+      }
+      return changed;
+    }).catch((err) => console.warn("simulcast layers", err));
+  }
+
+  // ---- what each remote tile shows, for the relay's choice of layer ------------------
+  // A ResizeObserver on each remote <video>: its rendered size x devicePixelRatio, by the
+  // mid of the slot it shows, sent (debounced, on change only) as media_view. A tile not
+  // on screen (removed, hidden, another room) measures 0 x 0.
+  observeTile(video) {
+    if (!this.viewObserver || video.hearthObserved) return;
+    video.hearthObserved = true;
+    this.viewObserver.observe(video);
+  }
+
+  onTileResize(entries) {
+    const dpr = window.devicePixelRatio || 1;
+    for (const e of entries) {
+      const box = e.devicePixelContentBoxSize && e.devicePixelContentBoxSize[0];
+      const size = box ? [box.inlineSize, box.blockSize] : [e.contentRect.width * dpr, e.contentRect.height * dpr];
+      this.viewSizes.set(e.target, size.map((n) => Math.max(0, Math.min(MAX_PIXELS, Math.round(n)))));
+    }
+    this.scheduleView();
+  }
+
+  scheduleView() {
+    clearTimeout(this.viewTimer);
+    this.viewTimer = setTimeout(() => this.sendView(), VIEW_DEBOUNCE);
+  }
+
+  // Every video slot of the layout with the size of the tile that shows it.
+  viewNow() {
+    const sizes = {};
+    for (const [mid, info] of Object.entries(this.layoutByMid || {})) {
+      if (info.kind !== "video" || !info.publisher_id) continue;
+      const video = this.room.tiles.get(`${info.publisher_id}:${info.source}`);
+      const shown = video && video.isConnected && video.dataset.mid === mid;
+      sizes[mid] = (shown && this.viewSizes.get(video)) || [0, 0];
+    }
+    return sizes;
+  }
+
+  sendView() {
+    const socket = this.room.socket;
+    if (!this.sub || !socket || !socket.connected) return;
+    const sizes = this.viewNow();
+    const key = JSON.stringify(sizes);
+    if (key === this.sentView || key === "{}") return;
+    this.sentView = key;
+    socket.call("media_view", { sizes }).catch((err) => {
+      this.sentView = null; // told again on the next change
+      console.warn("media_view", err);
+    });
+  }
+
+  // For the tile view: the relay paused this tile's video because this page's
+  // connection cannot take it (audio continues).
+  videoPaused(key) { return this.pausedTiles.has(key); }
 
   async subscribeOnce() {
     const pc = this.sub;
@@ -331,6 +441,9 @@ export class Media extends EventTarget {
     this.layoutByMid = layout;
     const byMid = new Map(this.sub.getTransceivers().map((t) => [t.mid, t]));
     const wanted = new Set();
+    this.pausedTiles = new Set(Object.values(layout)
+      .filter((info) => info.kind === "video" && info.video_paused === "bandwidth" && info.publisher_id)
+      .map((info) => `${info.publisher_id}:${info.source}`));
     for (const [mid, info] of Object.entries(layout)) {
       const t = byMid.get(mid);
       if (!t) continue;
@@ -346,6 +459,7 @@ export class Media extends EventTarget {
         const stream = same ? shown.srcObject : new MediaStream([t.receiver.track]);
         const video = this.room.addTile(pid, info.source, stream);
         video.dataset.mid = mid;
+        this.observeTile(video);
         if (video.requestVideoFrameCallback && !performance.getEntriesByName("hearth:first-frame").length) {
           video.requestVideoFrameCallback(() => {
             if (!performance.getEntriesByName("hearth:first-frame").length) performance.mark("hearth:first-frame");
@@ -357,9 +471,13 @@ export class Media extends EventTarget {
     }
     for (const key of [...this.room.tiles.keys()]) {
       const [pid, source] = key.split(":");
-      if (pid !== this.room.claims.sub && !wanted.has(key)) this.room.removeTile(pid, source);
+      if (pid === this.room.claims.sub || wanted.has(key)) continue;
+      if (this.viewObserver) this.viewObserver.unobserve(this.room.tiles.get(key));
+      this.room.removeTile(pid, source);
     }
     this.dispatchEvent(new CustomEvent("media-layout", { detail: { layout } }));
+    this.room.render(); // a slot's video paused or resumed changes no tile key
+    this.scheduleView(); // slots re-pointed: the relay learns their tiles' sizes
   }
 
   audioFor(mid, track) {
@@ -495,7 +613,8 @@ export class Media extends EventTarget {
     // A worse level shows at once; a better one once it has held for HOLD ms.
     const level = !this.sub && !offline ? "…" : this.held("own", own.level, now);
     this.sendLevel(this.held("up", a.up.level, now), now);
-    const description = level === "…" ? "Connecting…" : `${own.reason} ${figures(own)}`;
+    const heights = [...tiles.values()].filter((st) => st.flowing).map((st) => st.height);
+    const description = level === "…" ? "Connecting…" : `${own.reason} ${figures(own, heights)}`;
     // Re-render when the level or a tile's reason changes; for the figures alone, at
     // most every 2 s (a whole-screen render twice a second would cost a busy page).
     const view = JSON.stringify([level, [...this.reasons()]]);
@@ -569,6 +688,12 @@ export class Media extends EventTarget {
     }
   }
 
+  // For the tile view: the size of the frames this tile decodes now, or null.
+  received(key) {
+    const st = this.tileStats && this.tileStats.get(key);
+    return st && st.flowing && st.height ? { width: st.width, height: st.height } : null;
+  }
+
   // For the tile view: null, or {who: "you" | pid, detail}.
   why(key) {
     for (const [k, who] of this.reasons()) {
@@ -579,6 +704,7 @@ export class Media extends EventTarget {
       if (st.jitter !== null) bits.push(`jitter ${Math.round(st.jitter * 1000)} ms`);
       if (st.freezes > 0) bits.push(`froze ${st.freezes} time${st.freezes === 1 ? "" : "s"}`);
       if (st.stalled) bits.push("not decoding");
+      if (st.height) bits.push(`receiving ${st.height}p`);
       return { who, detail: bits.join(", ") };
     }
     return null;
