@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 import socketio
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from tests.web.conftest import CHROMIUM_ARGS, PASSWORD, Server, wait_js
 
@@ -98,42 +98,30 @@ def test_join_leaves_no_usable_token_in_history_or_storage(
 
 
 def test_reopened_link_in_another_browser_shows_a_clear_page(
-    playwright_instance: object, server: Server
+    browser: Browser, server: Server
 ) -> None:
     _, _, _, link = rest(server)
-    chromium = playwright_instance.chromium  # type: ignore[attr-defined]
-    browser = chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    try:
-        first = browser.new_context().new_page()
-        first.goto(link)
-        expect(first.locator("#screen-prejoin")).to_be_visible()
-        other = browser.new_context().new_page()  # no cookie: another person's browser
-        other.goto(link)
-        expect(other.locator("#notice-title")).to_have_text("This link was already used")
-        assert "#" not in other.url
-    finally:
-        browser.close()
+    first = browser.new_context().new_page()
+    first.goto(link)
+    expect(first.locator("#screen-prejoin")).to_be_visible()
+    other = browser.new_context().new_page()  # no cookie: another person's browser
+    other.goto(link)
+    expect(other.locator("#notice-title")).to_have_text("This link was already used")
+    assert "#" not in other.url
 
 
-def test_revoked_while_waiting_shows_a_clear_page(
-    playwright_instance: object, server: Server
-) -> None:
+def test_revoked_while_waiting_shows_a_clear_page(browser: Browser, server: Server) -> None:
     http, sid, pid, link = rest(server)
-    chromium = playwright_instance.chromium  # type: ignore[attr-defined]
-    browser = chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    try:
-        page = browser.new_context().new_page()
-        page.set_default_timeout(15000)
-        page.goto(link)
-        page.check("#pj-consent")
-        page.click("#pj-join")
-        expect(page.locator("#screen-lobby")).to_be_visible()
-        r = http.delete(f"{server.url}/api/sessions/{sid}/participants/{pid}/link",
-                        headers={"Origin": server.url}, timeout=10)
-        assert r.status_code == 200
-        expect(page.locator("#notice-title")).to_have_text("This link no longer works")
-        # The page forgot its cookie: a reload does not get back in.
-        page.reload()
-        expect(page.locator("#screen-notice")).to_be_visible()
-    finally:
-        browser.close()
+    page = browser.new_context().new_page()
+    page.set_default_timeout(15000)
+    page.goto(link)
+    page.check("#pj-consent")
+    page.click("#pj-join")
+    expect(page.locator("#screen-lobby")).to_be_visible()
+    r = http.delete(f"{server.url}/api/sessions/{sid}/participants/{pid}/link",
+                    headers={"Origin": server.url}, timeout=10)
+    assert r.status_code == 200
+    expect(page.locator("#notice-title")).to_have_text("This link no longer works")
+    # The page forgot its cookie: a reload does not get back in.
+    page.reload()
+    expect(page.locator("#screen-notice")).to_be_visible()
