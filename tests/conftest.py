@@ -13,6 +13,24 @@ from testkit.live import start_live
 from testkit.servers import RedisServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its lowest cost for the accounts of in-process servers: real hashing
+    and verifying, without the production cost (about 0.4 s a sign-in on two shared
+    cores, paid by almost every test). Served processes (`hearth serve`) keep the
+    production cost; the dummy hash an unknown name is verified against is made cheap
+    too, so a miss costs what a hit does here as well."""
+    from argon2 import PasswordHasher
+
+    from server import accounts
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "_hasher", cheap)
+        patch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not-a-real-password-" + "x" * 16))
+        yield
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))

@@ -1,4 +1,4 @@
-"""The relay harness still runs end to end: loopback p2p baseline, seconds long.
+"""The relay harness still runs end to end: loopback p2p baseline and Hearth, seconds long.
 
 Asserts that every figure is produced, never how fast anything is.
 """
@@ -23,41 +23,6 @@ FIGURES = (
 )
 
 
-def test_smoke_run_produces_every_figure(tmp_path: Path) -> None:
-    doc = tmp_path / "benchmarks.md"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.relay", "--smoke", "--results-dir", str(tmp_path),
-         "--doc", str(doc)],
-        cwd=REPO, capture_output=True, text=True, timeout=90, check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (result,) = tmp_path.glob("relay-smoke-*.json")
-    report = json.loads(result.read_text())
-    (run,) = report["runs"]
-    assert run["ok"], run.get("error")
-    assert run["sfu"] == "p2p"
-    assert run["scenario"] == "1x1"
-    for field in FIGURES:
-        assert run[field] is not None, field
-    assert all(run["transit_ms"][q] is not None for q in ("p50", "p95", "p99"))
-    assert run["forwarded_pps"] > 0
-    assert run["decoders"] == 1
-    assert run["decoded_fps_min"] > 0  # frames really decode
-    assert len(run["client_cpu"]) >= 2  # clients spread over processes
-    (row,) = report["summary"]
-    text = doc.read_text()
-    assert BEGIN in text
-    # On a busy host the run may be rejected (loss, drops): then it says why, never a figure.
-    if row["accepted"] == 1:
-        assert "| 1x1 | p2p | 1/1 |" in text
-    else:
-        assert "| 1x1 | p2p | 0/1 |" in text
-        assert f"repeat 0 1x1 p2p: {run['rejected']}" in text
-    assert run["host"]["loadavg"]
-    assert run["host"]["other_cpu_cores"] is not None
-    assert "python -m bench.relay --smoke" in text
-
-
 def test_write_doc_replaces_only_its_section(tmp_path: Path) -> None:
     doc = tmp_path / "b.md"
     doc.write_text("# Benchmarks\n\n## Join\nkept\n")
@@ -77,9 +42,10 @@ def test_percentiles_nearest_rank() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_hearth_smoke_run_on_loopback(tmp_path: Path) -> None:
-    """`hearth serve` on 127.0.0.1 (no namespace) through the Hearth adapter, seconds long.
-    Stray HEARTH_* settings in the caller's environment do not reach the server."""
+def test_smoke_run_produces_every_figure_for_p2p_and_hearth(tmp_path: Path) -> None:
+    """The loopback p2p baseline, then `hearth serve` on 127.0.0.1 (no namespace) through
+    the Hearth adapter, in one smoke run of seconds. Stray HEARTH_* settings in the
+    caller's environment do not reach the server."""
     doc = tmp_path / "benchmarks.md"
     env = {**os.environ, "HEARTH_REDIS_URL": "redis://127.0.0.1:1/0",
            "HEARTH_CONFIG": str(tmp_path / "missing.toml")}
@@ -93,6 +59,28 @@ def test_hearth_smoke_run_on_loopback(tmp_path: Path) -> None:
     report = json.loads(result.read_text())
     runs = {r["sfu"]: r for r in report["runs"]}
     assert set(runs) == {"p2p", "hearth"}
+    text = doc.read_text()
+    assert BEGIN in text
+    assert "python -m bench.relay --smoke" in text
+    p2p = runs["p2p"]
+    assert p2p["ok"], p2p.get("error")
+    assert p2p["scenario"] == "1x1"
+    for field in FIGURES:
+        assert p2p[field] is not None, field
+    assert all(p2p["transit_ms"][q] is not None for q in ("p50", "p95", "p99"))
+    assert p2p["forwarded_pps"] > 0
+    assert p2p["decoders"] == 1
+    assert p2p["decoded_fps_min"] > 0  # frames really decode
+    assert len(p2p["client_cpu"]) >= 2  # clients spread over processes
+    row = next(r for r in report["summary"] if r["sfu"] == "p2p")
+    # On a busy host the run may be rejected (loss, drops): then it says why, never a figure.
+    if row["accepted"] == 1:
+        assert "| 1x1 | p2p | 1/1 |" in text
+    else:
+        assert "| 1x1 | p2p | 0/1 |" in text
+        assert f"repeat 0 1x1 p2p: {p2p['rejected']}" in text
+    assert p2p["host"]["loadavg"]
+    assert p2p["host"]["other_cpu_cores"] is not None
     run = runs["hearth"]
     assert run["ok"], run.get("error")
     for field in FIGURES:
@@ -103,7 +91,7 @@ def test_hearth_smoke_run_on_loopback(tmp_path: Path) -> None:
     assert run["decoded_fps_min"] > 0  # frames survive the relay and decode
     assert run["sfu_pids"]
     assert run["sfu_pids"] != runs["p2p"]["sfu_pids"]  # the server, not a client process
-    assert "| 1x1 | hearth | " in doc.read_text()
+    assert "| 1x1 | hearth | " in text
     # the server is stopped when the coordinator exits
     for pid in run["sfu_pids"]:
         assert not Path(f"/proc/{pid}").exists() or b"hearth" not in Path(

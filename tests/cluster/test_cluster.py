@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from testkit.cluster import TTL, Cluster, Following, Node, ready
 from testkit.figures import figure
 from testkit.rtc import Client as MediaClient
-from testkit.servers import RedisServer, adjacent_free_ports
+from testkit.servers import RedisServer, adjacent_free_ports, free_port
 from tests.signaling.test_media_flow import OverSocket, wait_codes
 
 pytestmark = pytest.mark.cluster
@@ -83,9 +83,17 @@ async def family(c: Cluster, a: Node, b: Node) -> dict[str, Any]:
     return {"dr": dr, "sid": sid, "t": t, **people}
 
 
+async def two_nodes(c: Cluster) -> tuple[Node, Node]:
+    """Nodes A and B starting side by side, as the workers of `--workers` do; A is spawned
+    first, so the cluster's public URL is A's. Neither has bound its port yet when the
+    other picks one: the two are picked distinct here."""
+    port_a = free_port()
+    port_b = next(p for p in iter(free_port, None) if p != port_a)
+    return await asyncio.gather(c.start("node-a", port=port_a), c.start("node-b", port=port_b))
+
+
 async def two_nodes_and_a_family(c: Cluster) -> tuple[Node, Node, dict[str, Any]]:
-    a = await c.start("node-a")
-    b = await c.start("node-b")
+    a, b = await two_nodes(c)
     return a, b, await family(c, a, b)
 
 

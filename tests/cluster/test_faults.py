@@ -19,7 +19,7 @@ import pytest
 
 from testkit.cluster import Cluster, DurableRedis, Following, Node
 from testkit.figures import figure
-from tests.cluster.test_cluster import close_all, family
+from tests.cluster.test_cluster import close_all, family, two_nodes
 
 pytestmark = pytest.mark.cluster
 PEOPLE = ("t", "alex", "blair", "casey")
@@ -71,8 +71,7 @@ async def test_ending_elsewhere_closes_every_socket_whatever_happened_to_redis(
     durable: tuple[Cluster, DurableRedis], fault: str,
 ) -> None:
     c, redis = durable
-    a = await c.start("node-a")
-    b = await c.start("node-b")
+    a, b = await two_nodes(c)
     room = await family(c, a, b)
     try:
         for name in PEOPLE:
@@ -110,8 +109,7 @@ async def test_changes_made_elsewhere_after_redis_returns_reach_every_client(
     durable: tuple[Cluster, DurableRedis], down: float,
 ) -> None:
     c, redis = durable
-    a = await c.start("node-a")
-    b = await c.start("node-b")
+    a, b = await two_nodes(c)
     room = await family(c, a, b)
     try:
         dr_b = await therapist_on(c, b, room)
@@ -142,8 +140,7 @@ async def test_rolling_upgrade_brings_everyone_back(
     """Restart node A, then drain node B (SIGTERM, 2 s grace) with 8 people in the
     session: every one of them is back, on node A, each within 15 s."""
     c, _ = durable
-    a = await c.start("node-a")
-    b = await c.start("node-b")
+    a, b = await two_nodes(c)
     room = await family(c, a, b)
     extra = []
     try:
