@@ -98,7 +98,8 @@ class Router:
                             layer.request_keyframe()
             now = time.monotonic()
             try:
-                self.adapter.tick(now)
+                if self.relay.config.simulcast:  # with one layer each, nothing adapts
+                    self.adapter.tick(now)
             except Exception:
                 logger.warning("layer adaptation failed: session=%s", self.id, exc_info=True)
             self.flush_layouts()

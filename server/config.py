@@ -182,9 +182,10 @@ class Settings(BaseSettings):
         (), description="STUN/TURN URLs given to clients and the relay; none by default."
     )
     simulcast: bool = Field(
-        True, description="Browsers send their camera in three layers (180p, 360p, 720p) "
+        False, description="Browsers send their camera in three layers (180p, 360p, 720p) "
         "and each viewer receives the one that fits its tile and its connection; false: "
-        "one layer for everyone."
+        "one layer for everyone, and no adaptation. Off by default: see the README's "
+        "\"How quality adapts\" for what it does not handle yet."
     )
     video_max_layer: Literal["q", "h", "f"] = Field(
         "f", description="The clinic's cap on the camera layer anyone receives: `q` "

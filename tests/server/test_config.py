@@ -166,11 +166,13 @@ def test_simulcast_and_the_clinic_cap_reach_the_relay() -> None:
     from server.composition import relay_config
 
     default = relay_config(load_settings({"HEARTH_MEDIA_HOSTS": "127.0.0.1"}))
-    assert (default.simulcast, default.max_layer) == (True, "f")
+    assert (default.simulcast, default.max_layer) == (False, "f")
+    assert default.simulcast_encodings() == []
     capped = relay_config(load_settings({"HEARTH_MEDIA_HOSTS": "127.0.0.1",
-                                         "HEARTH_SIMULCAST": "false",
+                                         "HEARTH_SIMULCAST": "true",
                                          "HEARTH_VIDEO_MAX_LAYER": "h"}))
-    assert (capped.simulcast, capped.max_layer) == (False, "h")
+    assert (capped.simulcast, capped.max_layer) == (True, "h")
+    assert [e["rid"] for e in capped.simulcast_encodings()] == ["q", "h", "f"]
     for bad in ("x", "720p", "F "):
         with pytest.raises(ConfigError, match="HEARTH_VIDEO_MAX_LAYER"):
             load_settings({"HEARTH_VIDEO_MAX_LAYER": bad})
