@@ -19,20 +19,7 @@ from media.relay import Publication, Relay, Router, Subscription
 from media.rtp import build_extensions, parse_header
 from media.subscription import initial_layer
 from media.vp8 import ids
-
-MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
-
-
-class Capture:
-    def __init__(self) -> None:
-        self.packets: list[bytes] = []
-
-    def ready(self) -> bool:
-        return True
-
-    def send(self, packet: bytes) -> bool:
-        self.packets.append(packet)
-        return True
+from tests.media.test_munger_inline import MID, Capture
 
 
 def transceiver(pc: RTCPeerConnection, direction: str) -> Any:
