@@ -39,6 +39,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from testkit.browser import LOWER
+
 TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 
@@ -115,9 +117,9 @@ class Netns:
         """An executable that runs Debian's Chromium inside the namespace (``nice``: as
         ``testkit.browser.chromium`` does, below the server under test)."""
         wrapper = tmp / f"chromium-in-{self.prefix}"
-        lower = "setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice nice -n 10 " if nice else ""
+        lower = LOWER if nice else "exec "
         wrapper.write_text(
-            f'#!/bin/sh\nexec ip netns exec {self.name} {lower}/usr/bin/chromium "$@"\n')
+            f'#!/bin/sh\n{lower}ip netns exec {self.name} /usr/bin/chromium "$@"\n')
         wrapper.chmod(0o755)
         return str(wrapper)
 
