@@ -4,11 +4,12 @@ co-therapist, then a private room. Each page proves whom it decodes by its pixel
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.web.conftest import Server, launch, new_page, shot
 from tests.web.family import COLOURS, seen, y4m
@@ -44,6 +45,44 @@ def together(pages: dict[str, Page]) -> dict[str, set[str]]:
     return {n: {PEOPLE[o] for o in pages if o != n} for n in pages}
 
 
+class HeldAnswer:
+    """Routes a context's socket.io WebSocket and, once armed, holds the server's answer
+    to the next ``event`` until the answer to a later call has reached the page: the
+    order in which a slow change and a quick refusal come back under load."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self.armed = False
+        self.ack_id: str | None = None
+        self.held: str | None = None
+        self.released = False
+
+    def route(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and self.armed and self.ack_id is None:
+                call = re.match(rf'42(\d+)\["{self.event}"', message)
+                if call:
+                    self.ack_id = call.group(1)
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            if isinstance(message, str) and self.ack_id is not None:
+                if self.held is None and message.startswith(f"43{self.ack_id}["):
+                    self.held = message
+                    return
+                ws.send(message)
+                if self.held is not None and not self.released and message.startswith("43"):
+                    self.released = True
+                    ws.send(self.held)
+                return
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+
 def focused(page: Page) -> str:
     return str(page.evaluate("() => document.activeElement && document.activeElement.id"))
 
@@ -58,6 +97,8 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
     try:
         console = new_page(browsers["therapist"])
         console.on("dialog", lambda d: d.accept())
+        end_answer = HeldAnswer("plan_end")
+        console.context.route_web_socket(re.compile(r"/socket\.io/"), end_answer.route)
         sign_in(console, server)
         # A therapist writes a plan of their own in the console.
         console.click("[data-go=program] >> nth=0")
@@ -170,12 +211,19 @@ def test_couples_plan_moves_everyone_and_media_follows(playwright_instance: obje
         settle(pages, together(pages), "back from the private room")
 
         # End plan: the timeline stops, nobody moves, focus stays; a second click is
-        # refused in words beside the button.
+        # refused in words beside the button, and stays refused when the first click's
+        # answer comes back after the refusal.
+        end_answer.armed = True
         dr.click("#plan-end")
         expect(dr.locator("#plan-current")).to_have_text("Plan finished")
         expect(dr.locator("#plan-clock")).to_be_hidden()
         assert focused(dr) == "plan-end"
         dr.keyboard.press("Enter")  # aria-disabled, yet still reachable: it explains itself
+        expect(dr.locator('.refusal[data-for="plan-end"]')).to_contain_text(
+            "cannot end the plan: the plan is finished")
+        assert end_answer.held is not None, "the first End plan answer was not held"
+        assert end_answer.released, "the first End plan answer never reached the page"
+        dr.wait_for_timeout(500)  # the late answer is handled by now
         expect(dr.locator('.refusal[data-for="plan-end"]')).to_contain_text(
             "cannot end the plan: the plan is finished")
         settle(pages, together(pages), "after the plan ended")

@@ -78,6 +78,7 @@ export class Room {
     this.stalled = new Set(); // media_health
     this.gaps = []; // media_gaps (clinicians)
     this.refusals = {}; // control key -> reason shown next to it
+    this.turns = {}; // control key -> number of its newest call
     this.toasts = [];
     this.helps = [];
     this.openMenu = null; // pid whose menu is open
@@ -176,12 +177,17 @@ export class Room {
   }
 
   // Send a command; a refusal is shown next to the control `near` (and announced).
+  // Answers to two calls from one control can arrive out of order (the server answers
+  // a refusal at once, a change after it has been applied): only the newest call's
+  // answer sets or clears the reason shown beside the control.
   act(event, payload = {}, near = null) {
+    const turn = near ? (this.turns[near] = (this.turns[near] || 0) + 1) : 0;
+    const newest = () => near && this.turns[near] === turn;
     return this.socket.call(event, payload).then((res) => {
-      if (near && this.refusals[near]) { delete this.refusals[near]; this.render(); }
+      if (newest() && this.refusals[near]) { delete this.refusals[near]; this.render(); }
       return res;
     }, (err) => {
-      if (near) this.refusals[near] = err.message;
+      if (newest()) this.refusals[near] = err.message;
       this.say(err.message);
       this.render();
       throw err;
