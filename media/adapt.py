@@ -18,6 +18,10 @@ Then, for each simulcast publication, ``layers.Dynacast`` says which rids any vi
 needs; a change goes to the publisher as the relay event ``layers``
 (``Router.emit_layers``).
 
+A slot is never targeted above the highest layer that is available
+(``layers.available``): a camera under 1280x720 sends fewer layers than it was asked
+for, and a viewer switched to one that never comes would wait for its keyframe.
+
 A layer's cost is what it was measured to send (from the slots forwarding it), or
 its ``maxBitrate`` from ``RelayConfig.layers`` until measured. The adapter reads
 the router through the small protocols below, so its tests use plain objects.
@@ -43,6 +47,8 @@ MEASURED_FLOOR = 0.25
 class LayerView(Protocol):
     @property
     def rid(self) -> str: ...
+    def available(self, now: float) -> bool:
+        """Whether a viewer may be switched to it (``layers.available``)."""
 
 
 class PeerRef(Protocol):
@@ -273,8 +279,10 @@ class Adapter:
             costs = self._costs.get(pub.id)
             if costs is None:
                 costs = self._costs[pub.id] = self.costs(pub, now)
+            highest = max((i for i, x in enumerate(pub.layers) if x.available(now)),
+                          default=0)
             out.append(layers.demand(s.mid, s.size, [x.rid for x in pub.layers],
-                                     costs, self._frames, max_layer))
+                                     costs, self._frames, max_layer, highest))
         return out
 
     def _measure(self, s: SlotView, st: _Slot, rate: float, now: float) -> None:
@@ -322,6 +330,11 @@ class Adapter:
                     indices.add(st.told[1])
         for pid, pub in pubs.items():
             rids = [x.rid for x in pub.layers]
+            # A missing layer stays asked for: it costs nothing while it is not sent,
+            # and it is noticed when it arrives (a camera switched to a larger size).
+            # Turned off, it would look available, be needed, be asked for again and
+            # go missing again, round after round.
+            want[pid].update(i for i, x in enumerate(pub.layers) if not x.available(now))
             d = self._dynacast.get(pid)
             if d is None or d.rids != tuple(rids):
                 d = self._dynacast[pid] = layers.Dynacast(rids)

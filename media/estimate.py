@@ -25,6 +25,12 @@ second, but never past ``1.5 * sent + PROBE_ALLOWANCE`` (no estimate far beyond 
 evidence); in between it holds, except just after an upgrade, when loss that rose
 ``LOSS_RISE`` over the link's usual loss also falls at once (the upgrade was the
 probe, and it failed). A fresh viewer starts at ``DOWNLINK_START``.
+
+**Whose loss.** The relay forwards with the publisher's numbering, so what the
+publisher's uplink lost is a gap in every viewer's stream too. Each layer measures
+its uplink loss (``UpstreamLoss``), and a viewer's report counts only what is left
+after it (``downstream_loss``): one publisher on a lossy uplink does not pause
+everyone's video of everyone else.
 """
 
 from __future__ import annotations
@@ -68,6 +74,50 @@ SENT_WINDOW = 1.0
 #: bytes per forwarded packet on the wire beyond its payload: RTP header and
 #: extensions (20), SRTP tag (10), UDP and IPv4 (28)
 WIRE_OVERHEAD = 58
+#: a layer's uplink loss is measured over windows of this many seconds (about one
+#: receiver report of the viewers')
+UPSTREAM_WINDOW = 1.0
+
+
+def downstream_loss(reported: float, upstream: float) -> float:
+    """The loss on the relay's leg to a viewer alone.
+
+    The relay forwards what it got with the publisher's numbering, so a packet the
+    publisher's uplink lost is a gap the viewer reports as lost too: what arrives is
+    ``(1 - upstream) * (1 - downstream)``. Counted whole, a publisher on a lossy
+    uplink would lower every viewer's estimate and pause their video of everyone."""
+    if upstream <= 0.0:
+        return reported
+    if upstream >= 1.0:
+        return 0.0
+    return max(0.0, 1.0 - (1.0 - reported) / (1.0 - upstream))
+
+
+class UpstreamLoss:
+    """The fraction of one layer's packets that never reached the relay (after its
+    NACKs were answered), over the last ``UPSTREAM_WINDOW``: sampled from cumulative
+    expected and received counts off the per-packet path."""
+
+    __slots__ = ("_at", "_expected", "_received", "fraction")
+
+    def __init__(self) -> None:
+        self.fraction = 0.0
+        self._at: float | None = None
+        self._expected = 0
+        self._received = 0
+
+    def sample(self, now: float, expected: int, received: int) -> None:
+        """Cumulative counts at ``now``; a window that has run its length updates
+        ``fraction`` (a window with nothing expected leaves it as it was)."""
+        if self._at is None or expected < self._expected or received < self._received:
+            self._at, self._expected, self._received = now, expected, received
+            return
+        if now - self._at < UPSTREAM_WINDOW:
+            return
+        want, got = expected - self._expected, received - self._received
+        if want > 0:
+            self.fraction = min(1.0, max(0.0, (want - got) / want))
+        self._at, self._expected, self._received = now, expected, received
 
 
 class LossEstimate:

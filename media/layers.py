@@ -43,6 +43,9 @@ NOMINAL_TOP = (1280, 720)
 RID_ORDER = ("q", "h", "f")
 #: seconds a layer stays on at the publisher after the last viewer stopped needing it
 DYNACAST_DELAY = 3.0
+#: seconds a layer the publisher was asked to send may take to arrive before no
+#: viewer is switched to it any more
+LAYER_GRACE = 3.0
 
 Size = tuple[int, int]
 Targets = dict[str, int | None]
@@ -96,14 +99,36 @@ class Demand:
     costs: tuple[int, ...]
 
 
+def available(active: bool, progress_at: float, asked_at: float, now: float,
+              grace: float = LAYER_GRACE) -> bool:
+    """Whether a viewer may be switched to a layer.
+
+    A layer the relay paused (``active`` False: dynacast) comes when asked. One the
+    publisher was asked to send is available while its packets arrive, and for
+    ``grace`` seconds after it was asked; after that it is missing until packets
+    arrive again. Layers go missing for real: Chrome sends fewer layers from a camera
+    under 1280x720 (two from 640x480), and drops its top layer when its uplink or
+    CPU is short. A viewer switched to a missing layer would wait for a keyframe that
+    never comes."""
+    if not active:
+        return True
+    if progress_at and now - progress_at < grace:
+        return True
+    return now - asked_at < grace
+
+
 def demand(key: str, size: Size, rids: Sequence[str], costs: Sequence[int],
-           frames: Mapping[str, Size], max_layer: str) -> Demand:
-    """A slot's demand from its tile size, its publication's rids and the cap."""
+           frames: Mapping[str, Size], max_layer: str, highest: int | None = None
+           ) -> Demand:
+    """A slot's demand from its tile size, its publication's rids, the cap and the
+    highest layer available (``highest``; None: all)."""
     if len(rids) <= 1:
         top = 0
     else:
         top = min(size_index(size, [frames.get(r, NOMINAL_TOP) for r in rids]),
                   cap_index(rids, max_layer))
+        if highest is not None:
+            top = max(0, min(top, highest))
     return Demand(key, max(0, size[0]) * max(0, size[1]), top, tuple(costs))
 
 

@@ -18,7 +18,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import aiortc_shim, keyframes, sdp
+from . import aiortc_shim, keyframes, layers, sdp
+from .estimate import UpstreamLoss
 from .nack import Gap, GapDetector, SendHistory
 from .rtp import Header, decode_level, find_extension, vp8_is_keyframe
 
@@ -73,11 +74,16 @@ class Layer(SendHistory, GapDetector):
         #: sampled off the hot path, from ``_high_seq``
         self.progress_at = 0.0
         self._sampled_seq: int | None = None
+        #: when the publisher was last asked to send this layer (at publish, and when
+        #: dynacast turns it on again)
+        self.asked_at = time.monotonic()
         self._pli = keyframes.PliThrottle(config.pli_interval)
         # Receiver reports: aiortc's receiver no longer sees packets, so we feed its
         # per-SSRC statistics ourselves and its own RTCP loop sends the RR.
         self._stats: Any = None
         self._stats_view = _SeqTs()
+        #: what the publisher's uplink loses of this layer (viewers' reports count it)
+        self.upstream = UpstreamLoss()
         self._sr: tuple[int, int] | None = None  # (ntp, rtp) of the publisher's last SR
         aiortc_shim.on_sender_report(pub.receiver, lambda: self.ssrc, self._on_sender_report)
 
@@ -164,6 +170,21 @@ class Layer(SendHistory, GapDetector):
         router = self.router
         router.keyframe_requests += 1
         router.spawn(aiortc_shim.send_pli(self.pub.receiver, self.ssrc))
+
+    def sample_upstream(self, now: float) -> None:
+        """Note the uplink's loss (``UpstreamLoss``), from the receive statistics."""
+        stats = self._stats
+        if stats is not None and stats.base_seq is not None:
+            self.upstream.sample(now, stats.packets_expected, stats.packets_received)
+
+    def available(self, now: float) -> bool:
+        """Whether a viewer may be switched to this layer (``layers.available``)."""
+        return layers.available(self.rid in self.pub.active_rids, self.progress_at,
+                                self.asked_at, now)
+
+    def arriving(self, now: float) -> bool:
+        """Whether its packets arrived lately (``layers.LAYER_GRACE``)."""
+        return bool(self.progress_at) and now - self.progress_at < layers.LAYER_GRACE
 
     def wants_keyframe(self) -> bool:
         """Whether a ready sink waits for a keyframe of this layer (gated on it, or

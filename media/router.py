@@ -123,6 +123,7 @@ class Router:
                 if layer._high_seq is not None and layer._high_seq != layer._sampled_seq:
                     layer._sampled_seq = layer._high_seq
                     layer.progress_at = now
+                layer.sample_upstream(now)
         stalled = self.stalled_publishers(now)
         if stalled != self.stalled:
             self.stalled = stalled
@@ -358,6 +359,10 @@ class Router:
         rids = tuple(layer.rid for layer in pub.layers if layer.rid in set(active))
         if not pub.simulcast or rids == pub.active_rids or pub.closed:
             return False
+        now = time.monotonic()
+        for layer in pub.layers:
+            if layer.rid in rids and layer.rid not in pub.active_rids:
+                layer.asked_at = now
         pub.active_rids = rids
         self.relay.emit(self.id, pub.peer.id, "layers", {"mid": pub.mid, "active": list(rids)})
         return True

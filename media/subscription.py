@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiortc.mediastreams import MediaStreamTrack
 
 from . import aiortc_shim, rtcp, sdp
 from .egress import Egress, egress_for
-from .estimate import LossEstimate
+from .estimate import LossEstimate, downstream_loss
 from .munger import WINDOW_KEEP, WINDOW_SLIDE_AFTER, SeqMunger
 from .rtp import HEADER, Header, build_extensions, parse_header, rewrite, rtx_wrap, vp8_is_keyframe
 from .vp8 import Vp8Munger
@@ -143,7 +144,14 @@ class Subscription(SeqMunger):
         self.view = SlotView(LossEstimate(max(bitrates)))
         #: the VP8 numbering to apply in ``forward``, only while an offset is active
         self._vp8: Vp8Munger | None = None
-        aiortc_shim.on_receiver_report(self.sender, self.view.estimate.on_loss)
+        aiortc_shim.on_receiver_report(self.sender, self._on_report)
+
+    def _on_report(self, fraction: float) -> None:
+        """The viewer's receiver report: only the loss on the relay's leg counts
+        against its estimate (``downstream_loss``)."""
+        layer = self.view.layer
+        upstream = layer.upstream.fraction if layer is not None else 0.0
+        self.view.estimate.on_loss(downstream_loss(fraction, upstream))
 
     @property
     def estimate(self) -> LossEstimate:
@@ -221,6 +229,11 @@ class Subscription(SeqMunger):
         rids = [layer.rid for layer in pub.layers]
         cap = max((i for i, rid in enumerate(rids)
                    if config.rid_index(rid) <= config.rid_index(config.max_layer)), default=0)
+        # Only a layer whose packets arrive: one the camera does not send (too small a
+        # capture for three layers) would leave the new tile black.
+        now = time.monotonic()
+        cap = min(cap, max((i for i, layer in enumerate(pub.layers) if layer.arriving(now)),
+                           default=0))
         return initial_layer(self.view.size, [scales.get(r, 1.0) for r in rids], cap)
 
     def unbind(self) -> None:

@@ -42,6 +42,11 @@ class Config:
 class Layer:
     rid: str
     rate: int
+    #: whether the publisher sends it (a camera under 1280x720 sends no 720p layer)
+    sends: bool = True
+
+    def available(self, now: float) -> bool:
+        return self.sends
 
 
 @dataclass(eq=False)
@@ -288,6 +293,26 @@ def test_a_160x90_tile_gets_180p_and_the_publisher_stops_the_others() -> None:
     s.run(0.2)
     assert tile.calls == [0, 2]
     assert s.layers_events()[-1] == ("a", {"mid": "1", "active": ["q", "f"]})
+
+
+def test_a_layer_the_camera_does_not_send_is_never_targeted_and_stays_asked_for() -> None:
+    """A 640x480 camera sends 180p and 360p only. A large tile gets 360p, never the
+    720p layer it would wait for forever; the publisher keeps being asked for 720p
+    (it costs nothing unsent), and once 720p arrives the tile gets it."""
+    s = Session()
+    viewer = s.join("v", publish=False)
+    s.join("a")
+    top = s.publications["a-cam"].layers[2]
+    top.sends = False
+    s.everyone_sees_everyone()
+    seen = s.run(20, watch=viewer)
+    assert seen[-1] == ["h"]
+    assert all(x != ["f"] for x in seen)
+    assert 2 not in video(viewer)[0].calls
+    assert all("f" in e["active"] for _, e in s.layers_events())
+    top.sends = True
+    s.run(10)
+    assert rids(viewer) == ["f"]
 
 
 def test_the_clinic_cap() -> None:

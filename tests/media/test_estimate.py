@@ -17,7 +17,9 @@ from media.estimate import (
     DownlinkEstimate,
     LossEstimate,
     Meter,
+    UpstreamLoss,
     ceiling,
+    downstream_loss,
     publisher_ceiling,
 )
 
@@ -183,3 +185,30 @@ def test_just_after_an_upgrade_a_rise_in_loss_undoes_it() -> None:
     before = noisy.baseline
     noisy.update(21.0, 1_100_000, 0.09, probing=True)
     assert noisy.baseline == before
+
+
+@pytest.mark.parametrize(("reported", "upstream", "expected"), [
+    (0.05, 0.0, 0.05),  # a clean uplink: the report is the relay's leg
+    (0.05, 0.05, 0.0),  # every gap came from the uplink
+    (0.145, 0.05, 0.1),  # (1 - 0.05) * (1 - 0.1) arrived
+    (0.02, 0.05, 0.0),  # a report under the uplink's loss (another window) is no loss
+    (0.3, 1.0, 0.0),  # nothing arrived upstream: nothing to say about the viewer
+])
+def test_downstream_loss(reported: float, upstream: float, expected: float) -> None:
+    assert downstream_loss(reported, upstream) == pytest.approx(expected, abs=1e-3)
+
+
+def test_upstream_loss_over_windows_of_a_second() -> None:
+    up = UpstreamLoss()
+    up.sample(10.0, 100, 100)
+    up.sample(10.5, 150, 140)  # half a window: not yet
+    assert up.fraction == 0.0
+    up.sample(11.0, 200, 190)
+    assert up.fraction == pytest.approx(0.1)
+    up.sample(12.0, 200, 190)  # nothing expected: the last value stays
+    assert up.fraction == pytest.approx(0.1)
+    up.sample(13.0, 300, 300)
+    assert up.fraction == 0.0
+    up.sample(14.0, 10, 10)  # counts that went back (new statistics): start over
+    up.sample(15.0, 110, 60)
+    assert up.fraction == pytest.approx(0.5)

@@ -19,6 +19,7 @@ from media.layers import (
     Trigger,
     allocate,
     audio_threshold,
+    available,
     cap_index,
     classify,
     cost,
@@ -83,6 +84,24 @@ def test_a_slot_wants_the_lowest_of_size_and_cap() -> None:
 
 
 # --- sharing the budget --------------------------------------------------------------
+
+def test_a_slot_never_wants_more_than_the_highest_available_layer() -> None:
+    d = demand("1", (1280, 720), ["q", "h", "f"], COSTS, FRAMES, "f", highest=1)
+    assert d.top == 1
+    assert demand("1", (1280, 720), ["q", "h", "f"], COSTS, FRAMES, "f").top == 2
+
+
+@pytest.mark.parametrize(("active", "progress_at", "asked_at", "expected"), [
+    (False, 0.0, 0.0, True),  # paused by the relay: comes when asked
+    (True, 99.0, 0.0, True),  # its packets arrive
+    (True, 0.0, 98.0, True),  # asked for 2 s ago: may still come
+    (True, 0.0, 90.0, False),  # asked for 10 s ago and never came
+    (True, 95.0, 90.0, False),  # came, then stopped 5 s ago
+])
+def test_which_layers_are_available(active: bool, progress_at: float, asked_at: float,
+                                    expected: bool) -> None:
+    assert available(active, progress_at, asked_at, now=100.0) is expected
+
 
 def test_tile_160x90_gets_180p_whatever_the_budget() -> None:
     assert allocate([tile("a", (160, 90))], 10_000_000) == {"a": 0}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -229,6 +230,11 @@ async def test_metrics_layers_events_and_sizes(env: Env) -> None:
     assert sub.size == (640, 360)
     sub.unbind()
     sub.bind(pub)
+    assert sub.layer is pub.layers[0]  # no 360p packet has arrived: it may never come
+    env.feed(1, 1, 0, 1, 1, key=True)
+    router.check_stalls(time.monotonic())  # the periodic loop notes which layers arrive
+    sub.unbind()
+    sub.bind(pub)
     assert sub.layer is pub.layers[1]  # 360p tile: the 360p layer
     # the adaptation's estimates (tests/media/test_adapt.py): a fresh viewer's start value
     router.adapter.tick(1.0)
@@ -262,3 +268,25 @@ async def test_join_lists_the_cameras_layers_unless_simulcast_is_off() -> None:
         await off.close()
     with pytest.raises(ValueError, match="max_layer"):
         RelayConfig(max_layer="x")
+
+
+async def test_a_publishers_uplink_loss_is_not_counted_against_the_viewer(env: Env) -> None:
+    """The publisher's uplink loses one packet in ten: those gaps reach the viewer
+    too, so its report of 10 % lost is the uplink's, and its estimate sees none; a
+    report of 19 % means about 10 % lost on the relay's leg."""
+    sub, pub = env.sub, env.pub
+    layer = pub.layers[0]
+    layer.ssrc = 42
+    layer.attach_stats()
+    sub.bind(pub)
+    env.feed(0, 1, 0, 1, 1, key=True)
+    layer.sample_upstream(100.0)
+    for seq in range(2, 202):
+        if seq % 10:
+            env.feed(0, seq, seq * 3000, seq, 1)
+    layer.sample_upstream(101.0)
+    assert layer.upstream.fraction == pytest.approx(0.1, abs=0.01)
+    sub._on_report(0.10)
+    assert sub.estimate.loss == pytest.approx(0.0, abs=0.01)
+    sub._on_report(0.19)
+    assert sub.estimate.loss == pytest.approx(0.1, abs=0.01)
