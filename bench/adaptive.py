@@ -33,14 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-import socketio
-
 from bench.doc import pct, replace_section
-from testkit.browser import CHROMIUM_ARGS, PASSWORD, Server, launch, wait_js
+from testkit.browser import CHROMIUM_ARGS, launch
 from testkit.camera import moving_y4m
-from testkit.netns import Netns, network
-from testkit.tiles import TAP, receiving, window
+from testkit.netns import network
+from testkit.slowlink import Family, join, lost, received_bps
+from testkit.tiles import receiving, window
 
 BEGIN, END = "<!-- adaptive:begin -->", "<!-- adaptive:end -->"
 SLOW = "Grandma"
@@ -80,63 +78,6 @@ CONNECTION = """async () => {
   }
   return [performance.now(), bytes];
 }"""
-
-
-class Family:
-    """``hearth serve`` on the namespace's host-side address, one session with the six
-    people as clients, and the therapist on a socket admitting whoever knocks."""
-
-    def __init__(self, ns: Netns, tmp: Path) -> None:
-        self.server = server = Server(tmp / "data", host=ns.server_ip)
-        http = requests.Session()
-        http.post(f"{server.url}/api/login", timeout=10,
-                  json={"username": "dr.rivera", "password": PASSWORD}).raise_for_status()
-        sid = http.post(f"{server.url}/api/sessions", json={"title": "bench"},
-                        timeout=10).json()["ok"]["id"]
-        self.links = {name: http.post(
-            f"{server.url}/api/sessions/{sid}/participants", timeout=10,
-            json={"display_name": name, "role": "client"}).json()["ok"]["link"]
-            for name in NAMES}
-        link = http.post(f"{server.url}/api/sessions/{sid}/join", timeout=10).json()["ok"]["link"]
-        self.dr = dr = socketio.Client(reconnection=False)
-
-        def on_notice(data: dict[str, Any]) -> None:
-            if data.get("kind") == "knock":
-                dr.emit("admit", {"participant_id": data["participant_id"]})
-
-        dr.on("notice", on_notice)
-        dr.connect(server.url, auth={"token": link.split("#", 1)[1]}, transports=["polling"])
-        dr.call("join", {"consent_version": "bench"}, timeout=30)
-
-    def close(self) -> None:
-        self.dr.disconnect()
-        self.server.stop()
-
-
-def join(browser: Any, link: str) -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    page.set_default_timeout(30000)
-    page.add_init_script(TAP)
-    page.goto(link)
-    wait_js(page, "document.getElementById('pj-video').videoWidth > 0", limit=60)
-    page.check("#pj-consent")
-    page.click("#pj-join")
-    return page
-
-
-def lost(reading: dict[str, Any]) -> int:
-    """Packets lost so far over every inbound stream of one ``receiving`` reading."""
-    return (sum(int(t["packetsLost"]) for t in reading["tiles"].values())
-            + sum(int(a["packetsLost"]) for a in reading["audio"].values()))
-
-
-def received_bps(before: dict[str, Any], after: dict[str, Any]) -> float:
-    """Video and audio bits per second between two readings of one page."""
-    tiles, _ = window(before, after)
-    seconds = max(1e-3, (after["at"] - before["at"]) / 1000)
-    audio = sum(b["bytesReceived"] - before["audio"][pid]["bytesReceived"]
-                for pid, b in after["audio"].items() if pid in before["audio"])
-    return float(sum(t.bps for t in tiles.values()) + audio * 8 / seconds)
 
 
 def measure(pages: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any],
@@ -188,7 +129,7 @@ def run(repeats: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     with network("ba", 219, "tun") as ns, sync_playwright() as p:
-        family = Family(ns, tmp)
+        family = Family(ns, tmp, NAMES)
         browsers = []
         try:
             camera = moving_y4m(tmp / "camera.y4m", (220, 30, 30))

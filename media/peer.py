@@ -194,8 +194,9 @@ class Peer:
             self._sync_publications(description, sources)
             local = pc.localDescription
             assert local is not None
-            # aiortc answers without RIDs: add the receive side of the simulcast
-            return sdp_facts.simulcast_answer(str(local.sdp), simulcast)
+            # aiortc answers without RIDs and without Opus parameters: add the receive
+            # side of the simulcast, and ask for Opus in-band FEC
+            return sdp_facts.opus_fec(sdp_facts.simulcast_answer(str(local.sdp), simulcast))
 
     def _restrict(self, pc: RTCPeerConnection) -> None:
         """Gather only the configured addresses and ports, announcing as configured."""

@@ -4,8 +4,10 @@ negotiated payload types and extension ids, sources, and trickled candidates.
 aiortc builds offers and answers from transceivers, and the room codec is pinned
 with ``setCodecPreferences`` on both legs (on the publish leg by pre-creating
 receive-only transceivers, so the answer carries only VP8 + RTX and Opus). The one
-edit of SDP text is ``simulcast_answer``: aiortc knows nothing of RIDs, so the relay
-adds the receive side of a browser's simulcast offer to aiortc's publish answer.
+edits of SDP text are in the publish answer: ``simulcast_answer`` (aiortc knows
+nothing of RIDs, so the relay adds the receive side of a browser's simulcast offer)
+and ``opus_fec`` (aiortc's Opus has no format parameters, so the relay asks for
+in-band FEC).
 aiortc is imported where it parses, so the rest is pure.
 """
 
@@ -126,6 +128,40 @@ def simulcast_answer(answer: str, offers: Mapping[str, Simulcast]) -> str:
         section = section[:last_ext + 1] + ext + section[last_ext + 1:]
         section += [f"a=rid:{rid} recv" for rid in sim.rids]
         section.append("a=simulcast:recv " + ";".join(sim.rids))
+        out.extend(section)
+    return "\r\n".join(out) + "\r\n"
+
+
+#: Opus format parameters of the publish answer: 10 ms frames allowed, and in-band FEC
+OPUS_FMTP = "minptime=10;useinbandfec=1"
+
+
+def opus_fec(answer: str) -> str:
+    """The publish answer with ``useinbandfec=1`` on every Opus payload type.
+
+    A browser's Opus encoder adds in-band forward error correction (each packet
+    carrying a coarse copy of the one before) only when the answer says the receiver
+    takes it, and then in proportion to the loss our receiver reports tell it. The
+    relay forwards those packets untouched; every listener's decoder rebuilds a packet
+    the publisher's uplink lost from the next one, instead of concealing the gap.
+    Pure text work; line ends are CRLF as in aiortc's SDP."""
+    out: list[str] = []
+    for section in _sections(answer):
+        if section and section[0].startswith("m=audio"):
+            section = list(section)
+            for value in _attr(section, "rtpmap"):
+                parts = value.split()
+                if len(parts) < 2 or not parts[1].lower().startswith("opus/"):
+                    continue
+                pt = parts[0]
+                fmtp = next((i for i, line in enumerate(section)
+                             if line.startswith(f"a=fmtp:{pt} ")), None)
+                if fmtp is None:
+                    at = next(i for i, line in enumerate(section)
+                              if line.startswith(f"a=rtpmap:{pt} "))
+                    section.insert(at + 1, f"a=fmtp:{pt} {OPUS_FMTP}")
+                elif "useinbandfec=" not in section[fmtp]:
+                    section[fmtp] += ";useinbandfec=1"
         out.extend(section)
     return "\r\n".join(out) + "\r\n"
 

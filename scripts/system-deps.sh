@@ -9,6 +9,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v ip >/dev/null || need+=(iproute2)
 command -v turnserver >/dev/null || need+=(coturn)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)  # a fake microphone that speaks
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ]; then
   echo "system-deps: installing ${need[*]}"

@@ -1,12 +1,12 @@
-"""The publish answer's simulcast: which RIDs an offer may send, and the receive side
-added to aiortc's answer (pure text work, no aiortc)."""
+"""The publish answer: which simulcast RIDs an offer may send, the receive side
+added to aiortc's answer, and Opus in-band FEC (pure text work, no aiortc)."""
 
 from __future__ import annotations
 
 import pytest
 
 from media.errors import MediaError
-from media.sdp import REPAIRED_RID_URI, RID_URI, simulcast_answer, simulcast_offer
+from media.sdp import REPAIRED_RID_URI, RID_URI, opus_fec, simulcast_answer, simulcast_offer
 
 RIDS = ("q", "h", "f")
 
@@ -108,3 +108,22 @@ def test_answer_gains_the_receive_side_of_the_video_section_only() -> None:
 
 def test_answer_without_simulcast_is_unchanged() -> None:
     assert simulcast_answer(ANSWER, {}) == ANSWER
+
+
+def test_the_answer_asks_for_opus_in_band_fec_on_the_audio_section_only() -> None:
+    out = opus_fec(ANSWER)
+    audio, video = section(out, 0), section(out, 1)
+    assert audio[audio.index("a=rtpmap:111 opus/48000/2") + 1] == \
+        "a=fmtp:111 minptime=10;useinbandfec=1"
+    assert video == section(ANSWER, 1)
+    assert out.endswith("\r\n")
+    assert "\r\n\r\n" not in out
+    assert opus_fec(out) == out  # asked once
+
+
+def test_opus_parameters_already_there_gain_fec_and_keep_their_own() -> None:
+    answer = ANSWER.replace("a=rtpmap:111 opus/48000/2\r\n",
+                            "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 stereo=1\r\n")
+    assert "a=fmtp:111 stereo=1;useinbandfec=1" in section(opus_fec(answer), 0)
+    kept = answer.replace("stereo=1", "useinbandfec=0")
+    assert opus_fec(kept) == kept  # a choice already made is left alone

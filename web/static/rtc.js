@@ -279,11 +279,15 @@ export class Media extends EventTarget {
   // The camera goes out as the simulcast layers the relay listed at join (low to
   // high, each with its own scale and bitrate; one temporal layer each), so every
   // viewer can get the layer its tile and connection need. The microphone, and the
-  // camera when the relay lists none, go out as one stream.
+  // camera when the relay lists none, go out as one stream. With layers, the camera
+  // is asked for 1280x720 where it can: the browser sends fewer layers from a smaller
+  // capture (two from 640x480, the largest only 320x240).
   addCamera(pc, track) {
     const init = { direction: "sendonly", streams: [this.stream] };
     const layers = (this.config && this.config.simulcast) || [];
     if (track.kind !== "video" || !layers.length) return pc.addTransceiver(track, init);
+    track.applyConstraints({ ...track.getConstraints(), width: { ideal: 1280 }, height: { ideal: 720 } })
+      .catch(() => null); // best effort: a camera that cannot keeps its size
     const encodings = layers.map((l) => ({
       rid: l.rid, scaleResolutionDownBy: l.scaleResolutionDownBy, maxBitrate: l.maxBitrate,
     }));
