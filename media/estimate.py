@@ -20,16 +20,18 @@ gets a lower layer instead of lowering what everyone else receives.
 **Per viewer (layer choice).** ``DownlinkEstimate`` estimates what one viewer's link
 carries, from what the relay actually sent it (every slot's bytes, audio included)
 and the loss its receiver reports say: above 10 % loss the estimate falls at once to
-what got through (``sent * (1 - loss)``); under 2 % it grows by ``GROWTH`` per
-second, but never past ``1.5 * sent + PROBE_ALLOWANCE`` (no estimate far beyond the
-evidence); in between it holds, except just after an upgrade, when loss that rose
-``LOSS_RISE`` over the link's usual loss also falls at once (the upgrade was the
-probe, and it failed). A fresh viewer starts at ``DOWNLINK_START``.
+what got through (``sent * (1 - loss)``); under 2 % over the link's usual loss
+(up to ``USUAL_LOSS_MAX`` of it: a Wi-Fi link's random loss is not congestion) it
+grows by ``GROWTH`` per second, but never past ``1.5 * sent + PROBE_ALLOWANCE``
+(no estimate far beyond the evidence); in between it holds, except just after an
+upgrade, when loss that rose ``LOSS_RISE`` over the link's usual loss also falls at
+once (the upgrade was the probe, and it failed). A fresh viewer starts at ``DOWNLINK_START``.
 
 **Whose loss.** The relay forwards with the publisher's numbering, so what the
-publisher's uplink lost is a gap in every viewer's stream too. Each layer measures
-its uplink loss (``UpstreamLoss``), and a viewer's report counts only what is left
-after it (``downstream_loss``): one publisher on a lossy uplink does not pause
+publisher's uplink lost is a gap in every viewer's stream too, reported as lost
+before the relay's NACK brings it back. Each layer measures what its stream skipped
+(``UpstreamLoss``), and a viewer's report counts only what is left after it
+(``downstream_loss``): one publisher on a lossy uplink does not pause
 everyone's video of everyone else.
 """
 
@@ -63,6 +65,9 @@ SENT_HEADROOM = 1.5
 PROBE_ALLOWANCE = 800_000
 #: after an upgrade, loss this much over the link's usual loss is congestion
 LOSS_RISE = 0.03
+#: the most of a link's usual loss that growth looks past: a home Wi-Fi link that
+#: loses 3 % whatever the rate still grows while reports stay under 2 % over that
+USUAL_LOSS_MAX = 0.05
 #: how fast the usual loss follows the reports (share of each report)
 BASELINE_SMOOTHING = 0.2
 #: growth counts at most this many seconds between two reports (and for the first)
@@ -94,30 +99,31 @@ def downstream_loss(reported: float, upstream: float) -> float:
 
 
 class UpstreamLoss:
-    """The fraction of one layer's packets that never reached the relay (after its
-    NACKs were answered), over the last ``UPSTREAM_WINDOW``: sampled from cumulative
-    expected and received counts off the per-packet path."""
+    """The share of one layer's packets missing when they were due at the relay, over
+    the last ``UPSTREAM_WINDOW``: what every viewer's stream skips too, and reports as
+    lost before any repair arrives. Sampled from cumulative counts (packets expected,
+    packets skipped by a gap) off the per-packet path."""
 
-    __slots__ = ("_at", "_expected", "_received", "fraction")
+    __slots__ = ("_at", "_expected", "_skipped", "fraction")
 
     def __init__(self) -> None:
         self.fraction = 0.0
         self._at: float | None = None
         self._expected = 0
-        self._received = 0
+        self._skipped = 0
 
-    def sample(self, now: float, expected: int, received: int) -> None:
+    def sample(self, now: float, expected: int, skipped: int) -> None:
         """Cumulative counts at ``now``; a window that has run its length updates
         ``fraction`` (a window with nothing expected leaves it as it was)."""
-        if self._at is None or expected < self._expected or received < self._received:
-            self._at, self._expected, self._received = now, expected, received
+        if self._at is None or expected < self._expected or skipped < self._skipped:
+            self._at, self._expected, self._skipped = now, expected, skipped
             return
         if now - self._at < UPSTREAM_WINDOW:
             return
-        want, got = expected - self._expected, received - self._received
+        want, missed = expected - self._expected, skipped - self._skipped
         if want > 0:
-            self.fraction = min(1.0, max(0.0, (want - got) / want))
-        self._at, self._expected, self._received = now, expected, received
+            self.fraction = min(1.0, max(0.0, missed / want))
+        self._at, self._expected, self._skipped = now, expected, skipped
 
 
 class LossEstimate:
@@ -250,7 +256,7 @@ class DownlinkEstimate:
         if loss > LOSS_HIGH or rose:
             if sent > 0:
                 self.rate = min(self.rate, sent * (1 - loss))
-        elif loss < LOSS_LOW:
+        elif loss < LOSS_LOW + min(self.baseline, USUAL_LOSS_MAX):
             bound = SENT_HEADROOM * sent + PROBE_ALLOWANCE
             if self.rate < bound:
                 grown = self.rate + max(self.rate * GROWTH, MIN_GROWTH) * dt

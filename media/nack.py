@@ -53,6 +53,9 @@ class GapDetector:
 
     def __init__(self) -> None:
         self._high_seq: int | None = None
+        #: packets skipped by NACK-sized jumps, at first sight (repaired or not): the
+        #: gaps every sink forwards, which its viewer reports as lost
+        self.skipped = 0
 
     def gap(self, seq: int) -> tuple[Gap, list[int]] | None:
         """Note ``seq``; what to do about the packets it skipped, if anything.
@@ -70,6 +73,7 @@ class GapDetector:
         if d == 1:
             return None
         if d <= MAX_NACK_GAP:
+            self.skipped += d - 1
             return Gap.NACK, lost_between(high, seq)
         return Gap.RESYNC, []
 

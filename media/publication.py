@@ -172,10 +172,10 @@ class Layer(SendHistory, GapDetector):
         router.spawn(aiortc_shim.send_pli(self.pub.receiver, self.ssrc))
 
     def sample_upstream(self, now: float) -> None:
-        """Note the uplink's loss (``UpstreamLoss``), from the receive statistics."""
+        """Note what the uplink's gaps skipped (``UpstreamLoss``)."""
         stats = self._stats
         if stats is not None and stats.base_seq is not None:
-            self.upstream.sample(now, stats.packets_expected, stats.packets_received)
+            self.upstream.sample(now, stats.packets_expected, self.skipped)
 
     def available(self, now: float) -> bool:
         """Whether a viewer may be switched to this layer (``layers.available``)."""

@@ -52,10 +52,10 @@ class Family:
         self.server.stop()
 
 
-def join(browser: Any, link: str) -> Any:
-    """A page of its own context that joins through ``link`` (camera and microphone
-    on), with the ``testkit.tiles`` tap installed."""
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+def join(browser: Any, link: str, size: tuple[int, int] = (1280, 800)) -> Any:
+    """A page of its own context (a ``size`` viewport) that joins through ``link``
+    (camera and microphone on), with the ``testkit.tiles`` tap installed."""
+    page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
     page.set_default_timeout(30000)
     page.add_init_script(TAP)
     page.goto(link)

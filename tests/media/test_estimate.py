@@ -119,8 +119,10 @@ def test_downlink_heavy_loss_falls_at_once_to_what_got_through() -> None:
 
 
 def test_downlink_moderate_loss_holds() -> None:
+    """5 % on a link that usually loses nothing holds the estimate (until it has
+    lasted long enough to be the link's usual loss)."""
     d = DownlinkEstimate(400_000)
-    for t in range(1, 10):
+    for t in range(1, 4):
         assert d.update(float(t), 380_000, 0.05) == 400_000
 
 
@@ -187,6 +189,24 @@ def test_just_after_an_upgrade_a_rise_in_loss_undoes_it() -> None:
     assert noisy.baseline == before
 
 
+def test_a_link_with_steady_random_loss_still_grows() -> None:
+    """Home Wi-Fi loses a few percent whatever the rate: 3 % in every report is the
+    link's usual loss, not congestion, so the estimate grows (held at 3 %, a viewer
+    once at audio only never got video back). Loss well over the usual still holds,
+    and the usual loss counts for at most 5 %."""
+    d = DownlinkEstimate(165_000)
+    for t in range(30):
+        d.update(float(t), 150_000, 0.03)
+    assert d.baseline == pytest.approx(0.03, abs=0.001)
+    assert d.rate > 300_000
+    held = d.rate
+    assert d.update(30.0, 150_000, 0.06) == int(held)
+    lossy = DownlinkEstimate(165_000)
+    for t in range(30):
+        lossy.update(float(t), 150_000, 0.09)
+    assert lossy.rate == 165_000
+
+
 @pytest.mark.parametrize(("reported", "upstream", "expected"), [
     (0.05, 0.0, 0.05),  # a clean uplink: the report is the relay's leg
     (0.05, 0.05, 0.0),  # every gap came from the uplink
@@ -200,15 +220,15 @@ def test_downstream_loss(reported: float, upstream: float, expected: float) -> N
 
 def test_upstream_loss_over_windows_of_a_second() -> None:
     up = UpstreamLoss()
-    up.sample(10.0, 100, 100)
-    up.sample(10.5, 150, 140)  # half a window: not yet
+    up.sample(10.0, 100, 0)
+    up.sample(10.5, 150, 10)  # half a window: not yet
     assert up.fraction == 0.0
-    up.sample(11.0, 200, 190)
+    up.sample(11.0, 200, 10)
     assert up.fraction == pytest.approx(0.1)
-    up.sample(12.0, 200, 190)  # nothing expected: the last value stays
+    up.sample(12.0, 200, 10)  # nothing expected: the last value stays
     assert up.fraction == pytest.approx(0.1)
-    up.sample(13.0, 300, 300)
+    up.sample(13.0, 300, 10)
     assert up.fraction == 0.0
-    up.sample(14.0, 10, 10)  # counts that went back (new statistics): start over
-    up.sample(15.0, 110, 60)
+    up.sample(14.0, 10, 0)  # counts that went back (new statistics): start over
+    up.sample(15.0, 110, 50)
     assert up.fraction == pytest.approx(0.5)

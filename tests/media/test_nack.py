@@ -58,3 +58,15 @@ def test_big_gap_resyncs_instead() -> None:
 def test_lost_between() -> None:
     assert lost_between(5, 6) == []
     assert lost_between(65535, 2) == [0, 1]
+
+
+def test_skipped_counts_what_nack_sized_jumps_left_out_at_first_sight() -> None:
+    """What every sink forwards as a gap: a repair arriving later does not undo it
+    (the viewer already reported it), and a jump too big to NACK re-gates the sinks
+    on a keyframe instead (their streams have no gap)."""
+    g = GapDetector()
+    for seq in (1, 2, 5, 3, 4, 6, 9):
+        g.gap(seq)
+    assert g.skipped == 4  # 3, 4 (repaired late) and 7, 8
+    g.gap(9 + MAX_NACK_GAP + 1)
+    assert g.skipped == 4
