@@ -85,6 +85,9 @@ def test_network_drop_marks_the_tile_and_clears(
         blair = new_page(browsers[2])  # type: ignore[arg-type]
         prejoin(blair, links["Blair"])
         dr.click("#tab-people")
+        # Blair's page is in its own namespace: wait until both have knocked, or
+        # "Admit everyone" can run before Blair's knock arrives.
+        expect(dr.locator("#lobby-list > li")).to_have_count(2)
         dr.click("#admit-all")
         for page in (dr, alex, blair):
             expect(page.locator("#screen-session")).to_be_visible()

@@ -171,6 +171,7 @@ def test_loss_and_jitter_keep_media_and_say_whose_connection(
         maria.add_init_script(TRACK_PCS)
         prejoin(maria, link)
         dr.click("#tab-people")
+        expect(dr.locator("#lobby-list > li")).to_have_count(1)  # Maria has knocked
         dr.click("#admit-all")
         pages = {"therapist": dr, "Maria": maria}
         for page in pages.values():
