@@ -122,17 +122,20 @@ def switch_times(page: Any, key: str, repeats: int) -> dict[str, list[float]]:
     return out
 
 
-def run(repeats: int) -> dict[str, Any]:
+def run(repeats: int, camera_size: tuple[int, int] = (1280, 720), fps: int = 10
+        ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="hearth-bench-adaptive-"))
     results: dict[str, Any] = {"tiles": [], "bytes": [], "rejected": 0, "switch": {},
-                               "load": [], "layers": {}}
+                               "load": [], "layers": {},
+                               "camera": f"{camera_size[0]}x{camera_size[1]}", "fps": fps}
     from playwright.sync_api import sync_playwright
 
     with network("ba", 219, "tun") as ns, sync_playwright() as p:
         family = Family(ns, tmp, NAMES)
         browsers = []
         try:
-            camera = moving_y4m(tmp / "camera.y4m", (220, 30, 30))
+            camera = moving_y4m(tmp / "camera.y4m", (220, 30, 30), width=camera_size[0],
+                                height=camera_size[1], fps=fps)
             secure = f"--unsafely-treat-insecure-origin-as-secure={family.server.url}"
             args = [secure, f"--use-file-for-fake-video-capture={camera}"]
             host = launch(p, args)
@@ -222,7 +225,8 @@ def write(results: dict[str, Any], command: str) -> str:
         f"Command: `{command}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, on 2 cores "
         f"(1-minute load average during the windows: "
         f"{min(load, default=0):.1f} to {max(load, default=0):.1f}). Six Chromium pages, "
-        "each publishing a 1280x720 fake camera with a moving band (10 fps) as the relay's "
+        f"each publishing a {results['camera']} fake camera with a moving band "
+        f"({results['fps']} fps) as the relay's "
         "simulcast layers; five share a Chromium on the host, Grandma's runs in a network "
         "namespace whose downlink is limited by a `tbf` token bucket. "
         f"Windows of {WINDOW_S:.0f} s after {SETTLE_S:.0f} s to settle; a window in which "
@@ -263,9 +267,15 @@ def write(results: dict[str, Any], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description="adaptive simulcast with a slow viewer")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--camera", default="1280x720", help="fake camera size, WxH")
+    parser.add_argument("--fps", type=int, default=10)
     args = parser.parse_args()
-    results = run(max(1, min(args.repeats, 10)))
-    print(write(results, f"python -m bench.adaptive --repeats {args.repeats}"))
+    w, h = (int(x) for x in args.camera.split("x"))
+    results = run(max(1, min(args.repeats, 10)), (w, h), max(1, min(args.fps, 30)))
+    command = f"python -m bench.adaptive --repeats {args.repeats}"
+    if (args.camera, args.fps) != ("1280x720", 10):
+        command += f" --camera {args.camera} --fps {args.fps}"
+    print(write(results, command))
 
 
 if __name__ == "__main__":
