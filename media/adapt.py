@@ -5,8 +5,8 @@ publication, which layers the publisher keeps sending.
 ``keyframe_check_interval``), never per packet. Each tick, for each viewer:
 
 1. what the relay sent it over the last second (every slot's bytes plus per-packet
-   wire overhead, audio included) and the fraction lost in the receiver reports
-   that arrived since the last tick (weighted by each slot's rate) feed its
+   wire overhead, audio included) and the fraction lost over all its streams, pooled
+   by packet count until there is enough to tell (``estimate.LossWindow``), feed its
    ``estimate.DownlinkEstimate`` (told when an upgrade was just made, so a rise in
    loss undoes it);
 2. the video budget is that estimate minus the audio it receives;
@@ -22,8 +22,9 @@ A slot is never targeted above the highest layer that is available
 (``layers.available``): a camera under 1280x720 sends fewer layers than it was asked
 for, and a viewer switched to one that never comes would wait for its keyframe.
 
-A layer's cost is what it was measured to send (from the slots forwarding it), or
-its ``maxBitrate`` from ``RelayConfig.layers`` until measured. The adapter reads
+A layer's cost is what its publisher's sender reports say it sends
+(``Layer.send_rate``), else what it was measured to send from the slots forwarding it,
+else its ``maxBitrate`` from ``RelayConfig.layers``. The adapter reads
 the router through the small protocols below, so its tests use plain objects.
 """
 
@@ -33,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from . import layers
-from .estimate import WIRE_OVERHEAD, DownlinkEstimate, LossEstimate, Meter
+from .estimate import WIRE_OVERHEAD, DownlinkEstimate, LossEstimate, LossWindow, Meter
 
 #: smoothing of a layer's measured rate per tick (about 2 s at 10 ticks a second)
 RATE_SMOOTHING = 0.05
@@ -49,6 +50,8 @@ class LayerView(Protocol):
     def rid(self) -> str: ...
     def available(self, now: float) -> bool:
         """Whether a viewer may be switched to it (``layers.available``)."""
+    def send_rate(self, now: float) -> float | None:
+        """What the publisher sends of it (bps on the wire), None if unknown."""
 
 
 class PeerRef(Protocol):
@@ -134,12 +137,13 @@ class RouterView(Protocol):
 class _Slot:
     """What the adapter remembers of one slot between ticks."""
 
-    __slots__ = ("layer", "layer_since", "loss_at", "meter", "told")
+    __slots__ = ("counted", "layer", "layer_since", "meter", "missing", "told")
 
-    def __init__(self) -> None:
+    def __init__(self, estimate: LossEstimate) -> None:
         self.meter = Meter()
-        #: the last report taken into account (``LossEstimate.loss_at``)
-        self.loss_at = 0.0
+        #: the estimate's cumulative report counts already pooled (``LossEstimate``)
+        self.counted = estimate.counted
+        self.missing = estimate.missing
         #: (publication id, target) last given to ``set_target``
         self.told: tuple[str, int | None] | None = None
         #: the layer it forwards and since when (for measuring that layer's rate)
@@ -148,10 +152,13 @@ class _Slot:
 
 
 class _Viewer:
-    __slots__ = ("downlink", "hold", "meter", "receives", "slots")
+    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "receives", "slots")
 
     def __init__(self) -> None:
         self.downlink = DownlinkEstimate()
+        #: the upgrade (its ``Hold.raised_at``) whose loss already lowered the estimate
+        self.failed_probe = -1.0
+        self.losses = LossWindow()
         self.meter = Meter()
         self.hold: layers.Hold | None = None
         self.slots: dict[int, _Slot] = {}
@@ -202,9 +209,12 @@ class Adapter:
         lowest = self.router.relay.config.layers[0][2]
         out = []
         for i, layer in enumerate(pub.layers):
-            measured = self._rates.get((pub.id, i))
             configured = config.get(layer.rid, lowest)
-            if measured is not None and now - measured[1] < RATE_STALE:
+            sent = layer.send_rate(now)
+            measured = self._rates.get((pub.id, i))
+            if sent is not None:
+                out.append(max(int(sent), int(configured * MEASURED_FLOOR)))
+            elif measured is not None and now - measured[1] < RATE_STALE:
                 out.append(max(int(measured[0]), int(configured * MEASURED_FLOOR)))
             else:
                 out.append(configured)
@@ -235,29 +245,35 @@ class Adapter:
             del v.slots[key]
         sent = v.meter.add(now, sum(wire_bytes(s) for s in slots))
         audio = 0.0
-        weight = lost = 0.0
         for s in slots:
+            est = s.estimate
             st = v.slots.get(id(s))
             if st is None:
-                st = v.slots[id(s)] = _Slot()
+                st = v.slots[id(s)] = _Slot(est)
             rate = st.meter.add(now, wire_bytes(s))
             if s.kind == "audio":
                 audio += rate
-            est = s.estimate
-            if est.loss_at > st.loss_at:
-                st.loss_at = est.loss_at
-                weight += rate
-                lost += rate * est.loss
+            v.losses.add(now, est.counted - st.counted, est.missing - st.missing)
+            st.counted, st.missing = est.counted, est.missing
             self._measure(s, st, rate, now)
-        loss = lost / weight if weight > 0 else None
-        probing = v.hold is not None \
+        pooled = v.losses.take(now)
+        loss, packets = pooled if pooled is not None else (None, 0)
+        # An upgrade is checked until its loss undid it once: the loss that follows
+        # while the layers come down is the same failure, not a second one.
+        probing = v.hold is not None and v.hold.raised_at != v.failed_probe \
             and now - v.hold.raised_at < self.policy.upgrade_fails_within
-        estimate = v.downlink.update(now, sent, loss, probing)
+        before = v.downlink.rate
+        estimate = v.downlink.update(now, sent, loss, probing, packets)
+        if probing and v.downlink.rate < before and v.hold is not None:
+            v.failed_probe = v.hold.raised_at
         budget = estimate - audio
         demands = self._demands(slots, now)
         if v.hold is None:
             v.hold = layers.start(budget, self.policy)
-        v.hold, targets = layers.decide(v.hold, now, demands, budget, self.policy)
+        kept = {s.mid: st.told[1] for s in slots if s.mid is not None
+                and (st := v.slots[id(s)]).told is not None and s.publication is not None
+                and st.told[0] == s.publication.id}
+        v.hold, targets = layers.decide(v.hold, now, demands, budget, self.policy, kept)
         for s in slots:
             pub = s.publication
             if s.kind != "video" or pub is None or s.mid not in targets:

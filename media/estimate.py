@@ -37,6 +37,7 @@ everyone's video of everyone else.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -70,8 +71,9 @@ LOSS_RISE = 0.03
 USUAL_LOSS_MAX = 0.05
 #: how fast the usual loss follows the reports (share of each report)
 BASELINE_SMOOTHING = 0.2
-#: growth counts at most this many seconds between two reports (and for the first)
-MAX_GAP = 1.0
+#: growth counts at most this many seconds between two pooled losses (``LossWindow``
+#: pools at most ``LOSS_WINDOW`` after a report); the first counts ``SENT_WINDOW``
+MAX_GAP = 2.0
 #: the downlink estimate never goes under this (bps)
 DOWNLINK_FLOOR = 32_000
 #: the sent rate is measured over this many seconds (about one receiver report)
@@ -82,6 +84,24 @@ WIRE_OVERHEAD = 58
 #: a layer's uplink loss is measured over windows of this many seconds (about one
 #: receiver report of the viewers')
 UPSTREAM_WINDOW = 1.0
+#: a viewer's loss is pooled over all its streams until this many packets were due
+#: (``LossWindow``): at 3 % random loss, one report of a 15-packet 180p stream says
+#: 0 % or 13 %, a hundred packets say 3 % give or take 1.7
+LOSS_PACKETS = 100
+#: ... or until this many seconds passed with any packet due (a quiet viewer)
+LOSS_WINDOW = 1.5
+#: a rise in loss after an upgrade counts when it is this many standard deviations
+#: of the usual loss (``significant_rise``)
+RISE_DEVIATIONS = 2.5
+#: what a link carried cleanly is granted again after a failed upgrade, with this
+#: slack: a one-second send rate moves by a packet or two, and the allocation it
+#: measured must fit again, not miss by a rounding
+CARRIED_SLACK = 1.03
+#: pooled receiver reports describe about this many seconds before they arrive
+REPORT_SPAN = 2.5
+#: a report that says more packets were due since the previous one is not believed
+#: (a reset stream, a wrapped or forged counter)
+MAX_REPORT_SPAN = 20_000
 
 
 def downstream_loss(reported: float, upstream: float) -> float:
@@ -128,9 +148,11 @@ class UpstreamLoss:
 
 class LossEstimate:
     """One viewer's loss-based estimate for one sink, in bits per second; also the
-    latest fraction lost its receiver reported, and when (``DownlinkEstimate``)."""
+    latest fraction lost its receiver reported, and when, and the packets its reports
+    covered and said were lost, cumulative (``LossWindow`` pools them per viewer)."""
 
-    __slots__ = ("ceiling", "loss", "loss_at", "rate", "reports")
+    __slots__ = ("_highest", "ceiling", "counted", "loss", "loss_at", "missing", "rate",
+                 "reports")
 
     def __init__(self, ceiling: int) -> None:
         self.ceiling = ceiling
@@ -141,12 +163,30 @@ class LossEstimate:
         #: 0.0: none yet)
         self.loss = 0.0
         self.loss_at = 0.0
+        #: packets due over the reports since the first (from their extended highest
+        #: sequence numbers), and how many of them the reports' fractions say were lost
+        self.counted = 0
+        self.missing = 0.0
+        self._highest: int | None = None
 
-    def on_loss(self, fraction: float, now: float | None = None) -> int:
-        """Update from one receiver report's fraction lost (0..1); the new rate."""
+    @property
+    def highest(self) -> int:
+        """The extended highest sequence number of the latest report (0: none yet)."""
+        return self._highest or 0
+
+    def on_loss(self, fraction: float, now: float | None = None,
+                highest: int | None = None) -> int:
+        """Update from one receiver report's fraction lost (0..1) and, when known, its
+        extended highest sequence number received; the new rate."""
         self.reports += 1
         self.loss = fraction
         self.loss_at = time.monotonic() if now is None else now
+        if highest is not None:
+            if self._highest is not None and 0 < highest - self._highest <= MAX_REPORT_SPAN:
+                due = highest - self._highest
+                self.counted += due
+                self.missing += due * fraction
+            self._highest = highest
         if fraction > LOSS_HIGH:
             self.rate *= 1 - 0.5 * fraction
         elif fraction < LOSS_LOW:
@@ -221,10 +261,74 @@ class Meter:
         return samples[-1][0] - samples[0][0] if len(samples) >= 2 else 0.0
 
 
+def significant_rise(baseline: float, packets: int) -> float:
+    """How far over the link's usual loss a pooled loss must be to mean congestion:
+    ``LOSS_RISE``, or ``RISE_DEVIATIONS`` standard deviations of the usual loss over
+    that many packets if more (a binomial count: at 3 % usual loss, 100 packets lose
+    3 give or take 1.7, so 5 lost is chance)."""
+    usual = min(max(baseline, LOSS_LOW), USUAL_LOSS_MAX)
+    spread = math.sqrt(usual * (1 - usual) / max(1, packets))
+    return max(LOSS_RISE, RISE_DEVIATIONS * spread)
+
+
+class LossWindow:
+    """One viewer's loss, pooled over all its streams by packet count.
+
+    Each receiver report covers one stream for about a second: a 180p stream's dozen
+    packets, so one lost packet reads as 8 %. Taken one report at a time, a link's
+    random loss would look like congestion again and again. Pooled until
+    ``LOSS_PACKETS`` were due (or ``LOSS_WINDOW`` passed), it is the link's loss."""
+
+    __slots__ = ("_start", "expected", "missing")
+
+    def __init__(self) -> None:
+        self.expected = 0
+        self.missing = 0.0
+        self._start: float | None = None
+
+    def add(self, now: float, expected: int, missing: float) -> None:
+        """Packets due and lost per the reports that arrived since the last call."""
+        if expected <= 0:
+            return
+        if self._start is None:
+            self._start = now
+        self.expected += expected
+        self.missing += missing
+
+    def take(self, now: float) -> tuple[float, int] | None:
+        """(fraction lost, packets pooled) once enough is pooled (and start over),
+        else None."""
+        if self._start is None or (self.expected < LOSS_PACKETS
+                                   and now - self._start < LOSS_WINDOW):
+            return None
+        out = min(1.0, max(0.0, self.missing / self.expected)), self.expected
+        self.expected, self.missing, self._start = 0, 0.0, None
+        return out
+
+
+class Recent:
+    """Values of the last ``seconds`` (one per tick), for their mean."""
+
+    __slots__ = ("_values", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._values: deque[tuple[float, float]] = deque()
+
+    def add(self, now: float, value: float) -> None:
+        values = self._values
+        values.append((now, value))
+        while values and now - values[0][0] > self.seconds:
+            values.popleft()
+
+    def values(self, now: float) -> list[float]:
+        return [v for t, v in self._values if now - t <= self.seconds]
+
+
 class DownlinkEstimate:
     """One viewer's downlink (bps) from what was sent to it and the loss it reports."""
 
-    __slots__ = ("_last", "baseline", "rate", "sent")
+    __slots__ = ("_last", "_offered", "baseline", "carried", "rate", "sent")
 
     def __init__(self, start: int = DOWNLINK_START) -> None:
         self.rate = float(start)
@@ -233,30 +337,48 @@ class DownlinkEstimate:
         #: the link's usual loss (random loss of a Wi-Fi link, say), from reports
         #: outside upgrades
         self.baseline = 0.0
+        #: the rate sent at the latest clean loss outside upgrades: what the link is
+        #: known to carry
+        self.carried = 0.0
         self._last: float | None = None
+        self._offered = Recent(REPORT_SPAN)
 
     def update(self, now: float, sent: float, loss: float | None,
-               probing: bool = False) -> int:
+               probing: bool = False, packets: int = LOSS_PACKETS) -> int:
         """One tick: ``sent`` is the rate sent to the viewer over the last window
-        (bps, audio included), ``loss`` the fraction lost in the receiver reports that
-        arrived since the last tick (None: none arrived). ``probing``: a layer was
-        just raised, so loss that rose ``LOSS_RISE`` over the link's usual loss (even
-        under 10 %) means the link cannot carry the new rate. Returns the estimate.
+        (bps, audio included), ``loss`` the fraction lost over the ``packets`` the
+        receiver reports pooled since the last loss (None: not enough yet).
+        ``probing``: a layer was just raised, so loss that rose ``LOSS_RISE`` over the
+        link's usual loss (even under 10 %), and by more than chance explains
+        (``significant_rise``), means the link cannot carry the new rate. Returns
+        the estimate.
 
         Growth is per second since the previous report (at most ``MAX_GAP``), so it
         does not depend on how often reports or ticks come."""
         self.sent = sent
+        self._offered.add(now, sent)
         if loss is None:
             return int(self.rate)
-        dt = MAX_GAP if self._last is None else min(MAX_GAP, max(0.0, now - self._last))
+        dt = SENT_WINDOW if self._last is None else min(MAX_GAP, max(0.0, now - self._last))
         self._last = now
-        rose = probing and loss > LOSS_LOW and loss > self.baseline + LOSS_RISE
+        rose = probing and loss > LOSS_LOW \
+            and loss > self.baseline + significant_rise(self.baseline, packets)
         if not probing:
             self.baseline += (loss - self.baseline) * BASELINE_SMOOTHING
         if loss > LOSS_HIGH or rose:
             if sent > 0:
-                self.rate = min(self.rate, sent * (1 - loss))
+                # The reports describe the last second or two: what was offered over
+                # them (a pause the loss itself caused came after most of it, an
+                # upgrade's burst at the end of it) times the share that got through.
+                offered = self._offered.values(now)
+                through = (sum(offered) / len(offered) if offered else sent) * (1 - loss)
+                # A failed upgrade's loss measures the overshoot, and by chance more:
+                # what the link carried cleanly before it still holds.
+                floor = self.carried * CARRIED_SLACK if probing else 0.0
+                self.rate = min(self.rate, max(through, floor))
         elif loss < LOSS_LOW + min(self.baseline, USUAL_LOSS_MAX):
+            if not probing:
+                self.carried = sent
             bound = SENT_HEADROOM * sent + PROBE_ALLOWANCE
             if self.rate < bound:
                 grown = self.rate + max(self.rate * GROWTH, MIN_GROWTH) * dt

@@ -19,9 +19,10 @@ and its audio continues.
 a downgrade applies at once; an upgrade only after the budget has stayed above the
 next allocation's cost times ``margin`` for ``upgrade_hold`` seconds (twice as long
 after each upgrade that had to be undone at once: a loss-based estimate can only
-find the link's limit by trying); after an
-audio-only pause, video is tried again at the lowest layer after a back-off that
-doubles each time the try fails.
+find the link's limit by trying), and one step at a time (``next_step``: one more
+tile, or one tile one layer up); after an audio-only pause, video is tried again
+with one tile at the lowest layer after a back-off that doubles each time the try
+fails.
 
 **Dynacast** (``Dynacast``): which layers of a publication any viewer needs (a
 slot's current or target layer; the lowest while anyone watches). A layer that
@@ -46,6 +47,9 @@ DYNACAST_DELAY = 3.0
 #: seconds a layer the publisher was asked to send may take to arrive before no
 #: viewer is switched to it any more
 LAYER_GRACE = 3.0
+
+#: a step's grant (``next_step``) is its cost times this
+STEP_SLACK = 1.1
 
 Size = tuple[int, int]
 Targets = dict[str, int | None]
@@ -183,6 +187,32 @@ def cost_of(demands: Sequence[Demand]) -> Callable[[float, int | None], int]:
     return cost_at
 
 
+def next_step(demands: Sequence[Demand], granted: float) -> float:
+    """The budget for one step beyond what ``granted`` buys, in ``allocate``'s own
+    order: the largest paused tile at its lowest layer, else the largest tile that
+    can go one layer up (``granted`` when nothing is left to add). With
+    ``STEP_SLACK``: measured costs move from one second to the next, and a grant
+    that only just bought the step would lose it again at once.
+
+    Upgrades go one step at a time. A loss-based estimate grows while nothing tests
+    it, so the whole of it is a guess; a step is a small bet whose loss says whether
+    the link carries it, and a failed one costs one tile's keyframe, not all of them.
+    The order is by tile size, never by cost, so a probe keeps to one tile while the
+    costs jitter."""
+    now = allocate(demands, granted)
+    largest = sorted(demands, key=lambda d: (d.area, d.key), reverse=True)
+    paused = [d for d in largest if now[d.key] is None]
+    if paused:
+        add = paused[0].costs[0]
+    else:
+        up = [d for d in largest if (now[d.key] or 0) < d.top]
+        if not up:
+            return granted
+        i = now[up[0].key] or 0
+        add = up[0].costs[i + 1] - up[0].costs[i]
+    return (cost(now, demands) + add) * STEP_SLACK
+
+
 # --- hysteresis: a state machine per viewer ----------------------------------------------
 
 class Phase(StrEnum):
@@ -218,8 +248,8 @@ class Action(StrEnum):
     """What a transition does to the machine's numbers (``_apply``)."""
 
     KEEP = "keep"
-    #: downgrade at once: grant the budget (an upgrade undone this soon failed: the
-    #: next one waits twice as long)
+    #: downgrade at once: grant the budget over the margin (an upgrade undone this
+    #: soon failed: grant the budget, and the next one waits twice as long)
     LOWER = "lower"
     #: start the upgrade hold
     WATCH = "watch"
@@ -324,23 +354,33 @@ def classify(hold: Hold, now: float, budget: float,
 
 
 def _apply(hold: Hold, action: Action, now: float, budget: float,
-           cost_at: Callable[[float, int | None], int], policy: Policy) -> Hold:
+           cost_at: Callable[[float, int | None], int], policy: Policy,
+           step_at: Callable[[float], float] | None = None) -> Hold:
     if action is A.LOWER:
+        # An upgrade undone this soon failed: back to what carried before it. Any
+        # other drop is the link's: keep the margin below what still got through,
+        # or the link runs full and every keyframe overflows its queue.
         failed = now - hold.raised_at < policy.upgrade_fails_within
         hold_for = min(policy.upgrade_hold_max, hold.hold_for * 2) if failed \
             else policy.upgrade_hold
-        return replace(hold, granted=budget, hold_for=hold_for)
+        granted = budget if failed else budget / policy.margin
+        if cost_at(granted, None) == 0:  # the margin alone never pauses every tile:
+            granted = budget  # that is audio first's call (``audio_threshold``)
+        return replace(hold, granted=granted, hold_for=hold_for)
     if action is A.WATCH:
         return replace(hold, since=now, low=budget)
     if action is A.WAIT:
         return replace(hold, low=min(hold.low, budget))
     if action is A.RAISE:
-        return replace(hold, granted=max(hold.granted, min(hold.low, budget) / policy.margin),
-                       raised_at=now)
+        grant = min(hold.low, budget) / policy.margin
+        if step_at is not None:
+            grant = min(grant, step_at(hold.granted))
+        return replace(hold, granted=max(hold.granted, grant), raised_at=now)
     if action in (A.PAUSE, A.PROBE):
         return replace(hold, since=now)
     if action is A.SETTLE:
-        return replace(hold, granted=cost_at(budget, 0), backoff=policy.backoff_start)
+        granted = cost_at(budget, 0) if step_at is None else min(budget, step_at(0.0))
+        return replace(hold, granted=granted, backoff=policy.backoff_start)
     if action is A.RETREAT:
         return replace(hold, since=now, backoff=min(policy.backoff_max, hold.backoff * 2))
     return hold
@@ -348,21 +388,34 @@ def _apply(hold: Hold, action: Action, now: float, budget: float,
 
 def step(hold: Hold, now: float, budget: float,
          cost_at: Callable[[float, int | None], int], policy: Policy,
-         low: float | None = None) -> Hold:
-    """One tick of the machine: classify the budget, then take the table's move."""
+         low: float | None = None, step_at: Callable[[float], float] | None = None) -> Hold:
+    """One tick of the machine: classify the budget, then take the table's move.
+    ``step_at`` (``next_step``) makes upgrades and probes one step each."""
     trigger = classify(hold, now, budget, cost_at, policy, low)
     phase, action = TRANSITIONS[hold.phase, trigger]
-    return replace(_apply(hold, action, now, budget, cost_at, policy), phase=phase)
+    return replace(_apply(hold, action, now, budget, cost_at, policy, step_at), phase=phase)
 
 
-def targets(hold: Hold, demands: Sequence[Demand], budget: float) -> Targets:
-    """The layers the machine's phase allows: none in audio only, the lowest while
-    probing, else what the granted budget buys."""
+def targets(hold: Hold, demands: Sequence[Demand], budget: float,
+            kept: Mapping[str, int | None] | None = None) -> Targets:
+    """The layers the machine's phase allows: none in audio only, one tile at the
+    lowest layer while probing, else what the granted budget buys, or what it bought
+    (``kept``, the slots' current targets) while that still fits the budget.
+
+    Measured costs move (a tile just resumed costs its publisher a keyframe), so the
+    granted budget buys a little less one second and a little more the next: the
+    allocation holds until the budget, not the price list, says it must go."""
     if hold.phase is P.AUDIO_ONLY:
         return {d.key: None for d in demands}
     if hold.phase is P.PROBING:
-        return allocate(demands, budget, 0)
-    return allocate(demands, hold.granted)
+        return allocate(demands, min(budget, next_step(demands, 0.0)), 0)
+    granted = hold.granted
+    if kept:
+        held = {d.key: i for d in demands
+                if (i := kept.get(d.key)) is not None and i <= d.top}
+        if held and (spent := cost(held, demands)) <= budget:
+            granted = max(granted, spent)
+    return allocate(demands, granted)
 
 
 def audio_threshold(demands: Sequence[Demand], policy: Policy) -> float:
@@ -374,10 +427,13 @@ def audio_threshold(demands: Sequence[Demand], policy: Policy) -> float:
 
 
 def decide(hold: Hold, now: float, demands: Sequence[Demand], budget: float,
-           policy: Policy) -> tuple[Hold, Targets]:
-    """One viewer's tick: the next state and the layer per slot."""
-    hold = step(hold, now, budget, cost_of(demands), policy, audio_threshold(demands, policy))
-    return hold, targets(hold, demands, budget)
+           policy: Policy, kept: Mapping[str, int | None] | None = None
+           ) -> tuple[Hold, Targets]:
+    """One viewer's tick: the next state and the layer per slot (``kept``: the
+    slots' targets so far)."""
+    hold = step(hold, now, budget, cost_of(demands), policy, audio_threshold(demands, policy),
+                lambda granted: next_step(demands, granted))
+    return hold, targets(hold, demands, budget, kept)
 
 
 # --- dynacast --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import aiortc_shim, keyframes, layers, sdp
-from .estimate import UpstreamLoss
+from .estimate import WIRE_OVERHEAD, Meter, UpstreamLoss
 from .nack import Gap, GapDetector, SendHistory
 from .rtp import Header, decode_level, find_extension, vp8_is_keyframe
 
@@ -41,6 +41,15 @@ class _SeqTs:
     def __init__(self) -> None:
         self.sequence_number = 0
         self.timestamp = 0
+
+
+#: a layer's send rate is read over this many seconds: long enough that the keyframe
+#: a resumed tile asks for does not make its layer look dearer and pause it again
+SENT_RATE_WINDOW = 10.0
+#: ...once it covers this many
+SENT_RATE_MIN = 2.0
+#: ...and not believed once nothing arrived for this long (the layer was turned off)
+SENT_RATE_STALE = 3.0
 
 
 class Layer(SendHistory, GapDetector):
@@ -85,7 +94,22 @@ class Layer(SendHistory, GapDetector):
         #: what the publisher's uplink loses of this layer (viewers' reports count it)
         self.upstream = UpstreamLoss()
         self._sr: tuple[int, int] | None = None  # (ntp, rtp) of the publisher's last SR
+        #: payload bytes of this layer that reached the relay (``send_rate``)
+        self.octets = 0
+        self.sent = Meter(SENT_RATE_WINDOW)
         aiortc_shim.on_sender_report(pub.receiver, lambda: self.ssrc, self._on_sender_report)
+
+    def send_rate(self, now: float) -> float | None:
+        """What this layer costs a viewer on the wire (bps): what reached the relay
+        over the last ``SENT_RATE_WINDOW``; None before it covers ``SENT_RATE_MIN``
+        seconds (a layer just started) or once nothing arrived for
+        ``SENT_RATE_STALE`` (turned off). Counted at the relay's ingress, so a layer
+        nobody forwards has a price too: a slow viewer's paused 180p tile costs what
+        the camera sends, not the configured maxBitrate. (The publisher's own SR
+        counts would include its RTX padding: several times the layer, at times.)"""
+        if self.sent.span() < SENT_RATE_MIN or now - self.progress_at > SENT_RATE_STALE:
+            return None
+        return self.sent.rate()
 
     def attach_stats(self) -> None:
         """Register our receive statistics for this SSRC with aiortc's receiver, and
@@ -113,6 +137,20 @@ class Layer(SendHistory, GapDetector):
             return
         router = self.router
         router.ingress_packets += 1
+        high = self._high_seq
+        if high is not None and h.seq == ((high + 1) & 0xFFFF):
+            self._high_seq = h.seq  # in order: GapDetector.gap's common case, inlined
+        else:
+            if self.history(h.seq) is not None:
+                # Already here and forwarded: a browser probes its uplink by resending
+                # recent packets over RTX, several times the layer's own rate at
+                # times. Forwarded, every viewer's link would carry that probe too.
+                router.duplicates_dropped += 1
+                return
+            gap = self.gap(h.seq)
+            if gap is not None and self.kind == "video":
+                self._on_gap(*gap)
+        self.octets += len(data)
         self._ring[h.seq % self._ring_size] = data  # SendHistory.store, inlined
         stats = self._stats
         if stats is not None:
@@ -120,13 +158,6 @@ class Layer(SendHistory, GapDetector):
             view.sequence_number = h.seq
             view.timestamp = h.timestamp
             stats.add(view)
-        high = self._high_seq
-        if high is not None and h.seq == ((high + 1) & 0xFFFF):
-            self._high_seq = h.seq  # in order: GapDetector.gap's common case, inlined
-        else:
-            gap = self.gap(h.seq)
-            if gap is not None and self.kind == "video":
-                self._on_gap(*gap)
         if self.paused:
             return
         # The audio-level element is read once per packet: for active speaker here,
@@ -172,10 +203,12 @@ class Layer(SendHistory, GapDetector):
         router.spawn(aiortc_shim.send_pli(self.pub.receiver, self.ssrc))
 
     def sample_upstream(self, now: float) -> None:
-        """Note what the uplink's gaps skipped (``UpstreamLoss``)."""
+        """Note what the uplink's gaps skipped (``UpstreamLoss``) and what arrived
+        (``send_rate``)."""
         stats = self._stats
         if stats is not None and stats.base_seq is not None:
             self.upstream.sample(now, stats.packets_expected, self.skipped)
+            self.sent.add(now, self.octets + stats.packets_received * WIRE_OVERHEAD)
 
     def available(self, now: float) -> bool:
         """Whether a viewer may be switched to this layer (``layers.available``)."""

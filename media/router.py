@@ -50,6 +50,8 @@ class Router:
         self.nacks_sent = 0
         self.retransmissions = 0
         self.rtx_received = 0
+        #: packets that arrived a second time (RTX probe padding) and were dropped
+        self.duplicates_dropped = 0
         self.ingress_fallback_packets = 0
         #: REMB messages sent to publishers (see ``estimate``)
         self.rembs_sent = 0
@@ -403,6 +405,7 @@ class Router:
             "nacks_sent": self.nacks_sent,
             "retransmissions": self.retransmissions,
             "rtx_received": self.rtx_received,
+            "duplicates_dropped": self.duplicates_dropped,
             "ingress_fallback_packets": self.ingress_fallback_packets,
             **{f"layer_packets_{rid}": n for rid, n in self.layer_packets().items()},
             "layer_switches_up": self.layer_switches_up,

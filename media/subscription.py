@@ -146,12 +146,12 @@ class Subscription(SeqMunger):
         self._vp8: Vp8Munger | None = None
         aiortc_shim.on_receiver_report(self.sender, self._on_report)
 
-    def _on_report(self, fraction: float) -> None:
+    def _on_report(self, fraction: float, highest: int) -> None:
         """The viewer's receiver report: only the loss on the relay's leg counts
         against its estimate (``downstream_loss``)."""
         layer = self.view.layer
         upstream = layer.upstream.fraction if layer is not None else 0.0
-        self.view.estimate.on_loss(downstream_loss(fraction, upstream))
+        self.view.estimate.on_loss(downstream_loss(fraction, upstream), highest=highest)
 
     @property
     def estimate(self) -> LossEstimate:

@@ -115,6 +115,9 @@ LIVE = {
     "media_keyframe_requests": ("PLIs sent to publishers", "counter"),
     "media_nacks_sent": ("NACKs sent to publishers", "counter"),
     "media_retransmissions": ("Packets retransmitted to subscribers", "counter"),
+    "media_duplicates_dropped": ("Packets a publisher sent twice (its bandwidth probes "
+                                 "resend recent ones) and the relay did not forward",
+                                 "counter"),
     "media_layers_paused": ("Camera layers paused at their publisher because nobody "
                             "receives them", "gauge"),
 }

@@ -3,9 +3,9 @@
 ``Session`` holds publishers, viewers and their slots as plain objects with the
 fields the adapter reads. ``Session.run`` moves time in ticks of 0.1 s: every slot
 sends its layer's bytes, a viewer's link drops what exceeds its rate (plus a random
-loss), and once a second each slot's viewer reports the fraction lost, as a
-browser's receiver report would. A slot switches to its target layer on the next
-tick (a keyframe).
+loss), and once a second each slot's viewer reports the fraction lost and its
+highest sequence number, as a browser's receiver report would. A slot switches to
+its target layer on the next tick (a keyframe).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from media.adapt import Adapter
+from media.adapt import MEASURED_FLOOR, Adapter
 from media.estimate import DOWNLINK_START, WIRE_OVERHEAD, LossEstimate
 from media.layers import DYNACAST_DELAY, Phase, Policy
 
@@ -44,9 +44,15 @@ class Layer:
     rate: int
     #: whether the publisher sends it (a camera under 1280x720 sends no 720p layer)
     sends: bool = True
+    #: what the publisher's sender reports say it sends (bps; None: no report yet)
+    reported: float | None = None
 
     def available(self, now: float) -> bool:
         return self.sends
+
+    def send_rate(self, now: float) -> float | None:
+        """What the publisher's SRs say it sends: ``reported`` (None: no SR yet)."""
+        return self.reported
 
 
 @dataclass(eq=False)
@@ -111,6 +117,8 @@ class Session:
         self.rng = random.Random(seed)
         self.now = 0.0
         self.active: dict[str, tuple[str, ...]] = {}
+        #: packets forwarded per slot at its last report
+        self.reported: dict[int, int] = {}
         self.adapter = Adapter(self)
 
     def emit_layers(self, pub: Pub, active: Iterable[str]) -> bool:
@@ -179,16 +187,20 @@ class Session:
             viewer.offered += (payload + packets * WIRE_OVERHEAD) * 8
 
     def _report(self, viewer: Person) -> None:
-        """A receiver report per slot: the congestion loss of the last second plus the
-        link's random loss."""
+        """A receiver report per slot: of the packets forwarded since its last report,
+        each is lost with the congestion loss of the last second plus the link's random
+        loss, so a report of a few packets is as noisy as a browser's."""
         congestion = 0.0
         if viewer.link is not None and viewer.offered > viewer.link:
             congestion = 1 - viewer.link / viewer.offered
         viewer.offered = 0.0
         for s in viewer.subscriptions:
-            if s.layer is not None:
-                noise = self.rng.uniform(0, 2 * viewer.loss)
-                s.estimate.on_loss(min(1.0, congestion + noise), self.now)
+            due = s.forwarded - self.reported.get(id(s), 0)
+            self.reported[id(s)] = s.forwarded
+            if s.layer is not None and due > 0:
+                chance = min(1.0, congestion + viewer.loss)
+                lost = sum(self.rng.random() < chance for _ in range(due))
+                s.estimate.on_loss(lost / due, self.now, highest=s.forwarded)
 
     def layers_events(self) -> list[tuple[str, dict[str, Any]]]:
         return [(pid, payload) for _, pid, event, payload in self.relay.events
@@ -208,7 +220,8 @@ def rids(p: Person) -> list[str | None]:
 def test_a_700_kbps_viewer_sees_everyone_at_180p_while_the_others_get_720p() -> None:
     """Three 180p layers and three audio streams fit in 700 kbps, 360p does not. The
     estimate creeps up while the link is quiet, so now and then an upgrade is tried
-    and undone a second later, less and less often."""
+    and undone a second later, less and less often: at most once per
+    ``upgrade_hold_max``. The link's 3 % random loss never pauses a tile."""
     s = Session()
     slow = s.join("slow", link=700_000, loss=0.03)
     for pid in "abc":
@@ -220,7 +233,7 @@ def test_a_700_kbps_viewer_sees_everyone_at_180p_while_the_others_get_720p() -> 
     assert sum(x == ["q", "q", "q"] for x in seen) >= 0.95 * len(seen)
     assert all(None not in x for x in seen)  # nobody's video paused
     ups = sum(1 for a, b in itertools.pairwise(seen) if b != a and "h" in b)
-    assert ups <= 3
+    assert ups <= 120 / Policy().upgrade_hold_max + 1
     for pid in "abc":
         assert rids(s.peers[pid]) == ["f", "f", "f"]
     # nobody needs 360p any more: every camera sends 180p and 720p only
@@ -269,8 +282,9 @@ def test_a_viewer_whose_link_recovers_gets_video_back() -> None:
     slow = s.join("slow", link=120_000)
     s.join("a")
     s.everyone_sees_everyone()
-    s.run(20)
-    assert rids(slow) == [None]
+    seen = s.run(20, watch=slow)
+    # audio first: paused, but for a short probe now and then
+    assert sum(x == [None] for x in seen[30:]) >= 0.8 * len(seen[30:])
     slow.link = None
     s.run(60)
     assert rids(slow) == ["f"]
@@ -417,6 +431,20 @@ def test_a_layer_costs_what_it_was_measured_to_send() -> None:
     del s.publications["a-cam"]
     s.adapter.tick(s.now + 0.1)
     assert s.adapter.costs(cam, s.now) == (150_000, 500_000, 1_000_000)
+
+
+def test_a_layer_nobody_forwards_costs_what_its_sender_reports_say() -> None:
+    """A slow viewer's paused tiles: nobody forwards their 180p layers (the others
+    watch 720p), so no slot measures them, yet the publisher's SRs say what they
+    send. Priced at the configured 150 kbps each, three 45 kbps tiles could never
+    come back on a 300 kbps link beside three voices."""
+    s = Session()
+    s.join("a")
+    cam = s.publications["a-cam"]
+    cam.layers[0].reported = 53_200
+    assert s.adapter.costs(cam, 0.0) == (53_200, 500_000, 1_000_000)
+    cam.layers[0].reported = 8_000  # a still picture: still not free
+    assert s.adapter.costs(cam, 0.0)[0] == 150_000 * MEASURED_FLOOR
 
 
 def test_a_measured_cost_is_never_under_a_quarter_of_the_configured_one() -> None:

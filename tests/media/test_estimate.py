@@ -177,7 +177,10 @@ def test_just_after_an_upgrade_a_rise_in_loss_undoes_it() -> None:
     assert d.baseline == pytest.approx(0.01, abs=0.001)
     high = d.rate
     assert d.update(20.0, 1_100_000, 0.07) == int(high)  # no upgrade: hold
-    assert d.update(21.0, 1_100_000, 0.08, probing=True) == int(1_100_000 * 0.92)
+    # what got through of what was offered over the reports' span (``REPORT_SPAN``:
+    # the ticks at 19, 20 and 21 s)
+    offered = (800_000 + 1_100_000 + 1_100_000) / 3
+    assert d.update(21.0, 1_100_000, 0.08, probing=True) == int(offered * 0.92)
     # a link whose usual loss is already 6 % is not congested by an upgrade's 7 %
     noisy = DownlinkEstimate(2_000_000)
     for t in range(20):

@@ -9,6 +9,7 @@ import pytest
 
 from media.layers import (
     DYNACAST_DELAY,
+    STEP_SLACK,
     TRANSITIONS,
     Action,
     Demand,
@@ -28,6 +29,7 @@ from media.layers import (
     demand,
     layer_frames,
     needed,
+    next_step,
     size_index,
     start,
     step,
@@ -219,10 +221,14 @@ def test_classify_only_makes_pairs_in_the_table() -> None:
         assert (hold.phase, classify(hold, NOW, budget, COST_AT, POLICY)) in TRANSITIONS
 
 
-def test_lower_grants_the_budget_at_once() -> None:
+def test_lower_grants_the_budget_over_the_margin_at_once() -> None:
+    """What still got through, less the margin: a link run full loses every
+    keyframe. A failed upgrade goes back to the budget itself (what carried)."""
     hold, now, budget = SCENARIOS[Phase.STEADY, Trigger.DROP]
     assert TRANSITIONS[Phase.STEADY, Trigger.DROP][1] is Action.LOWER
-    assert step(hold, now, budget, COST_AT, POLICY).granted == 700_000
+    assert step(hold, now, budget, COST_AT, POLICY).granted == 700_000 / POLICY.margin
+    raised = replace(hold, raised_at=now - 1.0)
+    assert step(raised, now, budget, COST_AT, POLICY).granted == 700_000
 
 
 def test_watch_then_wait_then_raise_to_the_lowest_budget_seen_over_the_margin() -> None:
@@ -306,18 +312,34 @@ def test_audio_only_and_its_recovery_with_back_off() -> None:
     assert v.phase() is Phase.AUDIO_ONLY
     # the link came back: video is tried again only after the back-off (5 s)
     assert v.run(700_000, POLICY.backoff_start - 0.2) == {"a": None, "b": None}
-    assert v.run(700_000, 0.2) == {"a": 0, "b": 0}
+    # one tile at the lowest layer: a probe bets as little as it can
+    assert v.run(700_000, 0.2) == {"a": None, "b": 0}
     assert v.phase() is Phase.PROBING
     # the probe fails: audio only again, and the next try waits twice as long
     assert v.run(100_000, 0.1) == {"a": None, "b": None}
     assert v.hold.backoff == 2 * POLICY.backoff_start
     assert v.run(700_000, 2 * POLICY.backoff_start - 0.2) == {"a": None, "b": None}
-    assert v.run(700_000, 0.2) == {"a": 0, "b": 0}
-    # the probe holds: steady at the lowest layer, then upgrades through the hold
-    assert v.run(1_300_000, POLICY.probe_hold) == {"a": 0, "b": 0}
+    assert v.run(700_000, 0.2) == {"a": None, "b": 0}
+    # the probe holds: steady with that tile, then one step per upgrade hold
+    assert v.run(1_300_000, POLICY.probe_hold) == {"a": None, "b": 0}
     assert v.phase() is Phase.STEADY
     assert v.hold.backoff == POLICY.backoff_start
+    assert v.run(1_300_000, H + 0.2) == {"a": 0, "b": 0}
+    assert v.run(1_300_000, H + 0.2) == {"a": 0, "b": 1}
     assert v.run(1_300_000, H + 0.2) == {"a": 1, "b": 1}
+
+
+def test_the_next_step_is_the_cheapest_single_addition() -> None:
+    """From nothing: the largest tile at its lowest layer. From every tile at the
+    lowest layer: the largest tile one layer up. With everything at its top:
+    nothing to add. Chosen by size, so a cheaper small tile does not jump ahead."""
+    a, b = tile("a"), tile("b", (320, 180))  # b's tile needs no more than 180p
+    q, h = COSTS[0], COSTS[1]
+    assert next_step([a, b], 0.0) == pytest.approx(q * STEP_SLACK)
+    assert next_step([a, b], 2 * q) == pytest.approx((2 * q + (h - q)) * STEP_SLACK)
+    top = allocate([a, b], 10_000_000)
+    assert next_step([a, b], 10_000_000) == 10_000_000
+    assert top == {"a": 2, "b": 0}
 
 
 def test_while_audio_only_a_low_budget_never_probes() -> None:

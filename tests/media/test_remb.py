@@ -69,7 +69,7 @@ async def test_a_viewer_that_loses_everything_gets_audio_only_then_video_again(
                    if s.kind == "video" and s.publication is not None]
         await wait_for(lambda: slot.estimate.reports >= 1, 5, "a receiver report")
         frames = len(b.frames_of(0xA6))
-        slot.estimate.on_loss(1.0)
+        slot.estimate.on_loss(1.0, highest=slot.estimate.highest + 200)
         await wait_for(lambda: adapter.phase("b") is Phase.AUDIO_ONLY, 2, "audio only")
         assert slot.info()["video_paused"] == "bandwidth"
         assert slot.publication is not None

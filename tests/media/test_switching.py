@@ -16,6 +16,8 @@ from aiortc import RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 
 from media.config import RelayConfig
+from media.estimate import WIRE_OVERHEAD
+from media.publication import SENT_RATE_STALE
 from media.relay import Publication, Relay, Router, Subscription
 from media.rtp import build_extensions, parse_header
 from media.subscription import initial_layer
@@ -270,6 +272,45 @@ async def test_join_lists_the_cameras_layers_unless_simulcast_is_off() -> None:
         RelayConfig(max_layer="x")
 
 
+async def test_a_packet_that_arrives_twice_is_forwarded_once(env: Env) -> None:
+    """A browser probes its uplink by resending recent packets over RTX: unwrapped,
+    they are packets the relay already forwarded, and a viewer's link must not carry
+    them again. A late packet that fills a gap (a repair) is forwarded."""
+    sub, pub = env.sub, env.pub
+    sub.bind(pub)
+    env.feed(0, 1, 0, 1, 1, key=True)
+    env.feed(0, 2, 3000, 2, 1)
+    env.feed(0, 4, 9000, 4, 1)  # 3 is missing
+    env.feed(0, 2, 3000, 2, 1)  # a probe's copy of 2
+    env.feed(0, 3, 6000, 3, 1)  # the repair of 3
+    env.feed(0, 4, 9000, 4, 1)  # a probe's copy of 4
+    assert [seq for seq, *_ in env.sent()] == [
+        s0 := env.sent()[0][0], s0 + 1, s0 + 3, s0 + 2]
+    assert env.router.duplicates_dropped == 2
+    assert env.router.metrics()["duplicates_dropped"] == 2
+
+
+async def test_a_layer_costs_what_reaches_the_relay_of_it(env: Env) -> None:
+    """What arrived of a layer (its packets' bytes plus each packet's wire overhead)
+    over the last seconds, counted at the relay's ingress: nothing before it covers
+    ``SENT_RATE_MIN``, and nothing once the layer stopped (turned off)."""
+    layer = env.pub.layers[0]
+    layer.ssrc = 42
+    layer.attach_stats()
+    size = len(vp8(1, 0, 1, 1, True))
+    assert layer.send_rate(100.0) is None
+    env.feed(0, 1, 0, 1, 1, key=True)
+    layer.progress_at = 100.0
+    layer.sample_upstream(100.0)
+    assert layer.send_rate(100.0) is None
+    for seq in range(2, 52):
+        env.feed(0, seq, seq * 3000, seq, 1)
+    layer.progress_at = 102.0
+    layer.sample_upstream(102.0)
+    assert layer.send_rate(102.0) == pytest.approx(50 * (size + WIRE_OVERHEAD) * 8 / 2.0)
+    assert layer.send_rate(102.0 + SENT_RATE_STALE + 0.1) is None
+
+
 async def test_a_publishers_uplink_loss_is_not_counted_against_the_viewer(env: Env) -> None:
     """The publisher's uplink loses one packet in ten: those gaps reach the viewer
     too, so its report of 10 % lost is the uplink's, and its estimate sees none; a
@@ -286,7 +327,7 @@ async def test_a_publishers_uplink_loss_is_not_counted_against_the_viewer(env: E
             env.feed(0, seq, seq * 3000, seq, 1)
     layer.sample_upstream(101.0)
     assert layer.upstream.fraction == pytest.approx(0.1, abs=0.01)
-    sub._on_report(0.10)
+    sub._on_report(0.10, 1000)
     assert sub.estimate.loss == pytest.approx(0.0, abs=0.01)
-    sub._on_report(0.19)
+    sub._on_report(0.19, 1100)
     assert sub.estimate.loss == pytest.approx(0.1, abs=0.01)
