@@ -309,6 +309,27 @@ def test_a_160x90_tile_gets_180p_and_the_publisher_stops_the_others() -> None:
     assert s.layers_events()[-1] == ("a", {"mid": "1", "active": ["q", "f"]})
 
 
+def test_a_tile_that_shrinks_and_grows_back_takes_its_layer_back_at_once() -> None:
+    """A speaker change or a resized window: the link carried 720p a moment ago, so
+    the tile gets it back at the next tick, not one step per upgrade hold."""
+    s = Session()
+    viewer = s.join("v", link=400_000, publish=False)
+    s.join("a")
+    s.join("b")
+    tile = s.see(viewer, "a")
+    s.see(viewer, "b")
+    s.run(20)
+    viewer.link = None  # the link recovers: up again, one step at a time
+    s.run(120)
+    assert rids(viewer) == ["f", "f"]
+    tile.size = (160, 90)
+    s.run(1)
+    assert rids(viewer) == ["q", "f"]
+    tile.size = BIG
+    s.run(0.3)
+    assert rids(viewer) == ["f", "f"]
+
+
 def test_a_layer_the_camera_does_not_send_is_never_targeted_and_stays_asked_for() -> None:
     """A 640x480 camera sends 180p and 360p only. A large tile gets 360p, never the
     720p layer it would wait for forever; the publisher keeps being asked for 720p
