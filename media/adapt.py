@@ -22,9 +22,9 @@ A slot is never targeted above the highest layer that is available
 (``layers.available``): a camera under 1280x720 sends fewer layers than it was asked
 for, and a viewer switched to one that never comes would wait for its keyframe.
 
-A layer's cost is what its publisher's sender reports say it sends
-(``Layer.send_rate``), else what it was measured to send from the slots forwarding it,
-else its ``maxBitrate`` from ``RelayConfig.layers``. The adapter reads
+A layer's cost is what reached the relay of it lately (``Layer.send_rate``), else
+what the slots forwarding it measured, else its ``maxBitrate`` from
+``RelayConfig.layers``. The adapter reads
 the router through the small protocols below, so its tests use plain objects.
 """
 
@@ -51,7 +51,7 @@ class LayerView(Protocol):
     def available(self, now: float) -> bool:
         """Whether a viewer may be switched to it (``layers.available``)."""
     def send_rate(self, now: float) -> float | None:
-        """What the publisher sends of it (bps on the wire), None if unknown."""
+        """What reached the relay of it lately (bps on the wire), None if unknown."""
 
 
 class PeerRef(Protocol):
