@@ -80,12 +80,15 @@ class HearthServer:
     """One `hearth serve` process with a fresh data dir and a therapist account."""
 
     def __init__(self, host: str, port: int, netns: str | None, media_hosts: str,
-                 max_participants: int = 200) -> None:
+                 max_participants: int = 200, simulcast: bool = False) -> None:
         self.url = f"http://{host}:{port}"
+        #: started with ``HEARTH_SIMULCAST=true`` (the ``hearth-simulcast`` adapter)
+        self.simulcast = simulcast
         self.data_dir = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
         exe = Path(sys.executable).with_name("hearth")
         hearth = str(exe) if exe.exists() else (shutil.which("hearth") or "hearth")
-        env = server_env(host, port, self.url, self.data_dir, media_hosts, max_participants)
+        env = server_env(host, port, self.url, self.data_dir, media_hosts, max_participants,
+                         simulcast)
         try:
             added = subprocess.run([hearth, "therapist", "add", USERNAME],
                                    input=PASSWORD + "\n", env=env, capture_output=True,
@@ -154,7 +157,7 @@ class HearthServer:
 
 
 def server_env(host: str, port: int, url: str, data_dir: Path, media_hosts: str,
-               max_participants: int) -> dict[str, str]:
+               max_participants: int, simulcast: bool = False) -> dict[str, str]:
     """The benchmark server's whole environment: these settings and nothing inherited
     that could change them (a stray HEARTH_REDIS_URL or HEARTH_CONFIG in the caller's
     shell would otherwise make a different server)."""
@@ -164,6 +167,7 @@ def server_env(host: str, port: int, url: str, data_dir: Path, media_hosts: str,
         "HEARTH_PUBLIC_URL": url, "HEARTH_DATA_DIR": str(data_dir),
         "HEARTH_MEDIA_HOSTS": media_hosts, "HEARTH_LOG_LEVEL": "WARNING",
         "HEARTH_MAX_PARTICIPANTS": str(max_participants),
+        "HEARTH_SIMULCAST": "true" if simulcast else "false",
     })
     return env
 
@@ -178,18 +182,23 @@ def _free_port(host: str) -> int:
 
 
 def server_for(options: dict[str, Any]) -> HearthServer:
-    """The shared server for these options, started on first use."""
+    """The shared server for these options, started on first use: one with simulcast
+    on (``options["simulcast"]``, the ``hearth-simulcast`` adapter) and one without,
+    on ports of their own."""
     netns = options.get("netns", NETNS)
     host = str(options.get("host", PEER_IP if netns else "127.0.0.1"))
+    simulcast = bool(options.get("simulcast"))
     if "port" in options:
         port = int(options["port"])
     elif netns:
-        port = DEFAULT_PORT  # the namespace is ours alone
+        port = DEFAULT_PORT + int(simulcast)  # the namespace is ours alone
     else:  # loopback (CI): any free port, reused for the rest of this process
-        port = next((p for h, p in _SERVERS if h == host), 0) or _free_port(host)
+        port = next((p for (h, p), srv in _SERVERS.items()
+                     if h == host and srv.simulcast == simulcast), 0) or _free_port(host)
     server = _SERVERS.get((host, port))
     if server is None or server.proc.poll() is not None:
-        server = HearthServer(host, port, netns, str(options.get("media_hosts", host)))
+        server = HearthServer(host, port, netns, str(options.get("media_hosts", host)),
+                              simulcast=simulcast)
         _SERVERS[(host, port)] = server
     return server
 

@@ -539,7 +539,7 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
     loopback = args.host_ip == "127.0.0.1"  # Hearth then serves on loopback, not in the netns
     hearth: dict[str, Any] = {"netns": None, "host": "127.0.0.1"} if loopback else {}
     options = {"janus": {"url": args.janus_url}, "janus-simulcast": {"url": args.janus_url},
-               "hearth": hearth, "hearth-simulcast": hearth, "p2p": {}}
+               "hearth": hearth, "hearth-simulcast": {**hearth, "simulcast": True}, "p2p": {}}
     for sfu in args.sfu:  # fail fast (e.g. hearth not implemented, janus not running)
         try:
             make_adapter(sfu, options[sfu])

@@ -137,3 +137,8 @@ def test_the_benchmark_server_inherits_no_setting(monkeypatch: pytest.MonkeyPatc
     assert "HEARTH_CONFIG" not in env
     assert env["HEARTH_PORT"] == "8090"
     assert "PATH" in env
+    # the hearth-simulcast adapter's server takes the relay's layers; the other not
+    assert env["HEARTH_SIMULCAST"] == "false"
+    simulcast = server_env("127.0.0.1", 8091, "http://127.0.0.1:8091", tmp_path, "127.0.0.1",
+                           200, simulcast=True)
+    assert simulcast["HEARTH_SIMULCAST"] == "true"
