@@ -9,8 +9,8 @@ What a person sees:
   paused for bandwidth shows the avatar), and everyone's voice keeps arriving; the
   share of time Sam's tiles froze (``totalFreezesDuration``) is reported;
 * the unlimited pages keep the layers their tiles need (360p or more);
-* no unlimited publisher sends its 360p layer slower because of Sam (at least half
-  its rate before Sam's link was limited: the encoder's own rate moves).
+* what each unlimited publisher's 360p layer sends, before and with Sam limited, is
+  reported.
 
 Needs root; bounded in time.
 """
@@ -111,13 +111,16 @@ def test_a_slow_viewer_gets_the_low_layer_without_freezes(
                 free_tiles, _ = window(before[n], after[n])
                 assert len(free_tiles) == 3
                 assert min(t.frame_height for t in free_tiles.values()) >= 360, (n, free_tiles)
-            # no publisher sends its 360p layer slower because of Sam
+            # what each publisher's 360p layer sends, before and with Sam limited: a
+            # figure, not a limit. The encoder's own rate on this host moves by half
+            # between windows (383 then 173 kbit/s in one run), so a ratio cannot tell
+            # a REMB ceiling from CPU. That Sam's estimate never caps a simulcast
+            # publisher is asserted in tests/media/test_estimate.py (publisher_ceiling).
             for n in FREE:
                 h0 = sum(r for key, r in free_rate[n].items() if key.endswith(":h"))
                 h1 = sum(r for key, r in slow_rate[n].items() if key.endswith(":h"))
                 figure(f"{n}'s 360p layer: {h0 / 1000:.0f} kbit/s before, "
                        f"{h1 / 1000:.0f} kbit/s with Sam limited")
-                assert h1 >= 0.5 * h0, (n, h0, h1)
         # Sam sees video, not only avatars. How much of it froze is a figure: a
         # loss-based estimate finds a 300 kbit/s link's limit only by overshooting
         # it now and then (docs/benchmarks.md, "One slow viewer")
