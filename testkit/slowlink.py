@@ -9,6 +9,7 @@ machine: the server binds the namespace's host-side address (testkit/netns.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,13 @@ def received_bps(before: dict[str, Any], after: dict[str, Any]) -> float:
     audio = sum(b["bytesReceived"] - before["audio"][pid]["bytesReceived"]
                 for pid, b in after["audio"].items() if pid in before["audio"])
     return float(sum(t.bps for t in tiles.values()) + audio * 8 / seconds)
+
+
+def wait_for(what: str, predicate: Any, limit: float) -> Any:
+    """Poll ``predicate`` once a second until it returns something true (returned);
+    fail the test with ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(1.0)
+    return value

@@ -23,7 +23,7 @@ import pytest
 from testkit.browser import launch
 from testkit.camera import moving_y4m
 from testkit.figures import figure
-from testkit.slowlink import Family, join
+from testkit.slowlink import Family, join, wait_for
 from testkit.tiles import receiving
 from tests.web.netns import Netns, namespace
 
@@ -39,14 +39,6 @@ SHRINK = """(key) => {
 def netns() -> Iterator[Netns]:
     with namespace("sf", 221, "veth") as ns:
         yield ns
-
-
-def wait_for(what: str, predicate: Any, limit: float) -> Any:
-    deadline = time.monotonic() + limit
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        time.sleep(1.0)
-    return value
 
 
 def heights(page: Any) -> dict[str, int]:

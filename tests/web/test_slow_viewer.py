@@ -27,7 +27,7 @@ import pytest
 from testkit.browser import CHROMIUM_ARGS, launch
 from testkit.camera import moving_y4m
 from testkit.figures import figure
-from testkit.slowlink import Family, join
+from testkit.slowlink import Family, join, wait_for
 from testkit.tiles import receiving, sending, sent_window, window
 from tests.web.netns import Netns, namespace
 
@@ -42,14 +42,6 @@ SETTLE_S = 15.0
 def netns() -> Iterator[Netns]:
     with namespace("sv", 223, "tun") as ns:
         yield ns
-
-
-def wait_for(what: str, predicate: Any, limit: float) -> Any:
-    deadline = time.monotonic() + limit
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        time.sleep(1.0)
-    return value
 
 
 def decoding(page: Any) -> int:
