@@ -12,7 +12,10 @@ publication, which layers the publisher keeps sending.
 2. the video budget is that estimate minus the audio it receives;
 3. ``layers.decide`` (size, clinic cap, budget, hysteresis) gives each visible
    video slot a layer index or None (paused for bandwidth), and the slot is told
-   (``set_target``) when that changed.
+   (``set_target``) when that changed;
+4. while the viewer's next step is tested (``layers.Phase.TESTING``), its first
+   video slot resends recent packets at the step's rate (``SlotView.pad``), counted in
+   what the relay sent it, so the link carries the step before the viewer sees it.
 
 Then, for each simulcast publication, ``layers.Dynacast`` says which rids any viewer
 needs; a change goes to the publisher as the relay event ``layers``
@@ -43,6 +46,9 @@ RATE_STALE = 5.0
 #: a measured cost is at least this share of the configured maxBitrate (a stalled or
 #: just-started layer does not look free)
 MEASURED_FLOOR = 0.25
+#: padding covers at most this many seconds since a viewer's previous tick (a late
+#: tick does not send a burst)
+PAD_TICK_MAX = 0.25
 
 
 class LayerView(Protocol):
@@ -96,6 +102,9 @@ class SlotView(Protocol):
     @property
     def layer(self) -> LayerView | None: ...
     def set_target(self, index: int | None) -> None: ...
+    def pad(self, octets: int) -> int:
+        """Resend about ``octets`` of what the slot sent lately, as padding the
+        viewer drops; the wire bytes sent (0: nothing to resend)."""
 
 
 class ViewerView(Protocol):
@@ -152,7 +161,8 @@ class _Slot:
 
 
 class _Viewer:
-    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "receives", "slots")
+    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "padded", "receives",
+                 "slots", "ticked")
 
     def __init__(self) -> None:
         self.downlink = DownlinkEstimate()
@@ -164,6 +174,21 @@ class _Viewer:
         self.slots: dict[int, _Slot] = {}
         #: whether any slot was bound at the last tick
         self.receives = False
+        #: wire bytes of padding sent to the viewer so far (``Hold.pad``), and when
+        #: the last tick was
+        self.padded = 0
+        self.ticked: float | None = None
+
+
+def pad(slots: Sequence[SlotView], octets: float) -> int:
+    """About ``octets`` of padding to a viewer, from the first video slot that has
+    something to resend; the wire bytes sent."""
+    for s in slots:
+        if s.kind == "video" and s.layer is not None and octets >= 1:
+            sent = s.pad(int(octets))
+            if sent:
+                return sent
+    return 0
 
 
 def wire_bytes(slot: SlotView) -> int:
@@ -243,7 +268,7 @@ class Adapter:
         known = {id(s) for s in slots}
         for key in [k for k in v.slots if k not in known]:
             del v.slots[key]
-        sent = v.meter.add(now, sum(wire_bytes(s) for s in slots))
+        sent = v.meter.add(now, sum(wire_bytes(s) for s in slots) + v.padded)
         audio = 0.0
         for s in slots:
             est = s.estimate
@@ -258,13 +283,15 @@ class Adapter:
             self._measure(s, st, rate, now)
         pooled = v.losses.take(now)
         loss, packets = pooled if pooled is not None else (None, 0)
-        # An upgrade is checked until its loss undid it once: the loss that follows
-        # while the layers come down is the same failure, not a second one.
-        probing = v.hold is not None and v.hold.raised_at != v.failed_probe \
+        # An upgrade (or its test) is checked until its loss undid it once: the loss
+        # that follows while the layers or the padding come down is the same
+        # failure, not a second one.
+        probing = v.hold is not None \
             and now - v.hold.raised_at < self.policy.upgrade_fails_within
+        counted = v.hold is not None and v.hold.raised_at == v.failed_probe
         before = v.downlink.rate
-        estimate = v.downlink.update(now, sent, loss, probing, packets)
-        if probing and v.downlink.rate < before and v.hold is not None:
+        estimate = v.downlink.update(now, sent, loss, probing, packets, counted)
+        if probing and not counted and v.downlink.rate < before and v.hold is not None:
             v.failed_probe = v.hold.raised_at
         budget = estimate - audio
         demands = self._demands(slots, now)
@@ -274,6 +301,9 @@ class Adapter:
                 and (st := v.slots[id(s)]).told is not None and s.publication is not None
                 and st.told[0] == s.publication.id}
         v.hold, targets = layers.decide(v.hold, now, demands, budget, self.policy, kept)
+        if v.hold.phase is layers.Phase.TESTING and v.hold.pad > 0 and v.ticked is not None:
+            v.padded += pad(slots, v.hold.pad * min(PAD_TICK_MAX, now - v.ticked) / 8)
+        v.ticked = now
         for s in slots:
             pub = s.publication
             if s.kind != "video" or pub is None or s.mid not in targets:

@@ -90,6 +90,9 @@ UPSTREAM_WINDOW = 1.0
 LOSS_PACKETS = 100
 #: ... or until this many seconds passed with any packet due (a quiet viewer)
 LOSS_WINDOW = 1.5
+#: ... but never fewer packets than this (as in libwebrtc's loss-based estimate):
+#: 9 of 13 lost can be one keyframe's burst, not the link
+LOSS_MIN_PACKETS = 20
 #: a rise in loss after an upgrade counts when it is this many standard deviations
 #: of the usual loss (``significant_rise``)
 RISE_DEVIATIONS = 2.5
@@ -277,7 +280,8 @@ class LossWindow:
     Each receiver report covers one stream for about a second: a 180p stream's dozen
     packets, so one lost packet reads as 8 %. Taken one report at a time, a link's
     random loss would look like congestion again and again. Pooled until
-    ``LOSS_PACKETS`` were due (or ``LOSS_WINDOW`` passed), it is the link's loss."""
+    ``LOSS_PACKETS`` were due (or ``LOSS_WINDOW`` passed, once at least
+    ``LOSS_MIN_PACKETS`` were), it is the link's loss."""
 
     __slots__ = ("_start", "expected", "missing")
 
@@ -298,8 +302,8 @@ class LossWindow:
     def take(self, now: float) -> tuple[float, int] | None:
         """(fraction lost, packets pooled) once enough is pooled (and start over),
         else None."""
-        if self._start is None or (self.expected < LOSS_PACKETS
-                                   and now - self._start < LOSS_WINDOW):
+        if self._start is None or self.expected < LOSS_MIN_PACKETS or (
+                self.expected < LOSS_PACKETS and now - self._start < LOSS_WINDOW):
             return None
         out = min(1.0, max(0.0, self.missing / self.expected)), self.expected
         self.expected, self.missing, self._start = 0, 0.0, None
@@ -344,14 +348,17 @@ class DownlinkEstimate:
         self._offered = Recent(REPORT_SPAN)
 
     def update(self, now: float, sent: float, loss: float | None,
-               probing: bool = False, packets: int = LOSS_PACKETS) -> int:
+               probing: bool = False, packets: int = LOSS_PACKETS,
+               counted: bool = False) -> int:
         """One tick: ``sent`` is the rate sent to the viewer over the last window
         (bps, audio included), ``loss`` the fraction lost over the ``packets`` the
         receiver reports pooled since the last loss (None: not enough yet).
         ``probing``: a layer was just raised, so loss that rose ``LOSS_RISE`` over the
         link's usual loss (even under 10 %), and by more than chance explains
-        (``significant_rise``), means the link cannot carry the new rate. Returns
-        the estimate.
+        (``significant_rise``), means the link cannot carry the new rate;
+        ``counted``: that upgrade's failure already lowered the estimate once, so
+        the loss still in flight lowers it no further than what carried before.
+        Returns the estimate.
 
         Growth is per second since the previous report (at most ``MAX_GAP``), so it
         does not depend on how often reports or ticks come."""
@@ -361,7 +368,7 @@ class DownlinkEstimate:
             return int(self.rate)
         dt = SENT_WINDOW if self._last is None else min(MAX_GAP, max(0.0, now - self._last))
         self._last = now
-        rose = probing and loss > LOSS_LOW \
+        rose = probing and not counted and loss > LOSS_LOW \
             and loss > self.baseline + significant_rise(self.baseline, packets)
         if not probing:
             self.baseline += (loss - self.baseline) * BASELINE_SMOOTHING

@@ -17,12 +17,16 @@ and its audio continues.
 
 **Hysteresis** (``step``, a state machine whose every move is in ``TRANSITIONS``):
 a downgrade applies at once; an upgrade only after the budget has stayed above the
-next allocation's cost times ``margin`` for ``upgrade_hold`` seconds (twice as long
-after each upgrade that had to be undone at once: a loss-based estimate can only
-find the link's limit by trying), and one step at a time (``next_step``: one more
-tile, or one tile one layer up); after an audio-only pause, video is tried again
-with one tile at the lowest layer after a back-off that doubles each time the try
-fails.
+next allocation's cost times ``margin`` for ``upgrade_hold`` seconds, and one step
+at a time (``next_step``: one more tile, or one tile one layer up). Before the step
+is made, the link is tested with it: for ``Policy.test_for`` seconds the relay
+resends the viewer's latest packets over RTX at the step's rate (``Hold.pad``), so
+the viewer's link carries the new allocation's load before the viewer sees any of
+it. A loss-based estimate finds a link's limit only by trying; tried with padding,
+a link that cannot carry the step costs the viewer a few repaired packets, not a
+keyframe at a layer that then freezes. A test that fails (the estimate fell) makes
+the next wait twice as long. After an audio-only pause, video is tried again with
+one tile at the lowest layer after a back-off that doubles each time the try fails.
 
 **Dynacast** (``Dynacast``): which layers of a publication any viewer needs (a
 slot's current or target layer; the lowest while anyone watches). A layer that
@@ -227,6 +231,9 @@ class Phase(StrEnum):
     AUDIO_ONLY = "audio_only"
     #: video tried again at the lowest layer, for ``probe_hold`` seconds
     PROBING = "probing"
+    #: the upgrade's step is tested with padding (``Hold.pad``) for ``test_for``
+    #: seconds before any slot is raised
+    TESTING = "testing"
 
 
 class Trigger(StrEnum):
@@ -240,7 +247,7 @@ class Trigger(StrEnum):
     ROOM = "room"
     #: nothing to change
     FLAT = "flat"
-    #: the phase's timer ran out (hold held, back-off over, probe survived)
+    #: the phase's timer ran out (hold held, back-off over, probe or test survived)
     TIME = "time"
 
 
@@ -255,8 +262,14 @@ class Action(StrEnum):
     WATCH = "watch"
     #: the hold goes on; remember the lowest budget seen during it
     WAIT = "wait"
-    #: upgrade: grant the lowest budget seen during the hold, over the margin
+    #: the hold held: test the step it would buy with padding (``Hold.pad``)
+    TEST = "test"
+    #: the test held: upgrade, granting the lowest budget seen during the hold and
+    #: the test, over the margin, one step at most
     RAISE = "raise"
+    #: the test failed (its loss lowered the estimate): nothing is raised, the
+    #: padding stops, and the next hold lasts twice as long
+    FAIL = "fail"
     #: pause video; the back-off starts
     PAUSE = "pause"
     #: try video again at the lowest layer
@@ -277,13 +290,18 @@ TRANSITIONS: dict[tuple[Phase, Trigger], tuple[Phase, Action]] = {
     (P.HOLD_DOWN, T.DROP): (P.STEADY, A.LOWER),
     (P.HOLD_DOWN, T.ROOM): (P.HOLD_DOWN, A.WAIT),
     (P.HOLD_DOWN, T.FLAT): (P.STEADY, A.KEEP),  # the room went away: no upgrade
-    (P.HOLD_DOWN, T.TIME): (P.STEADY, A.RAISE),
+    (P.HOLD_DOWN, T.TIME): (P.TESTING, A.TEST),
     (P.AUDIO_ONLY, T.LOW): (P.AUDIO_ONLY, A.KEEP),
     (P.AUDIO_ONLY, T.FLAT): (P.AUDIO_ONLY, A.KEEP),
     (P.AUDIO_ONLY, T.TIME): (P.PROBING, A.PROBE),
     (P.PROBING, T.LOW): (P.AUDIO_ONLY, A.RETREAT),
     (P.PROBING, T.FLAT): (P.PROBING, A.KEEP),
     (P.PROBING, T.TIME): (P.STEADY, A.SETTLE),
+    (P.TESTING, T.LOW): (P.AUDIO_ONLY, A.PAUSE),
+    (P.TESTING, T.DROP): (P.STEADY, A.LOWER),  # the padding's loss: a failed upgrade
+    (P.TESTING, T.ROOM): (P.TESTING, A.WAIT),
+    (P.TESTING, T.FLAT): (P.STEADY, A.FAIL),  # the padding's loss took the room away
+    (P.TESTING, T.TIME): (P.STEADY, A.RAISE),
 }
 
 
@@ -303,6 +321,9 @@ class Policy:
     upgrade_fails_within: float = 5.0
     #: a probe at the lowest layer must survive this long (a few receiver reports)
     probe_hold: float = 3.0
+    #: an upgrade's padding runs this long before the step is made (its loss must
+    #: reach the relay in the viewer's receiver reports, about one a second)
+    test_for: float = 3.0
     #: seconds of audio only before the first probe; doubles per failed probe
     backoff_start: float = 5.0
     backoff_max: float = 40.0
@@ -323,8 +344,10 @@ class Hold:
     backoff: float = 5.0
     #: HOLD_DOWN: seconds the room must last; doubles when an upgrade fails
     hold_for: float = 4.0
-    #: when the last upgrade was made
+    #: when the last upgrade (or its test) was made: loss soon after it is its failure
     raised_at: float = -math.inf
+    #: TESTING: the padding (bps) that stands in for the step until it is made
+    pad: float = 0.0
 
 
 def start(budget: float, policy: Policy) -> Hold:
@@ -340,12 +363,20 @@ def classify(hold: Hold, now: float, budget: float,
     if budget < (policy.audio_only_below if low is None else low):
         return T.LOW
     if hold.phase is P.AUDIO_ONLY:
-        return T.TIME if now - hold.since >= hold.backoff else T.FLAT
+        # a probe needs the margin over the threshold: one just over it is undone by
+        # the next tick's jitter, and the back-off doubles for nothing
+        threshold = policy.audio_only_below if low is None else low
+        return T.TIME if now - hold.since >= hold.backoff \
+            and budget >= threshold * policy.margin else T.FLAT
     if hold.phase is P.PROBING:
         return T.TIME if now - hold.since >= policy.probe_hold else T.FLAT
     granted = cost_at(hold.granted, None)
     if granted > budget:
         return T.DROP
+    if hold.phase is P.TESTING:
+        if cost_at(budget / policy.margin, None) <= granted:
+            return T.FLAT
+        return T.TIME if now - hold.since >= policy.test_for else T.ROOM
     if cost_at(budget / policy.margin, None) > granted:
         if hold.phase is P.HOLD_DOWN and now - hold.since >= hold.hold_for:
             return T.TIME
@@ -366,24 +397,38 @@ def _apply(hold: Hold, action: Action, now: float, budget: float,
         granted = budget if failed else budget / policy.margin
         if cost_at(granted, None) == 0:  # the margin alone never pauses every tile:
             granted = budget  # that is audio first's call (``audio_threshold``)
-        return replace(hold, granted=granted, hold_for=hold_for)
+        return replace(hold, granted=granted, hold_for=hold_for, pad=0.0)
     if action is A.WATCH:
         return replace(hold, since=now, low=budget)
     if action is A.WAIT:
         return replace(hold, low=min(hold.low, budget))
+    if action is A.TEST:
+        grant = _raise_to(hold, budget, policy, step_at)
+        pad = max(0, cost_at(grant, None) - cost_at(hold.granted, None))
+        return replace(hold, since=now, low=min(hold.low, budget), raised_at=now, pad=pad)
     if action is A.RAISE:
-        grant = min(hold.low, budget) / policy.margin
-        if step_at is not None:
-            grant = min(grant, step_at(hold.granted))
-        return replace(hold, granted=max(hold.granted, grant), raised_at=now)
+        grant = _raise_to(hold, budget, policy, step_at)
+        return replace(hold, granted=grant, raised_at=now, pad=0.0)
+    if action is A.FAIL:
+        return replace(hold, pad=0.0, hold_for=min(policy.upgrade_hold_max, hold.hold_for * 2))
     if action in (A.PAUSE, A.PROBE):
-        return replace(hold, since=now)
+        return replace(hold, since=now, pad=0.0)
     if action is A.SETTLE:
         granted = cost_at(budget, 0) if step_at is None else min(budget, step_at(0.0))
         return replace(hold, granted=granted, backoff=policy.backoff_start)
     if action is A.RETREAT:
         return replace(hold, since=now, backoff=min(policy.backoff_max, hold.backoff * 2))
     return hold
+
+
+def _raise_to(hold: Hold, budget: float, policy: Policy,
+              step_at: Callable[[float], float] | None) -> float:
+    """What an upgrade grants: the lowest budget seen since the room opened, over the
+    margin, one step at most; never less than granted already."""
+    grant = min(hold.low, budget) / policy.margin
+    if step_at is not None:
+        grant = min(grant, step_at(hold.granted))
+    return max(hold.granted, grant)
 
 
 def step(hold: Hold, now: float, budget: float,

@@ -52,6 +52,8 @@ class Router:
         self.rtx_received = 0
         #: packets that arrived a second time (RTX probe padding) and were dropped
         self.duplicates_dropped = 0
+        #: bytes resent to viewers as padding that tests an upgrade (``layers``)
+        self.probe_bytes = 0
         self.ingress_fallback_packets = 0
         #: REMB messages sent to publishers (see ``estimate``)
         self.rembs_sent = 0
@@ -406,6 +408,7 @@ class Router:
             "retransmissions": self.retransmissions,
             "rtx_received": self.rtx_received,
             "duplicates_dropped": self.duplicates_dropped,
+            "probe_bytes": self.probe_bytes,
             "ingress_fallback_packets": self.ingress_fallback_packets,
             **{f"layer_packets_{rid}": n for rid, n in self.layer_packets().items()},
             "layer_switches_up": self.layer_switches_up,

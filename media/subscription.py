@@ -40,6 +40,11 @@ logger = logging.getLogger(__name__)
 TS_STEP = {"video": 3000, "audio": 960}
 #: consecutive send failures after which a sink is unbound
 MAX_FAILURES = 50
+#: padding (``pad``) resends at most this many of a slot's latest packets per call
+PAD_DEPTH = 16
+#: what a packet takes on the wire beyond its RTP bytes: SRTP tag (10), UDP and
+#: IPv4 (28)
+BELOW_RTP = 38
 #: CPython keeps an instance's attributes in a shared-key dict, and specialises reads
 #: of them, only up to about 30 attributes; with 30 the per-sink forwarding cost rose
 #: by 5-15 % (bench/forward.py). Sinks stay under it (tests/media/test_munger_inline.py).
@@ -430,22 +435,46 @@ class Subscription(SeqMunger):
     async def _on_nack(self, sequence_number: int) -> None:
         """A subscriber's NACK: re-rewrite the original for this slot (as RTX if
         negotiated)."""
+        if self._resend(sequence_number, self.peer.router.relay.config.subscriber_rtx):
+            self.peer.router.retransmissions += 1
+
+    def pad(self, octets: int) -> int:
+        """Resend this slot's latest packets over RTX, about ``octets`` bytes of them:
+        padding that tests the viewer's link before an upgrade (``layers``, TESTING).
+        The viewer's jitter buffer drops the copies, as the relay drops a
+        publisher's own (``Layer.on_rtp``). Only over RTX: a copy on the media SSRC
+        would count as received twice in the viewer's receiver reports. Returns the
+        wire bytes sent."""
+        if self.kind != "video" or self.rtx_payload_type is None or self.waiting \
+                or not self.started or not self.peer.router.relay.config.subscriber_rtx:
+            return 0
+        sent = 0
+        for back in range(PAD_DEPTH):
+            if sent >= octets:
+                break
+            sent += self._resend((self._last_out_seq - back) & 0xFFFF, True)
+        self.peer.router.probe_bytes += sent
+        return sent
+
+    def _resend(self, sequence_number: int, rtx: bool) -> int:
+        """Send output packet ``sequence_number`` again from its layer's history (as
+        RTX when ``rtx`` and negotiated); the wire bytes sent, 0 if it is gone."""
         layer = self.view.layer
         if layer is None or self.waiting:
-            return
+            return 0
         in_seq = self.source_seq(sequence_number)
         if in_seq is None:
-            return
+            return 0
         data = layer.history(in_seq)
         if data is None:
-            return
+            return 0
         h = parse_header(data)
         if h is None:
-            return
+            return 0
         if self._vp8 is not None:
             data = data[:h.payload_offset] + self._vp8.payload(data, h.payload_offset)
         ts = self.out_ts(h.timestamp)
-        if self.rtx_payload_type is not None and self.peer.router.relay.config.subscriber_rtx:
+        if self.rtx_payload_type is not None and rtx:
             view = self.view
             view.rtx_seq = (view.rtx_seq + 1) & 0xFFFF
             packet = rtx_wrap(
@@ -458,9 +487,10 @@ class Subscription(SeqMunger):
             )
         try:
             if self._egress is not None and self._egress.send(packet):
-                self.peer.router.retransmissions += 1
+                return len(packet) + BELOW_RTP
         except Exception:
             self._failed()
+        return 0
 
     def info(self) -> dict[str, Any]:
         """What this slot carries, for the subscriber's layout."""

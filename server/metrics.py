@@ -118,6 +118,8 @@ LIVE = {
     "media_duplicates_dropped": ("Packets a publisher sent twice (its bandwidth probes "
                                  "resend recent ones) and the relay did not forward",
                                  "counter"),
+    "media_probe_bytes": ("Bytes resent to viewers over RTX to test their link before "
+                          "a higher layer is sent to them", "counter"),
     "media_layers_paused": ("Camera layers paused at their publisher because nobody "
                             "receives them", "gauge"),
 }

@@ -11,11 +11,14 @@ from media.estimate import (
     DOWNLINK_FLOOR,
     DOWNLINK_START,
     FLOOR,
+    LOSS_MIN_PACKETS,
+    LOSS_WINDOW,
     MIN_GROWTH,
     PROBE_ALLOWANCE,
     SENT_HEADROOM,
     DownlinkEstimate,
     LossEstimate,
+    LossWindow,
     Meter,
     UpstreamLoss,
     ceiling,
@@ -235,3 +238,24 @@ def test_upstream_loss_over_windows_of_a_second() -> None:
     up.sample(14.0, 10, 0)  # counts that went back (new statistics): start over
     up.sample(15.0, 110, 50)
     assert up.fraction == pytest.approx(0.5)
+
+
+def test_loss_is_pooled_by_packet_count() -> None:
+    """A viewer's reports are pooled until ``LOSS_PACKETS`` were due, or until
+    ``LOSS_WINDOW`` passed; never fewer than ``LOSS_MIN_PACKETS``: a 180p tile's
+    keyframe lost in one burst (9 of 13 packets) is not a link at 69 % loss."""
+    w = LossWindow()
+    assert w.take(0.0) is None
+    w.add(0.0, 60, 3)
+    assert w.take(0.5) is None
+    w.add(0.5, 40, 1)
+    assert w.take(0.5) == (0.04, 100)
+    assert w.take(0.6) is None  # started over
+    w.add(1.0, 13, 9)
+    assert w.take(1.0 + LOSS_WINDOW) is None  # too few, however long
+    assert w.take(60.0) is None
+    w.add(61.0, 7, 0)
+    assert w.take(61.0) == (pytest.approx(9 / 20), LOSS_MIN_PACKETS)
+    w.add(62.0, 30, 0)
+    assert w.take(62.0 + LOSS_WINDOW - 0.1) is None
+    assert w.take(62.0 + LOSS_WINDOW) == (0.0, 30)

@@ -176,6 +176,7 @@ ONE = [tile("a")]
 COST_AT = cost_of(ONE)
 NOW = 100.0
 H = POLICY.upgrade_hold
+TST = POLICY.test_for
 
 #: (phase, trigger) -> (state before, now, budget) that makes exactly that trigger
 SCENARIOS: dict[tuple[Phase, Trigger], tuple[Hold, float, float]] = {
@@ -196,6 +197,13 @@ SCENARIOS: dict[tuple[Phase, Trigger], tuple[Hold, float, float]] = {
     (Phase.PROBING, Trigger.LOW): (Hold(Phase.PROBING, 0, NOW - 1), NOW, 100_000),
     (Phase.PROBING, Trigger.FLAT): (Hold(Phase.PROBING, 0, NOW - 1), NOW, 2_000_000),
     (Phase.PROBING, Trigger.TIME): (Hold(Phase.PROBING, 0, NOW - 3), NOW, 2_000_000),
+    (Phase.TESTING, Trigger.LOW): (Hold(Phase.TESTING, 600_000, NOW - 1), NOW, 100_000),
+    (Phase.TESTING, Trigger.DROP): (Hold(Phase.TESTING, 600_000, NOW - 1), NOW, 300_000),
+    (Phase.TESTING, Trigger.ROOM): (Hold(Phase.TESTING, 600_000, NOW - 1, 1_300_000),
+                                    NOW, 1_300_000),
+    (Phase.TESTING, Trigger.FLAT): (Hold(Phase.TESTING, 600_000, NOW - 1), NOW, 900_000),
+    (Phase.TESTING, Trigger.TIME): (Hold(Phase.TESTING, 600_000, NOW - TST, 1_250_000),
+                                    NOW, 1_300_000),
 }
 
 
@@ -238,9 +246,44 @@ def test_watch_then_wait_then_raise_to_the_lowest_budget_seen_over_the_margin() 
         (Phase.HOLD_DOWN, NOW, 1_300_000, 600_000)
     hold = step(hold, NOW + 1, 1_250_000, COST_AT, POLICY)  # WAIT: the lowest seen
     assert (hold.phase, hold.low) == (Phase.HOLD_DOWN, 1_250_000)
-    hold = step(hold, NOW + H, 1_500_000, COST_AT, POLICY)  # TIME: RAISE
-    assert hold.phase is Phase.STEADY
+    hold = step(hold, NOW + H, 1_500_000, COST_AT, POLICY)  # TIME: TEST the step first
+    assert (hold.phase, hold.granted, hold.since, hold.raised_at) == \
+        (Phase.TESTING, 600_000, NOW + H, NOW + H)
+    assert hold.pad == 1_000_000 - 500_000  # what the step to 720p adds
+    hold = step(hold, NOW + H + 1, 1_400_000, COST_AT, POLICY)  # ROOM: the test goes on
+    assert hold.phase is Phase.TESTING
+    hold = step(hold, NOW + H + TST, 1_500_000, COST_AT, POLICY)  # TIME: RAISE
+    assert (hold.phase, hold.pad) == (Phase.STEADY, 0)
     assert hold.granted == pytest.approx(1_250_000 / POLICY.margin)
+    assert hold.raised_at == NOW + H + TST
+
+
+def test_a_test_whose_loss_takes_the_room_away_raises_nothing() -> None:
+    """The padding made the link lose: the estimate fell under what the step needs.
+    Nothing is raised, the padding stops, and the next hold lasts twice as long."""
+    hold, now, budget = SCENARIOS[Phase.TESTING, Trigger.FLAT]
+    hold = replace(hold, pad=500_000)
+    assert TRANSITIONS[Phase.TESTING, Trigger.FLAT] == (Phase.STEADY, Action.FAIL)
+    failed = step(hold, now, budget, COST_AT, POLICY)
+    assert (failed.phase, failed.granted, failed.pad, failed.hold_for) == \
+        (Phase.STEADY, 600_000, 0, 2 * H)
+    capped = step(replace(hold, hold_for=POLICY.upgrade_hold_max), now, budget, COST_AT, POLICY)
+    assert capped.hold_for == POLICY.upgrade_hold_max
+    # a loss that even takes the granted layers away lowers them, as after an upgrade
+    hold, now, budget = SCENARIOS[Phase.TESTING, Trigger.DROP]
+    lowered = step(replace(hold, raised_at=now - 1), now, budget, COST_AT, POLICY)
+    assert (lowered.phase, lowered.granted, lowered.pad) == (Phase.STEADY, budget, 0)
+
+
+def test_no_slot_moves_while_its_step_is_tested() -> None:
+    """Through the whole test the targets are the granted ones: the viewer sees the
+    new layer only once its link carried the padding."""
+    v = Viewer([tile("a")], 600_000)
+    assert v.run(1_300_000, H + 0.2) == {"a": 1}
+    assert v.phase() is Phase.TESTING
+    assert v.run(1_300_000, TST - 0.3) == {"a": 1}
+    assert v.run(1_300_000, 0.4) == {"a": 2}
+    assert v.phase() is Phase.STEADY
 
 
 def test_probe_outcomes() -> None:
@@ -287,8 +330,8 @@ def test_downgrade_at_once_upgrade_after_the_hold() -> None:
     v = Viewer([tile("a")], 1_300_000)
     assert v.run(1_300_000, 1) == {"a": 2}
     assert v.run(600_000, 0.1) == {"a": 1}     # at once
-    assert v.run(1_300_000, H - 0.2) == {"a": 1}  # held down
-    assert v.run(1_300_000, 0.3) == {"a": 2}   # held for upgrade_hold seconds: up
+    assert v.run(1_300_000, H + TST - 0.2) == {"a": 1}  # held down, then tested
+    assert v.run(1_300_000, 0.5) == {"a": 2}   # held and tested: up
 
 
 def test_upgrade_needs_the_margin() -> None:
@@ -301,8 +344,8 @@ def test_a_dip_during_the_hold_restarts_it() -> None:
     v = Viewer([tile("a")], 600_000)
     v.run(1_300_000, H - 1)
     v.run(900_000, 0.1)  # the room went away for one tick
-    assert v.run(1_300_000, H - 0.2) == {"a": 1}
-    assert v.run(1_300_000, 0.3) == {"a": 2}
+    assert v.run(1_300_000, H + TST - 0.2) == {"a": 1}
+    assert v.run(1_300_000, 0.5) == {"a": 2}
 
 
 def test_audio_only_and_its_recovery_with_back_off() -> None:
@@ -324,9 +367,9 @@ def test_audio_only_and_its_recovery_with_back_off() -> None:
     assert v.run(1_300_000, POLICY.probe_hold) == {"a": None, "b": 0}
     assert v.phase() is Phase.STEADY
     assert v.hold.backoff == POLICY.backoff_start
-    assert v.run(1_300_000, H + 0.2) == {"a": 0, "b": 0}
-    assert v.run(1_300_000, H + 0.2) == {"a": 0, "b": 1}
-    assert v.run(1_300_000, H + 0.2) == {"a": 1, "b": 1}
+    assert v.run(1_300_000, H + TST + 0.2) == {"a": 0, "b": 0}
+    assert v.run(1_300_000, H + TST + 0.2) == {"a": 0, "b": 1}
+    assert v.run(1_300_000, H + TST + 0.2) == {"a": 1, "b": 1}
 
 
 def test_the_next_step_is_the_cheapest_single_addition() -> None:
@@ -346,6 +389,19 @@ def test_while_audio_only_a_low_budget_never_probes() -> None:
     v = Viewer([tile("a")], 100_000)
     assert v.run(100_000, 60) == {"a": None}
     assert v.changes == 0
+
+
+def test_a_probe_out_of_audio_only_needs_the_margin_over_the_threshold() -> None:
+    """A budget just over the audio-only threshold is not room for video: probed,
+    the next tick's jitter would undo it and double the back-off for nothing."""
+    v = Viewer([tile("a")], 100_000)
+    assert v.phase() is Phase.STEADY
+    v.run(100_000, 0.1)
+    assert v.phase() is Phase.AUDIO_ONLY
+    assert v.run(160_000, 60) == {"a": None}  # over 150 k, under 150 k x 1.2
+    assert v.hold.backoff == POLICY.backoff_start
+    assert v.run(190_000, 0.1) == {"a": 0}  # the back-off is long over: at once
+    assert v.phase() is Phase.PROBING
 
 
 def test_no_flapping_under_a_noisy_estimate() -> None:

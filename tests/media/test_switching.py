@@ -290,6 +290,39 @@ async def test_a_packet_that_arrives_twice_is_forwarded_once(env: Env) -> None:
     assert env.router.metrics()["duplicates_dropped"] == 2
 
 
+async def test_padding_resends_the_latest_packets_over_rtx(env: Env) -> None:
+    """Before an upgrade the adapter tests the viewer's link with padding: copies of
+    the slot's latest packets, newest first, on its RTX SSRC (the viewer drops them
+    as duplicates), never on the media SSRC, whose receiver reports they would
+    distort. Counted in ``probe_bytes``; nothing to resend before the first
+    keyframe or without RTX."""
+    sub, pub = env.sub, env.pub
+    sub.bind(pub)
+    assert sub.pad(10_000) == 0  # nothing forwarded yet
+    env.feed(0, 1, 0, 1, 1, key=True)
+    for i in range(2, 6):
+        env.feed(0, i, 3000 * i, i, 1)
+    media = list(env.capture.packets)
+    sent = sub.pad(len(media[-1]) + 60)  # one copy takes len + 2 + 38 on the wire
+    copies = env.capture.packets[len(media):]
+    assert len(copies) == 2
+    for copy, original in zip(copies, reversed(media), strict=False):
+        h, o = parse_header(copy), parse_header(original)
+        assert h is not None
+        assert o is not None
+        assert (h.payload_type, h.ssrc) == (97, sub.rtx_ssrc)
+        osn = struct.unpack_from("!H", copy, h.payload_offset)[0]
+        assert osn == o.seq
+        assert copy[h.payload_offset + 2:] == original[o.payload_offset:]
+    assert sent == sum(len(c) + 38 for c in copies)
+    assert env.router.probe_bytes == sent
+    assert env.router.metrics()["probe_bytes"] == sent
+    # no RTX: no padding (and a NACK is answered on the media SSRC, as before)
+    env.router.relay.config.__dict__["subscriber_rtx"] = False
+    assert sub.pad(10_000) == 0
+    assert len(env.capture.packets) == len(media) + 2
+
+
 async def test_a_layer_costs_what_reaches_the_relay_of_it(env: Env) -> None:
     """What arrived of a layer (its packets' bytes plus each packet's wire overhead)
     over the last seconds, counted at the relay's ingress: nothing before it covers
