@@ -8,14 +8,16 @@ publication, which layers the publisher keeps sending.
    wire overhead, audio included) and the fraction lost over all its streams, pooled
    by packet count until there is enough to tell (``estimate.LossWindow``), feed its
    ``estimate.DownlinkEstimate`` (told when an upgrade was just made, so a rise in
-   loss undoes it);
+   loss undoes it); its round trips over all slots (``estimate.QueueWatch``) say
+   whether a queue is building on its link, which stops the estimate's growth and
+   fails a step's test;
 2. the video budget is that estimate minus the audio it receives;
 3. ``layers.decide`` (size, clinic cap, budget, hysteresis) gives each visible
    video slot a layer index or None (paused for bandwidth), and the slot is told
    (``set_target``) when that changed;
-4. while the viewer's next step is tested (``layers.Phase.TESTING``), its first
-   video slot resends recent packets at the step's rate (``SlotView.pad``), counted in
-   what the relay sent it, so the link carries the step before the viewer sees it.
+4. while the viewer's next step is tested (``layers.Phase.TESTING``), its video
+   slots resend recent packets at the step's rate (``SlotView.pad``), counted in what
+   the relay sent it, so the link carries the step before the viewer sees it.
 
 Then, for each simulcast publication, ``layers.Dynacast`` says which rids any viewer
 needs; a change goes to the publisher as the relay event ``layers``
@@ -37,7 +39,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from . import layers
-from .estimate import WIRE_OVERHEAD, DownlinkEstimate, LossEstimate, LossWindow, Meter
+from .estimate import (
+    WIRE_OVERHEAD,
+    DownlinkEstimate,
+    LossEstimate,
+    LossWindow,
+    Meter,
+    QueueWatch,
+    RoundTrip,
+)
 
 #: smoothing of a layer's measured rate per tick (about 2 s at 10 ticks a second)
 RATE_SMOOTHING = 0.05
@@ -97,6 +107,8 @@ class SlotView(Protocol):
     def forwarded(self) -> int: ...
     @property
     def estimate(self) -> LossEstimate: ...
+    @property
+    def round_trip(self) -> RoundTrip: ...
     @property
     def publication(self) -> PublicationView | None: ...
     @property
@@ -161,14 +173,15 @@ class _Slot:
 
 
 class _Viewer:
-    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "padded", "receives",
-                 "slots", "ticked")
+    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "padded", "queue",
+                 "receives", "slots", "ticked")
 
     def __init__(self) -> None:
         self.downlink = DownlinkEstimate()
         #: the upgrade (its ``Hold.raised_at``) whose loss already lowered the estimate
         self.failed_probe = -1.0
         self.losses = LossWindow()
+        self.queue = QueueWatch()
         self.meter = Meter()
         self.hold: layers.Hold | None = None
         self.slots: dict[int, _Slot] = {}
@@ -181,14 +194,16 @@ class _Viewer:
 
 
 def pad(slots: Sequence[SlotView], octets: float) -> int:
-    """About ``octets`` of padding to a viewer, from the first video slot that has
-    something to resend; the wire bytes sent."""
+    """About ``octets`` of padding to a viewer, from its video slots in turn (each
+    resends at most its latest ``subscription.PAD_DEPTH`` packets); the wire bytes
+    sent."""
+    sent = 0
     for s in slots:
-        if s.kind == "video" and s.layer is not None and octets >= 1:
-            sent = s.pad(int(octets))
-            if sent:
-                return sent
-    return 0
+        if sent >= octets:
+            break
+        if s.kind == "video" and s.layer is not None:
+            sent += s.pad(int(octets - sent))
+    return sent
 
 
 def wire_bytes(slot: SlotView) -> int:
@@ -280,6 +295,8 @@ class Adapter:
                 audio += rate
             v.losses.add(now, est.counted - st.counted, est.missing - st.missing)
             st.counted, st.missing = est.counted, est.missing
+            for rtt in s.round_trip.take():
+                v.queue.add(now, rtt)
             self._measure(s, st, rate, now)
         pooled = v.losses.take(now)
         loss, packets = pooled if pooled is not None else (None, 0)
@@ -289,8 +306,9 @@ class Adapter:
         probing = v.hold is not None \
             and now - v.hold.raised_at < self.policy.upgrade_fails_within
         counted = v.hold is not None and v.hold.raised_at == v.failed_probe
+        queuing = v.queue.queuing(now)
         before = v.downlink.rate
-        estimate = v.downlink.update(now, sent, loss, probing, packets, counted)
+        estimate = v.downlink.update(now, sent, loss, probing, packets, counted, queuing)
         if probing and not counted and v.downlink.rate < before and v.hold is not None:
             v.failed_probe = v.hold.raised_at
         budget = estimate - audio
@@ -300,7 +318,8 @@ class Adapter:
         kept = {s.mid: st.told[1] for s in slots if s.mid is not None
                 and (st := v.slots[id(s)]).told is not None and s.publication is not None
                 and st.told[0] == s.publication.id}
-        v.hold, targets = layers.decide(v.hold, now, demands, budget, self.policy, kept)
+        v.hold, targets = layers.decide(v.hold, now, demands, budget, self.policy, kept,
+                                        queuing)
         if v.hold.phase is layers.Phase.TESTING and v.hold.pad > 0 and v.ticked is not None:
             v.padded += pad(slots, v.hold.pad * min(PAD_TICK_MAX, now - v.ticked) / 8)
         v.ticked = now

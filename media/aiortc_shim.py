@@ -242,10 +242,11 @@ def hook_sender(sender: Any, keyframe: Callable[[], None],
     sender._run_rtcp = run_rtcp
 
 
-def on_receiver_report(sender: Any, callback: Callable[[float, int], object]) -> None:
-    """Call ``callback(fraction lost 0..1, extended highest sequence number)`` for each
-    report block about the sender's SSRC that the subscriber sends (in an RR or SR),
-    before aiortc's own handling."""
+def on_receiver_report(sender: Any,
+                       callback: Callable[[float, int, int, int], object]) -> None:
+    """Call ``callback(fraction lost 0..1, extended highest sequence number, LSR,
+    DLSR)`` for each report block about the sender's SSRC that the subscriber sends
+    (in an RR or SR), before aiortc's own handling."""
     original = sender._handle_rtcp_packet
     ssrc = sender._ssrc
 
@@ -253,7 +254,8 @@ def on_receiver_report(sender: Any, callback: Callable[[float, int], object]) ->
         if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
             for report in packet.reports:
                 if report.ssrc == ssrc:
-                    callback(report.fraction_lost / 256, report.highest_sequence)
+                    callback(report.fraction_lost / 256, report.highest_sequence,
+                             report.lsr, report.dlsr)
         await original(packet)
 
     sender._handle_rtcp_packet = handle_rtcp_packet

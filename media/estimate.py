@@ -78,6 +78,16 @@ MAX_GAP = 2.0
 DOWNLINK_FLOOR = 32_000
 #: the sent rate is measured over this many seconds (about one receiver report)
 SENT_WINDOW = 1.0
+#: a viewer's round trip this much (seconds) over its least of the last
+#: ``RTT_BASE_SPAN`` seconds means a queue is building on its link ...
+DELAY_RISE = 0.06
+RTT_BASE_SPAN = 30.0
+#: ... when the last ``DELAY_SAMPLES`` round trips, all within ``DELAY_WINDOW``
+#: seconds, say so (one late report is not a queue)
+DELAY_SAMPLES = 2
+DELAY_WINDOW = 1.5
+#: round trips a slot remembers sending an SR for (SRs go every 0.5 to 1.5 s)
+SR_REMEMBERED = 8
 #: bytes per forwarded packet on the wire beyond its payload: RTP header and
 #: extensions (20), SRTP tag (10), UDP and IPv4 (28)
 WIRE_OVERHEAD = 58
@@ -147,6 +157,88 @@ class UpstreamLoss:
         if want > 0:
             self.fraction = min(1.0, max(0.0, missed / want))
         self._at, self._expected, self._skipped = now, expected, skipped
+
+
+class RoundTrip:
+    """One slot's round trips from its viewer's receiver reports (RFC 3550 6.4.1:
+    the report's arrival, less when the SR it echoes (LSR) was sent, less the delay
+    the viewer says it held it (DLSR)). A queue building on the viewer's link shows
+    here before it overflows: the delay-based half of what the adapter reads."""
+
+    __slots__ = ("_sent", "fresh")
+
+    def __init__(self) -> None:
+        self._sent: deque[tuple[int, float | None]] = deque(maxlen=SR_REMEMBERED)
+        #: round trips (seconds) measured since the adapter last took them
+        self.fresh: list[float] = []
+
+    def on_sr(self, lsr: int, now: float) -> None:
+        """An SR with middle NTP bits ``lsr`` was sent at ``now`` (wall clock).
+
+        The relay's SRs carry the publisher's NTP time, so two in a row can carry the
+        same one: an echo of it cannot tell which was meant, and gives no round trip."""
+        sent = self._sent
+        if any(x == lsr for x, _ in sent):
+            self._sent = deque(((x, None if x == lsr else at) for x, at in sent),
+                               maxlen=SR_REMEMBERED)
+            return
+        sent.append((lsr, now))
+
+    def on_report(self, lsr: int, dlsr: int, now: float) -> float | None:
+        """A report block echoing ``lsr`` after ``dlsr`` (1/65536 s) arrived at
+        ``now``: the round trip, or None when it echoes no SR of ours."""
+        if not lsr:
+            return None
+        for sent, at in self._sent:
+            if sent == lsr:
+                if at is None:
+                    return None
+                rtt = max(0.0, now - at - dlsr / 65536)
+                if len(self.fresh) < SR_REMEMBERED:
+                    self.fresh.append(rtt)
+                return rtt
+        return None
+
+    def take(self) -> list[float]:
+        """The round trips measured since the last call."""
+        out, self.fresh = self.fresh, []
+        return out
+
+
+class QueueWatch:
+    """One viewer's round trips over all its slots: a queue builds on its link when
+    the latest ones stand ``DELAY_RISE`` over the least of the last ``RTT_BASE_SPAN``.
+
+    A loss-based estimate hears of an overfull link only once its queue overflows,
+    a second or more later in the receiver reports, and a deep home-router buffer may
+    not overflow for seconds while every voice arrives late. The round trip rises
+    from the first queued packet."""
+
+    __slots__ = ("_samples",)
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def add(self, now: float, rtt: float) -> None:
+        samples = self._samples
+        samples.append((now, rtt))
+        while samples and now - samples[0][0] > RTT_BASE_SPAN:
+            samples.popleft()
+
+    def base(self) -> float | None:
+        """The least round trip of the last ``RTT_BASE_SPAN`` (None: none yet)."""
+        return min((r for _, r in self._samples), default=None)
+
+    def queuing(self, now: float) -> bool:
+        """Whether the last ``DELAY_SAMPLES`` round trips, all recent, rose."""
+        samples = self._samples
+        if len(samples) <= DELAY_SAMPLES:
+            return False
+        last = list(samples)[-DELAY_SAMPLES:]
+        if now - last[0][0] > DELAY_WINDOW:
+            return False
+        floor = min(r for _, r in samples) + DELAY_RISE
+        return all(r > floor for _, r in last)
 
 
 class LossEstimate:
@@ -349,7 +441,7 @@ class DownlinkEstimate:
 
     def update(self, now: float, sent: float, loss: float | None,
                probing: bool = False, packets: int = LOSS_PACKETS,
-               counted: bool = False) -> int:
+               counted: bool = False, queuing: bool = False) -> int:
         """One tick: ``sent`` is the rate sent to the viewer over the last window
         (bps, audio included), ``loss`` the fraction lost over the ``packets`` the
         receiver reports pooled since the last loss (None: not enough yet).
@@ -357,8 +449,9 @@ class DownlinkEstimate:
         link's usual loss (even under 10 %), and by more than chance explains
         (``significant_rise``), means the link cannot carry the new rate;
         ``counted``: that upgrade's failure already lowered the estimate once, so
-        the loss still in flight lowers it no further than what carried before.
-        Returns the estimate.
+        the loss still in flight lowers it no further than what carried before;
+        ``queuing``: the viewer's round trip rose (``QueueWatch``), so it does not
+        grow. Returns the estimate.
 
         Growth is per second since the previous report (at most ``MAX_GAP``), so it
         does not depend on how often reports or ticks come."""
@@ -387,7 +480,7 @@ class DownlinkEstimate:
             if not probing:
                 self.carried = sent
             bound = SENT_HEADROOM * sent + PROBE_ALLOWANCE
-            if self.rate < bound:
+            if self.rate < bound and not queuing:
                 grown = self.rate + max(self.rate * GROWTH, MIN_GROWTH) * dt
                 self.rate = min(bound, grown)
         self.rate = max(float(DOWNLINK_FLOOR), self.rate)

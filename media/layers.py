@@ -24,9 +24,11 @@ resends the viewer's latest packets over RTX at the step's rate (``Hold.pad``), 
 the viewer's link carries the new allocation's load before the viewer sees any of
 it. A loss-based estimate finds a link's limit only by trying; tried with padding,
 a link that cannot carry the step costs the viewer a few repaired packets, not a
-keyframe at a layer that then freezes. A test that fails (the estimate fell) makes
-the next wait twice as long. After an audio-only pause, video is tried again with
-one tile at the lowest layer after a back-off that doubles each time the try fails.
+keyframe at a layer that then freezes. A test fails when the estimate fell under the
+step, or when the viewer's round trip rose (a queue building on its link, before
+anything is lost); the next wait is then twice as long. After an audio-only pause,
+video is tried again with one tile at the lowest layer after a back-off that doubles
+each time the try fails.
 
 **Dynacast** (``Dynacast``): which layers of a publication any viewer needs (a
 slot's current or target layer; the lowest while anyone watches). A layer that
@@ -357,9 +359,11 @@ def start(budget: float, policy: Policy) -> Hold:
 
 def classify(hold: Hold, now: float, budget: float,
              cost_at: Callable[[float, int | None], int], policy: Policy,
-             low: float | None = None) -> Trigger:
+             low: float | None = None, queuing: bool = False) -> Trigger:
     """The trigger one tick's budget makes in the current phase; ``low`` is the
-    audio-only threshold (``audio_threshold``; default ``policy.audio_only_below``)."""
+    audio-only threshold (``audio_threshold``; default ``policy.audio_only_below``).
+    ``queuing``: the viewer's round trip rose (``estimate.QueueWatch``): its link is
+    full whatever the budget says, so there is no room, and a test fails."""
     if budget < (policy.audio_only_below if low is None else low):
         return T.LOW
     if hold.phase is P.AUDIO_ONLY:
@@ -374,10 +378,10 @@ def classify(hold: Hold, now: float, budget: float,
     if granted > budget:
         return T.DROP
     if hold.phase is P.TESTING:
-        if cost_at(budget / policy.margin, None) <= granted:
+        if queuing or cost_at(budget / policy.margin, None) <= granted:
             return T.FLAT
         return T.TIME if now - hold.since >= policy.test_for else T.ROOM
-    if cost_at(budget / policy.margin, None) > granted:
+    if not queuing and cost_at(budget / policy.margin, None) > granted:
         if hold.phase is P.HOLD_DOWN and now - hold.since >= hold.hold_for:
             return T.TIME
         return T.ROOM
@@ -403,8 +407,11 @@ def _apply(hold: Hold, action: Action, now: float, budget: float,
     if action is A.WAIT:
         return replace(hold, low=min(hold.low, budget))
     if action is A.TEST:
-        grant = _raise_to(hold, budget, policy, step_at)
-        pad = max(0, cost_at(grant, None) - cost_at(hold.granted, None))
+        # the step's own price: measured costs move, and a grant that buys nothing
+        # more at this tick's prices may buy the step at the next one's
+        step_to = step_at(hold.granted) if step_at is not None \
+            else min(hold.low, budget) / policy.margin
+        pad = max(0, cost_at(step_to, None) - cost_at(hold.granted, None))
         return replace(hold, since=now, low=min(hold.low, budget), raised_at=now, pad=pad)
     if action is A.RAISE:
         grant = _raise_to(hold, budget, policy, step_at)
@@ -433,10 +440,11 @@ def _raise_to(hold: Hold, budget: float, policy: Policy,
 
 def step(hold: Hold, now: float, budget: float,
          cost_at: Callable[[float, int | None], int], policy: Policy,
-         low: float | None = None, step_at: Callable[[float], float] | None = None) -> Hold:
+         low: float | None = None, step_at: Callable[[float], float] | None = None,
+         queuing: bool = False) -> Hold:
     """One tick of the machine: classify the budget, then take the table's move.
     ``step_at`` (``next_step``) makes upgrades and probes one step each."""
-    trigger = classify(hold, now, budget, cost_at, policy, low)
+    trigger = classify(hold, now, budget, cost_at, policy, low, queuing)
     phase, action = TRANSITIONS[hold.phase, trigger]
     return replace(_apply(hold, action, now, budget, cost_at, policy, step_at), phase=phase)
 
@@ -472,12 +480,12 @@ def audio_threshold(demands: Sequence[Demand], policy: Policy) -> float:
 
 
 def decide(hold: Hold, now: float, demands: Sequence[Demand], budget: float,
-           policy: Policy, kept: Mapping[str, int | None] | None = None
-           ) -> tuple[Hold, Targets]:
+           policy: Policy, kept: Mapping[str, int | None] | None = None,
+           queuing: bool = False) -> tuple[Hold, Targets]:
     """One viewer's tick: the next state and the layer per slot (``kept``: the
-    slots' targets so far)."""
+    slots' targets so far; ``queuing``: see ``classify``)."""
     hold = step(hold, now, budget, cost_of(demands), policy, audio_threshold(demands, policy),
-                lambda granted: next_step(demands, granted))
+                lambda granted: next_step(demands, granted), queuing)
     return hold, targets(hold, demands, budget, kept)
 
 

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: seconds ``Peer.close`` waits for each peer connection to close
+PC_CLOSE_TIMEOUT = 5.0
+
 
 def closed_meanwhile() -> MediaError:
     """The peer was closed (its person left, or started media over) mid-negotiation."""
@@ -440,8 +443,18 @@ class Peer:
             sub.unbind()
         for pc in (self.publish_pc, self.subscribe_pc):
             if pc is not None:
-                try:
-                    await pc.close()
-                except Exception:
-                    logger.warning("pc close failed: session=%s participant=%s",
-                                   self.router.id, self.id, exc_info=True)
+                await self._close_pc(pc)
+
+    async def _close_pc(self, pc: Any) -> None:
+        """Close one peer connection, waiting at most ``PC_CLOSE_TIMEOUT``. aiortc
+        closes a connection itself once its DTLS transports closed, and a second
+        ``close`` waits for that one: a close that hangs in aiortc must not keep a
+        session from ending, so it goes on in the background and is logged."""
+        try:
+            await asyncio.wait_for(asyncio.shield(pc.close()), PC_CLOSE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("pc close still running after %.0f s: session=%s participant=%s",
+                           PC_CLOSE_TIMEOUT, self.router.id, self.id)
+        except Exception:
+            logger.warning("pc close failed: session=%s participant=%s",
+                           self.router.id, self.id, exc_info=True)

@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from . import aiortc_shim, rtcp, sdp
 from .egress import Egress, egress_for
-from .estimate import LossEstimate, downstream_loss
+from .estimate import LossEstimate, RoundTrip, downstream_loss
 from .munger import WINDOW_KEEP, WINDOW_SLIDE_AFTER, SeqMunger
 from .rtp import HEADER, Header, build_extensions, parse_header, rewrite, rtx_wrap, vp8_is_keyframe
 from .vp8 import Vp8Munger
@@ -77,8 +77,8 @@ class SlotView:
     the viewer's estimate. One object, so ``Subscription`` stays within
     ``MAX_INSTANCE_ATTRIBUTES``."""
 
-    __slots__ = ("estimate", "failures", "layer", "paused", "rtx_seq", "size", "target",
-                 "vp8")
+    __slots__ = ("estimate", "failures", "layer", "paused", "round_trip", "rtx_seq", "size",
+                 "target", "vp8")
 
     def __init__(self, estimate: LossEstimate) -> None:
         self.layer: Layer | None = None
@@ -92,6 +92,8 @@ class SlotView:
         self.failures = 0
         self.rtx_seq = secrets.randbits(16)
         self.estimate = estimate
+        #: the viewer's round trips on this slot, from its receiver reports
+        self.round_trip = RoundTrip()
 
 
 class ParkedTrack(MediaStreamTrack):
@@ -151,17 +153,25 @@ class Subscription(SeqMunger):
         self._vp8: Vp8Munger | None = None
         aiortc_shim.on_receiver_report(self.sender, self._on_report)
 
-    def _on_report(self, fraction: float, highest: int) -> None:
+    def _on_report(self, fraction: float, highest: int, lsr: int = 0, dlsr: int = 0) -> None:
         """The viewer's receiver report: only the loss on the relay's leg counts
-        against its estimate (``downstream_loss``)."""
-        layer = self.view.layer
+        against its estimate (``downstream_loss``); its LSR and DLSR give a round
+        trip (``RoundTrip``)."""
+        view = self.view
+        layer = view.layer
         upstream = layer.upstream.fraction if layer is not None else 0.0
-        self.view.estimate.on_loss(downstream_loss(fraction, upstream), highest=highest)
+        view.estimate.on_loss(downstream_loss(fraction, upstream), highest=highest)
+        view.round_trip.on_report(lsr, dlsr, time.time())
 
     @property
     def estimate(self) -> LossEstimate:
         """The viewer's loss-based estimate for this slot, from its receiver reports."""
         return self.view.estimate
+
+    @property
+    def round_trip(self) -> RoundTrip:
+        """The viewer's round trips on this slot, from its receiver reports."""
+        return self.view.round_trip
 
     @property
     def failures(self) -> int:
@@ -417,6 +427,7 @@ class Subscription(SeqMunger):
         the RTT estimate as aiortc's sender loop does."""
         ntp, rtp_ts, packets, octets, cname = aiortc_shim.sender_report(self.sender)
         aiortc_shim.note_lsr(self.sender, rtcp.middle_ntp(ntp), now)
+        self.view.round_trip.on_sr(rtcp.middle_ntp(ntp), now)
         return self.ssrc, ntp, rtp_ts, packets, octets, cname
 
     def _failed(self) -> None:

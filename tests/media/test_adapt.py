@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from media.adapt import MEASURED_FLOOR, Adapter
-from media.estimate import DOWNLINK_START, WIRE_OVERHEAD, LossEstimate
+from media.estimate import DOWNLINK_START, WIRE_OVERHEAD, LossEstimate, RoundTrip
 from media.layers import DYNACAST_DELAY, Phase, Policy
 
 #: what each layer of a camera really sends (bps): under the configured maxBitrates
@@ -27,6 +27,8 @@ RATES = {"q": 100_000, "h": 350_000, "f": 800_000}
 AUDIO = 32_000
 PACKET = 1_000  # video payload bytes per packet
 BIG = (1280, 720)
+#: the round trip of an idle link (seconds)
+BASE_RTT = 0.03
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class Person:
     loss: float = 0.0
     #: bits offered to the link since the last report (one second)
     offered: float = 0.0
+    #: the link's buffer (seconds at its rate) and the bits queued in it
+    queue_s: float = 0.2
+    backlog: float = 0.0
 
 
 @dataclass(eq=False)
@@ -85,6 +90,7 @@ class Slot:
     octets: int = 0
     forwarded: int = 0
     estimate: LossEstimate = field(default_factory=lambda: LossEstimate(2_500_000))
+    round_trip: RoundTrip = field(default_factory=RoundTrip)
     layer: Layer | None = None
     #: what ``set_target`` was last given, and every call
     target: int | None = None
@@ -204,10 +210,18 @@ class Session:
     def _report(self, viewer: Person) -> None:
         """A receiver report per slot: of the packets forwarded since its last report,
         each is lost with the congestion loss of the last second plus the link's random
-        loss, so a report of a few packets is as noisy as a browser's."""
-        congestion = 0.0
-        if viewer.link is not None and viewer.offered > viewer.link:
-            congestion = 1 - viewer.link / viewer.offered
+        loss, so a report of a few packets is as noisy as a browser's. What the link
+        could not carry queues in its buffer (``queue_s``) and is lost beyond it; the
+        round trip is ``BASE_RTT`` plus the queue's delay."""
+        congestion, delay = 0.0, 0.0
+        if viewer.link is not None:
+            backlog = viewer.backlog + viewer.offered - viewer.link
+            limit = viewer.link * viewer.queue_s
+            if backlog > limit:
+                congestion = (backlog - limit) / viewer.offered
+                backlog = limit
+            viewer.backlog = max(0.0, backlog)
+            delay = viewer.backlog / viewer.link
         viewer.offered = 0.0
         for s in viewer.subscriptions:
             due = s.forwarded - self.reported.get(id(s), 0)
@@ -216,6 +230,7 @@ class Session:
                 chance = min(1.0, congestion + viewer.loss)
                 lost = sum(self.rng.random() < chance for _ in range(due))
                 s.estimate.on_loss(lost / due, self.now, highest=s.forwarded)
+                s.round_trip.fresh.append(BASE_RTT + delay + self.rng.uniform(0, 0.01))
 
     def layers_events(self) -> list[tuple[str, dict[str, Any]]]:
         return [(pid, payload) for _, pid, event, payload in self.relay.events
@@ -269,6 +284,41 @@ def test_without_padding_the_same_viewer_would_see_failed_upgrades() -> None:
     s.run(30)
     seen = s.run(120, watch=slow)
     assert any("h" in x for x in seen)
+
+
+def bufferbloat(s: Session) -> tuple[list[list[str | None]], float]:
+    """A viewer on 700 kbps behind a 2 s buffer (a home router's), with no random
+    loss: the layers it received each tick and the deepest its queue got (seconds)."""
+    slow = s.join("slow", link=700_000)
+    slow.queue_s = 2.0
+    for pid in "abc":
+        s.join(pid)
+    s.everyone_sees_everyone()
+    s.run(30)
+    seen: list[list[str | None]] = []
+    deepest = 0.0
+    for _ in range(120):
+        seen += s.run(1, watch=slow)
+        deepest = max(deepest, slow.backlog / 700_000)
+    return seen, deepest
+
+
+def test_a_deep_buffer_that_loses_nothing_is_read_by_the_round_trip() -> None:
+    """The step to 360p fills the buffer long before it overflows, so the loss says
+    nothing for seconds. The round trip rises at once: the test fails, and the
+    viewer's voices never wait behind more than a quarter of a second of queue."""
+    seen, deepest = bufferbloat(Session())
+    assert all(x == ["q", "q", "q"] for x in seen)
+    assert deepest < 0.3
+
+
+def test_without_the_round_trip_the_same_buffer_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same viewer with the delay signal blinded: the test passes on loss
+    alone, the tile goes to 360p, and the queue reaches the buffer's 2 s."""
+    monkeypatch.setattr("media.estimate.DELAY_RISE", 100.0)
+    seen, deepest = bufferbloat(Session())
+    assert any("h" in x for x in seen)
+    assert deepest > 1.5
 
 
 def test_a_300_kbps_viewer_with_three_publishers_keeps_audio_and_one_180p_tile() -> None:

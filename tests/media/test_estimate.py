@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from media.estimate import (
+    DELAY_RISE,
     DOWNLINK_FLOOR,
     DOWNLINK_START,
     FLOOR,
@@ -15,11 +16,14 @@ from media.estimate import (
     LOSS_WINDOW,
     MIN_GROWTH,
     PROBE_ALLOWANCE,
+    RTT_BASE_SPAN,
     SENT_HEADROOM,
     DownlinkEstimate,
     LossEstimate,
     LossWindow,
     Meter,
+    QueueWatch,
+    RoundTrip,
     UpstreamLoss,
     ceiling,
     downstream_loss,
@@ -259,3 +263,43 @@ def test_loss_is_pooled_by_packet_count() -> None:
     w.add(62.0, 30, 0)
     assert w.take(62.0 + LOSS_WINDOW - 0.1) is None
     assert w.take(62.0 + LOSS_WINDOW) == (0.0, 30)
+
+
+def test_a_round_trip_from_the_sr_a_report_echoes() -> None:
+    """RFC 3550 6.4.1: arrival, less when the echoed SR went, less the viewer's
+    hold (DLSR, 1/65536 s). A report echoing an SR we do not know, or none, gives
+    nothing; nor does one whose LSR two SRs carried (the relay's SRs carry the
+    publisher's NTP time, which can stand still between two of them)."""
+    rt = RoundTrip()
+    rt.on_sr(0x1000, 100.0)
+    rt.on_sr(0x2000, 101.0)
+    assert rt.on_report(0x1000, 65536 // 2, 100.6) == pytest.approx(0.1)
+    assert rt.on_report(0x2000, 0, 101.05) == pytest.approx(0.05)
+    assert rt.on_report(0x3000, 0, 101.1) is None
+    assert rt.on_report(0, 0, 101.1) is None
+    assert rt.take() == [pytest.approx(0.1), pytest.approx(0.05)]
+    assert rt.take() == []
+    rt.on_sr(0x2000, 102.0)  # the same LSR again: which one did the viewer echo?
+    assert rt.on_report(0x2000, 0, 102.05) is None
+    assert rt.on_report(0x1000, 0, 102.05) is not None  # others are unaffected
+
+
+def test_a_queue_is_the_latest_round_trips_over_the_least() -> None:
+    q = QueueWatch()
+    assert q.base() is None
+    assert not q.queuing(0.0)
+    for i in range(10):
+        q.add(i * 0.3, 0.03)
+    assert q.base() == 0.03
+    assert not q.queuing(3.0)
+    q.add(3.0, 0.03 + DELAY_RISE + 0.01)  # one late report is not a queue
+    assert not q.queuing(3.0)
+    q.add(3.3, 0.03 + DELAY_RISE + 0.05)
+    assert q.queuing(3.3)
+    assert not q.queuing(3.3 + 2.0)  # and it must be recent
+    q.add(3.6, 0.04)
+    assert not q.queuing(3.6)
+    # the least of the last ``RTT_BASE_SPAN`` seconds: a standing queue becomes the base
+    q.add(3.6 + RTT_BASE_SPAN + 1, 0.2)
+    q.add(3.9 + RTT_BASE_SPAN + 1, 0.2)
+    assert q.base() == 0.2

@@ -226,7 +226,9 @@ def test_classify_only_makes_pairs_in_the_table() -> None:
         hold = Hold(rng.choice(list(Phase)), rng.uniform(0, 3e6), NOW - rng.uniform(0, 60),
                     rng.uniform(0, 3e6), rng.choice([5.0, 10.0, 40.0]))
         budget = rng.uniform(0, 3e6)
-        assert (hold.phase, classify(hold, NOW, budget, COST_AT, POLICY)) in TRANSITIONS
+        queuing = rng.random() < 0.3
+        assert (hold.phase, classify(hold, NOW, budget, COST_AT, POLICY, queuing=queuing)) \
+            in TRANSITIONS
 
 
 def test_lower_grants_the_budget_over_the_margin_at_once() -> None:
@@ -256,6 +258,28 @@ def test_watch_then_wait_then_raise_to_the_lowest_budget_seen_over_the_margin() 
     assert (hold.phase, hold.pad) == (Phase.STEADY, 0)
     assert hold.granted == pytest.approx(1_250_000 / POLICY.margin)
     assert hold.raised_at == NOW + H + TST
+
+
+def test_the_padding_is_the_steps_price() -> None:
+    """What is tested is the step itself (``next_step``), even when the lowest budget
+    of the hold would not buy it at this tick's prices: measured costs move, and the
+    raise that follows may buy it at the next tick's."""
+    hold = Hold(Phase.HOLD_DOWN, 600_000, NOW - H, 700_000)
+    tested = step(hold, NOW, 1_300_000, COST_AT, POLICY, step_at=lambda granted: 1_100_000)
+    assert (tested.phase, tested.pad) == (Phase.TESTING, 1_000_000 - 500_000)
+
+
+def test_a_queue_on_the_link_is_no_room_and_fails_a_test() -> None:
+    """A rising round trip says the link is full whatever the loss-based budget
+    says: no hold starts or lasts, and a step under test fails at once."""
+    for pair in ((Phase.STEADY, Trigger.ROOM), (Phase.HOLD_DOWN, Trigger.ROOM),
+                 (Phase.HOLD_DOWN, Trigger.TIME)):
+        hold, now, budget = SCENARIOS[pair]
+        assert classify(hold, now, budget, COST_AT, POLICY, queuing=True) is Trigger.FLAT
+    hold, now, budget = SCENARIOS[Phase.TESTING, Trigger.ROOM]
+    assert classify(hold, now, budget, COST_AT, POLICY, queuing=True) is Trigger.FLAT
+    failed = step(hold, now, budget, COST_AT, POLICY, queuing=True)
+    assert (failed.phase, failed.granted, failed.hold_for) == (Phase.STEADY, 600_000, 2 * H)
 
 
 def test_a_test_whose_loss_takes_the_room_away_raises_nothing() -> None:

@@ -5,6 +5,7 @@ and the relay's layer bookkeeping (metrics, ``layers`` events, tile sizes)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import struct
 import time
@@ -323,6 +324,22 @@ async def test_padding_resends_the_latest_packets_over_rtx(env: Env) -> None:
     assert len(env.capture.packets) == len(media) + 2
 
 
+async def test_a_receiver_report_gives_the_round_trip(env: Env) -> None:
+    """The slot's SR (``rtcp_report``) is remembered by its LSR; the viewer's report
+    block echoing it, with its DLSR, gives the round trip the adapter reads."""
+    sub = env.sub
+    sub.bind(env.pub)
+    sub.sender_report(0x0001_2345_6789_0000, 90_000)
+    env.feed(0, 1, 0, 1, 1, key=True)
+    sub.sender_report(0x0001_2345_6789_0000, 90_000)
+    sent = time.time()
+    ntp = sub.rtcp_report(sent)[1]
+    assert ntp
+    sub._on_report(0.0, 1, (ntp >> 16) & 0xFFFFFFFF, 0)
+    (rtt,) = sub.round_trip.take()
+    assert 0 <= rtt < time.time() - sent + 0.01
+
+
 async def test_a_layer_costs_what_reaches_the_relay_of_it(env: Env) -> None:
     """What arrived of a layer (its packets' bytes plus each packet's wire overhead)
     over the last seconds, counted at the relay's ingress: nothing before it covers
@@ -364,3 +381,31 @@ async def test_a_publishers_uplink_loss_is_not_counted_against_the_viewer(env: E
     assert sub.estimate.loss == pytest.approx(0.0, abs=0.01)
     sub._on_report(0.19, 1100)
     assert sub.estimate.loss == pytest.approx(0.1, abs=0.01)
+
+
+async def test_a_peer_connection_whose_close_hangs_does_not_keep_the_session_open(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """aiortc closes a connection itself once its DTLS transports closed, and a
+    second close waits for that one. One that never finishes must not hold up the
+    end of a session: the peer stops waiting after ``PC_CLOSE_TIMEOUT``, logs it with
+    opaque ids only, and the router is gone."""
+    import media.peer
+
+    relay = Relay(RelayConfig(host_addresses=("127.0.0.1",)))
+    router = relay.router("s", create=True)
+    peer = router.join("a")
+    hung: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    class Hangs:
+        async def close(self) -> None:
+            await hung
+
+    peer.publish_pc = Hangs()  # type: ignore[assignment]
+    monkeypatch.setattr(media.peer, "PC_CLOSE_TIMEOUT", 0.2)
+    await asyncio.wait_for(relay.close_session("s"), 5)
+    assert "s" not in relay.routers
+    assert peer.closed
+    assert "pc close still running" in caplog.text
+    assert "participant=a" in caplog.text
+    hung.set_result(None)
+    await relay.close()
