@@ -327,6 +327,8 @@ class Client:
                 simulcast.register(ssrc)
         answer = await person.ok("media_publish", {"sdp": offer, "sources": sources})
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        if self._simulcast:
+            simulcast.route_feedback(pc)
         return person.id
 
     async def add_subscriber(self, pc: RTCPeerConnection, publisher_ids: list[str]) -> None:

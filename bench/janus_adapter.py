@@ -253,6 +253,8 @@ class Client:
         if data.get("videoroom") != "joined" or not jsep:
             raise JanusError(f"publisher join failed: {data}")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=jsep["sdp"], type="answer"))
+        if self._simulcast:
+            simulcast.route_feedback(pc)
         return str(data["id"])
 
     async def add_subscriber(self, pc: RTCPeerConnection, publisher_ids: list[str]) -> None:

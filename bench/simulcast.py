@@ -6,13 +6,16 @@ with its own SSRC and an ``sdes:rtp-stream-id`` header extension, as a browser's
 three-layer simulcast does; the offer announces the layers (``a=rid``,
 ``a=simulcast``) instead of the video SSRC. The payloads are the same clip in every
 layer, so the relay's cost per forwarded packet is measured with three times the
-ingress of a single layer, whichever layer each viewer is given.
+ingress of a single layer, whichever layer each viewer is given. The SFU's feedback
+about a layer's SSRC reaches the one encoder (``route_feedback``), so a keyframe
+request for any layer is answered.
 """
 
 from __future__ import annotations
 
 import secrets
 import struct
+from typing import Any
 
 #: the rids a browser publishes (RelayConfig.layers' default)
 LAYERS = ("q", "h", "f")
@@ -59,6 +62,25 @@ def _layer_lines() -> list[str]:
 def register(video_ssrc: int) -> None:
     """Send this SSRC's packets as three layers from now on."""
     FANOUT[video_ssrc] = [(rid.encode(), secrets.randbits(32)) for rid in LAYERS]
+
+
+def route_feedback(pc: Any) -> int:
+    """Route the SFU's feedback about a layer (PLI, FIR, NACK) to the video sender it
+    came from; returns the layer SSRCs routed.
+
+    aiortc routes RTCP feedback by its media SSRC and knows only the SSRC its sender
+    uses, so a keyframe request for a layer would be dropped and a viewer waiting for
+    that layer's keyframe would wait for good. Call once the answer is applied (the
+    bundled transport is final then)."""
+    routed = 0
+    for sender in pc.getSenders():
+        layers = FANOUT.get(getattr(sender, "_ssrc", -1))
+        if not layers or sender.transport is None:
+            continue
+        for _, ssrc in layers:
+            sender.transport._rtp_router.senders[ssrc] = sender
+            routed += 1
+    return routed
 
 
 def fan_out(data: bytes) -> list[bytes] | None:

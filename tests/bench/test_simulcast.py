@@ -50,3 +50,30 @@ def test_each_packet_leaves_as_three_layers_with_their_rid_and_the_same_payload(
     assert len({ssrc for _, ssrc in seen}) == 3
     assert 11 not in {s for _, s in seen}
     simulcast.FANOUT.clear()
+
+
+def test_feedback_about_a_layer_reaches_the_one_encoder() -> None:
+    """The SFU asks a layer's SSRC for a keyframe; aiortc's own RTCP router (real,
+    not a stand-in) routes it to the video sender once ``route_feedback`` ran. Before,
+    it went nowhere, and a viewer gated on that layer's keyframe received nothing."""
+    from types import SimpleNamespace
+
+    from aiortc.rtcdtlstransport import RtpRouter
+    from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
+
+    simulcast.FANOUT.clear()
+    simulcast.register(11)
+    class Sender:  # hashable, as aiortc's RTCRtpSender is
+        def __init__(self, ssrc: int) -> None:
+            self._ssrc = ssrc
+            self.transport = SimpleNamespace(_rtp_router=router)
+
+    router = RtpRouter()
+    sender, audio = Sender(11), Sender(5)
+    pc = SimpleNamespace(getSenders=lambda: [audio, sender])
+    layer_ssrc = simulcast.FANOUT[11][0][1]
+    pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=layer_ssrc)
+    assert router.route_rtcp(pli) == set()
+    assert simulcast.route_feedback(pc) == 3
+    assert router.route_rtcp(pli) == {sender}
+    simulcast.FANOUT.clear()
