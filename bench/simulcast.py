@@ -6,9 +6,9 @@ with its own SSRC and an ``sdes:rtp-stream-id`` header extension, as a browser's
 three-layer simulcast does; the offer announces the layers (``a=rid``,
 ``a=simulcast``) instead of the video SSRC. The payloads are the same clip in every
 layer, so the relay's cost per forwarded packet is measured with three times the
-ingress of a single layer, whichever layer each viewer is given. The SFU's feedback
-about a layer's SSRC reaches the one encoder (``route_feedback``), so a keyframe
-request for any layer is answered.
+ingress of a single layer, whichever layer each viewer is given. The SFU's keyframe
+requests for a layer's SSRC reach the one encoder (``route_feedback``), so they are
+answered.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ def register(video_ssrc: int) -> None:
 
 
 def route_feedback(pc: Any) -> int:
-    """Route the SFU's feedback about a layer (PLI, FIR, NACK) to the video sender it
-    came from; returns the layer SSRCs routed.
+    """Route the SFU's keyframe requests for a layer (PLI, FIR) to the video sender
+    it came from; returns the layer SSRCs routed. (A NACK reaches it too, but what
+    aiortc resends goes out on its own RTX SSRC without a repaired-rid, which the SFU
+    cannot place: the benchmark's loopback runs do not rely on repairs.)
 
     aiortc routes RTCP feedback by its media SSRC and knows only the SSRC its sender
     uses, so a keyframe request for a layer would be dropped and a viewer waiting for

@@ -173,8 +173,8 @@ class _Slot:
 
 
 class _Viewer:
-    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "padded", "queue",
-                 "receives", "slots", "ticked")
+    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "owed", "padded",
+                 "queue", "receives", "slots", "ticked")
 
     def __init__(self) -> None:
         self.downlink = DownlinkEstimate()
@@ -191,6 +191,10 @@ class _Viewer:
         #: the last tick was
         self.padded = 0
         self.ticked: float | None = None
+        #: padding due but not sent yet (bytes; negative: sent ahead). Whole packets
+        #: go out, so each tick's share is carried to the next, and the step's rate
+        #: is what the link carries on average
+        self.owed = 0.0
 
 
 def pad(slots: Sequence[SlotView], octets: float) -> int:
@@ -319,9 +323,17 @@ class Adapter:
                 and (st := v.slots[id(s)]).told is not None and s.publication is not None
                 and st.told[0] == s.publication.id}
         v.hold, targets = layers.decide(v.hold, now, demands, budget, self.policy, kept,
-                                        queuing)
+                                        queuing, v.queue.rising(now))
         if v.hold.phase is layers.Phase.TESTING and v.hold.pad > 0 and v.ticked is not None:
-            v.padded += pad(slots, v.hold.pad * min(PAD_TICK_MAX, now - v.ticked) / 8)
+            due = v.hold.pad * min(PAD_TICK_MAX, now - v.ticked) / 8
+            # a debt no slot could pay (nothing to resend) is not paid later in a burst
+            v.owed = min(v.owed + due, 2 * due)
+            if v.owed >= 1:
+                paid = pad(slots, v.owed)
+                v.padded += paid
+                v.owed -= paid
+        else:
+            v.owed = 0.0
         v.ticked = now
         for s in slots:
             pub = s.publication

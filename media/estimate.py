@@ -41,6 +41,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from itertools import takewhile
 from typing import Protocol
 
 #: seconds between REMB messages to one publisher connection
@@ -79,13 +80,17 @@ DOWNLINK_FLOOR = 32_000
 #: the sent rate is measured over this many seconds (about one receiver report)
 SENT_WINDOW = 1.0
 #: a viewer's round trip this much (seconds) over its least of the last
-#: ``RTT_BASE_SPAN`` seconds means a queue is building on its link ...
+#: ``RTT_BASE_SPAN`` seconds, and at least double it, means a queue is building on
+#: its link ...
 DELAY_RISE = 0.06
 RTT_BASE_SPAN = 30.0
-#: ... when the last ``DELAY_SAMPLES`` round trips, all within ``DELAY_WINDOW``
-#: seconds, say so (one late report is not a queue)
+#: ... when every round trip of the last ``DELAY_WINDOW`` seconds says so, and they
+#: are at least ``DELAY_SAMPLES`` spanning ``DELAY_PERSIST`` seconds: several slots'
+#: reports caught in one spike of jitter (or of the relay's own event loop) are one
+#: event, not a queue
 DELAY_SAMPLES = 2
 DELAY_WINDOW = 1.5
+DELAY_PERSIST = 0.5
 #: round trips a slot remembers sending an SR for (SRs go every 0.5 to 1.5 s)
 SR_REMEMBERED = 8
 #: bytes per forwarded packet on the wire beyond its payload: RTP header and
@@ -207,7 +212,8 @@ class RoundTrip:
 
 class QueueWatch:
     """One viewer's round trips over all its slots: a queue builds on its link when
-    the latest ones stand ``DELAY_RISE`` over the least of the last ``RTT_BASE_SPAN``.
+    the latest ones stand ``DELAY_RISE`` (and the least itself) over the least of the
+    last ``RTT_BASE_SPAN``, for ``DELAY_PERSIST`` seconds.
 
     A loss-based estimate hears of an overfull link only once its queue overflows,
     a second or more later in the receiver reports, and a deep home-router buffer may
@@ -229,16 +235,31 @@ class QueueWatch:
         """The least round trip of the last ``RTT_BASE_SPAN`` (None: none yet)."""
         return min((r for _, r in self._samples), default=None)
 
-    def queuing(self, now: float) -> bool:
-        """Whether the last ``DELAY_SAMPLES`` round trips, all recent, rose."""
+    def _floor(self) -> float:
+        least = min(r for _, r in self._samples)
+        return least + max(DELAY_RISE, least)
+
+    def rising(self, now: float) -> bool:
+        """Whether any round trip of the last ``DELAY_WINDOW`` rose: too early to call
+        a queue, too late to start a test on the link."""
         samples = self._samples
         if len(samples) <= DELAY_SAMPLES:
             return False
-        last = list(samples)[-DELAY_SAMPLES:]
-        if now - last[0][0] > DELAY_WINDOW:
+        floor = self._floor()
+        return any(r > floor for _, r in
+                   takewhile(lambda x: now - x[0] <= DELAY_WINDOW, reversed(samples)))
+
+    def queuing(self, now: float) -> bool:
+        """Whether every round trip of the last ``DELAY_WINDOW`` rose, over at least
+        ``DELAY_PERSIST`` seconds."""
+        samples = self._samples
+        if len(samples) <= DELAY_SAMPLES:
             return False
-        floor = min(r for _, r in samples) + DELAY_RISE
-        return all(r > floor for _, r in last)
+        recent = list(takewhile(lambda x: now - x[0] <= DELAY_WINDOW, reversed(samples)))
+        if len(recent) < DELAY_SAMPLES or recent[0][0] - recent[-1][0] < DELAY_PERSIST:
+            return False
+        floor = self._floor()
+        return all(r > floor for _, r in recent)
 
 
 class LossEstimate:

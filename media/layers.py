@@ -350,6 +350,9 @@ class Hold:
     raised_at: float = -math.inf
     #: TESTING: the padding (bps) that stands in for the step until it is made
     pad: float = 0.0
+    #: the upgrade or test (its ``raised_at``) whose failure already doubled
+    #: ``hold_for``: the loss still in flight after it is the same failure
+    doubled_for: float = -math.inf
 
 
 def start(budget: float, policy: Policy) -> Hold:
@@ -359,11 +362,15 @@ def start(budget: float, policy: Policy) -> Hold:
 
 def classify(hold: Hold, now: float, budget: float,
              cost_at: Callable[[float, int | None], int], policy: Policy,
-             low: float | None = None, queuing: bool = False) -> Trigger:
+             low: float | None = None, queuing: bool = False,
+             rising: bool = False) -> Trigger:
     """The trigger one tick's budget makes in the current phase; ``low`` is the
     audio-only threshold (``audio_threshold``; default ``policy.audio_only_below``).
-    ``queuing``: the viewer's round trip rose (``estimate.QueueWatch``): its link is
-    full whatever the budget says, so there is no room, and a test fails."""
+    ``queuing``: the viewer's round trip rose and stayed up (``QueueWatch.queuing``):
+    its link is full whatever the budget says, so there is no room, and a test fails.
+    ``rising``: a recent round trip rose (``QueueWatch.rising``): no test starts on a
+    link that may be full already, and one under way fails (its padding is the likely
+    cause)."""
     if budget < (policy.audio_only_below if low is None else low):
         return T.LOW
     if hold.phase is P.AUDIO_ONLY:
@@ -378,11 +385,11 @@ def classify(hold: Hold, now: float, budget: float,
     if granted > budget:
         return T.DROP
     if hold.phase is P.TESTING:
-        if queuing or cost_at(budget / policy.margin, None) <= granted:
+        if queuing or rising or cost_at(budget / policy.margin, None) <= granted:
             return T.FLAT
         return T.TIME if now - hold.since >= policy.test_for else T.ROOM
     if not queuing and cost_at(budget / policy.margin, None) > granted:
-        if hold.phase is P.HOLD_DOWN and now - hold.since >= hold.hold_for:
+        if hold.phase is P.HOLD_DOWN and now - hold.since >= hold.hold_for and not rising:
             return T.TIME
         return T.ROOM
     return T.FLAT
@@ -396,12 +403,17 @@ def _apply(hold: Hold, action: Action, now: float, budget: float,
         # other drop is the link's: keep the margin below what still got through,
         # or the link runs full and every keyframe overflows its queue.
         failed = now - hold.raised_at < policy.upgrade_fails_within
-        hold_for = min(policy.upgrade_hold_max, hold.hold_for * 2) if failed \
-            else policy.upgrade_hold
+        if not failed:
+            hold_for = policy.upgrade_hold
+        elif hold.doubled_for == hold.raised_at:
+            hold_for = hold.hold_for
+        else:
+            hold_for = min(policy.upgrade_hold_max, hold.hold_for * 2)
         granted = budget if failed else budget / policy.margin
         if cost_at(granted, None) == 0:  # the margin alone never pauses every tile:
             granted = budget  # that is audio first's call (``audio_threshold``)
-        return replace(hold, granted=granted, hold_for=hold_for, pad=0.0)
+        return replace(hold, granted=granted, hold_for=hold_for, pad=0.0,
+                       doubled_for=hold.raised_at if failed else hold.doubled_for)
     if action is A.WATCH:
         return replace(hold, since=now, low=budget)
     if action is A.WAIT:
@@ -417,7 +429,8 @@ def _apply(hold: Hold, action: Action, now: float, budget: float,
         grant = _raise_to(hold, budget, policy, step_at)
         return replace(hold, granted=grant, raised_at=now, pad=0.0)
     if action is A.FAIL:
-        return replace(hold, pad=0.0, hold_for=min(policy.upgrade_hold_max, hold.hold_for * 2))
+        return replace(hold, pad=0.0, hold_for=min(policy.upgrade_hold_max, hold.hold_for * 2),
+                       doubled_for=hold.raised_at)
     if action in (A.PAUSE, A.PROBE):
         return replace(hold, since=now, pad=0.0)
     if action is A.SETTLE:
@@ -441,10 +454,10 @@ def _raise_to(hold: Hold, budget: float, policy: Policy,
 def step(hold: Hold, now: float, budget: float,
          cost_at: Callable[[float, int | None], int], policy: Policy,
          low: float | None = None, step_at: Callable[[float], float] | None = None,
-         queuing: bool = False) -> Hold:
+         queuing: bool = False, rising: bool = False) -> Hold:
     """One tick of the machine: classify the budget, then take the table's move.
     ``step_at`` (``next_step``) makes upgrades and probes one step each."""
-    trigger = classify(hold, now, budget, cost_at, policy, low, queuing)
+    trigger = classify(hold, now, budget, cost_at, policy, low, queuing, rising)
     phase, action = TRANSITIONS[hold.phase, trigger]
     return replace(_apply(hold, action, now, budget, cost_at, policy, step_at), phase=phase)
 
@@ -481,11 +494,11 @@ def audio_threshold(demands: Sequence[Demand], policy: Policy) -> float:
 
 def decide(hold: Hold, now: float, demands: Sequence[Demand], budget: float,
            policy: Policy, kept: Mapping[str, int | None] | None = None,
-           queuing: bool = False) -> tuple[Hold, Targets]:
+           queuing: bool = False, rising: bool = False) -> tuple[Hold, Targets]:
     """One viewer's tick: the next state and the layer per slot (``kept``: the
-    slots' targets so far; ``queuing``: see ``classify``)."""
+    slots' targets so far; ``queuing``, ``rising``: see ``classify``)."""
     hold = step(hold, now, budget, cost_of(demands), policy, audio_threshold(demands, policy),
-                lambda granted: next_step(demands, granted), queuing)
+                lambda granted: next_step(demands, granted), queuing, rising)
     return hold, targets(hold, demands, budget, kept)
 
 

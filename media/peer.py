@@ -36,6 +36,15 @@ logger = logging.getLogger(__name__)
 
 #: seconds ``Peer.close`` waits for each peer connection to close
 PC_CLOSE_TIMEOUT = 5.0
+#: peer connection closes still running (``Peer._close_pc``)
+_CLOSING: set[asyncio.Future[None]] = set()
+
+
+def _closed(task: asyncio.Future[None]) -> None:
+    """A background close ended: forget it, and log how if it failed."""
+    _CLOSING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("pc close failed in the background", exc_info=task.exception())
 
 
 def closed_meanwhile() -> MediaError:
@@ -450,8 +459,11 @@ class Peer:
         closes a connection itself once its DTLS transports closed, and a second
         ``close`` waits for that one: a close that hangs in aiortc must not keep a
         session from ending, so it goes on in the background and is logged."""
+        task = asyncio.ensure_future(pc.close())
+        _CLOSING.add(task)  # referenced until done, and its outcome retrieved
+        task.add_done_callback(_closed)
         try:
-            await asyncio.wait_for(asyncio.shield(pc.close()), PC_CLOSE_TIMEOUT)
+            await asyncio.wait_for(asyncio.shield(task), PC_CLOSE_TIMEOUT)
         except TimeoutError:
             logger.warning("pc close still running after %.0f s: session=%s participant=%s",
                            PC_CLOSE_TIMEOUT, self.router.id, self.id)

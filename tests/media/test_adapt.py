@@ -107,12 +107,14 @@ class Slot:
         self.target = index
 
     def pad(self, octets: int) -> int:
-        """Padding goes on the viewer's link with the next tick's media."""
+        """Padding goes on the viewer's link with the next tick's media, in whole
+        packets (as ``Subscription.pad`` resends them), at most 16 a call."""
         if self.layer is None or not self.can_pad:
             return 0
-        self.padding += octets
-        self.padded += octets
-        return octets
+        sent = min(16, math.ceil(octets / (PACKET + 38))) * (PACKET + 38)
+        self.padding += sent
+        self.padded += sent
+        return sent
 
 
 @dataclass
@@ -271,6 +273,29 @@ def test_a_700_kbps_viewer_sees_everyone_at_180p_while_the_others_get_720p() -> 
     assert s.active == {f"{pid}-cam": ("q", "f") for pid in ["slow", *"abc"]}
 
 
+def test_padding_sends_the_steps_rate_on_average_in_whole_packets() -> None:
+    """Padding goes out in whole packets each tick; what one tick sent over its share
+    is owed back by the next, so a test loads the link with the step's rate, not
+    with a packet more every tick (about 80 kbit/s more at 10 ticks a second)."""
+    s = Session()
+    slow = s.join("slow", link=700_000, loss=0.03)
+    for pid in "abc":
+        s.join(pid)
+    s.everyone_sees_everyone()
+    due = sent = 0.0
+    before = 0
+    for _ in range(1500):
+        s.run(0.1)
+        hold = s.adapter._viewers["slow"].hold
+        padded = sum(x.padded for x in video(slow))
+        if hold is not None and hold.phase is Phase.TESTING and hold.pad:
+            due += hold.pad * 0.1 / 8
+            sent += padded - before
+        before = padded
+    assert due > 0
+    assert sent == pytest.approx(due, rel=0.1)
+
+
 def test_without_padding_the_same_viewer_would_see_failed_upgrades() -> None:
     """The padding is what keeps 360p away: a slot that cannot resend anything (no
     RTX) is upgraded after the same test and undone a second later."""
@@ -305,11 +330,13 @@ def bufferbloat(s: Session) -> tuple[list[list[str | None]], float]:
 
 def test_a_deep_buffer_that_loses_nothing_is_read_by_the_round_trip() -> None:
     """The step to 360p fills the buffer long before it overflows, so the loss says
-    nothing for seconds. The round trip rises at once: the test fails, and the
-    viewer's voices never wait behind more than a quarter of a second of queue."""
+    nothing for seconds. The round trip rises at once (its rise must last
+    ``DELAY_PERSIST``: here two rounds of reports, a second apart): the test fails,
+    and the viewer's voices never wait behind more than about half a second of queue,
+    against the buffer's 2 s below."""
     seen, deepest = bufferbloat(Session())
     assert all(x == ["q", "q", "q"] for x in seen)
-    assert deepest < 0.3
+    assert deepest < 0.6
 
 
 def test_without_the_round_trip_the_same_buffer_fills(monkeypatch: pytest.MonkeyPatch) -> None:

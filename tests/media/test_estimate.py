@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from media.estimate import (
+    DELAY_PERSIST,
     DELAY_RISE,
+    DELAY_WINDOW,
     DOWNLINK_FLOOR,
     DOWNLINK_START,
     FLOOR,
@@ -284,22 +286,40 @@ def test_a_round_trip_from_the_sr_a_report_echoes() -> None:
     assert rt.on_report(0x1000, 0, 102.05) is not None  # others are unaffected
 
 
-def test_a_queue_is_the_latest_round_trips_over_the_least() -> None:
+def test_a_queue_is_every_recent_round_trip_over_the_least() -> None:
+    """Every round trip of the last ``DELAY_WINDOW`` stands ``DELAY_RISE`` (and the
+    least itself) over the least of the last ``RTT_BASE_SPAN``, over at least
+    ``DELAY_PERSIST``: several slots' reports caught in one spike are one event."""
     q = QueueWatch()
     assert q.base() is None
     assert not q.queuing(0.0)
     for i in range(10):
         q.add(i * 0.3, 0.03)
     assert q.base() == 0.03
-    assert not q.queuing(3.0)
-    q.add(3.0, 0.03 + DELAY_RISE + 0.01)  # one late report is not a queue
-    assert not q.queuing(3.0)
-    q.add(3.3, 0.03 + DELAY_RISE + 0.05)
-    assert q.queuing(3.3)
-    assert not q.queuing(3.3 + 2.0)  # and it must be recent
-    q.add(3.6, 0.04)
-    assert not q.queuing(3.6)
+    assert not q.queuing(2.7)
+    high = 0.03 + DELAY_RISE + 0.01
+    assert not q.rising(2.7)
+    q.add(4.5, high)
+    assert q.rising(4.5)  # one high report: rising, not yet a queue
+    q.add(4.5, high)  # two slots' reports in one spike: one event
+    q.add(4.6, high)
+    assert not q.queuing(4.6)
+    q.add(4.5 + DELAY_PERSIST, high)  # it lasted
+    assert q.queuing(4.5 + DELAY_PERSIST)
+    assert not q.queuing(4.5 + DELAY_PERSIST + DELAY_WINDOW + 0.1)  # and must be recent
+    q.add(5.2, 0.04)  # one report back near the least: no queue
+    assert not q.queuing(5.2)
+    # on a slow path the rise must also double the least: 60 ms over 200 ms is jitter
+    slow = QueueWatch()
+    for t in (0.0, 0.5, 1.0):
+        slow.add(t, 0.2)
+    for t in (3.0, 3.6):
+        slow.add(t, 0.3)
+    assert not slow.queuing(3.6)
+    for t in (6.0, 6.6):
+        slow.add(t, 0.45)
+    assert slow.queuing(6.6)
     # the least of the last ``RTT_BASE_SPAN`` seconds: a standing queue becomes the base
-    q.add(3.6 + RTT_BASE_SPAN + 1, 0.2)
-    q.add(3.9 + RTT_BASE_SPAN + 1, 0.2)
+    q.add(5.2 + RTT_BASE_SPAN + 1, 0.2)
+    q.add(5.5 + RTT_BASE_SPAN + 1, 0.2)
     assert q.base() == 0.2

@@ -226,9 +226,9 @@ def test_classify_only_makes_pairs_in_the_table() -> None:
         hold = Hold(rng.choice(list(Phase)), rng.uniform(0, 3e6), NOW - rng.uniform(0, 60),
                     rng.uniform(0, 3e6), rng.choice([5.0, 10.0, 40.0]))
         budget = rng.uniform(0, 3e6)
-        queuing = rng.random() < 0.3
-        assert (hold.phase, classify(hold, NOW, budget, COST_AT, POLICY, queuing=queuing)) \
-            in TRANSITIONS
+        queuing, rising = rng.random() < 0.3, rng.random() < 0.3
+        trigger = classify(hold, NOW, budget, COST_AT, POLICY, queuing=queuing, rising=rising)
+        assert (hold.phase, trigger) in TRANSITIONS
 
 
 def test_lower_grants_the_budget_over_the_margin_at_once() -> None:
@@ -280,6 +280,15 @@ def test_a_queue_on_the_link_is_no_room_and_fails_a_test() -> None:
     assert classify(hold, now, budget, COST_AT, POLICY, queuing=True) is Trigger.FLAT
     failed = step(hold, now, budget, COST_AT, POLICY, queuing=True)
     assert (failed.phase, failed.granted, failed.hold_for) == (Phase.STEADY, 600_000, 2 * H)
+    # one round trip up is too early to call a queue but too late to start a test:
+    # the hold waits on; a test under way fails (its padding is the likely cause)
+    hold, now, budget = SCENARIOS[Phase.HOLD_DOWN, Trigger.TIME]
+    assert classify(hold, now, budget, COST_AT, POLICY, rising=True) is Trigger.ROOM
+    assert step(hold, now, budget, COST_AT, POLICY, rising=True).phase is Phase.HOLD_DOWN
+    hold, now, budget = SCENARIOS[Phase.TESTING, Trigger.ROOM]
+    assert classify(hold, now, budget, COST_AT, POLICY, rising=True) is Trigger.FLAT
+    hold, now, budget = SCENARIOS[Phase.STEADY, Trigger.ROOM]
+    assert classify(hold, now, budget, COST_AT, POLICY, rising=True) is Trigger.ROOM
 
 
 def test_a_test_whose_loss_takes_the_room_away_raises_nothing() -> None:
@@ -297,6 +306,13 @@ def test_a_test_whose_loss_takes_the_room_away_raises_nothing() -> None:
     hold, now, budget = SCENARIOS[Phase.TESTING, Trigger.DROP]
     lowered = step(replace(hold, raised_at=now - 1), now, budget, COST_AT, POLICY)
     assert (lowered.phase, lowered.granted, lowered.pad) == (Phase.STEADY, budget, 0)
+    # the padding's loss still in flight after the failure is the same failure: the
+    # drop it makes lowers the layers but does not double the hold again
+    test = replace(SCENARIOS[Phase.TESTING, Trigger.FLAT][0], raised_at=now - 1, pad=500_000)
+    failed = step(test, now, 900_000, COST_AT, POLICY)
+    assert (failed.phase, failed.hold_for) == (Phase.STEADY, 2 * H)
+    dropped = step(failed, now + 1, 300_000, COST_AT, POLICY)
+    assert (dropped.granted, dropped.hold_for) == (300_000, 2 * H)
 
 
 def test_no_slot_moves_while_its_step_is_tested() -> None:

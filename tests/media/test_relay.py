@@ -423,4 +423,3 @@ async def test_a_peer_closed_mid_negotiation_answers_with_a_code(
         assert err.value.code in ("bad_state", "bad_sdp")
     finally:
         await pc.close()
-
