@@ -93,9 +93,12 @@ DELAY_WINDOW = 1.5
 DELAY_PERSIST = 0.5
 #: round trips a slot remembers sending an SR for (SRs go every 0.5 to 1.5 s)
 SR_REMEMBERED = 8
+#: bytes a packet takes on the wire beyond its RTP bytes: SRTP tag (10), UDP and
+#: IPv4 (28)
+BELOW_RTP = 38
 #: bytes per forwarded packet on the wire beyond its payload: RTP header and
-#: extensions (20), SRTP tag (10), UDP and IPv4 (28)
-WIRE_OVERHEAD = 58
+#: extensions (20), and what is below RTP
+WIRE_OVERHEAD = 20 + BELOW_RTP
 #: a layer's uplink loss is measured over windows of this many seconds (about one
 #: receiver report of the viewers')
 UPSTREAM_WINDOW = 1.0
@@ -183,10 +186,10 @@ class RoundTrip:
         The relay's SRs carry the publisher's NTP time, so two in a row can carry the
         same one: an echo of it cannot tell which was meant, and gives no round trip."""
         sent = self._sent
-        if any(x == lsr for x, _ in sent):
-            self._sent = deque(((x, None if x == lsr else at) for x, at in sent),
-                               maxlen=SR_REMEMBERED)
-            return
+        for i, (x, _) in enumerate(sent):
+            if x == lsr:
+                sent[i] = (lsr, None)
+                return
         sent.append((lsr, now))
 
     def on_report(self, lsr: int, dlsr: int, now: float) -> float | None:
@@ -235,30 +238,28 @@ class QueueWatch:
         """The least round trip of the last ``RTT_BASE_SPAN`` (None: none yet)."""
         return min((r for _, r in self._samples), default=None)
 
-    def _floor(self) -> float:
-        least = min(r for _, r in self._samples)
-        return least + max(DELAY_RISE, least)
+    def _recent(self, now: float) -> tuple[list[tuple[float, float]], float]:
+        """The samples of the last ``DELAY_WINDOW``, newest first, and the round trip
+        over which one has risen; none before there are more than ``DELAY_SAMPLES``."""
+        samples = self._samples
+        if len(samples) <= DELAY_SAMPLES:
+            return [], math.inf
+        least = min(r for _, r in samples)
+        recent = list(takewhile(lambda x: now - x[0] <= DELAY_WINDOW, reversed(samples)))
+        return recent, least + max(DELAY_RISE, least)
 
     def rising(self, now: float) -> bool:
         """Whether any round trip of the last ``DELAY_WINDOW`` rose: too early to call
         a queue, too late to start a test on the link."""
-        samples = self._samples
-        if len(samples) <= DELAY_SAMPLES:
-            return False
-        floor = self._floor()
-        return any(r > floor for _, r in
-                   takewhile(lambda x: now - x[0] <= DELAY_WINDOW, reversed(samples)))
+        recent, floor = self._recent(now)
+        return any(r > floor for _, r in recent)
 
     def queuing(self, now: float) -> bool:
         """Whether every round trip of the last ``DELAY_WINDOW`` rose, over at least
         ``DELAY_PERSIST`` seconds."""
-        samples = self._samples
-        if len(samples) <= DELAY_SAMPLES:
-            return False
-        recent = list(takewhile(lambda x: now - x[0] <= DELAY_WINDOW, reversed(samples)))
+        recent, floor = self._recent(now)
         if len(recent) < DELAY_SAMPLES or recent[0][0] - recent[-1][0] < DELAY_PERSIST:
             return False
-        floor = self._floor()
         return all(r > floor for _, r in recent)
 
 

@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from . import aiortc_shim, rtcp, sdp
 from .egress import Egress, egress_for
-from .estimate import LossEstimate, RoundTrip, downstream_loss
+from .estimate import BELOW_RTP, LossEstimate, RoundTrip, downstream_loss
 from .munger import WINDOW_KEEP, WINDOW_SLIDE_AFTER, SeqMunger
 from .rtp import HEADER, Header, build_extensions, parse_header, rewrite, rtx_wrap, vp8_is_keyframe
 from .vp8 import Vp8Munger
@@ -42,9 +42,6 @@ TS_STEP = {"video": 3000, "audio": 960}
 MAX_FAILURES = 50
 #: padding (``pad``) resends at most this many of a slot's latest packets per call
 PAD_DEPTH = 16
-#: what a packet takes on the wire beyond its RTP bytes: SRTP tag (10), UDP and
-#: IPv4 (28)
-BELOW_RTP = 38
 #: CPython keeps an instance's attributes in a shared-key dict, and specialises reads
 #: of them, only up to about 30 attributes; with 30 the per-sink forwarding cost rose
 #: by 5-15 % (bench/forward.py). Sinks stay under it (tests/media/test_munger_inline.py).
