@@ -7,11 +7,15 @@ Clients must cost the same for every SFU and must not be the bottleneck, so:
 * most subscribers count RTP packets in `RTCRtpReceiver._handle_rtp_packet`
   and never reach the jitter buffer or decoder; one subscriber per publisher
   decodes its video to prove that frames survive the SFU;
-* transit is measured by hashing each RTP payload when the publisher hands it
-  to DTLS and when the subscriber's receiver gets it, both on CLOCK_MONOTONIC,
-  which is system-wide on Linux, so records from different processes join.
-  The VP8 payload descriptor carries aiortc's picture id, so a replayed clip
-  still gives unique payloads for 18 minutes.
+* transit is measured by hashing each video packet's VP8 data (the payload
+  after its descriptor, which SFUs may rewrite: ``video_key``) when the publisher
+  hands it to DTLS and when the subscriber's receiver gets it, both on
+  CLOCK_MONOTONIC, which is system-wide on Linux, so records from different
+  processes join. Each record names its publisher (and layer, for simulcast); a
+  replayed clip repeats its data every few seconds, so ``bench.relay`` joins a
+  receipt to the latest send of the same data by the same publisher;
+* simulcast publishers (``SimulcastTrack``) replay three encodings of a 720p clip,
+  one per layer of ``bench.simulcast.LAYERS``, at their own sizes and rates.
 
 Clients run in worker processes (`worker_main`), driven by `bench.relay` over
 a pipe, and report their own CPU from /proc/self/stat.
@@ -53,7 +57,7 @@ from bench.adapters import make_client
 log = logging.getLogger("bench.clients")
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-CLIP_VERSION = 2
+CLIP_VERSION = 3
 WIDTH, HEIGHT, FPS = 640, 360, 30
 VIDEO_BITRATE = 1_000_000
 CLIP_FRAMES = 90  # 3 s, keyframe every KEYFRAME_EVERY frames
@@ -95,12 +99,12 @@ def new_pc(max_bundle: bool = False) -> RTCPeerConnection:
 # ---------------------------------------------------------------- the clip
 
 
-def _blocks(width: int, height: int, size: int, seed: int) -> bytes:
+def _blocks(width: int, height: int, size: int, seed: int, lo: int = 0, hi: int = 256) -> bytes:
     """A plane of random flat blocks: compressible, unlike pure noise."""
     rnd = random.Random(seed)
     rows = []
     for _ in range(height // size):
-        row = b"".join(bytes([rnd.randrange(256)]) * size for _ in range(width // size))
+        row = b"".join(bytes([rnd.randrange(lo, hi)]) * size for _ in range(width // size))
         rows.extend([row] * size)
     return b"".join(rows)
 
@@ -138,14 +142,44 @@ class _Scene:
         return frame
 
 
-def _encode_clip() -> dict[str, Any]:
+class _LayerScene:
+    """The simulcast clip's 720p scene: like ``_Scene`` with larger, lower-contrast
+    blocks, so that the clip scaled to 180p, 360p and 720p lands near each layer's
+    target rate (about 0.15, 0.5 and 1 Mbit/s) instead of costing the same at
+    every size."""
+
+    BLOCK, STEP, LO, HI = 40, 4, 96, 160
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.wide = width * 2
+        self.y = _blocks(self.wide, height, self.BLOCK, 1, self.LO, self.HI)
+        self.u = _blocks(self.wide // 2, height // 2, self.BLOCK // 2, 2, self.LO, self.HI)
+        self.v = _blocks(self.wide // 2, height // 2, self.BLOCK // 2, 3, self.LO, self.HI)
+
+    def frame(self, index: int) -> av.VideoFrame:
+        w, h, band = self.width, self.height, self.BLOCK
+        frame = av.VideoFrame(w, h, "yuv420p")
+        dx = (index * self.STEP) % w
+        fresh = _blocks(w, band, self.BLOCK, 1000 + index, self.LO, self.HI)
+        frame.planes[0].update(fresh + b"".join(
+            self.y[r * self.wide + dx: r * self.wide + dx + w] for r in range(band, h)))
+        half, cx = self.wide // 2, dx // 2
+        for plane, src in ((frame.planes[1], self.u), (frame.planes[2], self.v)):
+            plane.update(b"".join(src[r * half + cx: r * half + cx + w // 2]
+                                  for r in range(h // 2)))
+        return frame
+
+
+def _vp8_encoder(width: int, height: int, bitrate: int) -> Any:
+    """The clip's CBR VP8 encoder: realtime, keyframe every KEYFRAME_EVERY frames."""
     venc = av.CodecContext.create("libvpx", "w")
-    venc.width, venc.height, venc.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    venc.width, venc.height, venc.pix_fmt = width, height, "yuv420p"
     venc.time_base = Fraction(1, FPS)
     venc.framerate = Fraction(FPS)
-    venc.bit_rate = VIDEO_BITRATE
+    venc.bit_rate = bitrate
     venc.gop_size = KEYFRAME_EVERY
-    rate = str(VIDEO_BITRATE)
+    rate = str(bitrate)
     venc.options = {
         "deadline": "realtime",
         "cpu-used": "8",
@@ -158,6 +192,38 @@ def _encode_clip() -> dict[str, Any]:
         "overshoot-pct": "15",
     }
     venc.qmin, venc.qmax = 2, 56
+    return venc
+
+
+def _encode_layers() -> dict[str, list[bytes]]:
+    """Each simulcast layer's encoding of one 720p scene, scaled to the layer's size,
+    frame for frame (same length, keyframes on the same frames)."""
+    top = max(simulcast.LAYERS, key=lambda spec: spec.width)
+    scene = _LayerScene(top.width, top.height)
+    encoders = {spec.rid: _vp8_encoder(spec.width, spec.height, spec.bitrate)
+                for spec in simulcast.LAYERS}
+    for enc in encoders.values():
+        enc.qmax = 63  # the 180p layer reaches its rate only with the coarsest steps
+    layers: dict[str, list[bytes]] = {rid: [] for rid in encoders}
+    for i in range(CLIP_FRAMES):
+        frame = scene.frame(i)
+        for spec in simulcast.LAYERS:
+            scaled = (frame if (spec.width, spec.height) == (top.width, top.height)
+                      else frame.reformat(width=spec.width, height=spec.height))
+            scaled.pts = i
+            scaled.time_base = Fraction(1, FPS)
+            if i % KEYFRAME_EVERY == 0:
+                scaled.pict_type = av.video.frame.PictureType.I
+            layers[spec.rid].extend(bytes(p) for p in encoders[spec.rid].encode(scaled))
+    for rid, enc in encoders.items():
+        layers[rid].extend(bytes(p) for p in enc.encode(None))
+    if len({len(frames) for frames in layers.values()}) != 1:
+        raise RuntimeError("simulcast layers encoded to different lengths")
+    return layers
+
+
+def _encode_clip() -> dict[str, Any]:
+    venc = _vp8_encoder(WIDTH, HEIGHT, VIDEO_BITRATE)
     video: list[bytes] = []
     keyframes: list[bool] = []
     scene = _Scene()
@@ -185,7 +251,8 @@ def _encode_clip() -> dict[str, Any]:
     audio.extend(bytes(p) for p in aenc.encode(None))
     if not video or not keyframes[0] or not audio:
         raise RuntimeError("clip encoding produced no keyframe-led video or no audio")
-    return {"version": CLIP_VERSION, "video": video, "keyframes": keyframes, "audio": audio}
+    return {"version": CLIP_VERSION, "video": video, "keyframes": keyframes, "audio": audio,
+            "layers": _encode_layers()}
 
 
 def load_clip(path: Path | None = None) -> dict[str, Any]:
@@ -232,7 +299,8 @@ class ReplayTrack(MediaStreamTrack):
         self._n = 0
         self._offset = offset  # staggers publishers so their keyframe bursts do not coincide
 
-    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+    async def _tick(self) -> int:
+        """Wait for the next frame's time; its index."""
         if self.readyState != "live":
             raise MediaStreamError
         now = time.monotonic()
@@ -243,11 +311,44 @@ class ReplayTrack(MediaStreamTrack):
         due = self._start + self._n * self._interval
         if due > now:
             await asyncio.sleep(due - now)
-        packet = av.Packet(self._packets[(self._offset + self._n) % len(self._packets)])
-        packet.pts = self._n * self._ticks
-        packet.time_base = self._time_base
         self._n += 1
+        return self._n - 1
+
+    def _packet(self, packets: list[bytes], n: int) -> av.Packet:  # type: ignore[type-arg]
+        packet = av.Packet(packets[(self._offset + n) % len(packets)])
+        packet.pts = n * self._ticks
+        packet.time_base = self._time_base
         return packet
+
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+        return self._packet(self._packets, await self._tick())
+
+
+class SimulcastTrack(ReplayTrack):
+    """Replays one pre-encoded clip per simulcast layer: each frame time, the frame of
+    every active layer, low to high, all with that frame's timestamp. ``layer`` says
+    which layer the packet returned last belongs to, so ``simulcast.to_layer`` can
+    move the RTP packets aiortc makes of it to that layer (aiortc packetizes and
+    sends one frame before it asks for the next)."""
+
+    def __init__(self, layers: dict[str, list[bytes]], max_seconds: float,
+                 offset: int = 0) -> None:
+        super().__init__("video", layers[simulcast.RIDS[-1]], 1 / FPS, 90_000, max_seconds,
+                         offset)
+        self._layers = [layers[rid] for rid in simulcast.RIDS]
+        self.layer = len(self._layers) - 1
+        self.active = set(simulcast.RIDS)
+        self._frame = 0
+
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+        while True:
+            if self.layer == len(self._layers) - 1:
+                self._frame = await self._tick()
+                self.layer = 0
+            else:
+                self.layer += 1
+            if simulcast.RIDS[self.layer] in self.active:
+                return self._packet(self._layers[self.layer], self._frame)
 
 
 # ---------------------------------------------------------------- taps
@@ -256,6 +357,17 @@ class ReplayTrack(MediaStreamTrack):
 def payload_key(payload: bytes) -> int:
     """64-bit digest of an RTP payload; stable across processes (unlike hash())."""
     return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "little")
+
+
+def video_key(payload: bytes) -> int:
+    """Digest of a VP8 RTP payload's data after its payload descriptor: an SFU that
+    rewrites the descriptor (PictureID, TL0PICIDX: Janus in simulcast mode, Hearth
+    when it switches layers) leaves the key as the publisher's."""
+    try:
+        size = simulcast.vp8_descriptor(payload)[0]
+    except ValueError:
+        size = 0
+    return payload_key(payload[size:])
 
 
 def _rtp_payload(data: bytes) -> tuple[int, bytes]:
@@ -269,12 +381,14 @@ def _rtp_payload(data: bytes) -> tuple[int, bytes]:
 
 
 class SendLog:
-    """Every RTP packet the publishers in this process hand to DTLS."""
+    """Every RTP packet the publishers in this process hand to DTLS; video packets with
+    their publisher, layer ("" for a single layer) and ``video_key``."""
 
     def __init__(self) -> None:
         self.times = array("d")
-        self.video_keys: list[tuple[int, float]] = []
-        self.video_pts: set[int] = set()
+        self.video_keys: list[tuple[int, str, int, float]] = []
+        #: video SSRC (a simulcast layer's) -> (publisher index, rid)
+        self.streams: dict[int, tuple[int, str]] = {}
 
     def install(self) -> None:
         """Wrap `RTCDtlsTransport._send_rtp` (class-wide, benchmark process only).
@@ -287,16 +401,14 @@ class SendLog:
 
         async def _send_rtp(transport: RTCDtlsTransport, data: bytes) -> None:
             if not is_rtcp(data):
-                pt = data[1] & 0x7F
                 now = time.monotonic()
                 log_.times.append(now)
-                if pt in log_.video_pts:
-                    log_.video_keys.append((payload_key(_rtp_payload(data)[1]), now))
-                layers = simulcast.fan_out(data) if simulcast.FANOUT else None
-                if layers is not None:
-                    for layer in layers:
-                        await original(transport, layer)
-                    return
+                if simulcast.PUBLISHERS:
+                    data = simulcast.to_layer(data) or data
+                stream = log_.streams.get(int.from_bytes(data[8:12], "big"))
+                if stream is not None:
+                    log_.video_keys.append(
+                        (*stream, video_key(_rtp_payload(data)[1]), now))
             await original(transport, data)
 
         RTCDtlsTransport._send_rtp = _send_rtp  # type: ignore[method-assign,assignment]
@@ -307,12 +419,13 @@ class RecvLog:
 
     def __init__(self) -> None:
         self.times = array("d")
-        self.video_keys: list[tuple[int, float]] = []
+        self.video_keys: list[tuple[int, int, float]] = []
         self.video_tracks = 0
         self.decoders: list[dict[str, Any]] = []
         self.unrouted = 0
 
-    def tap(self, receiver: RTCRtpReceiver, mid: str, kind: str, decode: bool) -> None:
+    def tap(self, receiver: RTCRtpReceiver, mid: str, kind: str, decode: bool,
+            publisher: int = -1) -> None:
         """Count (and hash video) before aiortc's jitter buffer; forward only if decoding.
 
         Routes are keyed by the RTP `sdes:mid` extension on the pc's (bundled)
@@ -321,14 +434,14 @@ class RecvLog:
         publishers' video to one receiver for good.
         """
         forward = receiver._handle_rtp_packet
-        times, keys = self.times, self.video_keys
+        times, keys = self.times, self.video_keys  # video: (publisher, video_key, time)
         video = kind == "video"
 
         async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
             now = time.monotonic()
             times.append(now)
             if video:
-                keys.append((payload_key(packet.payload), now))
+                keys.append((publisher, video_key(packet.payload), now))
             if decode:
                 await forward(packet, arrival_time_ms=arrival_time_ms)
 
@@ -434,18 +547,23 @@ class Worker:
         receiver_log.propagate = False  # counted, not printed
 
     async def publish(self, indices: list[int]) -> list[str]:
-        """One pc per publisher: sendonly Opus + VP8 replayed from the clip."""
+        """One pc per publisher: sendonly Opus + VP8 replayed from the clip (its three
+        layers, for a simulcast adapter)."""
         ids = []
+        simulcast_on = bool(self.config["adapter"].get("simulcast"))
         for i in indices:
             pc = new_pc()
             self.pcs.append(pc)
             audio = ReplayTrack(
                 "audio", self.clip["audio"], AUDIO_FRAME / AUDIO_RATE, AUDIO_RATE, self.max_seconds
             )
-            video = ReplayTrack(
-                "video", self.clip["video"], 1 / FPS, 90_000, self.max_seconds,
-                offset=(i * 7) % len(self.clip["video"]),
-            )
+            offset = (i * 7) % len(self.clip["video"])
+            video: ReplayTrack
+            if simulcast_on:
+                video = SimulcastTrack(self.clip["layers"], self.max_seconds, offset=offset)
+            else:
+                video = ReplayTrack("video", self.clip["video"], 1 / FPS, 90_000,
+                                    self.max_seconds, offset=offset)
             for track, mime in ((audio, "audio/opus"), (video, "video/VP8")):
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 caps = RTCRtpSender.getCapabilities(track.kind)
@@ -453,11 +571,14 @@ class Worker:
                     [c for c in caps.codecs if c.mimeType in (mime, f"{track.kind}/rtx")]
                 )
             ids.append(await self.client.add_publisher(pc, f"pub{i}"))
-            for transceiver in pc.getTransceivers():
-                if transceiver.kind == "video":
-                    self.sends.video_pts.update(
-                        c.payloadType for c in transceiver._codecs if c.payloadType is not None
-                    )
+            sender = next(t.sender for t in pc.getTransceivers() if t.kind == "video")
+            layers = simulcast.PUBLISHERS.get(sender._ssrc)
+            if simulcast_on and layers is None:
+                raise RuntimeError(f"pub{i}: the adapter registered no simulcast layers")
+            for stream in layers.streams if layers else []:
+                self.sends.streams[stream.ssrc] = (i, stream.rid)
+            if layers is None:
+                self.sends.streams[sender._ssrc] = (i, "")
         return ids
 
     async def subscribe(self, subs: list[tuple[int, int]], publisher_ids: list[str]) -> None:
@@ -479,10 +600,12 @@ class Worker:
                 )
                 mid = next(t.mid for t in pc.getTransceivers() if t.receiver is receiver)
                 decode = False
-                if track.kind == "video":
+                publisher = -1
+                if track.kind == "video":  # the k-th video track is publisher k's
+                    publisher = rlog.video_tracks
                     decode = rlog.video_tracks % total == j
                     rlog.video_tracks += 1
-                rlog.tap(receiver, mid or "", track.kind, decode)
+                rlog.tap(receiver, mid or "", track.kind, decode, publisher)
                 if decode:
                     stats: dict[str, Any] = {
                         "frames": array("d"), "size": None, "video_index": rlog.video_tracks - 1,
@@ -513,12 +636,12 @@ class Worker:
         return {
             "sent_packets": inside(self.sends.times),
             "decode_errors": inside(self.decode_errors.times),
-            "sent_video": [(k, t) for k, t in self.sends.video_keys if t0 - 1 <= t < t1],
+            "sent_video": [v for v in self.sends.video_keys if t0 - 1 <= v[3] < t1],
             "subscribers": {
                 j: {
                     "packets": inside(r.times),
                     "unrouted": r.unrouted,
-                    "video": [(k, t) for k, t in r.video_keys if t0 <= t < t1],
+                    "video": [v for v in r.video_keys if t0 <= v[2] < t1],
                     "decoders": [
                         {"frames": inside(d["frames"]), "size": d["size"],
                          "video_index": d["video_index"], "mid": d["mid"]}

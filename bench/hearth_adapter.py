@@ -280,8 +280,8 @@ class _Participant:
 
 
 class SimulcastAdapter(Adapter):
-    """The same server; every publisher sends its video as three layers
-    (``bench.simulcast``)."""
+    """A server of its own, with simulcast on; every publisher sends its video as three
+    real layers (``bench.simulcast``) and follows the relay's dynacast."""
 
     name = "hearth-simulcast"
 
@@ -323,8 +323,11 @@ class Client:
         offer = pc.localDescription.sdp
         if self._simulcast:
             offer, video_ssrcs = simulcast.munge_offer(offer)
-            for ssrc in video_ssrcs[:1]:  # the media SSRC (the second is its RTX)
-                simulcast.register(ssrc)
+            video_ssrc = video_ssrcs[0]  # the media SSRC (the second is its RTX)
+            simulcast.register_pc(pc, video_ssrc)
+            # dynacast: the layers anyone watches, as a browser's encodings follow it
+            person.sio.on("media_layers", lambda data, ssrc=video_ssrc: simulcast.set_active(
+                ssrc, list(data.get("active", []))))
         answer = await person.ok("media_publish", {"sdp": offer, "sources": sources})
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
         if self._simulcast:

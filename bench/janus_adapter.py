@@ -211,8 +211,8 @@ class Adapter:
 
 
 class SimulcastAdapter(Adapter):
-    """The same Janus; every publisher sends its video as three layers
-    (``bench.simulcast``)."""
+    """The same Janus; every publisher sends its video as three real layers
+    (``bench.simulcast``), announced low to high."""
 
     name = "janus-simulcast"
 
@@ -240,9 +240,10 @@ class Client:
         sdp = pc.localDescription.sdp
         if self._simulcast:
             sdp, video_ssrcs = simulcast.munge_offer(sdp)
-            for ssrc in video_ssrcs[:1]:  # the media SSRC (the second is its RTX)
-                simulcast.register(ssrc)
-        offer = {"type": "offer", "sdp": sdp, "trickle": False}
+            simulcast.register_pc(pc, video_ssrcs[0])  # the media SSRC (then its RTX)
+        offer: dict[str, Any] = {"type": "offer", "sdp": sdp, "trickle": False}
+        if self._simulcast:
+            offer["rid_order"] = "lmh"  # Janus takes the first rid for the highest otherwise
         data = await janus.message(
             handle,
             {"request": "joinandconfigure", "room": self.room, "ptype": "publisher",

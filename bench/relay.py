@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import datetime as dt
 import json
+import math
 import shlex
 import statistics
 import subprocess
@@ -40,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import simulcast
 from bench.adapters import make_adapter
 from bench.clients import (
     CLK_TCK,
@@ -97,35 +100,104 @@ def worker_handle(config: dict[str, Any]) -> WorkerHandle:
 # ---------------------------------------------------------------- one run
 
 
-def transit_ms(
-    collected: list[dict[str, Any]], t0: float, t1: float, subscribers: int
-) -> tuple[list[float], int, float | None]:
-    """Join send and receive records by payload digest; keys sent twice are dropped.
+#: a receipt joins the latest send of the same data by the same publisher at most this
+#: long before it (a replayed clip repeats its data every CLIP_FRAMES / FPS = 3 s)
+MATCH_HORIZON_S = 1.0
+#: sends in the last this many seconds of the window are not yet due (late counts as lost)
+DUE_MARGIN_S = 0.25
 
-    Returns the transit values (ms), the video packets received, and the exact
-    video loss: the share of (packet, subscriber) pairs sent in [t0, t1 - 0.25 s]
-    that never arrived by t1 (late counts as lost), free of window-edge effects.
+
+def _layer_order(rid: str) -> int:
+    return simulcast.RIDS.index(rid) if rid in simulcast.RIDS else -1
+
+
+def _segments(received: list[tuple[float, str]]) -> list[tuple[str, float, float]]:
+    """(rid, from, until) by send time: the layer a viewer slot received, from the
+    first send of each layer it switched to. ``received``: (send time, rid) sorted."""
+    out: list[tuple[str, float, float]] = []
+    for t, rid in received:
+        if out and out[-1][0] == rid:
+            continue
+        if out:
+            out[-1] = (out[-1][0], out[-1][1], t)
+        out.append((rid, -math.inf if not out else t, math.inf))
+    return out
+
+
+def join_video(collected: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any]:
+    """Join video sends and receipts by (publisher, ``video_key``) and say what each
+    viewer slot (subscriber x publisher) should have received.
+
+    A receipt joins the latest send of its publisher's data before it (within
+    ``MATCH_HORIZON_S``): keys repeat only when the clip does, every 3 s. A slot
+    should get one layer at a time, the one the SFU chose: what it is expected to
+    receive is every packet of the layer(s) it received, each from the send of the
+    first packet it got of that layer until the next layer's (``_segments``); a slot
+    that received no video is expected to have received its publisher's lowest layer.
+    So a simulcast run is judged on the layer each viewer is given, and any packet of
+    it that went missing is loss.
+
+    Returns ``transit`` (ms), ``received`` (video packets), ``loss`` (share of the due
+    (packet, slot) pairs, sent in [t0, t1 - DUE_MARGIN_S], that never arrived by t1),
+    ``expected`` (video packets the slots should have received in [t0, t1)),
+    ``layers`` (slots per rid they mostly received; "" is a single layer, "none" no
+    video) and ``unmatched`` (receipts joined to no send).
     """
-    sent: dict[int, float | None] = {}
+    streams: dict[tuple[int, str], list[float]] = {}
+    by_key: dict[tuple[int, int], list[tuple[float, str, int]]] = {}
+    raw: dict[tuple[int, str], list[tuple[float, int]]] = {}
     for part in collected:
-        for key, t in part["sent_video"]:
-            sent[key] = None if key in sent else t
-    values: list[float] = []
-    received = 0
-    missing = 0
-    due = [k for k, t in sent.items() if t is not None and t0 <= t < t1 - 0.25]
+        for publisher, rid, key, t in part["sent_video"]:
+            raw.setdefault((publisher, rid), []).append((t, key))
+    for (publisher, rid), sends in raw.items():
+        sends.sort()
+        streams[(publisher, rid)] = [t for t, _ in sends]
+        for index, (t, key) in enumerate(sends):
+            by_key.setdefault((publisher, key), []).append((t, rid, index))
+    for sends_of_key in by_key.values():
+        sends_of_key.sort()
+    lowest: dict[int, str] = {}
+    for publisher, rid in streams:
+        if publisher not in lowest or _layer_order(rid) < _layer_order(lowest[publisher]):
+            lowest[publisher] = rid
+    transit: list[float] = []
+    received = unmatched = due = missing = expected = 0
+    layers: dict[str, int] = {}
+    due_until = t1 - DUE_MARGIN_S
     for part in collected:
         for sub in part["subscribers"].values():
-            got = set()
-            for key, t in sub["video"]:
+            got: dict[int, list[tuple[float, str]]] = {}
+            matched: set[tuple[int, str, int]] = set()
+            for publisher, key, t in sub["video"]:
                 received += 1
-                got.add(key)
-                t_send = sent.get(key)
-                if t_send is not None:
-                    values.append((t - t_send) * 1000)
-            missing += sum(1 for k in due if k not in got)
-    loss = missing / (len(due) * subscribers) if due and subscribers else None
-    return values, received, loss
+                sends_of_key = by_key.get((publisher, key), [])
+                at = bisect.bisect_right(sends_of_key, (t, "\uffff", 0)) - 1
+                if at < 0 or t - sends_of_key[at][0] > MATCH_HORIZON_S:
+                    unmatched += 1
+                    continue
+                t_send, rid, index = sends_of_key[at]
+                transit.append((t - t_send) * 1000)
+                got.setdefault(publisher, []).append((t_send, rid))
+                matched.add((publisher, rid, index))
+            for publisher in lowest:
+                slot = sorted(got.get(publisher, []))
+                counts: dict[str, int] = {}
+                for _, rid in slot:
+                    counts[rid] = counts.get(rid, 0) + 1
+                main = max(counts, key=lambda r: counts[r]) if counts else "none"
+                layers[main] = layers.get(main, 0) + 1
+                segments = _segments(slot) or [(lowest[publisher], -math.inf, math.inf)]
+                for rid, since, until in segments:
+                    times = streams.get((publisher, rid), [])
+                    lo = bisect.bisect_left(times, max(since, t0))
+                    expected += bisect.bisect_left(times, min(until, t1)) - lo
+                    for index in range(lo, bisect.bisect_left(times, min(until, due_until))):
+                        due += 1
+                        if (publisher, rid, index) not in matched:
+                            missing += 1
+    return {"transit": transit, "received": received, "loss": missing / due if due else None,
+            "expected": expected, "layers": dict(sorted(layers.items())),
+            "unmatched": unmatched}
 
 
 def assign(
@@ -226,9 +298,13 @@ async def run_one(
     window = t1 - t0
     sent = sum(c["sent_packets"] for c in collected)
     received = sum(s["packets"] for c in collected for s in c["subscribers"].values())
-    expected = sent * subscribers
     cpu_s = (sfu1 - sfu0) / CLK_TCK
-    values, video_received, video_loss = transit_ms(collected, t0, t1, subscribers)
+    video = join_video(collected, t0, t1)
+    values, video_received, video_loss = video["transit"], video["received"], video["loss"]
+    sent_video = sum(1 for c in collected for v in c["sent_video"] if t0 <= v[3] < t1)
+    # every subscriber should get every publisher's audio and, of its video, the
+    # layer the SFU gives that viewer (all of it, for a single layer)
+    expected = (sent - sent_video) * subscribers + video["expected"]
     client_cpu = [
         ((m1[1] - m0[1]) / CLK_TCK) / (m1[0] - m0[0]) for m0, m1 in zip(marks0, marks1, strict=True)
     ]
@@ -255,6 +331,9 @@ async def run_one(
         "transit_ms": percentiles(values),
         "transit_matched": len(values),
         "transit_match_ratio": len(values) / video_received if video_received else None,
+        "video_unmatched": video["unmatched"],
+        "video_layers": video["layers"],
+        "video_expected_pps": video["expected"] / window,
         "client_cpu": client_cpu,
         "root_netns_udp_drops": drops1[0] - drops0[0],
         "sfu_netns_udp_drops": drops1[1] - drops0[1],
@@ -323,6 +402,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["other_cpu_max"] = max((h["other_cpu_cores"] for h in hosts
                                     if h["other_cpu_cores"] is not None), default=None)
         row["decode_errors"] = sum(r.get("decode_errors", 0) for r in ok)
+        row["video_layers"] = _layers_seen(ok)
         row["loss_max"] = max((r["loss"] for r in ok if r.get("loss") is not None), default=None)
         for q in ("p50", "p95", "p99"):
             row[f"transit_{q}"] = _median([r["transit_ms"][q] for r in ok])
@@ -334,6 +414,16 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row[f"added_{q}"] = _median(added) if sfu != "p2p" else 0.0
         rows.append(row)
     return rows
+
+
+def _layers_seen(runs: list[dict[str, Any]]) -> str:
+    """Which layer the viewer slots of these runs received, e.g. "q: 30" or "f: 29,
+    h: 1" (slots summed over the runs; "" is a single layer)."""
+    seen: dict[str, int] = {}
+    for r in runs:
+        for rid, slots in (r.get("video_layers") or {}).items():
+            seen[rid] = seen.get(rid, 0) + slots
+    return ", ".join(f"{rid or 'single'}: {n}" for rid, n in sorted(seen.items()))
 
 
 def relay_machine() -> dict[str, str]:
@@ -375,15 +465,16 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         "rejected). Added transit subtracts the same repeat's p2p baseline.",
         "",
         "| Scenario | SFU | Runs accepted | CPU µs/pkt | Fwd pkt/s | Expected | "
+        "Layer received (slots) | "
         "Transit p50/p95/p99 ms | Added p50/p95/p99 ms | Client CPU max | "
         "Host load1 / steal / others' CPU (max) | Decoded fps min (errors) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["summary"]:
         lines.append(
             f"| {r['scenario']} | {r['sfu']} | {r['accepted']}/{r['runs']} | "
             f"{_f(r['cpu_us_per_packet'], '.1f')} | {_f(r['forwarded_pps'], '.0f')} | "
-            f"{_f(r['expected_pps'], '.0f')} | "
+            f"{_f(r['expected_pps'], '.0f')} | {r.get('video_layers') or '—'} | "
             f"{_f(r['transit_p50'], '.2f')} / {_f(r['transit_p95'], '.2f')} / "
             f"{_f(r['transit_p99'], '.2f')} | {_f(r['added_p50'], '.2f')} / "
             f"{_f(r['added_p95'], '.2f')} / {_f(r['added_p99'], '.2f')} | "
@@ -432,16 +523,21 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         "subscribers received. For the p2p row there is no SFU: it is the publishing client "
         "process's CPU per packet, for orientation only.",
         "- Fwd pkt/s counts every RTP packet (audio + video) the subscribers received; "
-        "Expected is publishers x subscribers x the publishers' measured send rate.",
-        "- Loss is exact, for video: the share of (packet, subscriber) pairs sent in the "
-        "window (minus its last 0.25 s) that never arrived before the window closed. Any "
-        "loss rejects the run.",
+        "Expected is what they should have received of what the publishers sent: every "
+        "publisher's audio and, of its video, the layer the SFU gives that viewer (for "
+        "simulcast, the layer each viewer slot received, from its first packet of that "
+        "layer on; a slot with no video expects the lowest layer). Layer received counts "
+        "viewer slots by the layer they mostly received.",
+        "- Loss is exact, for video: the share of (packet, viewer slot) pairs of that "
+        "expected layer sent in the window (minus its last 0.25 s) that never arrived "
+        "before the window closed. Any loss rejects the run.",
         "- Host: the 1-minute load average at the end of the window, the share of CPU time "
         "stolen by the hypervisor, and the CPU (in cores) that processes other than this "
         "run's SFU and clients used over the window (whole-host /proc/stat minus ours).",
         "- Memory is measured separately, on a fresh process (below): growth on a server "
         "that already served rooms says little.",
-        "- Transit joins VP8 RTP payload digests taken at the publisher's DTLS send and at "
+        "- Transit joins digests of each VP8 packet's data after its payload descriptor "
+        "(which SFUs rewrite), per publisher, taken at the publisher's DTLS send and at "
         "the subscriber's receiver (after aiortc's DTLS task), both on CLOCK_MONOTONIC; it "
         "includes both clients' aiortc overhead, which the p2p baseline cancels.",
         "- One subscriber per publisher decodes that publisher's video; the others count "

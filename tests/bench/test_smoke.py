@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.relay import BEGIN, END, assign, percentiles, write_doc
+from bench.common import percentiles
+from bench.relay import BEGIN, END, assign, write_doc
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = (
