@@ -18,7 +18,10 @@ handed to a particular process. Per participant one socket.io connection:
 * subscriber: `join` -> `media_join` -> `media_subscribe` -> answer ->
   `media_answer` -> layout, repeated while the layout lacks publishers (the
   relay starts with K audio + K video slots and adds the overflow on the next
-  offer).
+  offer); then `media_view`: each video slot's rendered tile size, as a
+  browser reports it. The relay gives a slot with no size the lowest layer, so
+  without it a simulcast viewer would never be given the layer asked for
+  (``layer`` in the config: the tile is that layer's frame, 1280x720 for "f").
 
 The relay's offer holds slots that may stay empty, and the relay chooses which
 publisher each slot carries. The harness expects "track" events in
@@ -294,6 +297,9 @@ class Client:
         self.session_id = str(config["session_id"])
         self._credentials = (str(config["username"]), str(config["password"]))
         self._simulcast = bool(config.get("simulcast"))
+        #: the simulcast layer every viewer asks for, by the tile size it reports
+        self._layer = str(config.get("layer", simulcast.RIDS[-1]))
+        simulcast.layer_spec(self._layer)  # an unknown rid fails before anyone joins
         self._http: aiohttp.ClientSession | None = None
         self._people: list[_Participant] = []
         # engineio logs "packet queue is empty, aborting" when a socket closes at teardown;
@@ -353,6 +359,9 @@ class Client:
         else:
             raise HearthError(f"layout still lacks publishers after {MAX_SUBSCRIBE_ROUNDS} "
                               f"offers: {layout}")
+        sizes = simulcast.view_sizes(layout, self._layer)
+        if sizes:
+            await person.ok("media_view", {"sizes": sizes})
         pc.remove_all_listeners("track")
         for listener in listeners:
             pc.on("track", listener)

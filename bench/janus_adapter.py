@@ -6,6 +6,11 @@ Publishers use `joinandconfigure` with their offer; subscribers use one
 multistream subscriber handle (`join` with every feed -> Janus offers ->
 `start` with our answer). Both sides send complete SDP (`trickle: false`),
 since aiortc gathers before it answers.
+
+With simulcast publishers, each subscriber names the substream it wants (the
+config's ``layer``: 2 for "f") in its `join` and again in a `configure` of
+every video m-line once started, so the layer is chosen, not Janus's default
+(the highest).
 """
 
 from __future__ import annotations
@@ -217,6 +222,16 @@ class SimulcastAdapter(Adapter):
     name = "janus-simulcast"
 
 
+def substream_request(attached: dict[str, Any], substream: int) -> dict[str, Any]:
+    """A subscriber `configure` asking for ``substream`` on every video m-line of the
+    subscription Janus described in its "attached" event (by the subscriber's mids)."""
+    mids = [str(s["mid"]) for s in attached.get("streams", []) if s.get("type") == "video"]
+    if not mids:
+        raise JanusError(f"the subscription has no video stream: {attached}")
+    return {"request": "configure",
+            "streams": [{"mid": mid, "substream": substream} for mid in mids]}
+
+
 class Client:
     """Worker half: one Janus session per client process, one handle per pc."""
 
@@ -224,6 +239,8 @@ class Client:
         self.url = config["url"]
         self.room = int(config["room"])
         self._simulcast = bool(config.get("simulcast"))
+        #: the substream every subscriber asks for (simulcast only)
+        self._substream = simulcast.substream(str(config.get("layer", simulcast.RIDS[-1])))
         self._session: JanusSession | None = None
 
     async def _janus(self) -> JanusSession:
@@ -262,8 +279,9 @@ class Client:
         janus = await self._janus()
         handle = await janus.attach()
         janus.watch_trickle(handle, pc)
+        layer = {"substream": self._substream} if self._simulcast else {}
         join = {"request": "join", "room": self.room, "ptype": "subscriber",
-                "streams": [{"feed": int(p)} for p in publisher_ids]}
+                "streams": [{"feed": int(p), **layer} for p in publisher_ids]}
         for attempt in range(FEED_RETRIES):  # a feed appears shortly after its webrtcup
             try:
                 data = await janus.message(handle, join, wait_event=True)
@@ -275,12 +293,18 @@ class Client:
         jsep = data.get("_jsep")
         if data.get("videoroom") != "attached" or not jsep:
             raise JanusError(f"subscriber join failed: {data}")
+        attached = data
         await pc.setRemoteDescription(RTCSessionDescription(sdp=jsep["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         answer = {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}
         data = await janus.message(handle, {"request": "start"}, jsep=answer, wait_event=True)
         if data.get("started") != "ok" and data.get("videoroom") != "event":
             raise JanusError(f"subscriber start failed: {data}")
+        if self._simulcast:
+            configure = substream_request(attached, self._substream)
+            data = await janus.message(handle, configure, wait_event=True)
+            if data.get("configured") != "ok":
+                raise JanusError(f"subscriber configure failed: {data}")
 
     async def close(self) -> None:
         if self._session is not None:

@@ -2,6 +2,7 @@
 
     python -m bench.relay --scenarios 1x1,4x3 --repeats 3 --warmup 8 --window 20 --sfu janus,hearth
     python -m bench.relay --memory --cycles 100   # Hearth's memory: fresh process, then a soak
+    python -m bench.relay --sfu hearth-simulcast,janus-simulcast --layer q   # 180p viewers
     python -m bench.relay --smoke          # loopback, p2p only, seconds long
     python -m bench.relay --smoke --sfu hearth   # plus `hearth serve` on loopback
     make bench-relay                       # the full run (bench/janus/janus-peer around it)
@@ -16,6 +17,10 @@ spawns fresh client processes, measures a window after warm-up, and records:
 * transit p50/p95/p99, and the same minus the baseline of that repeat;
 * the host over the window: load average, steal time, other processes' CPU;
 * each client process's CPU.
+
+Simulcast runs give every viewer the layer ``--layer`` asks for (the highest by
+default) on both SFUs, and after the warm-up wait (at most ``--settle`` seconds) until
+every viewer slot receives it; the report says what each viewer really received.
 
 A run is rejected, and listed with the reason, when any video packet was lost, when
 the clients' namespace dropped UDP datagrams, or when a client process went above 80%
@@ -79,6 +84,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 BEGIN, END = "<!-- bench.relay:begin -->", "<!-- bench.relay:end -->"
 MEM_BEGIN, MEM_END = "<!-- bench.relay.memory:begin -->", "<!-- bench.relay.memory:end -->"
 MAX_CYCLES = 200  # the soak is bounded in count (and each cycle in time)
+MAX_SETTLE_S = 300.0
 
 
 def udp_drops(pid: int | str = "self") -> int:
@@ -141,7 +147,8 @@ def join_video(collected: list[dict[str, Any]], t0: float, t1: float) -> dict[st
     (packet, slot) pairs, sent in [t0, t1 - DUE_MARGIN_S], that never arrived by t1),
     ``expected`` (video packets the slots should have received in [t0, t1)),
     ``layers`` (slots per rid they mostly received; "" is a single layer, "none" no
-    video) and ``unmatched`` (receipts joined to no send).
+    video), ``ended`` (slots per rid of the last packet they received) and
+    ``unmatched`` (receipts joined to no send).
     """
     streams: dict[tuple[int, str], list[float]] = {}
     by_key: dict[tuple[int, int], list[tuple[float, str, int]]] = {}
@@ -163,6 +170,7 @@ def join_video(collected: list[dict[str, Any]], t0: float, t1: float) -> dict[st
     transit: list[float] = []
     received = unmatched = due = missing = expected = 0
     layers: dict[str, int] = {}
+    ended: dict[str, int] = {}
     due_until = t1 - DUE_MARGIN_S
     for part in collected:
         for sub in part["subscribers"].values():
@@ -186,6 +194,8 @@ def join_video(collected: list[dict[str, Any]], t0: float, t1: float) -> dict[st
                     counts[rid] = counts.get(rid, 0) + 1
                 main = max(counts, key=lambda r: counts[r]) if counts else "none"
                 layers[main] = layers.get(main, 0) + 1
+                last = slot[-1][1] if slot else "none"
+                ended[last] = ended.get(last, 0) + 1
                 segments = _segments(slot) or [(lowest[publisher], -math.inf, math.inf)]
                 for rid, since, until in segments:
                     times = streams.get((publisher, rid), [])
@@ -197,7 +207,7 @@ def join_video(collected: list[dict[str, Any]], t0: float, t1: float) -> dict[st
                             missing += 1
     return {"transit": transit, "received": received, "loss": missing / due if due else None,
             "expected": expected, "layers": dict(sorted(layers.items())),
-            "unmatched": unmatched}
+            "ended": dict(sorted(ended.items())), "unmatched": unmatched}
 
 
 def assign(
@@ -230,6 +240,30 @@ async def _all_connected(handles: list[WorkerHandle], what: str) -> None:
         raise RunError(f"{what}: peer connections not connected: {states}")
 
 
+#: each check of the layers the viewers receive looks at this many seconds of packets
+SETTLE_PROBE_S = 1.5
+SETTLE_EVERY_S = 1.0
+
+
+async def settle(handles: list[WorkerHandle], rid: str,
+                 limit_s: float) -> tuple[float, dict[str, int]]:
+    """After the warm-up, wait (at most ``limit_s``) until every viewer slot's latest
+    video is layer ``rid``: an SFU that raises a viewer's layer as its estimate of the
+    viewer's link grows (Hearth) gets there later than one that is told the layer
+    (Janus), and the window should compare them on the same layer. Returns the
+    seconds waited and the slots per rid they ended on at the last check."""
+    start = time.monotonic()
+    while True:
+        now = time.monotonic()
+        collected = await asyncio.gather(
+            *(h.call("collect", now - SETTLE_PROBE_S, now) for h in handles))
+        ended: dict[str, int] = join_video(collected, now - SETTLE_PROBE_S, now)["ended"]
+        waited = time.monotonic() - start
+        if set(ended) == {rid} or waited >= limit_s:
+            return waited, ended
+        await asyncio.sleep(min(SETTLE_EVERY_S, max(0.0, limit_s - waited)))
+
+
 async def run_one(
     sfu: str, options: dict[str, Any], publishers: int, subscribers: int, args: argparse.Namespace,
 ) -> dict[str, Any]:
@@ -243,9 +277,15 @@ async def run_one(
     sfu_pids = adapter.sfu_pids()
     rss_idle = sum(read_rss_kb(p) for p in sfu_pids)
     await adapter.setup_room(publishers, subscribers)
+    layer = getattr(args, "layer", simulcast.RIDS[-1])
+    settle_limit = float(getattr(args, "settle", 0.0))
+    client_config = {**adapter.client_config(), "layer": layer}
+    layered = bool(client_config.get("simulcast"))
+    if layered:
+        run["layer_asked"] = layer
     config = {
-        "adapter": adapter.client_config(), "host_ip": args.host_ip,
-        "max_seconds": args.warmup + args.window + 120,
+        "adapter": client_config, "host_ip": args.host_ip,
+        "max_seconds": args.warmup + args.window + 120 + (settle_limit if layered else 0),
     }
     handles = [worker_handle(config) for _ in range(args.workers)]
     try:
@@ -276,6 +316,8 @@ async def run_one(
             rss_idle = sum(before[w][2] for w in range(n) if pub_of[w])
             run["sfu_cpu_source"] = "publishing client process (no SFU)"
         await asyncio.sleep(args.warmup)
+        if layered and settle_limit > 0:
+            run["settle_s"], run["settled_layers"] = await settle(handles, layer, settle_limit)
 
         marks0 = await asyncio.gather(*(h.call("mark") for h in handles))
         host0, self0 = host_sample(), read_cpu_ticks()
@@ -333,6 +375,7 @@ async def run_one(
         "transit_match_ratio": len(values) / video_received if video_received else None,
         "video_unmatched": video["unmatched"],
         "video_layers": video["layers"],
+        "video_layers_end": video["ended"],
         "video_expected_pps": video["expected"] / window,
         "client_cpu": client_cpu,
         "root_netns_udp_drops": drops1[0] - drops0[0],
@@ -403,6 +446,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                     if h["other_cpu_cores"] is not None), default=None)
         row["decode_errors"] = sum(r.get("decode_errors", 0) for r in ok)
         row["video_layers"] = _layers_seen(ok)
+        row["video_layers_end"] = _layers_seen(ok, "video_layers_end")
+        row["layer_asked"] = ", ".join(sorted({r["layer_asked"] for r in ok
+                                               if r.get("layer_asked")}))
+        row["settle_s_max"] = max((r["settle_s"] for r in ok if r.get("settle_s") is not None),
+                                  default=None)
         row["loss_max"] = max((r["loss"] for r in ok if r.get("loss") is not None), default=None)
         for q in ("p50", "p95", "p99"):
             row[f"transit_{q}"] = _median([r["transit_ms"][q] for r in ok])
@@ -416,14 +464,55 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _layers_seen(runs: list[dict[str, Any]]) -> str:
-    """Which layer the viewer slots of these runs received, e.g. "q: 30" or "f: 29,
-    h: 1" (slots summed over the runs; "" is a single layer)."""
+def _layers_seen(runs: list[dict[str, Any]], field: str = "video_layers") -> str:
+    """Which layer the viewer slots of these runs received (``field``: mostly, or
+    ``video_layers_end``: at the end of the window), e.g. "q: 30" or "f: 29, h: 1"
+    (slots summed over the runs; "" is a single layer)."""
     seen: dict[str, int] = {}
     for r in runs:
-        for rid, slots in (r.get("video_layers") or {}).items():
+        for rid, slots in (r.get(field) or {}).items():
             seen[rid] = seen.get(rid, 0) + slots
     return ", ".join(f"{rid or 'single'}: {n}" for rid, n in sorted(seen.items()))
+
+
+def layer_protocol(rid: str, settle: float | None) -> str:
+    """How the simulcast runs chose each viewer's layer, for the report."""
+    spec = simulcast.layer_spec(rid)
+    w, h = simulcast.tile_size(rid)
+    wait = (f"after the warm-up, the run waits (at most {settle:.0f} s) until every "
+            f"viewer slot receives it, then measures. " if settle else "")
+    return (f"Simulcast: every viewer is asked for layer {rid} ({spec.height}p, encoded "
+            f"at up to {spec.bitrate / 1000:.0f} kbit/s) of every publisher: on Hearth each viewer "
+            f"reports each video tile as {w}x{h} (`media_view`, as a browser reports its "
+            f"tiles), on Janus it asks for substream {simulcast.substream(rid)} (`join` and "
+            f"`configure`). Hearth still adapts within its estimate of each viewer's link; "
+            + wait + "The layer column shows what the viewers really received.")
+
+
+def unlike(first: dict[str, Any], second: dict[str, Any]) -> str:
+    """A ratio's caveat when two simulcast rows' viewers did not receive the same
+    layers: their packets differ in size and rate, so the ratio compares unlike work."""
+    if not (first.get("layer_asked") and second.get("layer_asked")):
+        return ""
+    if first.get("video_layers") == second.get("video_layers"):
+        return ""
+    return (f" (not like for like: layers received {first.get('video_layers') or '—'} "
+            f"vs {second.get('video_layers') or '—'})")
+
+
+def layer_cell(row: dict[str, Any]) -> str:
+    """The table's layer column: the layer asked for (simulcast), then the slots by the
+    layer they mostly received and, when it differs, by the one they ended on."""
+    mostly = row.get("video_layers") or "—"
+    end = row.get("video_layers_end")
+    cell = mostly if not end or end == mostly else f"{mostly}; at end {end}"
+    asked = row.get("layer_asked")
+    settle = row.get("settle_s_max")
+    if asked:
+        cell = f"{asked} asked: {cell}"
+        if settle is not None:
+            cell += f" (settled in ≤{settle:.0f} s)"
+    return cell
 
 
 def relay_machine() -> dict[str, str]:
@@ -463,6 +552,8 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         f"~{report['packet_rate']:.0f} packets/s per publisher. "
         "Medians over accepted runs only (a run with any loss or client-side drop is "
         "rejected). Added transit subtracts the same repeat's p2p baseline.",
+        *(["", layer_protocol(a["layer"], a.get("settle"))]
+          if a.get("layer") and any("simulcast" in sfu for sfu in a["sfu"]) else []),
         "",
         "| Scenario | SFU | Runs accepted | CPU µs/pkt | Fwd pkt/s | Expected | "
         "Layer received (slots) | "
@@ -474,7 +565,7 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         lines.append(
             f"| {r['scenario']} | {r['sfu']} | {r['accepted']}/{r['runs']} | "
             f"{_f(r['cpu_us_per_packet'], '.1f')} | {_f(r['forwarded_pps'], '.0f')} | "
-            f"{_f(r['expected_pps'], '.0f')} | {r.get('video_layers') or '—'} | "
+            f"{_f(r['expected_pps'], '.0f')} | {layer_cell(r)} | "
             f"{_f(r['transit_p50'], '.2f')} / {_f(r['transit_p95'], '.2f')} / "
             f"{_f(r['transit_p99'], '.2f')} | {_f(r['added_p50'], '.2f')} / "
             f"{_f(r['added_p95'], '.2f')} / {_f(r['added_p99'], '.2f')} | "
@@ -502,7 +593,7 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
                      if h["cpu_us_per_packet"] and j["cpu_us_per_packet"] else None)
             diff = (h["added_p95"] - j["added_p95"]
                     if h["added_p95"] is not None and j["added_p95"] is not None else None)
-            lines.append(f"| {s} | {_f(ratio, '.2f')}x | {_f(diff, '+.2f')} |")
+            lines.append(f"| {s} | {_f(ratio, '.2f')}x{unlike(h, j)} | {_f(diff, '+.2f')} |")
     if images:
         lines += ["", "Charts (medians from the table above; drawn by `bench/plots.py`):", ""]
         lines += [f"![{Path(i).stem}]({i})" for i in images]
@@ -527,7 +618,8 @@ def render(report: dict[str, Any], images: list[str] | None = None) -> str:
         "publisher's audio and, of its video, the layer the SFU gives that viewer (for "
         "simulcast, the layer each viewer slot received, from its first packet of that "
         "layer on; a slot with no video expects the lowest layer). Layer received counts "
-        "viewer slots by the layer they mostly received.",
+        "viewer slots by the layer they mostly received (and, where it differs, by the "
+        "one they received last).",
         "- Loss is exact, for video: the share of (packet, viewer slot) pairs of that "
         "expected layer sent in the window (minus its last 0.25 s) that never arrived "
         "before the window closed. Any loss rejects the run.",
@@ -578,6 +670,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=float, default=20.0)
     p.add_argument("--sfu", default=None,
                    help="comma list of: janus, hearth (default janus; none with --smoke)")
+    p.add_argument("--layer", default=simulcast.RIDS[-1], choices=simulcast.RIDS,
+                   help="the simulcast layer every viewer asks for (default: the highest)")
+    p.add_argument("--settle", type=float, default=120.0,
+                   help="simulcast: after the warm-up, wait at most this many seconds "
+                   "until every viewer receives --layer (0: do not wait)")
     p.add_argument("--workers", type=int, default=3,
                    help="client processes (at least 2; with 3+, publishers get their own)")
     p.add_argument("--janus-url", default="http://198.18.77.2:8088/janus")
@@ -616,6 +713,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--workers must be at least 2 (clients must not be the bottleneck)")
     if args.repeats < 1 or args.repeats > 20 or args.window <= 0 or args.window > 600:
         p.error("repeats must be 1-20 and window 0-600 s")
+    if not 0 <= args.settle <= MAX_SETTLE_S:
+        p.error(f"--settle must be 0-{MAX_SETTLE_S:.0f} s")
     return args
 
 
@@ -663,6 +762,11 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
                   f"{_f(run['loss'], '.2%')}, transit p50/p95 "
                   f"{_f(transit['p50'], '.2f')}/{_f(transit['p95'], '.2f')} ms, "
                   f"clients {[f'{c:.0%}' for c in run['client_cpu']]}"
+                  + (f", layer {run['layer_asked']} asked, slots mostly {run['video_layers']}"
+                     f", at end {run['video_layers_end']}"
+                     + (f", settled in {run['settle_s']:.1f} s to {run['settled_layers']}"
+                        if "settle_s" in run else "")
+                     if run.get("layer_asked") else "")
                   + (f"  REJECTED: {run['rejected']}" if run.get("rejected") else ""), flush=True)
         else:
             print(f"  FAILED: {run['error']}", flush=True)
@@ -674,6 +778,7 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> dict[str, Any
         "command": "python -m bench.relay " + shlex.join(argv),
         "args": {"warmup": args.warmup, "window": args.window, "repeats": args.repeats,
                  "sfu": args.sfu, "workers": args.workers, "host_ip": args.host_ip,
+                 "layer": args.layer, "settle": args.settle,
                  "order": "alternating",
                  "scenarios": [f"{p}x{s}" for p, s in args.scenarios]},
         "machine": relay_machine(),

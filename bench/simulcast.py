@@ -57,6 +57,40 @@ LAYERS = layer_specs()
 RIDS = tuple(layer.rid for layer in LAYERS)
 
 
+# --- which layer a viewer is given --------------------------------------------------
+
+
+def layer_spec(rid: str) -> LayerSpec:
+    """The layer of this rid; a ValueError names the rids there are."""
+    for spec in LAYERS:
+        if spec.rid == rid:
+            return spec
+    raise ValueError(f"no simulcast layer {rid!r} (the layers are {', '.join(RIDS)})")
+
+
+def tile_size(rid: str) -> tuple[int, int]:
+    """The rendered tile size a viewer reports to Hearth to be given layer ``rid``: the
+    layer's own frame, which that layer covers and no lower one does, so Hearth's size
+    rule picks exactly it (1280x720 for 720p, 320x180 for 180p)."""
+    spec = layer_spec(rid)
+    return spec.width, spec.height
+
+
+def view_sizes(layout: dict[str, dict[str, Any]], rid: str) -> dict[str, list[int]]:
+    """Hearth's ``media_view`` sizes for a viewer's layout (slot mid -> what it carries):
+    every video slot bound to a publisher, shown as a tile of ``tile_size(rid)``, as a
+    browser reports the tiles it renders."""
+    size = list(tile_size(rid))
+    return {mid: list(size) for mid, slot in sorted(layout.items())
+            if slot.get("kind") == "video" and slot.get("publisher_id")}
+
+
+def substream(rid: str) -> int:
+    """Janus's substream index of layer ``rid``: publishers announce their rids low to
+    high with ``rid_order`` "lmh", so substream 0 is the lowest layer."""
+    return RIDS.index(layer_spec(rid).rid)
+
+
 class LayerSource(Protocol):
     """The video track of a simulcast publisher (``clients.SimulcastTrack``)."""
 
