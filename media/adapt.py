@@ -8,9 +8,10 @@ publication, which layers the publisher keeps sending.
    wire overhead, audio included) and the fraction lost over all its streams, pooled
    by packet count until there is enough to tell (``estimate.LossWindow``), feed its
    ``estimate.DownlinkEstimate`` (told when an upgrade was just made, so a rise in
-   loss undoes it); its round trips over all slots (``estimate.QueueWatch``) say
-   whether a queue is building on its link, which stops the estimate's growth and
-   fails a step's test;
+   loss undoes it); its round trips over all slots (``estimate.QueueWatch``), less
+   the relay loop's own lateness of late, say whether a queue is building on its
+   link, which stops the estimate's growth and fails a step's test, and a queue that
+   stands lowers the estimate under what was sent;
 2. the video budget is that estimate minus the audio it receives;
 3. ``layers.decide`` (size, clinic cap, budget, hysteresis) gives each visible
    video slot a layer index or None (paused for bandwidth), and the slot is told
@@ -35,17 +36,20 @@ the router through the small protocols below, so its tests use plain objects.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from . import layers
 from .estimate import (
+    OVERUSE_DRAIN,
     WIRE_OVERHEAD,
     DownlinkEstimate,
     LossEstimate,
     LossWindow,
     Meter,
     QueueWatch,
+    Recent,
     RoundTrip,
 )
 
@@ -59,6 +63,9 @@ MEASURED_FLOOR = 0.25
 #: padding covers at most this many seconds since a viewer's previous tick (a late
 #: tick does not send a burst)
 PAD_TICK_MAX = 0.25
+#: a round trip measured now may have waited this many seconds of the relay's own
+#: loop lateness (the most it was late over them) before it was read
+LAG_SPAN = 1.0
 
 
 class LayerView(Protocol):
@@ -173,8 +180,8 @@ class _Slot:
 
 
 class _Viewer:
-    __slots__ = ("downlink", "failed_probe", "hold", "losses", "meter", "owed", "padded",
-                 "queue", "receives", "slots", "ticked")
+    __slots__ = ("backed_off", "downlink", "failed_probe", "hold", "losses", "meter", "owed",
+                 "padded", "queue", "receives", "slots", "ticked")
 
     def __init__(self) -> None:
         self.downlink = DownlinkEstimate()
@@ -182,6 +189,8 @@ class _Viewer:
         self.failed_probe = -1.0
         self.losses = LossWindow()
         self.queue = QueueWatch()
+        #: when the estimate was last lowered (on loss or on a standing queue)
+        self.backed_off = -math.inf
         self.meter = Meter()
         self.hold: layers.Hold | None = None
         self.slots: dict[int, _Slot] = {}
@@ -229,6 +238,8 @@ class Adapter:
         self._frames = layers.layer_frames(config.layers)
         #: this tick's layer costs per publication id (``costs`` once per tick)
         self._costs: dict[str, tuple[int, ...]] = {}
+        #: how late the relay's loop ran at each tick lately (seconds)
+        self._lag = Recent(LAG_SPAN)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -266,12 +277,19 @@ class Adapter:
             out[0] = min(out[0], self.policy.audio_only_below)
         return tuple(out)
 
+    def lateness(self, now: float) -> float:
+        """The most the relay's loop ran late over the last ``LAG_SPAN`` (seconds)."""
+        return max(self._lag.values(now), default=0.0)
+
     # -- the tick --------------------------------------------------------------------
 
-    def tick(self, now: float) -> None:
-        """One round: every viewer's targets, then every publication's layers."""
+    def tick(self, now: float, lag: float = 0.0) -> None:
+        """One round: every viewer's targets, then every publication's layers.
+        ``lag``: how late the relay's loop ran this tick (seconds), which a round
+        trip read lately may hold too."""
         router = self.router
         self._costs = {}
+        self._lag.add(now, max(0.0, lag))
         for vid in [v for v in self._viewers if v not in router.peers]:
             del self._viewers[vid]
         for viewer in list(router.peers.values()):
@@ -288,6 +306,7 @@ class Adapter:
         for key in [k for k in v.slots if k not in known]:
             del v.slots[key]
         sent = v.meter.add(now, sum(wire_bytes(s) for s in slots) + v.padded)
+        lag = self.lateness(now)
         audio = 0.0
         for s in slots:
             est = s.estimate
@@ -300,7 +319,7 @@ class Adapter:
             v.losses.add(now, est.counted - st.counted, est.missing - st.missing)
             st.counted, st.missing = est.counted, est.missing
             for rtt in s.round_trip.take():
-                v.queue.add(now, rtt)
+                v.queue.add(now, max(0.0, rtt - lag))
             self._measure(s, st, rate, now)
         pooled = v.losses.take(now)
         loss, packets = pooled if pooled is not None else (None, 0)
@@ -311,10 +330,17 @@ class Adapter:
             and now - v.hold.raised_at < self.policy.upgrade_fails_within
         counted = v.hold is not None and v.hold.raised_at == v.failed_probe
         queuing = v.queue.queuing(now)
+        overuse = v.queue.standing(now, since=v.backed_off + OVERUSE_DRAIN)
+        if overuse:
+            v.backed_off = now
         before = v.downlink.rate
-        estimate = v.downlink.update(now, sent, loss, probing, packets, counted, queuing)
-        if probing and not counted and v.downlink.rate < before and v.hold is not None:
-            v.failed_probe = v.hold.raised_at
+        estimate = v.downlink.update(now, sent, loss, probing, packets, counted, queuing,
+                                     overuse)
+        if v.downlink.rate < before:
+            # whatever lowered it, the queue read next is the one that lowering drains
+            v.backed_off = now
+            if probing and not counted and v.hold is not None:
+                v.failed_probe = v.hold.raised_at
         budget = estimate - audio
         demands = self._demands(slots, now)
         if v.hold is None:

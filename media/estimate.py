@@ -27,6 +27,15 @@ grows by ``GROWTH`` per second, but never past ``1.5 * sent + PROBE_ALLOWANCE``
 upgrade, when loss that rose ``LOSS_RISE`` over the link's usual loss also falls at
 once (the upgrade was the probe, and it failed). A fresh viewer starts at ``DOWNLINK_START``.
 
+**Delay.** The round trips in a viewer's receiver reports (``RoundTrip``) say
+when a queue builds on its link (``QueueWatch``), long before a deep buffer
+overflows: while it builds, the estimate does not grow, and once it stands
+(``QueueWatch.standing``), the estimate falls to ``OVERUSE_BACKOFF`` of what was
+sent, at most once per ``OVERUSE_DRAIN`` plus the time a queue takes to be called
+one. The round trip is measured on the relay's event loop, so a loop running late
+would look like a queue on every viewer's link; the adapter takes the loop's own
+lateness off each sample.
+
 **Whose loss.** The relay forwards with the publisher's numbering, so what the
 publisher's uplink lost is a gap in every viewer's stream too, reported as lost
 before the relay's NACK brings it back. Each layer measures what its stream skipped
@@ -82,7 +91,12 @@ SENT_WINDOW = 1.0
 #: a viewer's round trip this much (seconds) over its least of the last
 #: ``RTT_BASE_SPAN`` seconds, and at least double it, means a queue is building on
 #: its link ...
-DELAY_RISE = 0.06
+DELAY_RISE = 0.03
+#: ... and half that rise, in any one round trip of late, means the link is not
+#: quiet: no test starts on it, and one under way fails. A 300 kbit/s link that
+#: three 180p tiles and three voices fill stands about 55 ms over its least: a step's
+#: padding on top of it overflows the link's buffer before the next report
+DELAY_QUIET = 0.5
 RTT_BASE_SPAN = 30.0
 #: ... when every round trip of the last ``DELAY_WINDOW`` seconds says so, and they
 #: are at least ``DELAY_SAMPLES`` spanning ``DELAY_PERSIST`` seconds: several slots'
@@ -91,6 +105,23 @@ RTT_BASE_SPAN = 30.0
 DELAY_SAMPLES = 2
 DELAY_WINDOW = 1.5
 DELAY_PERSIST = 0.5
+#: a queue that stands (``QueueWatch.standing``: every round trip of the window
+#: twice ``DELAY_RISE`` over the least, and they differ among themselves by less than
+#: that) lowers the estimate to this share of what was sent: the link carries less
+#: than that, or no queue would build. The layers then keep their margin under it
+#: (``layers``), so the queue drains. A browser short of CPU reads its packets late
+#: too, but by leaps (40 ms, then 430, then 50), not as a queue that holds its level
+OVERUSE_BACKOFF = 0.9
+OVERUSE_RISE = 2.0
+#: ... over the last ``OVERUSE_WINDOW`` seconds, in reports that arrived at least
+#: ``OVERUSE_REPORTS`` different times spanning ``OVERUSE_PERSIST``: a starved
+#: browser's late reads come in spells of a second or two, a full link's queue stays
+OVERUSE_WINDOW = 2.5
+OVERUSE_PERSIST = 1.5
+OVERUSE_REPORTS = 3
+#: after lowering on a queue, its round trips of this many seconds are not read
+#: again: they were measured while the queue the lowering drains was still there
+OVERUSE_DRAIN = 1.5
 #: round trips a slot remembers sending an SR for (SRs go every 0.5 to 1.5 s)
 SR_REMEMBERED = 8
 #: bytes a packet takes on the wire beyond its RTP bytes: SRTP tag (10), UDP and
@@ -238,20 +269,23 @@ class QueueWatch:
         """The least round trip of the last ``RTT_BASE_SPAN`` (None: none yet)."""
         return min((r for _, r in self._samples), default=None)
 
-    def _recent(self, now: float) -> tuple[list[tuple[float, float]], float]:
-        """The samples of the last ``DELAY_WINDOW``, newest first, and the round trip
-        over which one has risen; none before there are more than ``DELAY_SAMPLES``."""
+    def _recent(self, now: float, share: float = 1.0, window: float = DELAY_WINDOW
+                ) -> tuple[list[tuple[float, float]], float]:
+        """The samples of the last ``window`` seconds, newest first, and the round
+        trip over which one has risen by ``share`` of the rise; none before there are
+        more than ``DELAY_SAMPLES``."""
         samples = self._samples
         if len(samples) <= DELAY_SAMPLES:
             return [], math.inf
         least = min(r for _, r in samples)
-        recent = list(takewhile(lambda x: now - x[0] <= DELAY_WINDOW, reversed(samples)))
-        return recent, least + max(DELAY_RISE, least)
+        recent = list(takewhile(lambda x: now - x[0] <= window, reversed(samples)))
+        return recent, least + share * max(DELAY_RISE, least)
 
     def rising(self, now: float) -> bool:
-        """Whether any round trip of the last ``DELAY_WINDOW`` rose: too early to call
-        a queue, too late to start a test on the link."""
-        recent, floor = self._recent(now)
+        """Whether any round trip of the last ``DELAY_WINDOW`` rose ``DELAY_QUIET`` of
+        the way to a queue: too early to call one, too late to start a test on the
+        link."""
+        recent, floor = self._recent(now, DELAY_QUIET)
         return any(r > floor for _, r in recent)
 
     def queuing(self, now: float) -> bool:
@@ -261,6 +295,20 @@ class QueueWatch:
         if len(recent) < DELAY_SAMPLES or recent[0][0] - recent[-1][0] < DELAY_PERSIST:
             return False
         return all(r > floor for _, r in recent)
+
+    def standing(self, now: float, since: float = -math.inf) -> bool:
+        """Whether a queue stands: every round trip of the last ``OVERUSE_WINDOW``
+        measured after ``since`` rose ``OVERUSE_RISE`` times as far as ``queuing``
+        asks, in ``OVERUSE_REPORTS`` arrivals over at least ``OVERUSE_PERSIST``
+        seconds, and they differ among themselves by less than they rose."""
+        recent, floor = self._recent(now, OVERUSE_RISE, OVERUSE_WINDOW)
+        recent = [x for x in recent if x[0] >= since]
+        if len({t for t, _ in recent}) < OVERUSE_REPORTS \
+                or recent[0][0] - recent[-1][0] < OVERUSE_PERSIST:
+            return False
+        rtts = [r for _, r in recent]
+        least = self.base() or 0.0
+        return min(rtts) > floor and max(rtts) - min(rtts) < min(rtts) - least
 
 
 class LossEstimate:
@@ -463,7 +511,8 @@ class DownlinkEstimate:
 
     def update(self, now: float, sent: float, loss: float | None,
                probing: bool = False, packets: int = LOSS_PACKETS,
-               counted: bool = False, queuing: bool = False) -> int:
+               counted: bool = False, queuing: bool = False,
+               overuse: bool = False) -> int:
         """One tick: ``sent`` is the rate sent to the viewer over the last window
         (bps, audio included), ``loss`` the fraction lost over the ``packets`` the
         receiver reports pooled since the last loss (None: not enough yet).
@@ -473,12 +522,18 @@ class DownlinkEstimate:
         ``counted``: that upgrade's failure already lowered the estimate once, so
         the loss still in flight lowers it no further than what carried before;
         ``queuing``: the viewer's round trip rose (``QueueWatch``), so it does not
-        grow. Returns the estimate.
+        grow; ``overuse``: a queue stood and it was not lowered for it lately, so it
+        falls to ``OVERUSE_BACKOFF`` of what was sent (the delay-based decrease of
+        draft-ietf-rmcat-gcc-02 section 5.5: a link that builds a queue carries less
+        than it is sent, and a loss-based estimate would wait for the queue to
+        overflow). Returns the estimate.
 
         Growth is per second since the previous report (at most ``MAX_GAP``), so it
         does not depend on how often reports or ticks come."""
         self.sent = sent
         self._offered.add(now, sent)
+        if overuse and sent > 0:
+            self.rate = max(float(DOWNLINK_FLOOR), min(self.rate, OVERUSE_BACKOFF * sent))
         if loss is None:
             return int(self.rate)
         dt = SENT_WINDOW if self._last is None else min(MAX_GAP, max(0.0, now - self._last))

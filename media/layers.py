@@ -20,13 +20,14 @@ a downgrade applies at once; an upgrade only after the budget has stayed above t
 next allocation's cost times ``margin`` for ``upgrade_hold`` seconds, and one step
 at a time (``next_step``: one more tile, or one tile one layer up). Before the step
 is made, the link is tested with it: for ``Policy.test_for`` seconds the relay
-resends the viewer's latest packets over RTX at the step's rate (``Hold.pad``), so
-the viewer's link carries the new allocation's load before the viewer sees any of
-it. A loss-based estimate finds a link's limit only by trying; tried with padding,
-a link that cannot carry the step costs the viewer a few repaired packets, not a
-keyframe at a layer that then freezes. A test fails when the estimate fell under the
-step, or when the viewer's round trip rose (a queue building on its link, before
-anything is lost); the next wait is then twice as long. After an audio-only pause,
+resends the viewer's latest packets over RTX at the step's rate, plus the margin
+the new allocation keeps (``Hold.pad``), so the viewer's link carries the new
+allocation's load before the viewer sees any of it. A loss-based estimate finds a
+link's limit only by trying; tried with padding, a link that cannot carry the step
+costs the viewer a few repaired packets, not a keyframe at a layer that then
+freezes. A test fails when the estimate fell under the step, or when the viewer's
+round trip rose (a queue building on its link, before anything is lost); the next
+wait is then twice as long. After an audio-only pause,
 video is tried again with one tile at the lowest layer after a back-off that doubles
 each time the try fails.
 
@@ -420,10 +421,13 @@ def _apply(hold: Hold, action: Action, now: float, budget: float,
         return replace(hold, low=min(hold.low, budget))
     if action is A.TEST:
         # the step's own price: measured costs move, and a grant that buys nothing
-        # more at this tick's prices may buy the step at the next one's
+        # more at this tick's prices may buy the step at the next one's. With the
+        # margin the raised allocation keeps: a video's rate swings around its mean
+        # (a keyframe, a busy scene), and a link that carries the step's mean and no
+        # more stands a queue once the step is made
         step_to = step_at(hold.granted) if step_at is not None \
             else min(hold.low, budget) / policy.margin
-        pad = max(0, cost_at(step_to, None) - cost_at(hold.granted, None))
+        pad = max(0.0, cost_at(step_to, None) * policy.margin - cost_at(hold.granted, None))
         return replace(hold, since=now, low=min(hold.low, budget), raised_at=now, pad=pad)
     if action is A.RAISE:
         grant = _raise_to(hold, budget, policy, step_at)

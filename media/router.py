@@ -94,7 +94,9 @@ class Router:
         re-send unanswered renegotiations; watch for publishers whose media stopped."""
         interval = self.relay.config.keyframe_check_interval
         while True:
+            slept = time.monotonic()
             await asyncio.sleep(interval)
+            lag = time.monotonic() - slept - interval
             for pub in list(self.publications.values()):
                 if pub.kind == "video":
                     for layer in pub.layers:
@@ -103,7 +105,7 @@ class Router:
             now = time.monotonic()
             try:
                 if self.relay.config.simulcast:  # with one layer each, nothing adapts
-                    self.adapter.tick(now)
+                    self.adapter.tick(now, lag)
             except Exception:
                 logger.warning("layer adaptation failed: session=%s", self.id, exc_info=True)
             self.flush_layouts()

@@ -176,16 +176,20 @@ class Session:
                 if pid != viewer.id and f"{pid}-cam" in self.publications:
                     self.see(viewer, pid, size)
 
-    def run(self, seconds: float, watch: Person | None = None) -> list[list[str | None]]:
-        """Move time on; the layers ``watch`` received at each tick."""
+    def run(self, seconds: float, watch: Person | None = None, lag: float = 0.0,
+            told: bool = True) -> list[list[str | None]]:
+        """Move time on; the layers ``watch`` received at each tick. ``lag``: the
+        relay's loop runs that late, so every report is read that much later (its
+        round trip looks longer), and the adapter is told so unless ``told`` is
+        False."""
         seen = []
         for _ in range(round(seconds * 10)):
             self.now = round(self.now + 0.1, 6)
             for viewer in self.peers.values():
                 self._send(viewer)
                 if round(self.now * 10) % 10 == 0:
-                    self._report(viewer)
-            self.adapter.tick(self.now)
+                    self._report(viewer, lag)
+            self.adapter.tick(self.now, lag if told else 0.0)
             if watch is not None:
                 seen.append(rids(watch))
         return seen
@@ -209,7 +213,7 @@ class Session:
             s.forwarded += packets
             viewer.offered += (payload + packets * WIRE_OVERHEAD) * 8
 
-    def _report(self, viewer: Person) -> None:
+    def _report(self, viewer: Person, lag: float = 0.0) -> None:
         """A receiver report per slot: of the packets forwarded since its last report,
         each is lost with the congestion loss of the last second plus the link's random
         loss, so a report of a few packets is as noisy as a browser's. What the link
@@ -232,7 +236,7 @@ class Session:
                 chance = min(1.0, congestion + viewer.loss)
                 lost = sum(self.rng.random() < chance for _ in range(due))
                 s.estimate.on_loss(lost / due, self.now, highest=s.forwarded)
-                s.round_trip.fresh.append(BASE_RTT + delay + self.rng.uniform(0, 0.01))
+                s.round_trip.fresh.append(BASE_RTT + delay + lag + self.rng.uniform(0, 0.01))
 
     def layers_events(self) -> list[tuple[str, dict[str, Any]]]:
         return [(pid, payload) for _, pid, event, payload in self.relay.events
@@ -346,6 +350,68 @@ def test_without_the_round_trip_the_same_buffer_fills(monkeypatch: pytest.Monkey
     seen, deepest = bufferbloat(Session())
     assert any("h" in x for x in seen)
     assert deepest > 1.5
+
+
+def standing_queue(s: Session) -> tuple[list[list[str | None]], float, float]:
+    """A viewer whose link (470 kbps, behind a 2 s buffer, no random loss) is 5 %
+    short of three 180p tiles and three voices (494 kbps): the layers it received
+    each tick, the deepest its queue got and the share of the time it stood over
+    0.3 s (seconds, share), over two minutes after the first half."""
+    slow = s.join("slow", link=470_000)
+    slow.queue_s = 2.0
+    for pid in "abc":
+        s.join(pid)
+    s.everyone_sees_everyone()
+    s.run(30)
+    seen: list[list[str | None]] = []
+    depths = []
+    for _ in range(1200):
+        seen += s.run(0.1, watch=slow)
+        depths.append(slow.backlog / 470_000)
+    return seen, max(depths), sum(d > 0.3 for d in depths) / len(depths)
+
+
+def test_a_queue_that_stands_lowers_the_estimate_and_drains() -> None:
+    """Nothing is lost until the 2 s buffer is full, so loss alone would keep all
+    three tiles and every voice 2 s late. The round trip stands over its least: the
+    estimate falls under what was sent, one tile pauses, and the queue drains; the
+    tests that try the third tile again fail on the round trip, not on loss."""
+    seen, deepest, standing = standing_queue(Session())
+    assert all(x.count("q") >= 2 and "h" not in x for x in seen)
+    assert deepest < 0.6
+    assert standing < 0.05
+
+
+def test_without_the_decrease_the_same_queue_stands_at_the_buffers_depth(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("media.estimate.OVERUSE_BACKOFF", 10.0)
+    seen, deepest, standing = standing_queue(Session())
+    assert all(x == ["q", "q", "q"] for x in seen)
+    assert deepest > 1.5
+    assert standing > 0.5
+
+
+def test_the_relays_own_lateness_is_no_queue_on_anyones_link() -> None:
+    """The relay's loop running 0.3 s late for 20 s makes every round trip look
+    0.3 s longer: told how late it ran, the adapter takes that off, and no unlimited
+    viewer loses its 720p."""
+    s = Session()
+    for pid in "abcd":
+        s.join(pid)
+    s.everyone_sees_everyone()
+    s.run(40)
+    seen = s.run(20, watch=s.peers["a"], lag=0.3)
+    assert all(x == ["f", "f", "f"] for x in seen)
+
+
+def test_untold_the_same_lateness_would_lower_everyone() -> None:
+    s = Session()
+    for pid in "abcd":
+        s.join(pid)
+    s.everyone_sees_everyone()
+    s.run(40)
+    seen = s.run(20, watch=s.peers["a"], lag=0.3, told=False)
+    assert any(x != ["f", "f", "f"] for x in seen)
 
 
 def test_a_300_kbps_viewer_with_three_publishers_keeps_audio_and_one_180p_tile() -> None:

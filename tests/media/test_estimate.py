@@ -9,6 +9,7 @@ import pytest
 
 from media.estimate import (
     DELAY_PERSIST,
+    DELAY_QUIET,
     DELAY_RISE,
     DELAY_WINDOW,
     DOWNLINK_FLOOR,
@@ -17,6 +18,8 @@ from media.estimate import (
     LOSS_MIN_PACKETS,
     LOSS_WINDOW,
     MIN_GROWTH,
+    OVERUSE_BACKOFF,
+    OVERUSE_RISE,
     PROBE_ALLOWANCE,
     RTT_BASE_SPAN,
     SENT_HEADROOM,
@@ -147,6 +150,51 @@ def test_downlink_grows_eight_percent_a_second_under_low_loss() -> None:
     d2.update(0.5, 1_000_000, 0.0)
     d2.update(1.0, 1_000_000, 0.0)
     assert d2.rate == pytest.approx(1_080_000 * 1.04 * 1.04)
+
+
+def test_a_queue_stands_when_its_round_trips_hold_their_level() -> None:
+    """``standing`` (what lowers the estimate) asks for twice the rise ``queuing``
+    does, and for round trips that differ among themselves by less than they rose: a
+    queue holds its level, a browser short of CPU reads its reports late by leaps."""
+    q = QueueWatch()
+    for i in range(10):
+        q.add(i * 0.3, 0.01)
+    low = 0.01 + DELAY_RISE * 1.5  # a queue, but not yet one to lower for
+    q.add(4.0, low)
+    q.add(4.6, low)
+    assert q.queuing(4.6)
+    assert not q.standing(4.6)
+    high = 0.01 + DELAY_RISE * OVERUSE_RISE + 0.2
+    q.add(6.0, high)
+    q.add(6.6, high + 0.02)
+    assert not q.standing(6.6)  # two reports in 0.6 s: a spell, not yet a queue
+    q.add(7.2, high)
+    q.add(7.6, high)
+    assert q.standing(7.6)
+    # round trips measured before ``since`` (a lowering's drain) are not read
+    assert not q.standing(7.6, since=6.1)
+    q.add(8.2, high)
+    assert q.standing(8.2, since=6.1)
+    # the same level reached by leaps: 40 ms, then 430, then 50 is no queue
+    leaps = QueueWatch()
+    for i in range(10):
+        leaps.add(i * 0.3, 0.001)
+    for t, r in ((4.0, 0.09), (4.5, 0.43), (5.0, 0.1), (5.5, 0.2), (6.0, 0.15)):
+        leaps.add(t, r)
+    assert leaps.queuing(6.0)
+    assert not leaps.standing(6.0)
+
+
+def test_downlink_falls_under_what_was_sent_on_a_standing_queue() -> None:
+    """A queue that stands means the link carries less than it was sent: the
+    estimate falls to ``OVERUSE_BACKOFF`` of it at once, with or without a loss
+    report, and never rises for it; ``queuing`` alone only stops the growth."""
+    d = DownlinkEstimate(2_000_000)
+    assert d.update(1.0, 500_000, None, overuse=True) == int(OVERUSE_BACKOFF * 500_000)
+    assert d.update(2.0, 500_000, 0.0, queuing=True) == int(OVERUSE_BACKOFF * 500_000)
+    assert d.update(3.0, 900_000, 0.0, queuing=True, overuse=True) \
+        == int(OVERUSE_BACKOFF * 500_000)
+    assert d.update(4.0, 10_000, None, overuse=True) == DOWNLINK_FLOOR
 
 
 def test_downlink_growth_is_bounded_by_what_was_sent() -> None:
@@ -299,6 +347,12 @@ def test_a_queue_is_every_recent_round_trip_over_the_least() -> None:
     assert not q.queuing(2.7)
     high = 0.03 + DELAY_RISE + 0.01
     assert not q.rising(2.7)
+    # half way to a queue: the link is not quiet (no test starts), but no queue yet
+    q.add(2.8, 0.03 + DELAY_QUIET * DELAY_RISE + 0.005)
+    q.add(3.4, 0.03 + DELAY_QUIET * DELAY_RISE + 0.005)
+    assert q.rising(3.4)
+    assert not q.queuing(3.4)
+    assert not q.rising(3.4 + DELAY_WINDOW + 0.1)
     q.add(4.5, high)
     assert q.rising(4.5)  # one high report: rising, not yet a queue
     q.add(4.5, high)  # two slots' reports in one spike: one event

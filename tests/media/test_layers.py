@@ -251,7 +251,8 @@ def test_watch_then_wait_then_raise_to_the_lowest_budget_seen_over_the_margin() 
     hold = step(hold, NOW + H, 1_500_000, COST_AT, POLICY)  # TIME: TEST the step first
     assert (hold.phase, hold.granted, hold.since, hold.raised_at) == \
         (Phase.TESTING, 600_000, NOW + H, NOW + H)
-    assert hold.pad == 1_000_000 - 500_000  # what the step to 720p adds
+    # what the step to 720p adds, and the margin the raised allocation keeps
+    assert hold.pad == 1_000_000 * POLICY.margin - 500_000
     hold = step(hold, NOW + H + 1, 1_400_000, COST_AT, POLICY)  # ROOM: the test goes on
     assert hold.phase is Phase.TESTING
     hold = step(hold, NOW + H + TST, 1_500_000, COST_AT, POLICY)  # TIME: RAISE
@@ -260,13 +261,15 @@ def test_watch_then_wait_then_raise_to_the_lowest_budget_seen_over_the_margin() 
     assert hold.raised_at == NOW + H + TST
 
 
-def test_the_padding_is_the_steps_price() -> None:
+def test_the_padding_is_the_steps_price_with_the_margin() -> None:
     """What is tested is the step itself (``next_step``), even when the lowest budget
     of the hold would not buy it at this tick's prices: measured costs move, and the
-    raise that follows may buy it at the next tick's."""
+    raise that follows may buy it at the next tick's. The padding carries the margin
+    the raised allocation keeps too: a link that carries the step's mean rate and no
+    more would stand a queue once the step is made."""
     hold = Hold(Phase.HOLD_DOWN, 600_000, NOW - H, 700_000)
     tested = step(hold, NOW, 1_300_000, COST_AT, POLICY, step_at=lambda granted: 1_100_000)
-    assert (tested.phase, tested.pad) == (Phase.TESTING, 1_000_000 - 500_000)
+    assert (tested.phase, tested.pad) == (Phase.TESTING, 1_000_000 * POLICY.margin - 500_000)
 
 
 def test_a_queue_on_the_link_is_no_room_and_fails_a_test() -> None:

@@ -244,6 +244,15 @@ async def test_metrics_layers_events_and_sizes(env: Env) -> None:
     assert router.downlink_estimates() == [1_500_000]
 
 
+async def test_the_periodic_loop_tells_the_adapter_how_late_it_ran(env: Env) -> None:
+    """A round trip read while the relay's loop ran late holds that lateness: the
+    loop measures it and the adapter takes it off (tests/media/test_adapt.py)."""
+    await asyncio.sleep(0.3)
+    time.sleep(0.4)  # noqa: ASYNC251 -- the loop is held up, as by a burst of work
+    await asyncio.sleep(0.15)
+    assert env.router.adapter.lateness(time.monotonic()) >= 0.3
+
+
 def test_initial_layer_by_rendered_height_capped() -> None:
     scales = [4.0, 2.0, 1.0]
     assert initial_layer((0, 0), scales, 2) == 0
