@@ -145,14 +145,18 @@ def demand(key: str, size: Size, rids: Sequence[str], costs: Sequence[int],
 
 # --- sharing a viewer's budget ---------------------------------------------------------
 
-def allocate(demands: Sequence[Demand], budget: float, top: int | None = None) -> Targets:
+def allocate(demands: Sequence[Demand], budget: float, top: int | None = None,
+             prefer: Mapping[str, int | None] | None = None) -> Targets:
     """Layer index per slot (None: paused) within ``budget`` bps; ``top`` caps every
     slot's layer (probing uses 0).
 
     Everyone is seen first: each slot gets the lowest layer, and the smallest tiles
     are paused only while even that does not fit (a paused one whose lowest layer
     still fits what is left is seen after all). Then, in rounds of one layer, the
-    largest tiles are upgraded first while the budget allows."""
+    largest tiles are upgraded first while the budget allows; among tiles of one
+    size, those ``prefer`` (the slots' current layers) has higher go first, so a
+    raise adds a layer to the next tile instead of moving one from tile to tile as
+    the measured costs shift (a layer just turned on costs little until measured)."""
     out: Targets = {d.key: None for d in demands}
     seen = sorted(demands, key=lambda d: (d.area, d.key))  # smallest first
     total = sum(d.costs[0] for d in seen)
@@ -167,7 +171,9 @@ def allocate(demands: Sequence[Demand], budget: float, top: int | None = None) -
     seen.sort(key=lambda d: (d.area, d.key))
     left = budget - total
     level = {d.key: 0 for d in seen}
-    largest = seen[::-1]
+    held = prefer or {}
+    largest = sorted(seen, key=lambda d: (d.area, -1 if (i := held.get(d.key)) is None
+                                          else i, d.key), reverse=True)
     raised = True
     while raised:
         raised = False
@@ -484,8 +490,14 @@ def targets(hold: Hold, demands: Sequence[Demand], budget: float,
         held = {d.key: i for d in demands
                 if (i := kept.get(d.key)) is not None and i <= d.top}
         if held and (spent := cost(held, demands)) <= budget:
+            whole = all(d.key in kept and (d.key in held or kept[d.key] is None)
+                        for d in demands)
+            if whole and spent >= granted:
+                # every slot's layer still fits and nothing more was granted: as it
+                # is (allocated afresh at the same price, a tile could trade places)
+                return {d.key: held.get(d.key) for d in demands}
             granted = max(granted, spent)
-    return allocate(demands, granted)
+    return allocate(demands, granted, prefer=kept)
 
 
 def audio_threshold(demands: Sequence[Demand], policy: Policy) -> float:

@@ -33,6 +33,7 @@ from media.layers import (
     size_index,
     start,
     step,
+    targets,
 )
 
 LAYERS = (("q", 4.0, 150_000), ("h", 2.0, 500_000), ("f", 1.0, 1_000_000))
@@ -426,6 +427,25 @@ def test_the_next_step_is_the_cheapest_single_addition() -> None:
     top = allocate([a, b], 10_000_000)
     assert next_step([a, b], 10_000_000) == 10_000_000
     assert top == {"a": 2, "b": 0}
+
+
+def test_a_raise_adds_a_layer_to_the_next_tile_instead_of_moving_one() -> None:
+    """Two tiles of one size, a at 720p and b at 360p, and a grant for one 720p:
+    the tile that has it keeps it. Chosen afresh, the order among equal tiles
+    (here b) would take 720p from a and give it to b: two keyframes and a tile that
+    visibly drops, for nothing."""
+    a, b = tile("a"), tile("b")
+    hold = Hold(Phase.STEADY, granted=COSTS[2] + COSTS[1])
+    assert allocate([a, b], hold.granted) == {"a": 1, "b": 2}
+    assert targets(hold, [a, b], 2_000_000, kept={"a": 2, "b": 1}) == {"a": 2, "b": 1}
+    # a held allocation that rounds of one layer would not make (a at 720p, b still
+    # at 180p: its 360p was missing) is kept as it is while nothing more is granted
+    uneven = Hold(Phase.STEADY, granted=COSTS[2] + COSTS[0])
+    assert allocate([a, b], uneven.granted) == {"a": 1, "b": 1}
+    assert targets(uneven, [a, b], 2_000_000, kept={"a": 2, "b": 0}) == {"a": 2, "b": 0}
+    # and a raise that buys both at 720p raises b, not a second move
+    raised = Hold(Phase.STEADY, granted=2 * COSTS[2])
+    assert targets(raised, [a, b], 2_500_000, kept={"a": 2, "b": 1}) == {"a": 2, "b": 2}
 
 
 def test_while_audio_only_a_low_budget_never_probes() -> None:
