@@ -6,8 +6,8 @@ namespace's TUN link, testkit/netns.py), while Alex, Blair and Casey are unlimit
 What a person sees:
 
 * every tile Sam decodes is the low layer (180p), some video keeps playing (a tile
-  paused for bandwidth shows the avatar), and everyone's voice keeps arriving; the
-  share of time Sam's tiles froze (``totalFreezesDuration``) is reported;
+  paused for bandwidth shows the avatar), everyone's voice keeps arriving, and the
+  tiles he sees were frozen (``totalFreezesDuration``) under 5 % of the time;
 * the unlimited pages keep the layers their tiles need (360p or more);
 * what each unlimited publisher's 360p layer sends, before and with Sam limited, is
   reported.
@@ -74,7 +74,7 @@ def test_a_slow_viewer_gets_the_low_layer_without_freezes(
         assert netns.impairment is not None
         netns.impairment.set(loss=0.03)
         time.sleep(SETTLE_S)
-        shown: list[tuple[str, float, float]] = []  # (tile, fps, share frozen)
+        shown: list[tuple[str, float, float, float]] = []  # (tile, fps, frozen, seconds)
         for i in range(WINDOWS):
             before = {n: receiving(p) for n, p in pages.items()}
             sent1 = {n: sending(pages[n]) for n in FREE}
@@ -93,7 +93,7 @@ def test_a_slow_viewer_gets_the_low_layer_without_freezes(
                 if t.fps > 0:
                     assert t.frame_height <= 180, (k, t)
                 if t.fps >= 2:
-                    shown.append((k, t.fps, t.frozen))
+                    shown.append((k, t.fps, t.frozen, t.seconds))
             assert len(voices) == len(FREE)
             for v in voices.values():
                 assert v.samples >= 0.8 * 48_000 * WINDOW_S, v
@@ -113,13 +113,16 @@ def test_a_slow_viewer_gets_the_low_layer_without_freezes(
                 h1 = sum(r for key, r in slow_rate[n].items() if key.endswith(":h"))
                 figure(f"{n}'s 360p layer: {h0 / 1000:.0f} kbit/s before, "
                        f"{h1 / 1000:.0f} kbit/s with Sam limited")
-        # Sam sees video, not only avatars. How much of it froze is a figure: a
-        # loss-based estimate finds a 300 kbit/s link's limit only by overshooting
-        # it now and then (docs/benchmarks.md, "One slow viewer")
+        # Sam sees video, not only avatars, and what he sees froze under 5 % of the
+        # time: over every tile-window decoding 2 fps or more (a tile paused for
+        # bandwidth shows the avatar, and is not a frozen picture)
         assert shown, "Sam's video stayed paused"
-        frozen = sorted(f for _, _, f in shown)
+        frozen = sorted(f for _, _, f, _ in shown)
+        share = sum(f * sec for _, _, f, sec in shown) / sum(sec for *_, sec in shown)
         figure(f"Sam's tile-windows decoding 2 fps or more: {len(shown)} of "
-               f"{3 * WINDOWS}; frozen {', '.join(f'{f:.0%}' for f in frozen)}")
+               f"{3 * WINDOWS}; frozen {', '.join(f'{f:.0%}' for f in frozen)}; "
+               f"{share:.1%} of the time")
+        assert share < 0.05, shown
     finally:
         host.close()
         inside.close()
