@@ -113,28 +113,35 @@ class _Scene:
     """A panning block pattern plus a band of fresh blocks each frame.
 
     Panning keeps delta frames cheap, the fresh band makes them cost about
-    3-4 KB, so a CBR VP8 encoder lands near 1 Mbps with 15-20 KB keyframes.
+    3-4 KB, so a CBR VP8 encoder lands near 1 Mbps with 15-20 KB keyframes. The
+    simulcast clip's 720p scene (``LAYER_SCENE``) has larger, lower-contrast blocks,
+    so that scaled to 180p, 360p and 720p it lands near each layer's target rate
+    (about 0.15, 0.5 and 1 Mbit/s) instead of costing the same at every size.
     """
 
-    BAND = 64
+    STEP = 4
 
-    def __init__(self) -> None:
-        self.wide = WIDTH * 2
-        self.y = _blocks(self.wide, HEIGHT, 8, 1)
-        self.u = _blocks(self.wide // 2, HEIGHT // 2, 4, 2)
-        self.v = _blocks(self.wide // 2, HEIGHT // 2, 4, 3)
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT, block: int = 8,
+                 band: int = 64, lo: int = 0, hi: int = 256) -> None:
+        self.width, self.height, self.block, self.band = width, height, block, band
+        self.lo, self.hi = lo, hi
+        self.wide = width * 2
+        self.y = _blocks(self.wide, height, block, 1, lo, hi)
+        self.u = _blocks(self.wide // 2, height // 2, block // 2, 2, lo, hi)
+        self.v = _blocks(self.wide // 2, height // 2, block // 2, 3, lo, hi)
 
     def frame(self, index: int) -> av.VideoFrame:
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        dx = (index * 4) % WIDTH
-        band = _blocks(WIDTH, self.BAND, 8, 1000 + index)
-        rows = (self.y[r * self.wide + dx : r * self.wide + dx + WIDTH]
-                for r in range(self.BAND, HEIGHT))
+        w, h = self.width, self.height
+        frame = av.VideoFrame(w, h, "yuv420p")
+        dx = (index * self.STEP) % w
+        band = _blocks(w, self.band, self.block, 1000 + index, self.lo, self.hi)
+        rows = (self.y[r * self.wide + dx : r * self.wide + dx + w]
+                for r in range(self.band, h))
         frame.planes[0].update(band + b"".join(rows))
         half, cx = self.wide // 2, dx // 2
         for plane, src in ((frame.planes[1], self.u), (frame.planes[2], self.v)):
-            plane.update(b"".join(src[r * half + cx : r * half + cx + WIDTH // 2]
-                                  for r in range(HEIGHT // 2)))
+            plane.update(b"".join(src[r * half + cx : r * half + cx + w // 2]
+                                  for r in range(h // 2)))
         frame.pts = index
         frame.time_base = Fraction(1, FPS)
         if index % KEYFRAME_EVERY == 0:
@@ -142,33 +149,8 @@ class _Scene:
         return frame
 
 
-class _LayerScene:
-    """The simulcast clip's 720p scene: like ``_Scene`` with larger, lower-contrast
-    blocks, so that the clip scaled to 180p, 360p and 720p lands near each layer's
-    target rate (about 0.15, 0.5 and 1 Mbit/s) instead of costing the same at
-    every size."""
-
-    BLOCK, STEP, LO, HI = 40, 4, 96, 160
-
-    def __init__(self, width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.wide = width * 2
-        self.y = _blocks(self.wide, height, self.BLOCK, 1, self.LO, self.HI)
-        self.u = _blocks(self.wide // 2, height // 2, self.BLOCK // 2, 2, self.LO, self.HI)
-        self.v = _blocks(self.wide // 2, height // 2, self.BLOCK // 2, 3, self.LO, self.HI)
-
-    def frame(self, index: int) -> av.VideoFrame:
-        w, h, band = self.width, self.height, self.BLOCK
-        frame = av.VideoFrame(w, h, "yuv420p")
-        dx = (index * self.STEP) % w
-        fresh = _blocks(w, band, self.BLOCK, 1000 + index, self.LO, self.HI)
-        frame.planes[0].update(fresh + b"".join(
-            self.y[r * self.wide + dx: r * self.wide + dx + w] for r in range(band, h)))
-        half, cx = self.wide // 2, dx // 2
-        for plane, src in ((frame.planes[1], self.u), (frame.planes[2], self.v)):
-            plane.update(b"".join(src[r * half + cx: r * half + cx + w // 2]
-                                  for r in range(h // 2)))
-        return frame
+#: the simulcast clip's scene at its top layer's size (``_Scene``): block, band, lo, hi
+LAYER_SCENE = {"block": 40, "band": 40, "lo": 96, "hi": 160}
 
 
 def _vp8_encoder(width: int, height: int, bitrate: int) -> Any:
@@ -199,7 +181,7 @@ def _encode_layers() -> dict[str, list[bytes]]:
     """Each simulcast layer's encoding of one 720p scene, scaled to the layer's size,
     frame for frame (same length, keyframes on the same frames)."""
     top = max(simulcast.LAYERS, key=lambda spec: spec.width)
-    scene = _LayerScene(top.width, top.height)
+    scene = _Scene(top.width, top.height, **LAYER_SCENE)
     encoders = {spec.rid: _vp8_encoder(spec.width, spec.height, spec.bitrate)
                 for spec in simulcast.LAYERS}
     for enc in encoders.values():

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from media.config import RelayConfig
+from media.layers import layer_frames
 
-#: the camera's top frame; a layer's is this divided by its scaleResolutionDownBy
-TOP = (1280, 720)
 #: the one-byte extension id the offer gives rtp-stream-id (aiortc uses 1 and 2)
 RID_EXT_ID = 10
 RID_URI = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
@@ -49,8 +48,8 @@ def layer_specs(config: RelayConfig | None = None) -> tuple[LayerSpec, ...]:
     """The layers Hearth asks a browser's camera for, low to high, so both SFUs get
     what a browser would send."""
     config = config or RelayConfig()
-    return tuple(LayerSpec(rid, round(TOP[0] / scale), round(TOP[1] / scale), bitrate)
-                 for rid, scale, bitrate in config.layers)
+    frames = layer_frames(config.layers)
+    return tuple(LayerSpec(rid, *frames[rid], bitrate) for rid, _, bitrate in config.layers)
 
 
 LAYERS = layer_specs()
@@ -217,14 +216,6 @@ def vp8_descriptor(payload: bytes) -> tuple[int, int]:
     if size > len(payload):
         raise ValueError("VP8 descriptor cut short")
     return size, picture_id_at
-
-
-def _payload_offset(data: bytes) -> int:
-    b0 = data[0]
-    offset = 12 + 4 * (b0 & 0x0F)
-    if b0 & 0x10:
-        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
-    return offset
 
 
 def to_layer(data: bytes) -> bytes | None:

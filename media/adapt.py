@@ -331,16 +331,15 @@ class Adapter:
         counted = v.hold is not None and v.hold.raised_at == v.failed_probe
         queuing = v.queue.queuing(now)
         overuse = v.queue.standing(now, since=v.backed_off + OVERUSE_DRAIN)
-        if overuse:
-            v.backed_off = now
         before = v.downlink.rate
         estimate = v.downlink.update(now, sent, loss, probing, packets, counted, queuing,
                                      overuse)
-        if v.downlink.rate < before:
+        fell = v.downlink.rate < before
+        if overuse or fell:
             # whatever lowered it, the queue read next is the one that lowering drains
             v.backed_off = now
-            if probing and not counted and v.hold is not None:
-                v.failed_probe = v.hold.raised_at
+        if fell and probing and not counted and v.hold is not None:
+            v.failed_probe = v.hold.raised_at
         budget = estimate - audio
         demands = self._demands(slots, now)
         if v.hold is None:

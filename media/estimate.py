@@ -119,8 +119,8 @@ OVERUSE_RISE = 2.0
 OVERUSE_WINDOW = 2.5
 OVERUSE_PERSIST = 1.5
 OVERUSE_REPORTS = 3
-#: after lowering on a queue, its round trips of this many seconds are not read
-#: again: they were measured while the queue the lowering drains was still there
+#: after the estimate was lowered (on a queue or on loss), the round trips of this
+#: many seconds are not read for a queue: they measure the one the lowering drains
 OVERUSE_DRAIN = 1.5
 #: round trips a slot remembers sending an SR for (SRs go every 0.5 to 1.5 s)
 SR_REMEMBERED = 8
@@ -270,28 +270,28 @@ class QueueWatch:
         return min((r for _, r in self._samples), default=None)
 
     def _recent(self, now: float, share: float = 1.0, window: float = DELAY_WINDOW
-                ) -> tuple[list[tuple[float, float]], float]:
-        """The samples of the last ``window`` seconds, newest first, and the round
-        trip over which one has risen by ``share`` of the rise; none before there are
-        more than ``DELAY_SAMPLES``."""
+                ) -> tuple[list[tuple[float, float]], float, float]:
+        """The samples of the last ``window`` seconds, newest first, the least round
+        trip, and the one over which a sample has risen by ``share`` of the rise;
+        no samples before there are more than ``DELAY_SAMPLES``."""
         samples = self._samples
         if len(samples) <= DELAY_SAMPLES:
-            return [], math.inf
+            return [], 0.0, math.inf
         least = min(r for _, r in samples)
         recent = list(takewhile(lambda x: now - x[0] <= window, reversed(samples)))
-        return recent, least + share * max(DELAY_RISE, least)
+        return recent, least, least + share * max(DELAY_RISE, least)
 
     def rising(self, now: float) -> bool:
         """Whether any round trip of the last ``DELAY_WINDOW`` rose ``DELAY_QUIET`` of
         the way to a queue: too early to call one, too late to start a test on the
         link."""
-        recent, floor = self._recent(now, DELAY_QUIET)
+        recent, _, floor = self._recent(now, DELAY_QUIET)
         return any(r > floor for _, r in recent)
 
     def queuing(self, now: float) -> bool:
         """Whether every round trip of the last ``DELAY_WINDOW`` rose, over at least
         ``DELAY_PERSIST`` seconds."""
-        recent, floor = self._recent(now)
+        recent, _, floor = self._recent(now)
         if len(recent) < DELAY_SAMPLES or recent[0][0] - recent[-1][0] < DELAY_PERSIST:
             return False
         return all(r > floor for _, r in recent)
@@ -301,13 +301,12 @@ class QueueWatch:
         measured after ``since`` rose ``OVERUSE_RISE`` times as far as ``queuing``
         asks, in ``OVERUSE_REPORTS`` arrivals over at least ``OVERUSE_PERSIST``
         seconds, and they differ among themselves by less than they rose."""
-        recent, floor = self._recent(now, OVERUSE_RISE, OVERUSE_WINDOW)
+        recent, least, floor = self._recent(now, OVERUSE_RISE, OVERUSE_WINDOW)
         recent = [x for x in recent if x[0] >= since]
         if len({t for t, _ in recent}) < OVERUSE_REPORTS \
                 or recent[0][0] - recent[-1][0] < OVERUSE_PERSIST:
             return False
         rtts = [r for _, r in recent]
-        least = self.base() or 0.0
         return min(rtts) > floor and max(rtts) - min(rtts) < min(rtts) - least
 
 

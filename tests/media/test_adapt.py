@@ -315,21 +315,28 @@ def test_without_padding_the_same_viewer_would_see_failed_upgrades() -> None:
     assert any("h" in x for x in seen)
 
 
-def bufferbloat(s: Session) -> tuple[list[list[str | None]], float]:
-    """A viewer on 700 kbps behind a 2 s buffer (a home router's), with no random
-    loss: the layers it received each tick and the deepest its queue got (seconds)."""
-    slow = s.join("slow", link=700_000)
+def behind_a_deep_buffer(s: Session, link: int) -> tuple[list[list[str | None]], list[float]]:
+    """A viewer on ``link`` bps behind a 2 s buffer (a home router's), with no random
+    loss, watching three others: over two minutes after the first half, the layers it
+    received and the depth of its queue (seconds) at each tick."""
+    slow = s.join("slow", link=link)
     slow.queue_s = 2.0
     for pid in "abc":
         s.join(pid)
     s.everyone_sees_everyone()
     s.run(30)
     seen: list[list[str | None]] = []
-    deepest = 0.0
-    for _ in range(120):
-        seen += s.run(1, watch=slow)
-        deepest = max(deepest, slow.backlog / 700_000)
-    return seen, deepest
+    depths = []
+    for _ in range(1200):
+        seen += s.run(0.1, watch=slow)
+        depths.append(slow.backlog / link)
+    return seen, depths
+
+
+def bufferbloat(s: Session) -> tuple[list[list[str | None]], float]:
+    """700 kbps behind the buffer: the layers received and the deepest the queue got."""
+    seen, depths = behind_a_deep_buffer(s, 700_000)
+    return seen, max(depths)
 
 
 def test_a_deep_buffer_that_loses_nothing_is_read_by_the_round_trip() -> None:
@@ -356,18 +363,8 @@ def standing_queue(s: Session) -> tuple[list[list[str | None]], float, float]:
     """A viewer whose link (470 kbps, behind a 2 s buffer, no random loss) is 5 %
     short of three 180p tiles and three voices (494 kbps): the layers it received
     each tick, the deepest its queue got and the share of the time it stood over
-    0.3 s (seconds, share), over two minutes after the first half."""
-    slow = s.join("slow", link=470_000)
-    slow.queue_s = 2.0
-    for pid in "abc":
-        s.join(pid)
-    s.everyone_sees_everyone()
-    s.run(30)
-    seen: list[list[str | None]] = []
-    depths = []
-    for _ in range(1200):
-        seen += s.run(0.1, watch=slow)
-        depths.append(slow.backlog / 470_000)
+    0.3 s (seconds, share)."""
+    seen, depths = behind_a_deep_buffer(s, 470_000)
     return seen, max(depths), sum(d > 0.3 for d in depths) / len(depths)
 
 
